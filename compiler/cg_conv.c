@@ -1,0 +1,79 @@
+/*
+ * cg_conv.c: 2-D convolution kernels.
+ *
+ * KERNEL_REF is the reference direct convolution in logical NCHW order,
+ * one output element at a time, with every shape, stride, padding and
+ * dilation baked in as constants so that LLVM can unroll and vectorise the
+ * inner loops.  Bias and the fused activation form the epilogue.  Taps
+ * that fall into the padding are skipped (the padding value is 0), so no
+ * padded copy of the input is ever made.
+ *
+ * Kernel arguments: (in, out, weight[, bias]).
+ */
+#include "codegen.h"
+
+static const char *conv_key(CodeGen *cg, const Node *n, const Shape *in) {
+  const ConvAttr *c = &n->a.conv;
+  return arena_printf(cg->arena,
+                      "conv ref in=%s out=%s k=%dx%d s=%dx%d p=%d,%d,%d,%d d=%dx%d g=%d b=%d act=%d/%g/%g",
+                      shape_str(cg->arena, in), shape_str(cg->arena, &n->shape), c->kernel[0],
+                      c->kernel[1], c->stride[0], c->stride[1], c->pad[0], c->pad[1], c->pad[2],
+                      c->pad[3], c->dilation[0], c->dilation[1], c->groups, c->has_bias, n->act.kind,
+                      n->act.alpha, n->act.beta);
+}
+
+/* Input coordinate of output coordinate `o` and tap `k` along one axis. */
+static LLVMValueRef in_coord(CodeGen *cg, LLVMValueRef o, int stride, int pad, LLVMValueRef k,
+                             int dil) {
+  return cg_add(cg, cg_muladd(cg, o, stride, cg_i64(cg, -pad)), cg_mul(cg, k, cg_i64(cg, dil)));
+}
+
+LLVMValueRef cg_conv(CodeGen *cg, const Node *n) {
+  const Shape *is = &cg->g->nodes[n->in[0]].shape;
+  const ConvAttr *c = &n->a.conv;
+  bool is_new;
+  LLVMValueRef fn = cg_kernel_begin(cg, conv_key(cg, n, is), arena_printf(cg->arena, "%s.conv_%s", cg->g->name, n->name),
+                                    c->has_bias ? 4 : 3, &is_new);
+  if (!is_new) return fn;
+  LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1), w = LLVMGetParam(fn, 2);
+  int64_t N = is->dim[0], C = is->dim[1], H = is->dim[2], W = is->dim[3];
+  int64_t OC = n->shape.dim[1], OH = n->shape.dim[2], OW = n->shape.dim[3];
+  int64_t icg = C / c->groups, ocg = OC / c->groups;
+  LLVMValueRef acc = cg_alloca(cg, cg->f32, "acc");
+
+  Loop ln = cg_for(cg, "n", N);
+  Loop loc = cg_for(cg, "oc", OC);
+  LLVMValueRef grp = LLVMBuildSDiv(cg->b, loc.iv, cg_i64(cg, ocg), "group");
+  LLVMValueRef ic0 = cg_mul(cg, grp, cg_i64(cg, icg));
+  Loop loh = cg_for(cg, "oh", OH);
+  Loop low = cg_for(cg, "ow", OW);
+  LLVMBuildStore(cg->b, c->has_bias ? cg_load(cg, LLVMGetParam(fn, 3), loc.iv, "bias") : cg_f32(cg, 0), acc);
+  Loop lic = cg_for(cg, "ic", icg);
+  LLVMValueRef ch = cg_add(cg, ic0, lic.iv);
+  Loop lkh = cg_for(cg, "kh", c->kernel[0]);
+  LLVMValueRef ih = in_coord(cg, loh.iv, c->stride[0], c->pad[0], lkh.iv, c->dilation[0]);
+  LLVMBasicBlockRef hjoin = cg_if_begin(cg, cg_in_range(cg, ih, H), "hin");
+  Loop lkw = cg_for(cg, "kw", c->kernel[1]);
+  LLVMValueRef iw = in_coord(cg, low.iv, c->stride[1], c->pad[1], lkw.iv, c->dilation[1]);
+  LLVMBasicBlockRef wjoin = cg_if_begin(cg, cg_in_range(cg, iw, W), "win");
+  /* x[n][ch][ih][iw] * w[oc][ic][kh][kw] */
+  LLVMValueRef xi = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, ln.iv, C, ch), H, ih), W, iw);
+  LLVMValueRef wi = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, loc.iv, icg, lic.iv), c->kernel[0], lkh.iv),
+                              c->kernel[1], lkw.iv);
+  LLVMValueRef sum = cg_fma(cg, cg_load(cg, in, xi, "x"), cg_load(cg, w, wi, "w"),
+                            LLVMBuildLoad2(cg->b, cg->f32, acc, "acc"));
+  LLVMBuildStore(cg->b, sum, acc);
+  cg_if_end(cg, wjoin);
+  cg_loop_end(cg, &lkw);
+  cg_if_end(cg, hjoin);
+  cg_loop_end(cg, &lkh);
+  cg_loop_end(cg, &lic);
+  LLVMValueRef oi = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, ln.iv, OC, loc.iv), OH, loh.iv), OW, low.iv);
+  cg_store(cg, out, oi, cg_act(cg, &n->act, LLVMBuildLoad2(cg->b, cg->f32, acc, "acc")));
+  cg_loop_end(cg, &low);
+  cg_loop_end(cg, &loh);
+  cg_loop_end(cg, &loc);
+  cg_loop_end(cg, &ln);
+  cg_kernel_end(cg);
+  return fn;
+}

@@ -1,0 +1,86 @@
+/*
+ * cg_pool.c: max and average pooling kernels (reference, NCHW).
+ *
+ * Semantics follow PyTorch exactly: windows start at o*stride - pad; taps
+ * outside the input are skipped (max) or count as zeros (avg);  with
+ * ceil_mode a window may run past the padded edge, and avgpool's divisor
+ * is then PyTorch's: the window clipped to the padded input when
+ * count_include_pad, else clipped to the input itself.  The divisor is
+ * separable, (rows counted) * (columns counted), so each axis computes its
+ * own factor.  Max pooling propagates NaN like torch.max.
+ *
+ * Kernel arguments: (in, out).
+ */
+#include "codegen.h"
+
+static const char *pool_key(CodeGen *cg, const Node *n, const Shape *in) {
+  const PoolAttr *p = &n->a.pool;
+  return arena_printf(cg->arena, "%s in=%s out=%s k=%dx%d s=%dx%d p=%d,%d,%d,%d d=%dx%d cip=%d",
+                      op_name(n->op), shape_str(cg->arena, in), shape_str(cg->arena, &n->shape),
+                      p->kernel[0], p->kernel[1], p->stride[0], p->stride[1], p->pad[0], p->pad[1],
+                      p->pad[2], p->pad[3], p->dilation[0], p->dilation[1], p->count_include_pad);
+}
+
+static LLVMValueRef smin(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+static LLVMValueRef smax(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, a, b, ""), a, b, "");
+}
+
+/* Number of taps avgpool divides by along one axis, as PyTorch counts. */
+static LLVMValueRef avg_count(CodeGen *cg, LLVMValueRef o, int stride, int pad, int k, int64_t size,
+                              bool include_pad) {
+  LLVMValueRef start = cg_muladd(cg, o, stride, cg_i64(cg, -pad));
+  LLVMValueRef end = smin(cg, cg_add(cg, start, cg_i64(cg, k)), cg_i64(cg, size + pad));
+  if (!include_pad) {
+    start = smax(cg, start, cg_i64(cg, 0));
+    end = smin(cg, end, cg_i64(cg, size));
+  }
+  return LLVMBuildSub(cg->b, end, start, "cnt");
+}
+
+LLVMValueRef cg_pool(CodeGen *cg, const Node *n) {
+  const Shape *is = &cg->g->nodes[n->in[0]].shape;
+  const PoolAttr *p = &n->a.pool;
+  bool is_max = n->op == OP_MAXPOOL2D, is_new;
+  LLVMValueRef fn = cg_kernel_begin(cg, pool_key(cg, n, is),
+                                    arena_printf(cg->arena, "%s.pool_%s", cg->g->name, n->name), 2, &is_new);
+  if (!is_new) return fn;
+  LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1);
+  int64_t NC = is->dim[0] * is->dim[1], H = is->dim[2], W = is->dim[3];
+  int64_t OH = n->shape.dim[2], OW = n->shape.dim[3];
+  LLVMValueRef acc = cg_alloca(cg, cg->f32, "acc");
+
+  Loop lc = cg_for(cg, "nc", NC);
+  Loop loh = cg_for(cg, "oh", OH);
+  Loop low = cg_for(cg, "ow", OW);
+  LLVMBuildStore(cg->b, cg_f32(cg, is_max ? -1.0 / 0.0 : 0.0), acc);
+  Loop lkh = cg_for(cg, "kh", p->kernel[0]);
+  LLVMValueRef ih = cg_add(cg, cg_muladd(cg, loh.iv, p->stride[0], cg_i64(cg, -p->pad[0])),
+                           cg_mul(cg, lkh.iv, cg_i64(cg, p->dilation[0])));
+  LLVMBasicBlockRef hjoin = cg_if_begin(cg, cg_in_range(cg, ih, H), "hin");
+  Loop lkw = cg_for(cg, "kw", p->kernel[1]);
+  LLVMValueRef iw = cg_add(cg, cg_muladd(cg, low.iv, p->stride[1], cg_i64(cg, -p->pad[1])),
+                           cg_mul(cg, lkw.iv, cg_i64(cg, p->dilation[1])));
+  LLVMBasicBlockRef wjoin = cg_if_begin(cg, cg_in_range(cg, iw, W), "win");
+  LLVMValueRef x = cg_load(cg, in, cg_muladd(cg, cg_muladd(cg, lc.iv, H, ih), W, iw), "x");
+  LLVMValueRef a = LLVMBuildLoad2(cg->b, cg->f32, acc, "acc");
+  LLVMBuildStore(cg->b, is_max ? cg_max(cg, a, x) : LLVMBuildFAdd(cg->b, a, x, ""), acc);
+  cg_if_end(cg, wjoin);
+  cg_loop_end(cg, &lkw);
+  cg_if_end(cg, hjoin);
+  cg_loop_end(cg, &lkh);
+  LLVMValueRef r = LLVMBuildLoad2(cg->b, cg->f32, acc, "acc");
+  if (!is_max) {
+    LLVMValueRef cnt = cg_mul(cg, avg_count(cg, loh.iv, p->stride[0], p->pad[0], p->kernel[0], H, p->count_include_pad),
+                              avg_count(cg, low.iv, p->stride[1], p->pad[1], p->kernel[1], W, p->count_include_pad));
+    r = LLVMBuildFDiv(cg->b, r, LLVMBuildSIToFP(cg->b, cnt, cg->f32, ""), "avg");
+  }
+  cg_store(cg, out, cg_muladd(cg, cg_muladd(cg, lc.iv, OH, loh.iv), OW, low.iv), r);
+  cg_loop_end(cg, &low);
+  cg_loop_end(cg, &loh);
+  cg_loop_end(cg, &lc);
+  cg_kernel_end(cg);
+  return fn;
+}

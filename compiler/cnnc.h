@@ -1,0 +1,337 @@
+/*
+ * cnnc.h: the one internal header of the compiler.
+ *
+ * The pipeline is  spec (YAML -> Graph)  ->  shape inference  ->  weights
+ * binding  ->  verification  ->  passes (fusion, layout, schedule, memory
+ * plan)  ->  codegen (LLVM IR)  ->  emit (object file)  ->  header.
+ *
+ * The IR is plain data: a Graph owns an array of Nodes in topological order
+ * (every input id is smaller than the node's own id), so walking the array
+ * front to back is a valid schedule and every dump is deterministic.  All
+ * compiler memory comes from one Arena per compilation; nothing is freed
+ * node by node.
+ *
+ * Shapes are logical and PyTorch-ordered (NCHW, or [N, features]).  How a
+ * tensor is laid out in memory is a separate property of the node
+ * (`layout`), chosen by the layout pass; fused epilogues (`act`, `residual`)
+ * and per-layer schedules (`sched`) live in the node too, so that later
+ * passes change data, not structure.
+ *
+ * Banners below split the header by the file that implements each part.
+ */
+#ifndef CNNC_H
+#define CNNC_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CNNC_VERSION "0.1.0"
+#define CNNC_FORMAT_VERSION 1
+
+/* ===================================================================== */
+/* util.c: arena, diagnostics, overflow-checked arithmetic                */
+/* ===================================================================== */
+
+typedef struct {
+  const char *file; /* spec path as given on the command line */
+  int line, col;    /* 1-based; 0 when unknown */
+} Loc;
+
+typedef struct ArenaBlock ArenaBlock;
+typedef struct {
+  ArenaBlock *head; /* newest block first */
+} Arena;
+
+void *arena_alloc(Arena *a, size_t size); /* zeroed, 64-byte aligned, never NULL */
+void *arena_array(Arena *a, size_t n, size_t elem); /* aborts on size overflow */
+char *arena_strdup(Arena *a, const char *s);
+char *arena_printf(Arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void arena_free(Arena *a);
+
+/* Grows *data (an arena array of `elem`-sized items) so that index `need-1`
+ * is valid; *cap is updated.  Old contents are copied. */
+void arena_grow(Arena *a, void **data, int *cap, int need, size_t elem);
+#define VEC_PUSH(arena, data, len, cap, value)                                \
+  do {                                                                        \
+    arena_grow((arena), (void **)&(data), &(cap), (len) + 1, sizeof *(data)); \
+    (data)[(len)++] = (value);                                                \
+  } while (0)
+
+/* Diagnostics go to diag_stream (stderr by default).  error_at prints
+ * "file:line:col: error: msg", then the source line and a caret when the
+ * file's text was registered with diag_add_source.  Errors are counted so
+ * that a phase can report all of them before the pipeline stops. */
+void diag_set_stream(FILE *f);
+void diag_add_source(const char *file, const char *text, size_t len);
+void diag_reset(void);
+int diag_error_count(void);
+void error_at(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void verror_at(Loc loc, const char *fmt, va_list ap);
+void note_at(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void error_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* "cnnc: error: ..." */
+
+/* Internal bugs: never user-facing errors. */
+_Noreturn void cnnc_die(const char *file, int line, const char *msg);
+#define CNNC_ASSERT(c) ((c) ? (void)0 : cnnc_die(__FILE__, __LINE__, #c))
+#define CNNC_UNREACHABLE() cnnc_die(__FILE__, __LINE__, "unreachable")
+
+/* Overflow-checked int64 arithmetic: return false on overflow. */
+bool ck_mul(int64_t a, int64_t b, int64_t *r);
+bool ck_add(int64_t a, int64_t b, int64_t *r);
+
+/* Reads a whole file into arena memory (NUL-terminated); NULL + errno on failure. */
+char *read_file(Arena *a, const char *path, size_t *len);
+
+/* ===================================================================== */
+/* ir: ops, activations, shapes, nodes, graph (graph.c)                   */
+/* ===================================================================== */
+
+#define MAX_RANK 6
+
+typedef struct {
+  int rank;              /* 0 = unknown */
+  int64_t dim[MAX_RANK]; /* PyTorch order: NCHW or N,features */
+} Shape;
+
+/* Ops.  Columns: enum suffix, spec name, attribute union member, the
+ * op-specific attribute keys the spec accepts (besides name, op, input,
+ * inputs, and inline parameters). */
+#define CNNC_OPS(X)                                                                        \
+  X(INPUT, "input", none, "")                                                              \
+  X(CONV2D, "conv2d", conv,                                                                \
+    "filters kernel stride padding dilation groups bias activation weight")                \
+  X(MAXPOOL2D, "maxpool2d", pool, "kernel stride padding dilation ceil_mode")              \
+  X(AVGPOOL2D, "avgpool2d", pool, "kernel stride padding ceil_mode count_include_pad")     \
+  X(ACT, "activation", act, "") /* relu etc.: spec maps act names to this op */           \
+  X(FLATTEN, "flatten", none, "start_dim")                                                 \
+  X(DENSE, "dense", dense, "units bias activation weight")                                 \
+  X(SOFTMAX, "softmax", softmax, "axis")
+
+typedef enum {
+#define X(e, name, member, attrs) OP_##e,
+  CNNC_OPS(X)
+#undef X
+      OP_COUNT
+} Op;
+
+extern const char *const op_names[OP_COUNT];
+extern const char *const op_attr_keys[OP_COUNT];
+const char *op_name(Op op);
+
+/* Activations, usable as a layer (`op: relu`) and as a fused epilogue
+ * (`activation: relu`).  Columns: enum suffix, spec name. */
+#define CNNC_ACTS(X) \
+  X(NONE, "none")    \
+  X(RELU, "relu")
+
+typedef enum {
+#define X(e, name) ACT_##e,
+  CNNC_ACTS(X)
+#undef X
+      ACT_COUNT
+} ActKind;
+
+extern const char *const act_names[ACT_COUNT];
+/* Returns ACT_COUNT when `name` is no activation. */
+ActKind act_lookup(const char *name);
+
+typedef struct {
+  ActKind kind; /* ACT_NONE: identity */
+  float alpha;  /* leaky_relu slope, elu alpha, clip min */
+  float beta;   /* clip max */
+} Act;
+
+/* Memory layout of a node's output.  Shapes stay logical; layout says how
+ * the elements sit in the buffer. */
+typedef enum {
+  LAYOUT_NCHW,   /* plain row-major in shape order (also used for [N, F]) */
+  LAYOUT_NCHWC,  /* channel-blocked: N, C/cb, H, W, cb (cb = Node.cblock) */
+} Layout;
+
+/* Which kernel family codegen uses for a node (chosen by the schedule
+ * pass; the scalar reference kernels are always available). */
+typedef enum {
+  KERNEL_REF,      /* scalar loops in logical order */
+  KERNEL_DIRECT,   /* register-blocked vector direct convolution */
+  KERNEL_WINOGRAD, /* F(4x4, 3x3) */
+} KernelKind;
+
+typedef struct {
+  KernelKind kernel; /* KERNEL_REF until a schedule pass says otherwise */
+  int vec;           /* vector width in floats (1 = scalar) */
+  int tile_oc, tile_ow, tile_oh, tile_ic; /* register / cache tiles (0 = untiled) */
+} Schedule;
+
+typedef struct {
+  int filters;     /* output channels */
+  int kernel[2];   /* kh, kw */
+  int stride[2];   /* sh, sw */
+  int pad[4];      /* top, left, bottom, right */
+  int dilation[2]; /* dh, dw */
+  int groups;
+  bool has_bias;
+} ConvAttr;
+
+typedef struct {
+  int kernel[2];
+  int stride[2];
+  int pad[4];      /* top, left, bottom, right */
+  int dilation[2]; /* maxpool only; 1 for avgpool */
+  bool ceil_mode;
+  bool count_include_pad; /* avgpool only */
+} PoolAttr;
+
+typedef struct {
+  int units; /* output features */
+  bool has_bias;
+} DenseAttr;
+
+typedef struct {
+  int axis; /* normalised to 0..rank-1 by shape inference */
+  bool log; /* log_softmax */
+} SoftmaxAttr;
+
+typedef struct {
+  int start_dim; /* flatten from this dim (default 1) to the last */
+} FlattenAttr;
+
+/* A parameter tensor (weight, bias, ...).  Named as in a PyTorch
+ * state_dict: "<layer>.weight".  Created by spec; `shape` is the required
+ * shape, set by shape inference; `data` is bound by spec (inline) or by
+ * weights.c (safetensors file). */
+typedef struct {
+  const char *name; /* safetensors key */
+  Shape shape;      /* required shape (shape.c) */
+  float *data;      /* shape-sized, row-major; NULL until bound */
+  bool is_inline;   /* given in the spec */
+  int64_t count;    /* inline: number of values given */
+  Shape given;      /* inline: shape of a nested array (rank 0 if flat) */
+  Loc loc;          /* inline: the array; else the layer */
+} Param;
+
+typedef struct {
+  Op op;            /* which member of `a` is used: see CNNC_OPS */
+  const char *name; /* layer name from the spec (a C-identifier-ish string) */
+  Loc loc;          /* the layer's mapping in the spec */
+  int nin;          /* number of inputs */
+  int *in;          /* input node ids, each < this node's id */
+  Shape shape;      /* output shape, logical (shape.c) */
+  Act act;          /* OP_ACT: the op itself; otherwise fused epilogue */
+  Param *weight;    /* conv2d, dense: NULL otherwise */
+  Param *bias;      /* conv2d, dense when has_bias */
+  union {
+    ConvAttr conv;       /* OP_CONV2D */
+    PoolAttr pool;       /* OP_MAXPOOL2D, OP_AVGPOOL2D */
+    DenseAttr dense;     /* OP_DENSE */
+    SoftmaxAttr softmax; /* OP_SOFTMAX */
+    FlattenAttr flatten; /* OP_FLATTEN */
+  } a;
+  /* Filled by passes after verification. */
+  Layout layout;   /* output layout (LAYOUT_NCHW until the layout pass) */
+  int cblock;      /* LAYOUT_NCHWC block size */
+  Schedule sched;  /* kernel choice and tiling */
+  int input_index; /* >= 0: the graph's input #k (OP_INPUT) */
+  int output_index;/* >= 0: the graph's output #k (written to caller memory) */
+  int nuses;       /* number of consumers (graph_count_uses) */
+  bool alias;      /* output is the input buffer viewed differently (flatten) */
+  int64_t offset;  /* workspace byte offset (memplan); -1 = not in workspace */
+} Node;
+
+typedef struct {
+  Arena *arena;           /* owns everything below */
+  const char *file;       /* spec path */
+  const char *name;       /* model name: C identifier, prefixes symbols */
+  const char *weights;    /* safetensors path resolved against the spec's dir; NULL if none */
+  Loc weights_loc;        /* where `weights:` is */
+  Node *nodes;            /* topological order */
+  int nnodes, capnodes;
+  int *inputs;            /* node ids of OP_INPUT nodes, in spec order */
+  int ninputs;
+  int *outputs;           /* node ids of outputs, in spec order */
+  int noutputs;
+  Param **params;         /* every parameter, in creation order */
+  int nparams, capparams;
+  int64_t workspace_size; /* bytes (memplan) */
+} Graph;
+
+Graph *graph_new(Arena *a, const char *file);
+int graph_find(const Graph *g, const char *name); /* node id or -1 */
+void graph_count_uses(Graph *g);
+int64_t shape_numel(const Shape *s); /* -1 on overflow */
+bool shape_eq(const Shape *a, const Shape *b);
+const char *shape_str(Arena *a, const Shape *s); /* "[1, 3, 224, 224]" */
+void graph_dump(const Graph *g, FILE *f);
+
+/* ===================================================================== */
+/* spec.c: YAML spec -> Graph                                             */
+/* ===================================================================== */
+
+/* Parses `path` into a graph in topological order.  Reports every problem
+ * found with error_at; returns NULL if there was any. */
+Graph *spec_parse(Arena *a, const char *path);
+Graph *spec_parse_string(Arena *a, const char *path, const char *text, size_t len);
+
+/* ===================================================================== */
+/* safetensors.c                                                          */
+/* ===================================================================== */
+
+typedef struct {
+  const char *name;
+  const char *dtype; /* "F32", ... as written in the file */
+  Shape shape;
+  const unsigned char *data; /* into the mapped file contents */
+  size_t nbytes;
+} StTensor;
+
+typedef struct {
+  StTensor *tensors;
+  int ntensors;
+} StFile;
+
+/* Parses a safetensors blob; reports problems at `loc` (the `weights:`
+ * entry) and returns false on any. */
+bool st_parse(Arena *a, const unsigned char *buf, size_t len, Loc loc, StFile *out);
+/* Same, naming the file `file` in every message. */
+bool st_parse_named(Arena *a, const unsigned char *buf, size_t len, const char *file, Loc loc,
+                    StFile *out);
+const StTensor *st_find(const StFile *f, const char *name);
+
+/* ===================================================================== */
+/* Passes.  Each returns false after reporting errors with error_at.     */
+/* ===================================================================== */
+
+bool shape_infer(Graph *g);  /* shape.c:   needs: spec graph; gives: shapes, param shapes */
+bool weights_bind(Graph *g); /* weights.c: needs: param shapes; gives: every Param.data */
+bool verify(Graph *g);       /* verify.c:  needs: all above; checks invariants, sizes */
+void schedule(Graph *g);     /* schedule.c: needs: verified graph; gives: Node.sched */
+void memplan(Graph *g);      /* memplan.c: needs: schedule; gives: offsets, workspace size */
+
+/* ===================================================================== */
+/* codegen.c / cg_*.c / emit.c                                            */
+/* ===================================================================== */
+
+typedef struct {
+  const char *output;  /* object path (-o) */
+  const char *header;  /* header path (default: output with .h) */
+  const char *triple;  /* NULL: host */
+  const char *cpu;     /* NULL: host ("native") */
+  const char *features;/* NULL: host features when cpu is native */
+  int opt_level;       /* 0..3 */
+  bool emit_llvm;      /* write textual IR to `output` instead of an object */
+} Options;
+
+/* Generates the module and writes the object (or .ll).  Returns false on
+ * failure (reported with error_plain). */
+bool codegen_emit(Graph *g, const Options *o);
+
+/* header.c */
+bool header_write(const Graph *g, const char *path);
+
+/* Writes `len` bytes to `path` atomically (temp file + rename). */
+bool write_file_atomic(const char *path, const void *data, size_t len);
+
+#endif

@@ -1,0 +1,415 @@
+/*
+ * codegen.c: graph -> LLVM module.
+ *
+ * needs: verified graph with schedule and memory plan; gives: a module with
+ *   - one constant global per parameter (64-byte aligned, internal),
+ *   - one internal kernel per distinct layer (shared between layers whose
+ *     key matches, see codegen.h),
+ *   - `<name>_run(inputs..., outputs..., workspace)`: checks its pointers,
+ *     then calls the kernels in topological order on the planned buffers,
+ *   - `<name>_run_generic(inputs[], outputs[], workspace)` and the
+ *     `<name>_model` descriptor (layout: cnnrt_model in runtime/cnnrt.h).
+ * Every LLVM object created here is disposed before codegen_emit returns.
+ */
+#include "codegen.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnnrt.h"
+
+/* ---- small builders ---- */
+
+LLVMValueRef cg_i64(CodeGen *cg, int64_t v) { return LLVMConstInt(cg->i64, (unsigned long long)v, 1); }
+LLVMValueRef cg_f32(CodeGen *cg, double v) { return LLVMConstReal(cg->f32, v); }
+
+LLVMValueRef cg_alloca(CodeGen *cg, LLVMTypeRef t, const char *name) {
+  LLVMBasicBlockRef cur = LLVMGetInsertBlock(cg->b);
+  LLVMValueRef first = LLVMGetFirstInstruction(cg->entry);
+  if (first)
+    LLVMPositionBuilderBefore(cg->b, first);
+  else
+    LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMValueRef a = LLVMBuildAlloca(cg->b, t, name);
+  LLVMPositionBuilderAtEnd(cg->b, cur);
+  return a;
+}
+
+LLVMValueRef cg_gep(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, const char *name) {
+  return LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &idx, 1, name);
+}
+
+LLVMValueRef cg_load(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, const char *name) {
+  return LLVMBuildLoad2(cg->b, cg->f32, cg_gep(cg, base, idx, ""), name);
+}
+
+void cg_store(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v) {
+  LLVMBuildStore(cg->b, v, cg_gep(cg, base, idx, ""));
+}
+
+LLVMValueRef cg_add(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(cg->b, a, b, ""); }
+LLVMValueRef cg_mul(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(cg->b, a, b, ""); }
+
+LLVMValueRef cg_muladd(CodeGen *cg, LLVMValueRef a, int64_t k, LLVMValueRef c) {
+  return cg_add(cg, cg_mul(cg, a, cg_i64(cg, k)), c);
+}
+
+LLVMValueRef cg_in_range(CodeGen *cg, LLVMValueRef v, int64_t n) {
+  return LLVMBuildICmp(cg->b, LLVMIntULT, v, cg_i64(cg, n), "inb");
+}
+
+LLVMValueRef cg_intrinsic(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValueRef *args,
+                          int nargs, const char *vname) {
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+  CNNC_ASSERT(id != 0);
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, &t, 1);
+  LLVMTypeRef fty = LLVMIntrinsicGetType(cg->ctx, id, &t, 1);
+  return LLVMBuildCall2(cg->b, fty, fn, args, (unsigned)nargs, vname);
+}
+
+LLVMValueRef cg_fma(CodeGen *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  LLVMValueRef args[3] = {a, b, c};
+  return cg_intrinsic(cg, "llvm.fmuladd", LLVMTypeOf(a), args, 3, "");
+}
+
+/* ---- control flow ---- */
+
+static LLVMBasicBlockRef block(CodeGen *cg, const char *name, const char *suffix) {
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s.%s", name, suffix);
+  return LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, buf);
+}
+
+Loop cg_loop_begin(CodeGen *cg, const char *name, LLVMValueRef lo, LLVMValueRef hi, int64_t step) {
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->b);
+  Loop l = {.header = block(cg, name, "head"), .exit = NULL, .step = cg_i64(cg, step)};
+  LLVMBasicBlockRef body = block(cg, name, "body");
+  l.exit = block(cg, name, "exit");
+  LLVMBuildBr(cg->b, l.header);
+  LLVMPositionBuilderAtEnd(cg->b, l.header);
+  l.iv = LLVMBuildPhi(cg->b, cg->i64, name);
+  LLVMAddIncoming(l.iv, &lo, &pre, 1);
+  LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSLT, l.iv, hi, "more");
+  LLVMBuildCondBr(cg->b, more, body, l.exit);
+  LLVMPositionBuilderAtEnd(cg->b, body);
+  return l;
+}
+
+void cg_loop_end(CodeGen *cg, Loop *l) {
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
+  LLVMValueRef next = cg_add(cg, l->iv, l->step);
+  LLVMAddIncoming(l->iv, &next, &latch, 1);
+  LLVMBuildBr(cg->b, l->header);
+  LLVMPositionBuilderAtEnd(cg->b, l->exit);
+}
+
+Loop cg_for(CodeGen *cg, const char *name, int64_t n) {
+  return cg_loop_begin(cg, name, cg_i64(cg, 0), cg_i64(cg, n), 1);
+}
+
+LLVMBasicBlockRef cg_if_begin(CodeGen *cg, LLVMValueRef cond, const char *name) {
+  LLVMBasicBlockRef then = block(cg, name, "then");
+  LLVMBasicBlockRef join = block(cg, name, "join");
+  LLVMBuildCondBr(cg->b, cond, then, join);
+  LLVMPositionBuilderAtEnd(cg->b, then);
+  return join;
+}
+
+void cg_if_end(CodeGen *cg, LLVMBasicBlockRef join) {
+  LLVMBuildBr(cg->b, join);
+  LLVMPositionBuilderAtEnd(cg->b, join);
+}
+
+/* ---- kernels ---- */
+
+static void add_attr(CodeGen *cg, LLVMValueRef fn, unsigned idx, const char *name) {
+  unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+  CNNC_ASSERT(kind != 0);
+  LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
+}
+
+LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int nptr,
+                             bool *is_new) {
+  for (int i = 0; i < cg->nkernels; i++)
+    if (strcmp(cg->kernels[i].key, key) == 0) {
+      *is_new = false;
+      return cg->kernels[i].fn;
+    }
+  *is_new = true;
+  LLVMTypeRef params[16];
+  CNNC_ASSERT(nptr <= 16);
+  for (int i = 0; i < nptr; i++) params[i] = cg->ptr;
+  LLVMTypeRef fty = LLVMFunctionType(cg->void_t, params, (unsigned)nptr, 0);
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, fty);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
+  add_attr(cg, fn, LLVMAttributeFunctionIndex, "nofree");
+  add_attr(cg, fn, LLVMAttributeFunctionIndex, "nosync");
+  for (int i = 0; i < nptr; i++) {
+    add_attr(cg, fn, (unsigned)i + 1, "noalias");
+    add_attr(cg, fn, (unsigned)i + 1, "nocapture");
+  }
+  Kernel k = {arena_strdup(cg->arena, key), fn};
+  VEC_PUSH(cg->arena, cg->kernels, cg->nkernels, cg->capkernels, k);
+  cg->fn = fn;
+  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  return fn;
+}
+
+void cg_kernel_end(CodeGen *cg) { LLVMBuildRetVoid(cg->b); }
+
+/* ---- weights ---- */
+
+static void emit_params(CodeGen *cg) {
+  Graph *g = cg->g;
+  cg->param_global = arena_array(cg->arena, (size_t)g->nparams + 1, sizeof(LLVMValueRef));
+  for (int i = 0; i < g->nparams; i++) {
+    Param *p = g->params[i];
+    int64_t n = shape_numel(&p->shape);
+    size_t bytes = (size_t)n * sizeof(float);
+    LLVMValueRef init = LLVMConstStringInContext2(cg->ctx, (const char *)p->data, bytes, 1);
+    char *name = arena_printf(cg->arena, "%s.%s", g->name, p->name);
+    LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMInternalLinkage);
+    LLVMSetAlignment(gv, 64);
+    LLVMSetUnnamedAddr(gv, 1);
+    cg->param_global[i] = gv;
+  }
+}
+
+static LLVMValueRef param_value(CodeGen *cg, const Param *p) {
+  for (int i = 0; i < cg->g->nparams; i++)
+    if (cg->g->params[i] == p) return cg->param_global[i];
+  CNNC_UNREACHABLE();
+}
+
+/* Emits (or reuses) the kernel of node `n`; NULL for nodes without code. */
+static LLVMValueRef node_kernel(CodeGen *cg, const Node *n) {
+  switch (n->op) {
+  case OP_INPUT: return NULL;
+  case OP_CONV2D: return cg_conv(cg, n);
+  case OP_MAXPOOL2D:
+  case OP_AVGPOOL2D: return cg_pool(cg, n);
+  case OP_DENSE: return cg_dense(cg, n);
+  case OP_SOFTMAX: return cg_softmax(cg, n);
+  case OP_ACT:
+  case OP_FLATTEN: return n->alias ? NULL : cg_eltwise(cg, n);
+  case OP_COUNT: break;
+  }
+  CNNC_UNREACHABLE();
+}
+
+/* ---- the run function ---- */
+
+static LLVMValueRef ret_code(CodeGen *cg, int code) { return LLVMConstInt(cg->i32, (unsigned)code, 0); }
+
+/* Returns `code` from the run function when `bad` holds. */
+static void fail_if(CodeGen *cg, LLVMValueRef bad, int code, const char *name) {
+  LLVMBasicBlockRef fail = block(cg, name, "fail"), ok = block(cg, name, "ok");
+  LLVMBuildCondBr(cg->b, bad, fail, ok);
+  LLVMPositionBuilderAtEnd(cg->b, fail);
+  LLVMBuildRet(cg->b, ret_code(cg, code));
+  LLVMPositionBuilderAtEnd(cg->b, ok);
+}
+
+static LLVMValueRef is_null(CodeGen *cg, LLVMValueRef p) {
+  return LLVMBuildICmp(cg->b, LLVMIntEQ, p, LLVMConstNull(cg->ptr), "isnull");
+}
+
+/* Points every node at its buffer: caller memory for inputs and outputs,
+ * the workspace at the planned offset otherwise, or its input's buffer
+ * for aliasing nodes. */
+static void bind_buffers(CodeGen *cg, LLVMValueRef ws) {
+  Graph *g = cg->g;
+  cg->node_ptr = arena_array(cg->arena, (size_t)g->nnodes, sizeof(LLVMValueRef));
+  for (int i = 0; i < g->nnodes; i++) {
+    Node *n = &g->nodes[i];
+    if (n->input_index >= 0)
+      cg->node_ptr[i] = LLVMGetParam(cg->fn, (unsigned)n->input_index);
+    else if (n->output_index >= 0)
+      cg->node_ptr[i] = LLVMGetParam(cg->fn, (unsigned)(g->ninputs + n->output_index));
+    else if (n->alias)
+      cg->node_ptr[i] = cg->node_ptr[n->in[0]];
+    else {
+      LLVMValueRef off = cg_i64(cg, n->offset);
+      cg->node_ptr[i] = LLVMBuildInBoundsGEP2(cg->b, cg->i8, ws, &off, 1, n->name);
+    }
+  }
+}
+
+static void call_kernel(CodeGen *cg, const Node *n, LLVMValueRef kfn) {
+  LLVMValueRef args[16];
+  int na = 0;
+  for (int j = 0; j < n->nin; j++) args[na++] = cg->node_ptr[n->in[j]];
+  args[na++] = cg->node_ptr[n - cg->g->nodes];
+  if (n->weight) args[na++] = param_value(cg, n->weight);
+  if (n->bias) args[na++] = param_value(cg, n->bias);
+  LLVMTypeRef fty = LLVMGlobalGetValueType(kfn);
+  CNNC_ASSERT(LLVMCountParamTypes(fty) == (unsigned)na);
+  LLVMBuildCall2(cg->b, fty, kfn, args, (unsigned)na, "");
+}
+
+static LLVMValueRef emit_run(CodeGen *cg, LLVMValueRef *kernels) {
+  Graph *g = cg->g;
+  int np = g->ninputs + g->noutputs + 1;
+  LLVMTypeRef *pt = arena_array(cg->arena, (size_t)np, sizeof *pt);
+  for (int i = 0; i < np; i++) pt[i] = cg->ptr;
+  LLVMTypeRef fty = LLVMFunctionType(cg->i32, pt, (unsigned)np, 0);
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, arena_printf(cg->arena, "%s_run", g->name), fty);
+  add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
+  cg->fn = fn;
+  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  for (int i = 0; i < np; i++) {
+    const char *pname = i == np - 1 ? "workspace"
+                        : i < g->ninputs ? g->nodes[g->inputs[i]].name
+                                         : g->nodes[g->outputs[i - g->ninputs]].name;
+    LLVMSetValueName2(LLVMGetParam(fn, (unsigned)i), pname, strlen(pname));
+  }
+  for (int i = 0; i < np - 1; i++) fail_if(cg, is_null(cg, LLVMGetParam(fn, (unsigned)i)), CNNRT_ERR_NULL, "arg");
+  LLVMValueRef ws = LLVMGetParam(fn, (unsigned)np - 1);
+  if (g->workspace_size > 0) {
+    fail_if(cg, is_null(cg, ws), CNNRT_ERR_NULL, "ws");
+    LLVMValueRef addr = LLVMBuildPtrToInt(cg->b, ws, cg->i64, "ws.addr");
+    LLVMValueRef mis = LLVMBuildAnd(cg->b, addr, cg_i64(cg, CNNRT_WORKSPACE_ALIGN - 1), "ws.mis");
+    fail_if(cg, LLVMBuildICmp(cg->b, LLVMIntNE, mis, cg_i64(cg, 0), ""), CNNRT_ERR_ALIGN, "align");
+  }
+  bind_buffers(cg, ws);
+  for (int i = 0; i < g->nnodes; i++)
+    if (kernels[i]) call_kernel(cg, &g->nodes[i], kernels[i]);
+  LLVMBuildRet(cg->b, ret_code(cg, CNNRT_OK));
+  return fn;
+}
+
+/* int <name>_run_generic(const float *const *in, float *const *out, void *ws) */
+static LLVMValueRef emit_run_generic(CodeGen *cg, LLVMValueRef run) {
+  Graph *g = cg->g;
+  LLVMTypeRef pt[3] = {cg->ptr, cg->ptr, cg->ptr};
+  LLVMTypeRef fty = LLVMFunctionType(cg->i32, pt, 3, 0);
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, arena_printf(cg->arena, "%s_run_generic", g->name), fty);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  cg->fn = fn;
+  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1);
+  fail_if(cg, LLVMBuildOr(cg->b, is_null(cg, in), is_null(cg, out), ""), CNNRT_ERR_NULL, "arrays");
+  int np = g->ninputs + g->noutputs + 1;
+  LLVMValueRef *args = arena_array(cg->arena, (size_t)np, sizeof *args);
+  for (int i = 0; i < np - 1; i++) {
+    bool isin = i < g->ninputs;
+    LLVMValueRef idx = cg_i64(cg, isin ? i : i - g->ninputs);
+    LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, cg->ptr, isin ? in : out, &idx, 1, "");
+    args[i] = LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
+  }
+  args[np - 1] = LLVMGetParam(fn, 2);
+  LLVMValueRef r = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(run), run, args, (unsigned)np, "r");
+  LLVMBuildRet(cg->b, r);
+  return fn;
+}
+
+/* ---- descriptor (cnnrt_model, cnnrt_tensor_info) ---- */
+
+static LLVMValueRef cstring(CodeGen *cg, const char *s, const char *gname) {
+  LLVMValueRef init = LLVMConstStringInContext2(cg->ctx, s, strlen(s), 0);
+  LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), gname);
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  LLVMSetUnnamedAddr(gv, 1);
+  return gv;
+}
+
+static LLVMValueRef tensor_infos(CodeGen *cg, LLVMTypeRef info_t, const int *ids, int n,
+                                 const char *what) {
+  LLVMValueRef *elems = arena_array(cg->arena, (size_t)n + 1, sizeof *elems);
+  for (int i = 0; i < n; i++) {
+    const Node *nd = &cg->g->nodes[ids[i]];
+    LLVMValueRef dims[CNNRT_MAX_RANK];
+    for (int d = 0; d < CNNRT_MAX_RANK; d++)
+      dims[d] = cg_i64(cg, d < nd->shape.rank ? nd->shape.dim[d] : 0);
+    LLVMValueRef f[4] = {
+        cstring(cg, nd->name, arena_printf(cg->arena, "%s.%s.name", cg->g->name, nd->name)),
+        cg_i64(cg, nd->shape.rank), LLVMConstArray2(cg->i64, dims, CNNRT_MAX_RANK),
+        cg_i64(cg, shape_numel(&nd->shape))};
+    elems[i] = LLVMConstNamedStruct(info_t, f, 4);
+  }
+  LLVMValueRef arr = LLVMConstArray2(info_t, elems, (uint64_t)n);
+  LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(arr), arena_printf(cg->arena, "%s.%s", cg->g->name, what));
+  LLVMSetInitializer(gv, arr);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMPrivateLinkage);
+  return gv;
+}
+
+static void emit_descriptor(CodeGen *cg, LLVMValueRef generic) {
+  Graph *g = cg->g;
+  LLVMTypeRef info_t = LLVMStructCreateNamed(cg->ctx, "cnnrt_tensor_info");
+  LLVMTypeRef info_f[4] = {cg->ptr, cg->i64, LLVMArrayType2(cg->i64, CNNRT_MAX_RANK), cg->i64};
+  LLVMStructSetBody(info_t, info_f, 4, 0);
+  LLVMTypeRef model_t = LLVMStructCreateNamed(cg->ctx, "cnnrt_model");
+  LLVMTypeRef model_f[8] = {cg->i64, cg->ptr, cg->i64, cg->i64, cg->ptr, cg->ptr, cg->i64, cg->ptr};
+  LLVMStructSetBody(model_t, model_f, 8, 0);
+  LLVMValueRef f[8] = {
+      cg_i64(cg, CNNRT_ABI_VERSION),
+      cstring(cg, g->name, arena_printf(cg->arena, "%s.name", g->name)),
+      cg_i64(cg, g->ninputs),
+      cg_i64(cg, g->noutputs),
+      tensor_infos(cg, info_t, g->inputs, g->ninputs, "inputs"),
+      tensor_infos(cg, info_t, g->outputs, g->noutputs, "outputs"),
+      cg_i64(cg, g->workspace_size),
+      generic};
+  LLVMValueRef init = LLVMConstNamedStruct(model_t, f, 8);
+  LLVMValueRef gv = LLVMAddGlobal(cg->mod, model_t, arena_printf(cg->arena, "%s_model", g->name));
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+}
+
+/* ---- driver ---- */
+
+static void init_types(CodeGen *cg) {
+  cg->f32 = LLVMFloatTypeInContext(cg->ctx);
+  cg->i1 = LLVMInt1TypeInContext(cg->ctx);
+  cg->i8 = LLVMInt8TypeInContext(cg->ctx);
+  cg->i32 = LLVMInt32TypeInContext(cg->ctx);
+  cg->i64 = LLVMInt64TypeInContext(cg->ctx);
+  cg->ptr = LLVMPointerTypeInContext(cg->ctx, 0);
+  cg->void_t = LLVMVoidTypeInContext(cg->ctx);
+}
+
+static bool verify_module(CodeGen *cg) {
+  char *msg = NULL;
+  if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &msg)) {
+    fprintf(stderr, "cnnc: internal error: invalid LLVM module:\n%s\n", msg);
+    if (getenv("CNNC_DUMP_BAD_IR")) LLVMDumpModule(cg->mod);
+    LLVMDisposeMessage(msg);
+    return false;
+  }
+  LLVMDisposeMessage(msg);
+  return true;
+}
+
+bool codegen_emit(Graph *g, const Options *o) {
+  CodeGen cg = {.g = g, .opt = o, .arena = g->arena};
+  bool ok = false;
+  cg.ctx = LLVMContextCreate();
+  cg.mod = LLVMModuleCreateWithNameInContext(g->name, cg.ctx);
+  cg.b = LLVMCreateBuilderInContext(cg.ctx);
+  init_types(&cg);
+  if (!emit_target_machine(&cg)) goto cleanup;
+  emit_params(&cg);
+  LLVMValueRef *kernels = arena_array(g->arena, (size_t)g->nnodes, sizeof *kernels);
+  for (int i = 0; i < g->nnodes; i++) kernels[i] = node_kernel(&cg, &g->nodes[i]);
+  LLVMValueRef run = emit_run(&cg, kernels);
+  emit_descriptor(&cg, emit_run_generic(&cg, run));
+  if (!verify_module(&cg)) goto cleanup;
+  ok = emit_module(&cg);
+cleanup:
+  LLVMDisposeBuilder(cg.b);
+  LLVMDisposeModule(cg.mod);
+  if (cg.tm) LLVMDisposeTargetMachine(cg.tm);
+  LLVMContextDispose(cg.ctx);
+  return ok;
+}

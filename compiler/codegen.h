@@ -1,0 +1,106 @@
+/*
+ * codegen.h: shared by the code generator files (codegen.c, cg_*.c,
+ * emit.c), the only files that include llvm-c/.
+ *
+ * All LLVM state lives in one CodeGen passed around as `cg`.  Each node
+ * kind has one cg_<op>() that emits (or reuses) an internal kernel
+ * function specialised to the node's shapes and attributes; the run
+ * function then calls the kernels in topological order with the buffers
+ * the memory planner assigned.
+ *
+ * Kernels take their tensors as pointer arguments (inputs, output, then
+ * parameters), never as globals, so that layers with identical shapes and
+ * attributes share one kernel: cg_kernel_lookup() finds a kernel by a key
+ * string that spells out everything the code depends on.
+ */
+#ifndef CNNC_CODEGEN_H
+#define CNNC_CODEGEN_H
+
+#include "cnnc.h"
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+typedef struct {
+  const char *key; /* spells out op, shapes and attributes */
+  LLVMValueRef fn; /* the kernel function */
+} Kernel;
+
+typedef struct {
+  LLVMValueRef iv;          /* induction variable (i64) */
+  LLVMBasicBlockRef header; /* compares and branches */
+  LLVMBasicBlockRef exit;   /* continues after the loop */
+  LLVMValueRef step;        /* increment */
+} Loop;
+
+typedef struct {
+  Graph *g;                /* graph being compiled */
+  const Options *opt;      /* command-line options */
+  Arena *arena;            /* = g->arena */
+  LLVMContextRef ctx;      /* owned: disposed by codegen_emit */
+  LLVMModuleRef mod;       /* owned */
+  LLVMBuilderRef b;        /* owned */
+  LLVMTargetMachineRef tm; /* owned */
+  LLVMTypeRef f32, i1, i8, i32, i64, ptr, void_t; /* cached types */
+  LLVMValueRef fn;         /* function being emitted */
+  LLVMBasicBlockRef entry; /* its entry block (allocas go here) */
+  LLVMValueRef *param_global; /* per Graph.params index: the weight global */
+  LLVMValueRef *node_ptr;  /* per node: its buffer inside the run function */
+  Kernel *kernels;         /* emitted kernels, for sharing */
+  int nkernels, capkernels;
+} CodeGen;
+
+/* ---- codegen.c: helpers for kernel emission ---- */
+LLVMValueRef cg_i64(CodeGen *cg, int64_t v);
+LLVMValueRef cg_f32(CodeGen *cg, double v);
+/* Starts a kernel function `name` with `nptr` pointer parameters (all
+ * noalias) returning void, or returns an existing kernel with the same key
+ * (then *is_new is false and nothing is emitted). */
+LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int nptr,
+                             bool *is_new);
+void cg_kernel_end(CodeGen *cg);
+/* A counted loop for (iv = lo; iv < hi; iv += step), i64. */
+Loop cg_loop_begin(CodeGen *cg, const char *name, LLVMValueRef lo, LLVMValueRef hi,
+                   int64_t step);
+void cg_loop_end(CodeGen *cg, Loop *l);
+Loop cg_for(CodeGen *cg, const char *name, int64_t n); /* 0..n-1 */
+/* if (cond) { ... } : returns the join block; call cg_if_end to close. */
+LLVMBasicBlockRef cg_if_begin(CodeGen *cg, LLVMValueRef cond, const char *name);
+void cg_if_end(CodeGen *cg, LLVMBasicBlockRef join);
+LLVMValueRef cg_alloca(CodeGen *cg, LLVMTypeRef t, const char *name);
+LLVMValueRef cg_gep(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, const char *name);
+LLVMValueRef cg_load(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, const char *name);
+void cg_store(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v);
+LLVMValueRef cg_add(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_mul(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_muladd(CodeGen *cg, LLVMValueRef a, int64_t k, LLVMValueRef c); /* a*k+c */
+/* Calls an overloaded intrinsic such as "llvm.fmuladd" at type `t`. */
+LLVMValueRef cg_intrinsic(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValueRef *args,
+                          int nargs, const char *vname);
+LLVMValueRef cg_fma(CodeGen *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+/* Unsigned range check 0 <= v < n as an i1. */
+LLVMValueRef cg_in_range(CodeGen *cg, LLVMValueRef v, int64_t n);
+
+/* ---- cg_math.c: inline transcendentals (scalar or vector float) ---- */
+LLVMValueRef cg_exp(CodeGen *cg, LLVMValueRef x);
+LLVMValueRef cg_log(CodeGen *cg, LLVMValueRef x);
+LLVMValueRef cg_max(CodeGen *cg, LLVMValueRef a, LLVMValueRef b); /* NaN-propagating */
+LLVMValueRef cg_act(CodeGen *cg, const Act *act, LLVMValueRef x);
+
+/* ---- one per op family; each returns the kernel function ---- */
+LLVMValueRef cg_conv(CodeGen *cg, const Node *n);
+LLVMValueRef cg_pool(CodeGen *cg, const Node *n);
+LLVMValueRef cg_dense(CodeGen *cg, const Node *n);
+LLVMValueRef cg_softmax(CodeGen *cg, const Node *n);
+LLVMValueRef cg_eltwise(CodeGen *cg, const Node *n); /* activation layers, copies */
+
+/* ---- emit.c ---- */
+/* Creates the target machine for the options (host by default). */
+bool emit_target_machine(CodeGen *cg);
+/* Optimises and writes the module to o->output (object or .ll). */
+bool emit_module(CodeGen *cg);
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * emit.c: target machine, optimisation pipeline, object file.
+ *
+ * The host is the default target: its triple, CPU name and feature string
+ * come from LLVM.  `--target` and `--cpu` override them (for a foreign
+ * triple the default CPU is "generic").  Code is position independent so
+ * that the object links into PIE executables, which Debian builds by
+ * default.  Output is written to a temporary file beside the destination
+ * and renamed into place, so a failed compile leaves nothing behind.
+ */
+#include "codegen.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void init_llvm_targets(void) {
+  static bool done;
+  if (done) return;
+  LLVMInitializeAllTargetInfos();
+  LLVMInitializeAllTargets();
+  LLVMInitializeAllTargetMCs();
+  LLVMInitializeAllAsmPrinters();
+  done = true;
+}
+
+bool emit_target_machine(CodeGen *cg) {
+  init_llvm_targets();
+  const Options *o = cg->opt;
+  char *host_triple = LLVMGetDefaultTargetTriple();
+  char *host_cpu = LLVMGetHostCPUName();
+  char *host_features = LLVMGetHostCPUFeatures();
+  const char *triple = o->triple ? o->triple : host_triple;
+  bool native = !o->triple || strcmp(o->triple, host_triple) == 0;
+  const char *cpu = o->cpu ? o->cpu : native ? host_cpu : "generic";
+  const char *features = o->features ? o->features : (native && !o->cpu) ? host_features : "";
+  char *err = NULL;
+  LLVMTargetRef target = NULL;
+  bool ok = false;
+  if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+    error_plain("unknown target '%s': %s", triple, err);
+    goto out;
+  }
+  static const LLVMCodeGenOptLevel levels[] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess,
+                                               LLVMCodeGenLevelDefault, LLVMCodeGenLevelAggressive};
+  cg->tm = LLVMCreateTargetMachine(target, triple, cpu, features, levels[o->opt_level],
+                                   LLVMRelocPIC, LLVMCodeModelDefault);
+  if (!cg->tm) {
+    error_plain("cannot create a target machine for '%s' (cpu '%s')", triple, cpu);
+    goto out;
+  }
+  LLVMSetTarget(cg->mod, triple);
+  LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
+  char *layout = LLVMCopyStringRepOfTargetData(td);
+  LLVMSetDataLayout(cg->mod, layout);
+  LLVMDisposeMessage(layout);
+  LLVMDisposeTargetData(td);
+  ok = true;
+out:
+  LLVMDisposeMessage(err);
+  LLVMDisposeMessage(host_triple);
+  LLVMDisposeMessage(host_cpu);
+  LLVMDisposeMessage(host_features);
+  return ok;
+}
+
+/* Every function gets the target's CPU and features, so that the
+ * optimiser's vectorisers see the real vector width. */
+static void tag_functions(CodeGen *cg) {
+  char *cpu = LLVMGetTargetMachineCPU(cg->tm);
+  char *feat = LLVMGetTargetMachineFeatureString(cg->tm);
+  for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
+    if (LLVMIsDeclaration(f)) continue;
+    LLVMAddTargetDependentFunctionAttr(f, "target-cpu", cpu);
+    if (*feat) LLVMAddTargetDependentFunctionAttr(f, "target-features", feat);
+  }
+  LLVMDisposeMessage(cpu);
+  LLVMDisposeMessage(feat);
+}
+
+static bool optimise(CodeGen *cg) {
+  char passes[32];
+  snprintf(passes, sizeof passes, "default<O%d>", cg->opt->opt_level);
+  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  LLVMPassBuilderOptionsSetLoopVectorization(po, cg->opt->opt_level >= 2);
+  LLVMPassBuilderOptionsSetSLPVectorization(po, cg->opt->opt_level >= 2);
+  LLVMErrorRef e = LLVMRunPasses(cg->mod, passes, cg->tm, po);
+  LLVMDisposePassBuilderOptions(po);
+  if (e) {
+    char *msg = LLVMGetErrorMessage(e);
+    error_plain("LLVM optimisation failed: %s", msg);
+    LLVMDisposeErrorMessage(msg);
+    return false;
+  }
+  return true;
+}
+
+/* "dir/x.o" -> "dir/.x.o.XXXXXX" created with mkstemp; NULL on failure. */
+static char *temp_beside(const char *path, int *fd) {
+  const char *slash = strrchr(path, '/');
+  size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
+  size_t n = strlen(path) + 16;
+  char *t = malloc(n);
+  if (!t) return NULL;
+  snprintf(t, n, "%.*s.%s.XXXXXX", (int)dirlen, path, path + dirlen);
+  *fd = mkstemp(t);
+  if (*fd < 0) {
+    free(t);
+    return NULL;
+  }
+  return t;
+}
+
+bool write_file_atomic(const char *path, const void *data, size_t len) {
+  int fd;
+  char *tmp = temp_beside(path, &fd);
+  if (!tmp) {
+    error_plain("cannot create a file beside '%s': %m", path);
+    return false;
+  }
+  mode_t mask = umask(0);
+  umask(mask);
+  bool ok = fchmod(fd, 0666 & ~mask) == 0;
+  const char *p = data;
+  while (ok && len > 0) {
+    ssize_t w = write(fd, p, len);
+    if (w <= 0) {
+      ok = false;
+      break;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  if (close(fd) != 0) ok = false;
+  if (ok && rename(tmp, path) != 0) ok = false;
+  if (!ok) {
+    error_plain("cannot write '%s': %m", path);
+    unlink(tmp);
+  }
+  free(tmp);
+  return ok;
+}
+
+bool emit_module(CodeGen *cg) {
+  tag_functions(cg);
+  if (!optimise(cg)) return false;
+  if (cg->opt->emit_llvm) {
+    char *text = LLVMPrintModuleToString(cg->mod);
+    bool ok = write_file_atomic(cg->opt->output, text, strlen(text));
+    LLVMDisposeMessage(text);
+    return ok;
+  }
+  char *err = NULL;
+  LLVMMemoryBufferRef buf = NULL;
+  if (LLVMTargetMachineEmitToMemoryBuffer(cg->tm, cg->mod, LLVMObjectFile, &err, &buf)) {
+    error_plain("code generation failed: %s", err);
+    LLVMDisposeMessage(err);
+    return false;
+  }
+  bool ok = write_file_atomic(cg->opt->output, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
+  LLVMDisposeMemoryBuffer(buf);
+  return ok;
+}

@@ -1,0 +1,155 @@
+/*
+ * main.c: the cnnc command line and the whole pipeline.
+ *
+ *   spec -> shapes -> weights -> verify -> schedule -> memplan -> codegen
+ *   (LLVM IR, optimisation, object) -> header
+ *
+ * `--dump=LETTERS` prints the graph after the passes named by letters
+ * (p: parse, s: shapes, m: memory plan) to stderr.  Nothing is written
+ * unless every phase succeeds; outputs are written through temporary
+ * files, and the object is removed again if the header cannot be written.
+ */
+#include "cnnc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "usage: cnnc [options] MODEL.yaml\n"
+    "\n"
+    "Compiles a CNN described in YAML into an object file and a C header.\n"
+    "\n"
+    "options:\n"
+    "  -o FILE            object file to write (default: MODEL.o in the current directory)\n"
+    "  --header FILE      header to write (default: FILE with .o replaced by .h)\n"
+    "  --emit-llvm        write optimised LLVM IR (text) to -o instead of an object\n"
+    "  --target TRIPLE    target triple (default: the host)\n"
+    "  --cpu NAME         target CPU, e.g. x86-64-v3, skylake-avx512 (default: the host CPU)\n"
+    "  --features LIST    LLVM feature string, e.g. +avx2,+fma (default: the CPU's)\n"
+    "  -O0 -O1 -O2 -O3    optimisation level (default: -O3)\n"
+    "  --dump=LETTERS     print the graph after passes: p parse, s shapes, m memory plan\n"
+    "  --help             print this help\n"
+    "  --version          print the version\n";
+
+typedef struct {
+  Options o;
+  const char *input; /* spec path */
+  const char *dump;  /* letters */
+} Cli;
+
+static bool takes_value(const char *arg, const char *name, int *i, int argc, char **argv,
+                        const char **value) {
+  size_t n = strlen(name);
+  if (strncmp(arg, name, n) != 0) return false;
+  if (arg[n] == '=') {
+    *value = arg + n + 1;
+    return true;
+  }
+  if (arg[n] != 0) return false;
+  if (*i + 1 >= argc) {
+    error_plain("option '%s' needs a value", name);
+    *value = NULL;
+    return true;
+  }
+  *value = argv[++*i];
+  return true;
+}
+
+/* Returns 0 to go on, or an exit status + 1. */
+static int parse_args(int argc, char **argv, Cli *c) {
+  c->o.opt_level = 3;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      fputs(usage, stdout);
+      return 1;
+    } else if (!strcmp(a, "--version")) {
+      printf("cnnc %s (model format %d)\n", CNNC_VERSION, CNNC_FORMAT_VERSION);
+      return 1;
+    } else if (!strcmp(a, "--emit-llvm")) {
+      c->o.emit_llvm = true;
+    } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+      c->o.opt_level = a[2] - '0';
+    } else if (!strcmp(a, "-o") || !strncmp(a, "-o", 2)) {
+      if (a[2]) c->o.output = a + 2;
+      else if (i + 1 < argc) c->o.output = argv[++i];
+      else error_plain("option '-o' needs a value");
+    } else if (takes_value(a, "--header", &i, argc, argv, &v)) {
+      c->o.header = v;
+    } else if (takes_value(a, "--target", &i, argc, argv, &v)) {
+      c->o.triple = v;
+    } else if (takes_value(a, "--cpu", &i, argc, argv, &v)) {
+      c->o.cpu = v;
+    } else if (takes_value(a, "--features", &i, argc, argv, &v)) {
+      c->o.features = v;
+    } else if (takes_value(a, "--dump", &i, argc, argv, &v)) {
+      c->dump = v;
+    } else if (a[0] == '-' && a[1]) {
+      error_plain("unknown option '%s' (see cnnc --help)", a);
+    } else if (c->input) {
+      error_plain("more than one model file given ('%s' and '%s')", c->input, a);
+    } else {
+      c->input = a;
+    }
+  }
+  if (!c->input && !diag_error_count()) error_plain("no model file given (see cnnc --help)");
+  return diag_error_count() ? 2 : 0;
+}
+
+/* "dir/model.yaml" -> "model" + ext */
+static char *stem_with(Arena *a, const char *path, const char *ext) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  const char *dot = strrchr(base, '.');
+  int n = dot && dot != base ? (int)(dot - base) : (int)strlen(base);
+  return arena_printf(a, "%.*s%s", n, base, ext);
+}
+
+/* "x/y.o" -> "x/y.h"; "x/y" -> "x/y.h" */
+static char *header_path(Arena *a, const char *obj) {
+  const char *slash = strrchr(obj, '/');
+  const char *dot = strrchr(obj, '.');
+  int n = dot && (!slash || dot > slash + 1) ? (int)(dot - obj) : (int)strlen(obj);
+  return arena_printf(a, "%.*s.h", n, obj);
+}
+
+static void dump(const Cli *c, char pass, const Graph *g, const char *what) {
+  if (!c->dump || !strchr(c->dump, pass)) return;
+  fprintf(stderr, "; after %s\n", what);
+  graph_dump(g, stderr);
+}
+
+static int compile(Arena *arena, Cli *c) {
+  Graph *g = spec_parse(arena, c->input);
+  if (!g) return 1;
+  dump(c, 'p', g, "parse");
+  if (!shape_infer(g)) return 1;
+  dump(c, 's', g, "shape inference");
+  if (!weights_bind(g) || !verify(g)) return 1;
+  schedule(g);
+  memplan(g);
+  dump(c, 'm', g, "memory planning");
+  if (!c->o.output) c->o.output = stem_with(arena, c->input, c->o.emit_llvm ? ".ll" : ".o");
+  if (!c->o.header) c->o.header = header_path(arena, c->o.output);
+  if (!strcmp(c->o.header, c->o.output)) {
+    error_plain("the header path '%s' is the output path", c->o.header);
+    return 1;
+  }
+  if (!codegen_emit(g, &c->o)) return 1;
+  if (!c->o.emit_llvm && !header_write(g, c->o.header)) {
+    unlink(c->o.output);
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  Cli c = {0};
+  int r = parse_args(argc, argv, &c);
+  if (r) return r - 1;
+  Arena arena = {0};
+  r = compile(&arena, &c);
+  arena_free(&arena);
+  return r;
+}
