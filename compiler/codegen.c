@@ -369,7 +369,7 @@ static void emit_descriptor(CodeGen *cg, LLVMValueRef generic) {
 
 /* ---- driver ---- */
 
-static void init_types(CodeGen *cg) {
+void cg_init_types(CodeGen *cg) {
   cg->f32 = LLVMFloatTypeInContext(cg->ctx);
   cg->i1 = LLVMInt1TypeInContext(cg->ctx);
   cg->i8 = LLVMInt8TypeInContext(cg->ctx);
@@ -397,7 +397,7 @@ bool codegen_emit(Graph *g, const Options *o) {
   cg.ctx = LLVMContextCreate();
   cg.mod = LLVMModuleCreateWithNameInContext(g->name, cg.ctx);
   cg.b = LLVMCreateBuilderInContext(cg.ctx);
-  init_types(&cg);
+  cg_init_types(&cg);
   if (!emit_target_machine(&cg)) goto cleanup;
   emit_params(&cg);
   LLVMValueRef *kernels = arena_array(g->arena, (size_t)g->nnodes, sizeof *kernels);

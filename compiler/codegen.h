@@ -54,6 +54,7 @@ typedef struct {
 } CodeGen;
 
 /* ---- codegen.c: helpers for kernel emission ---- */
+void cg_init_types(CodeGen *cg); /* fills the cached types from cg->ctx */
 LLVMValueRef cg_i64(CodeGen *cg, int64_t v);
 LLVMValueRef cg_f32(CodeGen *cg, double v);
 /* Starts a kernel function `name` with `nptr` pointer parameters (all

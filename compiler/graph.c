@@ -1,0 +1,189 @@
+/*
+ * graph.c: the IR's tables and small helpers.
+ *
+ * The op and activation name tables are generated from the X-macro lists in
+ * cnnc.h, so adding an op there is the only edit needed for its name to
+ * appear everywhere (spec parsing, dumps, messages).
+ *
+ * graph_dump prints one line per node in array (= topological) order and
+ * one line per parameter; it depends on nothing but the graph's contents,
+ * so two runs over the same spec give byte-identical dumps, which tests and
+ * golden files rely on.
+ */
+#include "cnnc.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <string.h>
+
+/* ---- tables ---- */
+
+const char *const op_names[OP_COUNT] = {
+#define X(e, name, member, attrs) name,
+    CNNC_OPS(X)
+#undef X
+};
+
+const char *const op_attr_keys[OP_COUNT] = {
+#define X(e, name, member, attrs) attrs,
+    CNNC_OPS(X)
+#undef X
+};
+
+const char *const act_names[ACT_COUNT] = {
+#define X(e, name) name,
+    CNNC_ACTS(X)
+#undef X
+};
+
+#define X(e, name, member, attrs) +1
+static_assert(0 CNNC_OPS(X) == OP_COUNT, "op table size");
+#undef X
+#define X(e, name) +1
+static_assert(0 CNNC_ACTS(X) == ACT_COUNT, "activation table size");
+#undef X
+static_assert(sizeof op_names / sizeof *op_names == OP_COUNT, "op_names");
+static_assert(sizeof act_names / sizeof *act_names == ACT_COUNT, "act_names");
+
+const char *op_name(Op op) {
+  return (unsigned)op < OP_COUNT ? op_names[op] : "?";
+}
+
+ActKind act_lookup(const char *name) {
+  for (int i = 0; i < ACT_COUNT; i++)
+    if (strcmp(act_names[i], name) == 0) return (ActKind)i;
+  return ACT_COUNT;
+}
+
+/* ---- graph ---- */
+
+Graph *graph_new(Arena *a, const char *file) {
+  Graph *g = arena_alloc(a, sizeof *g);
+  g->arena = a;
+  g->file = file ? arena_strdup(a, file) : NULL;
+  return g;
+}
+
+int graph_find(const Graph *g, const char *name) {
+  for (int i = 0; i < g->nnodes; i++)
+    if (g->nodes[i].name && strcmp(g->nodes[i].name, name) == 0) return i;
+  return -1;
+}
+
+void graph_count_uses(Graph *g) {
+  for (int i = 0; i < g->nnodes; i++) g->nodes[i].nuses = 0;
+  for (int i = 0; i < g->nnodes; i++)
+    for (int k = 0; k < g->nodes[i].nin; k++) {
+      int j = g->nodes[i].in[k];
+      CNNC_ASSERT(j >= 0 && j < g->nnodes);
+      g->nodes[j].nuses++;
+    }
+}
+
+/* ---- shapes ---- */
+
+int64_t shape_numel(const Shape *s) {
+  int64_t n = 1;
+  for (int i = 0; i < s->rank; i++)
+    if (s->dim[i] < 0 || !ck_mul(n, s->dim[i], &n)) return -1;
+  return n;
+}
+
+bool shape_eq(const Shape *a, const Shape *b) {
+  if (a->rank != b->rank) return false;
+  for (int i = 0; i < a->rank; i++)
+    if (a->dim[i] != b->dim[i]) return false;
+  return true;
+}
+
+const char *shape_str(Arena *a, const Shape *s) {
+  char buf[MAX_RANK * 24 + 8];
+  size_t n = 0;
+  buf[n++] = '[';
+  for (int i = 0; i < s->rank && i < MAX_RANK; i++)
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%" PRId64, i ? ", " : "", s->dim[i]);
+  buf[n++] = ']';
+  buf[n] = 0;
+  return arena_strdup(a, buf);
+}
+
+/* ---- dump ---- */
+
+static void dump_shape(const Shape *s, FILE *f) {
+  fputc('[', f);
+  for (int i = 0; i < s->rank && i < MAX_RANK; i++)
+    fprintf(f, "%s%" PRId64, i ? ", " : "", s->dim[i]);
+  fputc(']', f);
+}
+
+static void dump_conv(const ConvAttr *c, FILE *f) {
+  fprintf(f, " filters=%d kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d dilation=%dx%d groups=%d bias=%s",
+          c->filters, c->kernel[0], c->kernel[1], c->stride[0], c->stride[1], c->pad[0], c->pad[1],
+          c->pad[2], c->pad[3], c->dilation[0], c->dilation[1], c->groups,
+          c->has_bias ? "true" : "false");
+}
+
+static void dump_pool(const Node *n, FILE *f) {
+  const PoolAttr *p = &n->a.pool;
+  fprintf(f, " kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d", p->kernel[0], p->kernel[1], p->stride[0],
+          p->stride[1], p->pad[0], p->pad[1], p->pad[2], p->pad[3]);
+  if (n->op == OP_MAXPOOL2D) fprintf(f, " dilation=%dx%d", p->dilation[0], p->dilation[1]);
+  fprintf(f, " ceil_mode=%s", p->ceil_mode ? "true" : "false");
+  if (n->op == OP_AVGPOOL2D)
+    fprintf(f, " count_include_pad=%s", p->count_include_pad ? "true" : "false");
+}
+
+static void dump_attrs(const Node *n, FILE *f) {
+  switch (n->op) {
+  case OP_CONV2D: dump_conv(&n->a.conv, f); break;
+  case OP_MAXPOOL2D:
+  case OP_AVGPOOL2D: dump_pool(n, f); break;
+  case OP_DENSE:
+    fprintf(f, " units=%d bias=%s", n->a.dense.units, n->a.dense.has_bias ? "true" : "false");
+    break;
+  case OP_SOFTMAX:
+    fprintf(f, " axis=%d log=%s", n->a.softmax.axis, n->a.softmax.log ? "true" : "false");
+    break;
+  case OP_FLATTEN: fprintf(f, " start_dim=%d", n->a.flatten.start_dim); break;
+  case OP_INPUT:
+  case OP_ACT:
+  case OP_COUNT: break;
+  }
+}
+
+static const char *act_str(ActKind k) {
+  return (unsigned)k < ACT_COUNT ? act_names[k] : "?";
+}
+
+static void dump_node(const Graph *g, int id, FILE *f) {
+  const Node *n = &g->nodes[id];
+  fprintf(f, "%%%d %s = %s(", id, n->name ? n->name : "?", op_name(n->op));
+  for (int k = 0; k < n->nin; k++) fprintf(f, "%s%%%d", k ? ", " : "", n->in[k]);
+  fputs(") -> ", f);
+  dump_shape(&n->shape, f);
+  dump_attrs(n, f);
+  if (n->op == OP_ACT || n->act.kind != ACT_NONE) fprintf(f, " act=%s", act_str(n->act.kind));
+  if (n->layout == LAYOUT_NCHWC)
+    fprintf(f, " layout=nchw%dc", n->cblock);
+  else
+    fputs(" layout=nchw", f);
+  fprintf(f, " offset=%" PRId64, n->offset);
+  if (n->alias) fputs(" alias", f);
+  if (n->input_index >= 0) fprintf(f, " input#%d", n->input_index);
+  if (n->output_index >= 0) fprintf(f, " output#%d", n->output_index);
+  fputc('\n', f);
+}
+
+static void dump_param(const Param *p, FILE *f) {
+  fprintf(f, "param %s ", p->name ? p->name : "?");
+  dump_shape(&p->shape, f);
+  fprintf(f, " %s%s\n", p->is_inline ? "inline" : "file", p->data ? "" : " unbound");
+}
+
+void graph_dump(const Graph *g, FILE *f) {
+  fprintf(f, "graph %s", g->name ? g->name : "?");
+  if (g->weights) fprintf(f, " weights=%s", g->weights);
+  fprintf(f, " workspace=%" PRId64 "\n", g->workspace_size);
+  for (int i = 0; i < g->nnodes; i++) dump_node(g, i, f);
+  for (int i = 0; i < g->nparams; i++) dump_param(g->params[i], f);
+}

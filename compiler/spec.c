@@ -1,0 +1,1083 @@
+/*
+ * spec.c: YAML spec (format version 1, docs/format.md) -> Graph.
+ *
+ * needs: the spec text; gives: a Graph in topological order with every
+ * node's op, name, location, inputs and attributes, the graph's inputs and
+ * outputs, and one Param per weight/bias (inline data bound here, shapes
+ * left to shape.c).
+ *
+ * libyaml's document API loads the whole file as a node tree; every node
+ * carries a 0-based start mark, turned into a 1-based Loc for messages.
+ * The walk over the tree never stops at the first problem: each section
+ * reports what is wrong with it and carries on with what it could read, so
+ * one run shows every error (the caller gets NULL if there was any).
+ *
+ * Layers are collected in spec order first, references are resolved by
+ * name once everything is read (a layer may name a later one), and then a
+ * depth-first walk in spec order emits each node after its inputs.  That
+ * keeps spec order wherever the data flow allows, finds cycles, and makes
+ * node ids stable from run to run.
+ *
+ * Robustness: the tree may contain aliases (shared or even self-referencing
+ * nodes), so no walk here recurses more than a fixed depth, inline arrays
+ * are bounded before they are read, and every integer is range-checked.
+ */
+#include "cnnc.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+enum { MAX_INLINE_VALUES = 1 << 24 }; /* larger tensors belong in a weights file */
+
+typedef enum { K_NULL, K_BOOL, K_INT, K_FLOAT, K_STRING, K_SEQ, K_MAP } Kind;
+
+/* A graph input or layer as read, before references are resolved. */
+typedef struct {
+  Node node;           /* op, name, loc, attributes, act, params */
+  Loc name_loc;        /* the name's value (for duplicate notes) */
+  const char **refs;   /* input names (explicit `input:`/`inputs:`) */
+  Loc *ref_locs;       /* where each name is */
+  int nrefs;           /* -1: default input (previous layer) */
+} Pending;
+
+typedef struct {
+  Arena *a;
+  const char *file;
+  const char *text; /* whole spec, for reader-error offsets */
+  size_t len;
+  yaml_document_t *doc;
+  Graph *g;
+  Pending *in;      /* graph inputs, spec order */
+  int nin, capin;
+  Pending *ly;      /* layers, spec order */
+  int nly, capnly;
+  yaml_node_t *outputs;   /* the `outputs:` value or NULL */
+  Pending **all;          /* inputs then layers */
+  int nall;
+  int *hash;              /* open addressing over `all` by name; -1 empty */
+  int hcap;
+} P;
+
+/* ---- locations and scalar helpers ---- */
+
+static Loc loc_mark(P *p, yaml_mark_t m) {
+  return (Loc){p->file, (int)(m.line < INT_MAX ? m.line + 1 : INT_MAX),
+               (int)(m.column < INT_MAX ? m.column + 1 : INT_MAX)};
+}
+static Loc loc_of(P *p, yaml_node_t *n) { return loc_mark(p, n->start_mark); }
+
+static yaml_node_t *doc_node(P *p, int id) { return yaml_document_get_node(p->doc, id); }
+
+static const char *sval(yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+static size_t slen(yaml_node_t *n) { return n->data.scalar.length; }
+
+static bool scalar_is(yaml_node_t *n, const char *s) {
+  return n && n->type == YAML_SCALAR_NODE && slen(n) == strlen(s) && memcmp(sval(n), s, slen(n)) == 0;
+}
+
+static bool any_of(const char *v, const char *const *list) {
+  for (; *list; list++)
+    if (strcmp(v, *list) == 0) return true;
+  return false;
+}
+
+static bool is_int_text(const char *s) {
+  if (*s == '+' || *s == '-') s++;
+  if (!*s) return false;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return false;
+  return true;
+}
+
+static bool is_float_text(const char *s) {
+  if (*s == '+' || *s == '-') s++;
+  int digits = 0;
+  while (*s >= '0' && *s <= '9') s++, digits++;
+  if (*s == '.') {
+    s++;
+    while (*s >= '0' && *s <= '9') s++, digits++;
+  }
+  if (!digits) return false;
+  if (*s == 'e' || *s == 'E') {
+    s++;
+    if (*s == '+' || *s == '-') s++;
+    if (*s < '0' || *s > '9') return false;
+    while (*s >= '0' && *s <= '9') s++;
+  }
+  return *s == 0;
+}
+
+/* YAML 1.2 core schema resolution of plain scalars; quoted ones are strings. */
+static Kind kind_of(yaml_node_t *n) {
+  if (n->type == YAML_SEQUENCE_NODE) return K_SEQ;
+  if (n->type == YAML_MAPPING_NODE) return K_MAP;
+  if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return K_STRING;
+  const char *v = sval(n);
+  if (strlen(v) != slen(n)) return K_STRING; /* embedded NUL */
+  static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
+  static const char *const bools[] = {"true", "True", "TRUE", "false", "False", "FALSE", NULL};
+  if (any_of(v, nulls)) return K_NULL;
+  if (any_of(v, bools)) return K_BOOL;
+  if (is_int_text(v)) return K_INT;
+  if (is_float_text(v)) return K_FLOAT;
+  return K_STRING;
+}
+
+/* A printable, bounded copy of a scalar for messages. */
+static const char *show(P *p, yaml_node_t *n) {
+  size_t len = slen(n) < 40 ? slen(n) : 40;
+  char *s = arena_alloc(p->a, len + 4);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)sval(n)[i];
+    s[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+  }
+  if (len < slen(n)) memcpy(s + len, "...", 3);
+  return s;
+}
+
+static const char *describe(P *p, yaml_node_t *n) {
+  switch (kind_of(n)) {
+  case K_NULL: return "null";
+  case K_BOOL: return arena_printf(p->a, "boolean %s", show(p, n));
+  case K_INT: return arena_printf(p->a, "integer %s", show(p, n));
+  case K_FLOAT: return arena_printf(p->a, "number %s", show(p, n));
+  case K_STRING: return arena_printf(p->a, "string '%s'", show(p, n));
+  case K_SEQ: return "a list";
+  case K_MAP: return "a mapping";
+  }
+  return "?";
+}
+
+/* ---- typed values; each reports at the value and returns false ---- */
+
+static bool get_int(P *p, yaml_node_t *v, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+  if (kind_of(v) != K_INT) {
+    error_at(loc_of(p, v), "'%s' must be an integer, got %s", key, describe(p, v));
+    return false;
+  }
+  errno = 0;
+  long long x = strtoll(sval(v), NULL, 10);
+  if (errno == ERANGE || x > hi) {
+    error_at(loc_of(p, v), "'%s' is too large: %s (at most %lld)", key, show(p, v), (long long)hi);
+    return false;
+  }
+  if (x < lo) {
+    if (lo == 0 || lo == 1)
+      error_at(loc_of(p, v), "'%s' must be %s, got %lld", key, lo ? "positive" : "non-negative", x);
+    else
+      error_at(loc_of(p, v), "'%s' must be between %lld and %lld, got %lld", key, (long long)lo,
+               (long long)hi, x);
+    return false;
+  }
+  *out = x;
+  return true;
+}
+
+static bool get_i32(P *p, yaml_node_t *v, const char *key, int lo, int *out) {
+  int64_t x;
+  if (!get_int(p, v, key, lo, INT_MAX, &x)) return false;
+  *out = (int)x;
+  return true;
+}
+
+static bool get_bool(P *p, yaml_node_t *v, const char *key, bool *out) {
+  if (kind_of(v) != K_BOOL) {
+    error_at(loc_of(p, v), "'%s' must be true or false, got %s", key, describe(p, v));
+    return false;
+  }
+  *out = sval(v)[0] == 't' || sval(v)[0] == 'T';
+  return true;
+}
+
+static bool get_str(P *p, yaml_node_t *v, const char *key, const char **out) {
+  if (kind_of(v) != K_STRING || strlen(sval(v)) != slen(v)) {
+    error_at(loc_of(p, v), "'%s' must be a string, got %s", key, describe(p, v));
+    return false;
+  }
+  *out = arena_strdup(p->a, sval(v));
+  return true;
+}
+
+static int seq_len(yaml_node_t *v) {
+  return (int)(v->data.sequence.items.top - v->data.sequence.items.start);
+}
+static yaml_node_t *seq_at(P *p, yaml_node_t *v, int i) {
+  return doc_node(p, v->data.sequence.items.start[i]);
+}
+
+/* An int or a list of `n` ints (e.g. kernel: 3 or [3, 5]). */
+static bool get_ints(P *p, yaml_node_t *v, const char *key, int lo, int n, int *out) {
+  if (v->type == YAML_SEQUENCE_NODE) {
+    if (seq_len(v) != n) {
+      error_at(loc_of(p, v), "'%s' must be an integer or a list of %d integers, got a list of %d",
+               key, n, seq_len(v));
+      return false;
+    }
+    bool ok = true;
+    for (int i = 0; i < n; i++) ok &= get_i32(p, seq_at(p, v, i), key, lo, &out[i]);
+    return ok;
+  }
+  if (kind_of(v) != K_INT) {
+    error_at(loc_of(p, v), "'%s' must be an integer or a list of %d integers, got %s", key, n,
+             describe(p, v));
+    return false;
+  }
+  if (!get_i32(p, v, key, lo, &out[0])) return false;
+  for (int i = 1; i < n; i++) out[i] = out[0];
+  return true;
+}
+
+static const char *const c_keywords[] = {
+    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
+    "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+    "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
+    "union", "unsigned", "void", "volatile", "while", "_Alignas", "_Alignof", "_Atomic",
+    "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
+    "_Thread_local", NULL};
+
+/* Names end up in C symbols and parameter names, so they are C identifiers. */
+static bool get_name(P *p, yaml_node_t *v, const char *key, const char **out) {
+  if (!get_str(p, v, key, out)) return false;
+  const char *s = *out;
+  bool ok = *s && !(*s >= '0' && *s <= '9') && strlen(s) <= 200;
+  for (; ok && *s; s++)
+    ok = *s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9');
+  if (!ok) {
+    error_at(loc_of(p, v),
+             "invalid %s '%s': must be a C identifier (letters, digits and '_', not starting with "
+             "a digit, at most 200 characters)",
+             key, show(p, v));
+    return false;
+  }
+  if (any_of(*out, c_keywords)) {
+    error_at(loc_of(p, v), "invalid %s '%s': a C keyword cannot be used as a name", key, *out);
+    return false;
+  }
+  return true;
+}
+
+/* ---- mappings ---- */
+
+static yaml_node_t *map_get(P *p, yaml_node_t *m, const char *key, Loc *key_loc) {
+  for (yaml_node_pair_t *e = m->data.mapping.pairs.start; e < m->data.mapping.pairs.top; e++) {
+    yaml_node_t *k = doc_node(p, e->key);
+    if (scalar_is(k, key)) {
+      if (key_loc) *key_loc = loc_of(p, k);
+      return doc_node(p, e->value);
+    }
+  }
+  return NULL;
+}
+
+static bool has_word(const char *list, const char *w, size_t n) {
+  for (const char *s = list; *s;) {
+    while (*s == ' ') s++;
+    const char *e = s;
+    while (*e && *e != ' ') e++;
+    if ((size_t)(e - s) == n && n && memcmp(s, w, n) == 0) return true;
+    s = e;
+  }
+  return false;
+}
+
+/* Edit distance, for "did you mean" (short strings only). */
+static int edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 31 || lb > 31) return 99;
+  int d[32][32];
+  for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
+  for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
+  for (size_t i = 1; i <= la; i++)
+    for (size_t j = 1; j <= lb; j++) {
+      int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+      d[i][j] = best;
+    }
+  return d[la][lb];
+}
+
+/* The word of space-separated `list` closest to `got`, if close enough. */
+static const char *did_you_mean(P *p, const char *got, const char *list) {
+  const char *best = NULL;
+  int bestd = 3;
+  char word[64];
+  for (const char *s = list; *s;) {
+    while (*s == ' ') s++;
+    const char *e = s;
+    while (*e && *e != ' ') e++;
+    size_t n = (size_t)(e - s);
+    if (n && n < sizeof word) {
+      memcpy(word, s, n);
+      word[n] = 0;
+      int d = edit_distance(got, word);
+      if (d < bestd && d < (int)n) bestd = d, best = arena_strdup(p->a, word);
+    }
+    s = e;
+  }
+  return best;
+}
+
+/* "a, b, c" from a space-separated list. */
+static const char *word_list(P *p, const char *list) {
+  const char *out = "";
+  for (const char *s = list; *s;) {
+    while (*s == ' ') s++;
+    const char *e = s;
+    while (*e && *e != ' ') e++;
+    if (e > s) out = arena_printf(p->a, "%s%s%.*s", out, *out ? ", " : "", (int)(e - s), s);
+    s = e;
+  }
+  return out;
+}
+
+/* "; did you mean 'x'?" or " (<what>: a, b, c)". */
+static const char *suggest(P *p, const char *got, const char *list, const char *what) {
+  const char *best = did_you_mean(p, got, list);
+  if (best) return arena_printf(p->a, "; did you mean '%s'?", best);
+  return arena_printf(p->a, " (%s: %s)", what, word_list(p, list));
+}
+
+/* Reports non-string, unknown and duplicate keys of mapping `m`. */
+static void check_keys(P *p, yaml_node_t *m, const char *allowed, const char *where) {
+  for (yaml_node_pair_t *e = m->data.mapping.pairs.start; e < m->data.mapping.pairs.top; e++) {
+    yaml_node_t *k = doc_node(p, e->key);
+    if (kind_of(k) != K_STRING && kind_of(k) != K_BOOL && kind_of(k) != K_NULL) {
+      error_at(loc_of(p, k), "keys must be strings, got %s", describe(p, k));
+      continue;
+    }
+    if (k->type != YAML_SCALAR_NODE) continue;
+    const char *s = sval(k);
+    if (!has_word(allowed, s, strlen(s)) || strlen(s) != slen(k)) {
+      error_at(loc_of(p, k), "unknown key '%s' in %s%s", show(p, k), where,
+               suggest(p, show(p, k), allowed, "expected one of"));
+      continue;
+    }
+    for (yaml_node_pair_t *f = m->data.mapping.pairs.start; f < e; f++) {
+      yaml_node_t *k0 = doc_node(p, f->key);
+      if (scalar_is(k0, s)) {
+        error_at(loc_of(p, k), "duplicate key '%s' in %s", s, where);
+        note_at(loc_of(p, k0), "'%s' first given here", s);
+        break;
+      }
+    }
+  }
+}
+
+static yaml_node_t *require(P *p, yaml_node_t *m, const char *key, const char *where) {
+  yaml_node_t *v = map_get(p, m, key, NULL);
+  if (!v) error_at(loc_of(p, m), "missing required key '%s' in %s", key, where);
+  return v;
+}
+
+/* ---- parameters ---- */
+
+static Param *new_param(P *p, Node *n, const char *suffix) {
+  Param *pr = arena_alloc(p->a, sizeof *pr);
+  pr->name = arena_printf(p->a, "%s.%s", n->name, suffix);
+  pr->loc = n->loc;
+  VEC_PUSH(p->a, p->g->params, p->g->nparams, p->g->capparams, pr);
+  return pr;
+}
+
+static bool get_float(P *p, yaml_node_t *v, const char *key, float *out) {
+  Kind k = kind_of(v);
+  if (k != K_INT && k != K_FLOAT) {
+    error_at(loc_of(p, v), "inline '%s' values must be numbers, got %s", key, describe(p, v));
+    return false;
+  }
+  double d = strtod(sval(v), NULL);
+  if (!isfinite(d) || fabs(d) > FLT_MAX) {
+    error_at(loc_of(p, v), "inline '%s' value %s is out of float32 range", key, show(p, v));
+    return false;
+  }
+  *out = (float)d;
+  return true;
+}
+
+/* Reads a (possibly nested) row-major array whose shape along each level is
+ * `dims` (from the first elements).  Stops at the first problem. */
+static bool read_values(P *p, yaml_node_t *v, const char *key, const int64_t *dims, int depth,
+                        int rank, float *out, int64_t *pos) {
+  if (v->type != YAML_SEQUENCE_NODE) {
+    error_at(loc_of(p, v), "inline '%s' is not rectangular: expected a list of %lld here, got %s",
+             key, (long long)dims[depth], describe(p, v));
+    return false;
+  }
+  if (seq_len(v) != dims[depth]) {
+    error_at(loc_of(p, v), "inline '%s' is not rectangular: expected %lld items here, got %d", key,
+             (long long)dims[depth], seq_len(v));
+    return false;
+  }
+  for (int i = 0; i < seq_len(v); i++) {
+    yaml_node_t *it = seq_at(p, v, i);
+    if (depth + 1 < rank) {
+      if (!read_values(p, it, key, dims, depth + 1, rank, out, pos)) return false;
+    } else if (!get_float(p, it, key, &out[(*pos)++])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+static void parse_inline(P *p, yaml_node_t *v, const char *key, Param *pr) {
+  int64_t dims[MAX_RANK];
+  int rank = 0;
+  int64_t count = 1;
+  yaml_node_t *n = v;
+  while (n && n->type == YAML_SEQUENCE_NODE) {
+    if (rank == MAX_RANK) {
+      error_at(loc_of(p, v), "inline '%s' is nested deeper than %d levels", key, MAX_RANK);
+      return;
+    }
+    dims[rank++] = seq_len(n);
+    if (!ck_mul(count, seq_len(n), &count) || count > MAX_INLINE_VALUES) {
+      error_at(loc_of(p, v), "inline '%s' has more than %d values; use a weights file", key,
+               MAX_INLINE_VALUES);
+      return;
+    }
+    n = seq_len(n) ? seq_at(p, n, 0) : NULL;
+  }
+  float *data = arena_array(p->a, (size_t)(count ? count : 1), sizeof(float));
+  int64_t pos = 0;
+  if (!read_values(p, v, key, dims, 0, rank, data, &pos)) return;
+  pr->is_inline = true;
+  pr->data = data;
+  pr->count = count;
+  pr->loc = loc_of(p, v);
+  if (rank > 1) {
+    pr->given.rank = rank;
+    memcpy(pr->given.dim, dims, sizeof(int64_t) * (size_t)rank);
+  }
+}
+
+/* `bias: true|false` is the flag; `bias: [..]` is inline data (and true). */
+static void parse_bias_flag(P *p, yaml_node_t *m, bool *has_bias, yaml_node_t **inline_bias) {
+  *has_bias = true;
+  *inline_bias = NULL;
+  yaml_node_t *v = map_get(p, m, "bias", NULL);
+  if (!v) return;
+  if (v->type == YAML_SEQUENCE_NODE)
+    *inline_bias = v;
+  else if (kind_of(v) == K_BOOL)
+    get_bool(p, v, "bias", has_bias);
+  else
+    error_at(loc_of(p, v), "'bias' must be true, false or a list of values, got %s", describe(p, v));
+}
+
+static void make_params(P *p, yaml_node_t *m, Node *n, bool has_bias, yaml_node_t *inline_bias) {
+  if (!n->name) return;
+  n->weight = new_param(p, n, "weight");
+  yaml_node_t *w = map_get(p, m, "weight", NULL);
+  if (w) parse_inline(p, w, "weight", n->weight);
+  if (has_bias) {
+    n->bias = new_param(p, n, "bias");
+    if (inline_bias) parse_inline(p, inline_bias, "bias", n->bias);
+  }
+}
+
+static void parse_activation(P *p, yaml_node_t *m, Act *act) {
+  yaml_node_t *v = map_get(p, m, "activation", NULL);
+  const char *s;
+  if (!v || !get_str(p, v, "activation", &s)) return;
+  ActKind k = act_lookup(s);
+  if (k == ACT_COUNT) {
+    char *list = arena_strdup(p->a, "");
+    for (int i = 0; i < ACT_COUNT; i++) list = arena_printf(p->a, "%s%s ", list, act_names[i]);
+    error_at(loc_of(p, v), "unknown activation '%s'%s", show(p, v),
+             suggest(p, s, list, "known activations"));
+    return;
+  }
+  act->kind = k;
+}
+
+/* ---- per-op attributes ---- */
+
+/* padding: int | [ph, pw] | [top, left, bottom, right] | same | valid */
+static void parse_conv_padding(P *p, yaml_node_t *v, ConvAttr *c, bool geometry_ok) {
+  if (v->type == YAML_SCALAR_NODE && kind_of(v) == K_STRING) {
+    if (scalar_is(v, "valid")) return;
+    if (!scalar_is(v, "same")) {
+      error_at(loc_of(p, v), "'padding' must be an integer, a list of 2 or 4 integers, 'same' or "
+                             "'valid', got %s", describe(p, v));
+      return;
+    }
+    if (!geometry_ok) return;
+    if (c->stride[0] != 1 || c->stride[1] != 1) {
+      error_at(loc_of(p, v), "padding 'same' needs stride 1 (as in PyTorch), got stride %dx%d",
+               c->stride[0], c->stride[1]);
+      return;
+    }
+    for (int i = 0; i < 2; i++) {
+      int64_t total = (int64_t)c->dilation[i] * (c->kernel[i] - 1);
+      if (total > INT_MAX) {
+        error_at(loc_of(p, v), "padding 'same' is too large for this kernel and dilation");
+        return;
+      }
+      c->pad[i] = (int)(total / 2); /* PyTorch puts the odd one on bottom/right */
+      c->pad[i + 2] = (int)(total - total / 2);
+    }
+    return;
+  }
+  int q[4];
+  if (v->type == YAML_SEQUENCE_NODE && seq_len(v) == 4) {
+    bool ok = true;
+    for (int i = 0; i < 4; i++) ok &= get_i32(p, seq_at(p, v, i), "padding", 0, &q[i]);
+    if (ok) memcpy(c->pad, q, sizeof q);
+    return;
+  }
+  if (v->type == YAML_SEQUENCE_NODE && seq_len(v) != 2) {
+    error_at(loc_of(p, v), "'padding' must be an integer, a list of 2 or 4 integers, 'same' or "
+                           "'valid', got a list of %d", seq_len(v));
+    return;
+  }
+  if (!get_ints(p, v, "padding", 0, 2, q)) return;
+  c->pad[0] = c->pad[2] = q[0];
+  c->pad[1] = c->pad[3] = q[1];
+}
+
+static void parse_conv(P *p, yaml_node_t *m, Node *n) {
+  ConvAttr *c = &n->a.conv;
+  *c = (ConvAttr){.stride = {1, 1}, .dilation = {1, 1}, .groups = 1};
+  const char *where = arena_printf(p->a, "conv2d layer '%s'", n->name ? n->name : "?");
+  yaml_node_t *v;
+  bool ok = true;
+  if ((v = require(p, m, "filters", where))) get_i32(p, v, "filters", 1, &c->filters);
+  if ((v = require(p, m, "kernel", where)))
+    ok &= get_ints(p, v, "kernel", 1, 2, c->kernel);
+  else
+    ok = false;
+  if ((v = map_get(p, m, "stride", NULL))) ok &= get_ints(p, v, "stride", 1, 2, c->stride);
+  if ((v = map_get(p, m, "dilation", NULL))) ok &= get_ints(p, v, "dilation", 1, 2, c->dilation);
+  if ((v = map_get(p, m, "padding", NULL))) parse_conv_padding(p, v, c, ok);
+  if ((v = map_get(p, m, "groups", NULL)) && get_i32(p, v, "groups", 1, &c->groups) &&
+      c->filters > 0 && c->filters % c->groups != 0)
+    error_at(loc_of(p, v), "'groups' (%d) must divide 'filters' (%d)", c->groups, c->filters);
+  yaml_node_t *inline_bias;
+  parse_bias_flag(p, m, &c->has_bias, &inline_bias);
+  parse_activation(p, m, &n->act);
+  make_params(p, m, n, c->has_bias, inline_bias);
+}
+
+/* PyTorch: "pad should be at most half of kernel size". */
+static void parse_pool(P *p, yaml_node_t *m, Node *n) {
+  PoolAttr *q = &n->a.pool;
+  *q = (PoolAttr){.dilation = {1, 1}, .count_include_pad = true};
+  const char *where = arena_printf(p->a, "%s layer '%s'", op_name(n->op), n->name ? n->name : "?");
+  yaml_node_t *v;
+  bool kernel_ok = false;
+  if ((v = require(p, m, "kernel", where))) kernel_ok = get_ints(p, v, "kernel", 1, 2, q->kernel);
+  if ((v = map_get(p, m, "stride", NULL)))
+    get_ints(p, v, "stride", 1, 2, q->stride);
+  else
+    memcpy(q->stride, q->kernel, sizeof q->stride);
+  if (n->op == OP_MAXPOOL2D && (v = map_get(p, m, "dilation", NULL)))
+    get_ints(p, v, "dilation", 1, 2, q->dilation);
+  if ((v = map_get(p, m, "padding", NULL))) {
+    int pad[2];
+    if (get_ints(p, v, "padding", 0, 2, pad)) {
+      q->pad[0] = q->pad[2] = pad[0];
+      q->pad[1] = q->pad[3] = pad[1];
+      if (kernel_ok && (pad[0] > q->kernel[0] / 2 || pad[1] > q->kernel[1] / 2))
+        error_at(loc_of(p, v), "pooling padding %dx%d is more than half the kernel %dx%d "
+                               "(PyTorch requires pad <= kernel / 2)",
+                 pad[0], pad[1], q->kernel[0], q->kernel[1]);
+    }
+  }
+  if ((v = map_get(p, m, "ceil_mode", NULL))) get_bool(p, v, "ceil_mode", &q->ceil_mode);
+  if ((v = map_get(p, m, "count_include_pad", NULL)))
+    get_bool(p, v, "count_include_pad", &q->count_include_pad);
+}
+
+static void parse_dense(P *p, yaml_node_t *m, Node *n) {
+  const char *where = arena_printf(p->a, "dense layer '%s'", n->name ? n->name : "?");
+  yaml_node_t *v;
+  if ((v = require(p, m, "units", where))) get_i32(p, v, "units", 1, &n->a.dense.units);
+  yaml_node_t *inline_bias;
+  parse_bias_flag(p, m, &n->a.dense.has_bias, &inline_bias);
+  parse_activation(p, m, &n->act);
+  make_params(p, m, n, n->a.dense.has_bias, inline_bias);
+}
+
+static void parse_attrs(P *p, yaml_node_t *m, Node *n) {
+  yaml_node_t *v;
+  int64_t x;
+  switch (n->op) {
+  case OP_CONV2D: parse_conv(p, m, n); break;
+  case OP_MAXPOOL2D:
+  case OP_AVGPOOL2D: parse_pool(p, m, n); break;
+  case OP_DENSE: parse_dense(p, m, n); break;
+  case OP_SOFTMAX:
+    n->a.softmax.axis = 1;
+    if ((v = map_get(p, m, "axis", NULL)) && get_int(p, v, "axis", -MAX_RANK, MAX_RANK - 1, &x))
+      n->a.softmax.axis = (int)x;
+    break;
+  case OP_FLATTEN:
+    n->a.flatten.start_dim = 1;
+    if ((v = map_get(p, m, "start_dim", NULL)) &&
+        get_int(p, v, "start_dim", -MAX_RANK, MAX_RANK - 1, &x))
+      n->a.flatten.start_dim = (int)x;
+    break;
+  case OP_INPUT:
+  case OP_ACT:
+  case OP_COUNT: break;
+  }
+}
+
+/* ---- layers ---- */
+
+static const char *spec_ops(P *p) {
+  char *s = arena_strdup(p->a, "");
+  for (int i = 0; i < OP_COUNT; i++) {
+    if (i == OP_INPUT || i == OP_ACT) continue;
+    s = arena_printf(p->a, "%s%s ", s, op_names[i]);
+    if (i == OP_SOFTMAX) s = arena_printf(p->a, "%slog_softmax ", s);
+  }
+  for (int i = 0; i < ACT_COUNT; i++)
+    if (i != ACT_NONE) s = arena_printf(p->a, "%s%s ", s, act_names[i]);
+  return s;
+}
+
+/* Resolves `op:`; false (after reporting) when it names no op. */
+static bool parse_op(P *p, yaml_node_t *v, Node *n) {
+  const char *s;
+  if (!get_str(p, v, "op", &s)) return false;
+  for (int i = 0; i < OP_COUNT; i++)
+    if (i != OP_INPUT && i != OP_ACT && strcmp(s, op_names[i]) == 0) {
+      n->op = (Op)i;
+      return true;
+    }
+  if (strcmp(s, "log_softmax") == 0) {
+    n->op = OP_SOFTMAX;
+    n->a.softmax.log = true;
+    return true;
+  }
+  ActKind k = act_lookup(s);
+  if (k != ACT_COUNT && k != ACT_NONE) {
+    n->op = OP_ACT;
+    n->act.kind = k;
+    return true;
+  }
+  const char *ops = spec_ops(p), *best = did_you_mean(p, s, ops);
+  error_at(loc_of(p, v), "unknown op '%s'%s (known ops: %s)", show(p, v),
+           best ? arena_printf(p->a, "; did you mean '%s'?", best) : "", word_list(p, ops));
+  return false;
+}
+
+static void parse_refs(P *p, yaml_node_t *m, Pending *l) {
+  Loc k1, k2;
+  yaml_node_t *one = map_get(p, m, "input", &k1), *many = map_get(p, m, "inputs", &k2);
+  l->nrefs = -1;
+  if (one && many) {
+    error_at(k2, "give either 'input' or 'inputs', not both");
+    return;
+  }
+  if (one) {
+    const char *s;
+    l->refs = arena_alloc(p->a, sizeof *l->refs);
+    l->ref_locs = arena_alloc(p->a, sizeof *l->ref_locs);
+    l->nrefs = 0;
+    if (get_str(p, one, "input", &s)) l->refs[l->nrefs] = s, l->ref_locs[l->nrefs++] = loc_of(p, one);
+    return;
+  }
+  if (!many) return;
+  if (many->type != YAML_SEQUENCE_NODE) {
+    error_at(loc_of(p, many), "'inputs' must be a list of layer names, got %s", describe(p, many));
+    return;
+  }
+  int n = seq_len(many);
+  l->refs = arena_array(p->a, (size_t)n + 1, sizeof *l->refs);
+  l->ref_locs = arena_array(p->a, (size_t)n + 1, sizeof *l->ref_locs);
+  l->nrefs = 0;
+  for (int i = 0; i < n; i++) {
+    const char *s;
+    yaml_node_t *it = seq_at(p, many, i);
+    if (get_str(p, it, "inputs", &s)) l->refs[l->nrefs] = s, l->ref_locs[l->nrefs++] = loc_of(p, it);
+  }
+}
+
+static void parse_layer(P *p, yaml_node_t *m) {
+  if (m->type != YAML_MAPPING_NODE) {
+    error_at(loc_of(p, m), "a layer must be a mapping with 'name' and 'op', got %s", describe(p, m));
+    return;
+  }
+  Pending l = {.node = {.op = OP_COUNT, .loc = loc_of(p, m)}}; /* OP_COUNT: unknown op */
+  Node *n = &l.node;
+  yaml_node_t *v = require(p, m, "name", "layer");
+  if (v && get_name(p, v, "layer name", &n->name)) l.name_loc = loc_of(p, v);
+  const char *where = arena_printf(p->a, "layer '%s'", n->name ? n->name : "?");
+  v = require(p, m, "op", where);
+  bool op_ok = v && parse_op(p, v, n);
+  if (op_ok) {
+    const char *opn = v ? show(p, v) : "?";
+    check_keys(p, m, arena_printf(p->a, "name op input inputs %s", op_attr_keys[n->op]),
+               arena_printf(p->a, "%s layer '%s'", opn, n->name ? n->name : "?"));
+    parse_attrs(p, m, n);
+  }
+  parse_refs(p, m, &l);
+  VEC_PUSH(p->a, p->ly, p->nly, p->capnly, l);
+}
+
+static void parse_layers(P *p, yaml_node_t *v) {
+  if (v->type != YAML_SEQUENCE_NODE) {
+    error_at(loc_of(p, v), "'layers' must be a list of layers, got %s", describe(p, v));
+    return;
+  }
+  if (seq_len(v) == 0) error_at(loc_of(p, v), "'layers' is empty: a model needs at least one layer");
+  for (int i = 0; i < seq_len(v); i++) parse_layer(p, seq_at(p, v, i));
+}
+
+/* ---- inputs ---- */
+
+static void parse_input_shape(P *p, yaml_node_t *v, Shape *s) {
+  if (v->type != YAML_SEQUENCE_NODE) {
+    error_at(loc_of(p, v), "'shape' must be a list of dimensions, got %s", describe(p, v));
+    return;
+  }
+  int rank = seq_len(v);
+  if (rank != 2 && rank != 4) {
+    error_at(loc_of(p, v), "input shape must have rank 2 ([N, features]) or 4 ([N, C, H, W]), "
+                           "got rank %d", rank);
+    return;
+  }
+  bool ok = true;
+  for (int i = 0; i < rank; i++)
+    ok &= get_int(p, seq_at(p, v, i), "shape", 1, INT64_MAX, &s->dim[i]);
+  if (ok) s->rank = rank;
+}
+
+static void parse_input(P *p, yaml_node_t *m) {
+  if (m->type != YAML_MAPPING_NODE) {
+    error_at(loc_of(p, m), "an input must be a mapping {name: ..., shape: [...]}, got %s",
+             describe(p, m));
+    return;
+  }
+  Pending l = {.node = {.op = OP_INPUT, .loc = loc_of(p, m)}, .nrefs = 0};
+  check_keys(p, m, "name shape", "an input");
+  yaml_node_t *v = require(p, m, "name", "input");
+  if (v && get_name(p, v, "input name", &l.node.name)) l.name_loc = loc_of(p, v);
+  v = require(p, m, "shape", arena_printf(p->a, "input '%s'", l.node.name ? l.node.name : "?"));
+  if (v) parse_input_shape(p, v, &l.node.shape);
+  VEC_PUSH(p->a, p->in, p->nin, p->capin, l);
+}
+
+static void parse_inputs(P *p, yaml_node_t *v) {
+  if (v->type != YAML_SEQUENCE_NODE) {
+    error_at(loc_of(p, v), "'inputs' must be a list of {name, shape}, got %s", describe(p, v));
+    return;
+  }
+  if (seq_len(v) == 0) error_at(loc_of(p, v), "'inputs' is empty: a model needs at least one input");
+  for (int i = 0; i < seq_len(v); i++) parse_input(p, seq_at(p, v, i));
+}
+
+/* ---- top level ---- */
+
+static const char *resolve_path(P *p, const char *rel) {
+  if (rel[0] == '/') return rel;
+  const char *slash = strrchr(p->file, '/');
+  if (!slash) return rel;
+  return arena_printf(p->a, "%.*s/%s", (int)(slash - p->file + 1) - 1, p->file, rel);
+}
+
+static void parse_top(P *p, yaml_node_t *root) {
+  Graph *g = p->g;
+  if (root->type != YAML_MAPPING_NODE) {
+    error_at(loc_of(p, root), "a spec must be a mapping with keys cnnc, name, inputs and layers; "
+                              "got %s", describe(p, root));
+    return;
+  }
+  check_keys(p, root, "cnnc name weights inputs outputs layers", "the spec");
+  yaml_node_t *v;
+  int64_t version;
+  if ((v = require(p, root, "cnnc", "the spec")) &&
+      get_int(p, v, "cnnc", INT64_MIN, INT64_MAX, &version) && version != CNNC_FORMAT_VERSION)
+    error_at(loc_of(p, v), "unsupported format version %lld (this cnnc reads version %d)",
+             (long long)version, CNNC_FORMAT_VERSION);
+  if ((v = require(p, root, "name", "the spec"))) get_name(p, v, "model name", &g->name);
+  const char *w;
+  if ((v = map_get(p, root, "weights", NULL)) && get_str(p, v, "weights", &w)) {
+    if (!*w)
+      error_at(loc_of(p, v), "'weights' is an empty path");
+    else
+      g->weights = resolve_path(p, w), g->weights_loc = loc_of(p, v);
+  }
+  if ((v = require(p, root, "inputs", "the spec"))) parse_inputs(p, v);
+  if ((v = require(p, root, "layers", "the spec"))) parse_layers(p, v);
+  p->outputs = map_get(p, root, "outputs", NULL);
+}
+
+/* ---- names, references, order ---- */
+
+static uint32_t hash_str(const char *s) {
+  uint32_t h = 2166136261u;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
+
+static int lookup(P *p, const char *name) {
+  for (uint32_t i = hash_str(name) & (uint32_t)(p->hcap - 1);; i = (i + 1) & (uint32_t)(p->hcap - 1)) {
+    if (p->hash[i] < 0) return -1;
+    if (strcmp(p->all[p->hash[i]]->node.name, name) == 0) return p->hash[i];
+  }
+}
+
+static void index_names(P *p) {
+  p->nall = p->nin + p->nly;
+  p->all = arena_array(p->a, (size_t)p->nall + 1, sizeof *p->all);
+  for (int i = 0; i < p->nin; i++) p->all[i] = &p->in[i];
+  for (int i = 0; i < p->nly; i++) p->all[p->nin + i] = &p->ly[i];
+  p->hcap = 16;
+  while (p->hcap < 2 * p->nall) p->hcap *= 2;
+  p->hash = arena_array(p->a, (size_t)p->hcap, sizeof *p->hash);
+  memset(p->hash, -1, sizeof *p->hash * (size_t)p->hcap);
+  for (int i = 0; i < p->nall; i++) {
+    Node *n = &p->all[i]->node;
+    if (!n->name) continue;
+    int j = lookup(p, n->name);
+    if (j >= 0) {
+      error_at(p->all[i]->name_loc, "duplicate name '%s'", n->name);
+      note_at(p->all[j]->name_loc, "'%s' first defined here", n->name);
+      continue;
+    }
+    uint32_t h = hash_str(n->name) & (uint32_t)(p->hcap - 1);
+    while (p->hash[h] >= 0) h = (h + 1) & (uint32_t)(p->hcap - 1);
+    p->hash[h] = i;
+  }
+}
+
+/* Fills node.in with indices into `all` (the default is the previous one). */
+static void resolve_refs(P *p) {
+  for (int i = p->nin; i < p->nall; i++) {
+    Pending *l = p->all[i];
+    Node *n = &l->node;
+    if (l->nrefs < 0) {
+      int prev = i == p->nin ? 0 : i - 1;
+      if (prev >= p->nall || (i == p->nin && p->nin == 0)) continue;
+      n->in = arena_alloc(p->a, sizeof *n->in);
+      n->in[n->nin++] = prev;
+      continue;
+    }
+    n->in = arena_array(p->a, (size_t)l->nrefs + 1, sizeof *n->in);
+    for (int k = 0; k < l->nrefs; k++) {
+      int j = lookup(p, l->refs[k]);
+      if (j < 0)
+        error_at(l->ref_locs[k], "unknown layer or input '%s' (referenced by layer '%s')",
+                 l->refs[k], n->name ? n->name : "?");
+      else
+        n->in[n->nin++] = j;
+    }
+  }
+}
+
+static const char *name_of(P *p, int i) {
+  const char *s = p->all[i]->node.name;
+  return s ? s : "(unnamed)";
+}
+
+static const char *cycle_text(P *p, const int *stack, int from, int top) {
+  /* stack[k+1] is an input of stack[k]: print in data-flow order */
+  const char *s = name_of(p, stack[from]);
+  int len = top - from + 1;
+  for (int k = top, shown = 0; k >= from; k--, shown++) {
+    if (len > 8 && shown == 4) {
+      s = arena_printf(p->a, "%s -> ...", s);
+      k = from + 3;
+    }
+    s = arena_printf(p->a, "%s -> %s", s, name_of(p, stack[k]));
+  }
+  return s;
+}
+
+/* Depth-first in spec order, each node after its inputs; iterative so that
+ * long chains cannot overflow the C stack.  Returns the order (indices into
+ * `all`). */
+static int *order_nodes(P *p) {
+  int n = p->nall;
+  int *order = arena_array(p->a, (size_t)n + 1, sizeof *order);
+  int *state = arena_array(p->a, (size_t)n + 1, sizeof *state); /* 0 new, 1 open, 2 done */
+  int *next = arena_array(p->a, (size_t)n + 1, sizeof *next);   /* next input to visit */
+  int *pos = arena_array(p->a, (size_t)n + 1, sizeof *pos);     /* index in stack */
+  int *stack = arena_array(p->a, (size_t)n + 1, sizeof *stack);
+  bool *in_cycle = arena_array(p->a, (size_t)n + 1, sizeof *in_cycle);
+  int norder = 0;
+  for (int s = 0; s < n; s++) {
+    if (state[s]) continue;
+    int top = 0;
+    stack[0] = s, pos[s] = 0, state[s] = 1;
+    while (top >= 0) {
+      int v = stack[top];
+      Node *nv = &p->all[v]->node;
+      if (next[v] < nv->nin) {
+        int u = nv->in[next[v]++];
+        if (state[u] == 0) {
+          stack[++top] = u, pos[u] = top, state[u] = 1;
+        } else if (state[u] == 1 && !in_cycle[u]) {
+          for (int k = pos[u]; k <= top; k++) in_cycle[stack[k]] = true;
+          error_at(p->all[u]->node.loc, "layer '%s' is part of a cycle: %s", name_of(p, u),
+                   cycle_text(p, stack, pos[u], top));
+        }
+        continue;
+      }
+      state[v] = 2;
+      order[norder++] = v;
+      top--;
+    }
+  }
+  CNNC_ASSERT(norder == n);
+  return order;
+}
+
+static void resolve_outputs(P *p, const int *newid) {
+  Graph *g = p->g;
+  yaml_node_t *v = p->outputs;
+  if (!v) {
+    if (p->nly == 0) return;
+    g->outputs = arena_alloc(p->a, sizeof *g->outputs);
+    g->outputs[g->noutputs++] = newid[p->nall - 1];
+    return;
+  }
+  if (v->type != YAML_SEQUENCE_NODE || seq_len(v) == 0) {
+    error_at(loc_of(p, v), "'outputs' must be a non-empty list of layer names, got %s%s",
+             describe(p, v), v->type == YAML_SEQUENCE_NODE ? " (empty)" : "");
+    return;
+  }
+  g->outputs = arena_array(p->a, (size_t)seq_len(v), sizeof *g->outputs);
+  for (int i = 0; i < seq_len(v); i++) {
+    yaml_node_t *it = seq_at(p, v, i);
+    const char *s;
+    if (!get_str(p, it, "outputs", &s)) continue;
+    int j = lookup(p, s);
+    if (j < 0) {
+      error_at(loc_of(p, it), "unknown output '%s': no layer has this name", show(p, it));
+      continue;
+    }
+    Node *n = &g->nodes[newid[j]];
+    if (n->op == OP_INPUT) {
+      error_at(loc_of(p, it), "output '%s' is a graph input; outputs must be layers", s);
+      continue;
+    }
+    if (n->output_index >= 0) {
+      error_at(loc_of(p, it), "output '%s' is listed twice", s);
+      continue;
+    }
+    n->output_index = g->noutputs;
+    g->outputs[g->noutputs++] = newid[j];
+  }
+}
+
+static void build_graph(P *p) {
+  Graph *g = p->g;
+  int *order = order_nodes(p);
+  int *newid = arena_array(p->a, (size_t)p->nall + 1, sizeof *newid);
+  for (int i = 0; i < p->nall; i++) newid[order[i]] = i;
+  g->nodes = arena_array(p->a, (size_t)p->nall + 1, sizeof *g->nodes);
+  g->nnodes = g->capnodes = p->nall;
+  for (int i = 0; i < p->nall; i++) {
+    Node *n = &g->nodes[i];
+    *n = p->all[order[i]]->node;
+    for (int k = 0; k < n->nin; k++) n->in[k] = newid[n->in[k]];
+    n->input_index = n->output_index = -1;
+    n->offset = -1;
+    n->layout = LAYOUT_NCHW;
+  }
+  g->inputs = arena_array(p->a, (size_t)p->nin + 1, sizeof *g->inputs);
+  for (int i = 0; i < p->nin; i++) {
+    g->inputs[g->ninputs] = newid[i];
+    g->nodes[newid[i]].input_index = g->ninputs++;
+  }
+  if (p->outputs || p->nly) resolve_outputs(p, newid);
+  for (int k = 0; k < g->noutputs; k++) g->nodes[g->outputs[k]].output_index = k;
+}
+
+/* ---- entry points ---- */
+
+static void report_yaml_error(P *p, yaml_parser_t *yp) {
+  if (yp->error == YAML_MEMORY_ERROR) {
+    error_at((Loc){p->file, 0, 0}, "out of memory while reading YAML");
+    return;
+  }
+  Loc loc;
+  if (yp->error == YAML_READER_ERROR) {
+    /* the reader reports a byte offset, not a mark */
+    loc = (Loc){p->file, 1, 1};
+    for (size_t i = 0; i < yp->problem_offset && i < p->len; i++) {
+      if (p->text[i] == '\n')
+        loc.line++, loc.col = 1;
+      else if (((unsigned char)p->text[i] & 0xc0) != 0x80)
+        loc.col++;
+    }
+  } else {
+    loc = loc_mark(p, yp->problem_mark);
+  }
+  error_at(loc, "malformed YAML: %s", yp->problem ? yp->problem : "unknown error");
+  if (yp->context && yp->error != YAML_READER_ERROR)
+    note_at(loc_mark(p, yp->context_mark), "%s", yp->context);
+}
+
+static void parse_document(P *p, yaml_parser_t *yp) {
+  yaml_node_t *root = yaml_document_get_root_node(p->doc);
+  if (!root) {
+    error_at((Loc){p->file, 1, 1}, "the spec is empty; expected a mapping with keys cnnc, name, "
+                                   "inputs and layers");
+    return;
+  }
+  parse_top(p, root);
+  yaml_document_t extra;
+  if (!yaml_parser_load(yp, &extra)) {
+    report_yaml_error(p, yp);
+    return;
+  }
+  yaml_node_t *r2 = yaml_document_get_root_node(&extra);
+  if (r2) error_at(loc_mark(p, extra.start_mark), "a spec holds one YAML document; found another");
+  yaml_document_delete(&extra);
+}
+
+Graph *spec_parse_string(Arena *a, const char *path, const char *text, size_t len) {
+  int errors0 = diag_error_count();
+  P p = {.a = a, .file = arena_strdup(a, path)};
+  char *copy = arena_alloc(a, len + 1);
+  memcpy(copy, text, len);
+  p.text = copy;
+  p.len = len;
+  diag_add_source(p.file, copy, len);
+  p.g = graph_new(a, p.file);
+  p.g->file = p.file;
+
+  yaml_parser_t yp;
+  yaml_document_t doc;
+  if (!yaml_parser_initialize(&yp)) {
+    error_at((Loc){p.file, 0, 0}, "cannot initialise the YAML parser");
+    return NULL;
+  }
+  yaml_parser_set_input_string(&yp, (const unsigned char *)copy, len);
+  if (!yaml_parser_load(&yp, &doc)) {
+    report_yaml_error(&p, &yp);
+    yaml_parser_delete(&yp);
+    return NULL;
+  }
+  p.doc = &doc;
+  parse_document(&p, &yp);
+  /* names, references, cycles and outputs are checked even after other
+   * errors, for a complete report */
+  index_names(&p);
+  resolve_refs(&p);
+  build_graph(&p);
+  yaml_document_delete(&doc);
+  yaml_parser_delete(&yp);
+  return diag_error_count() == errors0 ? p.g : NULL;
+}
+
+Graph *spec_parse(Arena *a, const char *path) {
+  size_t len = 0;
+  char *text = read_file(a, path, &len);
+  if (!text) {
+    error_at((Loc){path, 0, 0}, "cannot read the spec: %s", strerror(errno));
+    return NULL;
+  }
+  return spec_parse_string(a, path, text, len);
+}

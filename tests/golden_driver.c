@@ -1,0 +1,251 @@
+/*
+ * golden_driver.c: runs one compiled model on a golden case and compares.
+ *
+ * Built once per case by tests/unit/test_golden.c:
+ *
+ *   cc -DMODEL_DESC=<case>_model [-DMODEL_HEADER='"out.h"'
+ *      -DMODEL_WORKSPACE_MACRO=<CASE>_WORKSPACE_SIZE]
+ *      golden_driver.c out.o libcnnrt.a -o driver
+ *   driver <case dir>
+ *
+ * The model is reached only through its cnnrt_model descriptor, so one
+ * source serves every model.  The case directory holds in_<input>.bin and
+ * out_<output>.bin (raw little-endian float32, PyTorch's values).  An
+ * element passes when
+ *
+ *     |got - want| <= 1e-4 * |want| + 1e-5
+ *
+ * (NaN only where PyTorch has NaN, infinities exactly).  Besides the values
+ * the driver checks the contract of the run function: it rejects a NULL
+ * input, output or workspace with CNNRT_ERR_NULL and a misaligned workspace
+ * with CNNRT_ERR_ALIGN, writes no output when it fails, leaves its inputs
+ * alone, does not depend on the workspace's prior contents (it starts out
+ * as NaN bytes) and gives the same result when run again.
+ *
+ * No libm: the link against out.o alone proves the object needs none.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnnrt.h"
+#ifdef MODEL_HEADER
+#include MODEL_HEADER /* the generated header must compile on its own */
+#endif
+
+#ifndef MODEL_DESC
+#error "compile with -DMODEL_DESC=<name>_model"
+#endif
+extern const cnnrt_model MODEL_DESC;
+
+#define REL_TOL 1e-4
+#define ABS_TOL 1e-5
+
+static int failures;
+
+#define CHECK(cond, ...)                    \
+  do {                                      \
+    if (!(cond)) {                          \
+      fprintf(stderr, "FAIL: " __VA_ARGS__); \
+      fputc('\n', stderr);                  \
+      failures++;                           \
+    }                                       \
+  } while (0)
+
+static int is_nan(double x) { return x != x; }
+static int is_inf(double x) { return !is_nan(x) && is_nan(x - x); }
+static double absd(double x) { return x < 0 ? -x : x; }
+
+static void *xalloc(size_t n) {
+  void *p = cnnrt_alloc(n);
+  if (!p) {
+    fprintf(stderr, "out of memory (%zu bytes)\n", n);
+    exit(2);
+  }
+  return p;
+}
+
+static float *alloc_tensor(const cnnrt_tensor_info *t) {
+  return xalloc((size_t)t->numel * sizeof(float));
+}
+
+static void fill_nan(void *p, size_t bytes) { memset(p, 0xff, bytes); }
+
+/* Writes "[i0, i1, ...]" for flat index `flat` of shape t. */
+static void format_index(const cnnrt_tensor_info *t, int64_t flat, char *buf, size_t n) {
+  int64_t idx[CNNRT_MAX_RANK];
+  for (int64_t d = t->rank - 1; d >= 0; d--) {
+    idx[d] = t->shape[d] ? flat % t->shape[d] : 0;
+    flat = t->shape[d] ? flat / t->shape[d] : 0;
+  }
+  size_t len = (size_t)snprintf(buf, n, "[");
+  for (int64_t d = 0; d < t->rank && len < n; d++)
+    len += (size_t)snprintf(buf + len, n - len, "%s%lld", d ? ", " : "", (long long)idx[d]);
+  if (len < n)
+    snprintf(buf + len, n - len, "]");
+}
+
+/* How far one element is from passing: <= 1 passes, > 1 fails. */
+static double badness(double got, double want) {
+  if (is_nan(want))
+    return is_nan(got) ? 0 : 1e30;
+  if (is_inf(want))
+    return got == want ? 0 : 1e30;
+  if (is_nan(got) || is_inf(got))
+    return 1e30;
+  return absd(got - want) / (REL_TOL * absd(want) + ABS_TOL);
+}
+
+static void compare(const cnnrt_tensor_info *t, const float *got, const float *want) {
+  int64_t bad = 0, worst = 0;
+  double worst_b = -1;
+  for (int64_t i = 0; i < t->numel; i++) {
+    double b = badness(got[i], want[i]);
+    if (b > 1)
+      bad++;
+    if (b > worst_b) {
+      worst_b = b;
+      worst = i;
+    }
+  }
+  char where[128] = "[]";
+  if (t->numel > 0)
+    format_index(t, worst, where, sizeof where);
+  printf("  output %s: %lld elements, %lld out of tolerance", t->name,
+         (long long)t->numel, (long long)bad);
+  if (t->numel > 0)
+    printf("; worst %s (flat %lld): got %.9g, want %.9g, |diff| %.3g, allowed %.3g",
+           where, (long long)worst, got[worst], want[worst],
+           absd((double)got[worst] - want[worst]), REL_TOL * absd(want[worst]) + ABS_TOL);
+  printf("\n");
+  CHECK(bad == 0, "output %s: %lld of %lld elements differ from PyTorch beyond "
+        "1e-4*|want| + 1e-5", t->name, (long long)bad, (long long)t->numel);
+}
+
+static int read_tensor(const char *dir, const char *prefix, const cnnrt_tensor_info *t,
+                       float *dst) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s_%s.bin", dir, prefix, t->name);
+  return cnnrt_read_f32(path, dst, (size_t)t->numel);
+}
+
+static int outputs_untouched(const cnnrt_model *m, float **outs) {
+  for (int64_t i = 0; i < m->num_outputs; i++)
+    for (int64_t j = 0; j < m->outputs[i].numel; j++)
+      if (!is_nan(outs[i][j]))
+        return 0;
+  return 1;
+}
+
+/* One call that must fail with `want_rc` and write nothing. */
+static void expect_error(const cnnrt_model *m, const float **ins, float **outs, void *ws,
+                         int want_rc, const char *what) {
+  for (int64_t i = 0; i < m->num_outputs; i++)
+    fill_nan(outs[i], (size_t)m->outputs[i].numel * sizeof(float));
+  int rc = m->run((const float *const *)ins, (float *const *)outs, ws);
+  CHECK(rc == want_rc, "%s: run returned %d (%s), expected %d (%s)", what, rc,
+        cnnrt_strerror(rc), want_rc, cnnrt_strerror(want_rc));
+  CHECK(outputs_untouched(m, outs), "%s: run wrote outputs although it failed", what);
+}
+
+static void check_contract(const cnnrt_model *m, const float **ins, float **outs, void *ws) {
+  for (int64_t i = 0; i < m->num_inputs; i++) {
+    const float *saved = ins[i];
+    ins[i] = NULL;
+    expect_error(m, ins, outs, ws, CNNRT_ERR_NULL, "NULL input");
+    ins[i] = saved;
+  }
+  for (int64_t i = 0; i < m->num_outputs; i++) {
+    float *saved = outs[i];
+    outs[i] = NULL;
+    /* the other outputs must stay untouched; this one is NULL */
+    int rc = m->run((const float *const *)ins, (float *const *)outs, ws);
+    CHECK(rc == CNNRT_ERR_NULL, "NULL output %s: run returned %d, expected %d",
+          m->outputs[i].name, rc, CNNRT_ERR_NULL);
+    outs[i] = saved;
+  }
+  if (m->workspace_size > 0) {
+    expect_error(m, ins, outs, NULL, CNNRT_ERR_NULL, "NULL workspace");
+    /* misaligned but still big enough, in case the check is missing */
+    unsigned char *big = xalloc((size_t)m->workspace_size + CNNRT_WORKSPACE_ALIGN);
+    expect_error(m, ins, outs, big + 4, CNNRT_ERR_ALIGN, "workspace misaligned by 4");
+    expect_error(m, ins, outs, big + 32, CNNRT_ERR_ALIGN, "workspace misaligned by 32");
+    cnnrt_free(big);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s CASE_DIR\n", argv[0]);
+    return 2;
+  }
+  const char *dir = argv[1];
+  const cnnrt_model *m = &MODEL_DESC;
+  printf("model %s: %lld input(s), %lld output(s), workspace %lld bytes\n", m->name,
+         (long long)m->num_inputs, (long long)m->num_outputs, (long long)m->workspace_size);
+  if (m->abi_version != CNNRT_ABI_VERSION || !m->run || m->num_inputs < 1 ||
+      m->num_outputs < 1 || m->workspace_size < 0) {
+    fprintf(stderr, "FAIL: malformed descriptor (abi %lld, want %d)\n",
+            (long long)m->abi_version, CNNRT_ABI_VERSION);
+    return 1;
+  }
+#ifdef MODEL_WORKSPACE_MACRO
+  CHECK((long long)(MODEL_WORKSPACE_MACRO) == (long long)m->workspace_size,
+        "header says workspace %lld bytes, descriptor %lld", (long long)(MODEL_WORKSPACE_MACRO),
+        (long long)m->workspace_size);
+#endif
+
+  const float **ins = calloc((size_t)m->num_inputs, sizeof *ins);
+  float **saved_ins = calloc((size_t)m->num_inputs, sizeof *saved_ins);
+  float **outs = calloc((size_t)m->num_outputs, sizeof *outs);
+  float **wants = calloc((size_t)m->num_outputs, sizeof *wants);
+  float **firsts = calloc((size_t)m->num_outputs, sizeof *firsts);
+  if (!ins || !saved_ins || !outs || !wants || !firsts)
+    return 2;
+  for (int64_t i = 0; i < m->num_inputs; i++) {
+    float *in = alloc_tensor(&m->inputs[i]);
+    saved_ins[i] = alloc_tensor(&m->inputs[i]);
+    if (read_tensor(dir, "in", &m->inputs[i], in) != 0)
+      return 1;
+    memcpy(saved_ins[i], in, (size_t)m->inputs[i].numel * sizeof(float));
+    ins[i] = in;
+  }
+  for (int64_t i = 0; i < m->num_outputs; i++) {
+    outs[i] = alloc_tensor(&m->outputs[i]);
+    wants[i] = alloc_tensor(&m->outputs[i]);
+    firsts[i] = alloc_tensor(&m->outputs[i]);
+    fill_nan(outs[i], (size_t)m->outputs[i].numel * sizeof(float));
+    if (read_tensor(dir, "out", &m->outputs[i], wants[i]) != 0)
+      return 1;
+  }
+
+  /* NaN bytes in the workspace expose reads of memory the code never wrote. */
+  void *ws = m->workspace_size > 0 ? xalloc((size_t)m->workspace_size) : NULL;
+  if (ws)
+    fill_nan(ws, (size_t)m->workspace_size);
+  int rc = m->run((const float *const *)ins, (float *const *)outs, ws);
+  CHECK(rc == CNNRT_OK, "run returned %d (%s)", rc, cnnrt_strerror(rc));
+  for (int64_t i = 0; i < m->num_outputs; i++) {
+    compare(&m->outputs[i], outs[i], wants[i]);
+    memcpy(firsts[i], outs[i], (size_t)m->outputs[i].numel * sizeof(float));
+  }
+  for (int64_t i = 0; i < m->num_inputs; i++)
+    CHECK(memcmp(ins[i], saved_ins[i], (size_t)m->inputs[i].numel * sizeof(float)) == 0,
+          "run modified input %s", m->inputs[i].name);
+
+  /* Same workspace again (now holding the previous run's data). */
+  for (int64_t i = 0; i < m->num_outputs; i++)
+    fill_nan(outs[i], (size_t)m->outputs[i].numel * sizeof(float));
+  rc = m->run((const float *const *)ins, (float *const *)outs, ws);
+  CHECK(rc == CNNRT_OK, "second run returned %d (%s)", rc, cnnrt_strerror(rc));
+  for (int64_t i = 0; i < m->num_outputs; i++)
+    CHECK(memcmp(outs[i], firsts[i], (size_t)m->outputs[i].numel * sizeof(float)) == 0,
+          "output %s differs between two runs on the same input", m->outputs[i].name);
+
+  check_contract(m, ins, outs, ws);
+
+  cnnrt_free(ws);
+  printf("%s: %s\n", m->name, failures ? "FAILED" : "ok");
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,277 @@
+/*
+ * test_golden.c: end-to-end golden tests.
+ *
+ * Every directory tests/golden/<case>/ with a model.yaml is one case (found
+ * at run time, so a new case needs no CMake change).  The yaml's `name:` is
+ * the directory name; the directory also holds in_<input>.bin and
+ * out_<output>.bin made once with PyTorch by tools/make_golden.py.  For each
+ * case and optimisation level this test
+ *
+ *   1. runs  $CNNC model.yaml -o TMP/out.o [-O0]   (must exit 0 and write
+ *      out.o and out.h),
+ *   2. checks with nm -u that out.o needs nothing but memcpy/memset,
+ *   3. compiles tests/golden_driver.c against out.h and links it with out.o
+ *      and $CNNRT_LIB, without -lm,
+ *   4. runs the driver on the case directory; it compares every output with
+ *      |got - want| <= 1e-4*|want| + 1e-5 and checks the run function's
+ *      error returns (see golden_driver.c).
+ *
+ * Programs are started with posix_spawn and argv arrays: no shell, so paths
+ * need no quoting.  The environment comes from ctest (tests/CMakeLists.txt):
+ * CNNC, CNNC_SOURCE_DIR, CNNRT_INCLUDE, CNNRT_LIB, CC.  A missing variable
+ * or an empty tests/golden is a failure, not a skip.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+typedef struct {
+  char name[256];  /* case = directory = model name */
+  char dir[4096];  /* absolute case directory */
+  const char *opt; /* extra cnnc option ("-O0") or NULL for the default */
+} Case;
+
+static const char *env(const char *name) {
+  const char *v = getenv(name);
+  if (!v || !*v)
+    fail_msg("environment variable %s is not set (run through ctest)", name);
+  return v;
+}
+
+/* Runs argv; returns the exit status (or 128+signal).  With `out`, the
+ * child's stdout is captured there (NUL-terminated, truncated to n-1). */
+static int run(char *const argv[], char *out, size_t n) {
+  int fds[2] = {-1, -1};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (out) {
+    assert_int_equal(pipe(fds), 0);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    posix_spawn_file_actions_addclose(&fa, fds[1]);
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid;
+  int err = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (out) {
+    close(fds[1]);
+    size_t len = 0;
+    for (;;) { /* fill `out`, then drain the rest so the child never blocks */
+      char sink[4096];
+      int full = len + 1 >= n;
+      ssize_t r = read(fds[0], full ? sink : out + len, full ? sizeof sink : n - 1 - len);
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0)
+        break;
+      if (!full)
+        len += (size_t)r;
+    }
+    out[len] = 0;
+    close(fds[0]);
+  }
+  if (err != 0) {
+    print_error("cannot start %s: %s\n", argv[0], strerror(err));
+    return 127;
+  }
+  int status;
+  while (waitpid(pid, &status, 0) < 0)
+    assert_int_equal(errno, EINTR);
+  if (WIFSIGNALED(status)) {
+    print_error("%s killed by signal %d\n", argv[0], WTERMSIG(status));
+    return 128 + WTERMSIG(status);
+  }
+  return WEXITSTATUS(status);
+}
+
+static int file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static const char *nm_program(void) {
+  static const char *const candidates[] = {"/usr/bin/nm", "/usr/lib/llvm-19/bin/llvm-nm"};
+  for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++)
+    if (access(candidates[i], X_OK) == 0)
+      return candidates[i];
+  return "nm";
+}
+
+/* Every undefined symbol of the object must be memcpy or memset. */
+static void check_undefined_symbols(const char *obj) {
+  char out[16384];
+  char *argv[] = {(char *)nm_program(), "-u", (char *)obj, NULL};
+  assert_int_equal(run(argv, out, sizeof out), 0);
+  int bad = 0;
+  for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+    /* "                 U memcpy" (GNU) or "U memcpy" (llvm-nm) */
+    char *sym = strrchr(line, ' ');
+    sym = sym ? sym + 1 : line;
+    if (!*sym)
+      continue;
+    if (strcmp(sym, "memcpy") != 0 && strcmp(sym, "memset") != 0) {
+      print_error("%s: unexpected undefined symbol '%s'\n", obj, sym);
+      bad++;
+    }
+  }
+  assert_int_equal(bad, 0);
+}
+
+static void rm_tree(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  struct dirent *e;
+  char path[4096];
+  while ((e = readdir(d)))
+    if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+      unlink(path);
+    }
+  closedir(d);
+  rmdir(dir);
+}
+
+static void test_case(void **state) {
+  const Case *c = *state;
+  const char *cnnc = env("CNNC"), *src = env("CNNC_SOURCE_DIR");
+  const char *rt_inc = env("CNNRT_INCLUDE"), *rt_lib = env("CNNRT_LIB"), *cc = env("CC");
+
+  char tmp[4096], yaml[4096], obj[4096], hdr[4096], exe[4096], driver[4096];
+  const char *base = getenv("TMPDIR");
+  snprintf(tmp, sizeof tmp, "%s/cnnc_golden_%s_XXXXXX", base && *base ? base : "/tmp", c->name);
+  assert_non_null(mkdtemp(tmp));
+  snprintf(yaml, sizeof yaml, "%s/model.yaml", c->dir);
+  snprintf(obj, sizeof obj, "%s/out.o", tmp);
+  snprintf(hdr, sizeof hdr, "%s/out.h", tmp);
+  snprintf(exe, sizeof exe, "%s/driver", tmp);
+  snprintf(driver, sizeof driver, "%s/tests/golden_driver.c", src);
+
+  char *compile[] = {(char *)cnnc, yaml, "-o", obj, (char *)c->opt, NULL};
+  if (run(compile, NULL, 0) != 0)
+    fail_msg("%s: cnnc failed (temporary files in %s)", c->name, tmp);
+  if (!file_exists(obj) || !file_exists(hdr))
+    fail_msg("%s: cnnc exited 0 but did not write %s and %s", c->name, obj, hdr);
+
+  check_undefined_symbols(obj);
+
+  char def_desc[512], def_ws[512], inc_rt[4096], inc_tmp[4096];
+  snprintf(def_desc, sizeof def_desc, "-DMODEL_DESC=%s_model", c->name);
+  /* the header's macros are upper-cased: NAME_WORKSPACE_SIZE */
+  char upper[sizeof c->name];
+  for (size_t i = 0; i < sizeof upper; i++)
+    upper[i] = (char)toupper((unsigned char)c->name[i]);
+  snprintf(def_ws, sizeof def_ws, "-DMODEL_WORKSPACE_MACRO=%s_WORKSPACE_SIZE", upper);
+  snprintf(inc_rt, sizeof inc_rt, "-I%s", rt_inc);
+  snprintf(inc_tmp, sizeof inc_tmp, "-I%s", tmp);
+  char *link[] = {(char *)cc, "-std=c11", "-O1", "-Wall", "-Werror", def_desc,
+                  "-DMODEL_HEADER=\"out.h\"", def_ws, inc_rt, inc_tmp, driver, obj,
+                  (char *)rt_lib, "-o", exe, NULL};
+  if (run(link, NULL, 0) != 0)
+    fail_msg("%s: compiling/linking golden_driver.c with the model failed "
+             "(temporary files in %s)", c->name, tmp);
+
+  char *drive[] = {exe, (char *)c->dir, NULL};
+  if (run(drive, NULL, 0) != 0)
+    fail_msg("%s%s%s: outputs or return codes wrong (see above; files in %s)", c->name,
+             c->opt ? " " : "", c->opt ? c->opt : "", tmp);
+  rm_tree(tmp);
+}
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(((const Case *)a)->name, ((const Case *)b)->name);
+}
+
+/* Finds tests/golden/<case>/model.yaml; returns the count (sorted cases). */
+static int find_cases(const char *src, Case **out) {
+  char root[4096];
+  snprintf(root, sizeof root, "%s/tests/golden", src);
+  DIR *d = opendir(root);
+  if (!d)
+    return 0;
+  int n = 0, cap = 16;
+  Case *cases = calloc((size_t)cap, sizeof *cases);
+  struct dirent *e;
+  while (cases && (e = readdir(d))) {
+    char yaml[8192];
+    if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof cases->name)
+      continue;
+    snprintf(yaml, sizeof yaml, "%s/%s/model.yaml", root, e->d_name);
+    if (!file_exists(yaml))
+      continue;
+    if (n == cap) {
+      cap *= 2;
+      cases = realloc(cases, (size_t)cap * sizeof *cases);
+      if (!cases)
+        break;
+    }
+    snprintf(cases[n].name, sizeof cases[n].name, "%s", e->d_name);
+    snprintf(cases[n].dir, sizeof cases[n].dir, "%s/%s", root, e->d_name);
+    n++;
+  }
+  closedir(d);
+  if (!cases)
+    return 0;
+  qsort(cases, (size_t)n, sizeof *cases, by_name);
+  *out = cases;
+  return n;
+}
+
+int main(int argc, char **argv) {
+  const char *src = getenv("CNNC_SOURCE_DIR");
+  if (!src || !*src) {
+    fprintf(stderr, "test_golden: CNNC_SOURCE_DIR is not set (run through ctest)\n");
+    return 1;
+  }
+  Case *found = NULL;
+  int n = find_cases(src, &found);
+  if (n == 0) {
+    fprintf(stderr, "test_golden: no cases in %s/tests/golden/*/model.yaml\n", src);
+    return 1;
+  }
+  /* Optional filter: test_golden CASE... */
+  static const char *const opts[] = {NULL, "-O0"};
+  const int nopt = sizeof opts / sizeof *opts;
+  Case *cases = calloc((size_t)n * nopt, sizeof *cases);
+  struct CMUnitTest *tests = calloc((size_t)n * nopt, sizeof *tests);
+  char (*names)[300] = calloc((size_t)n * nopt, sizeof *names);
+  if (!cases || !tests || !names)
+    return 1;
+  int m = 0;
+  for (int i = 0; i < n; i++) {
+    int wanted = argc < 2;
+    for (int a = 1; a < argc; a++)
+      wanted |= strcmp(argv[a], found[i].name) == 0;
+    if (!wanted)
+      continue;
+    for (int o = 0; o < nopt; o++, m++) {
+      cases[m] = found[i];
+      cases[m].opt = opts[o];
+      snprintf(names[m], sizeof names[m], "%s%s%s", found[i].name, opts[o] ? " " : "",
+               opts[o] ? opts[o] : "");
+      tests[m] = (struct CMUnitTest){names[m], test_case, NULL, NULL, &cases[m]};
+    }
+  }
+  if (m == 0) {
+    fprintf(stderr, "test_golden: no case matches the arguments\n");
+    return 1;
+  }
+  return _cmocka_run_group_tests("golden", tests, (size_t)m, NULL, NULL);
+}

@@ -1,0 +1,46 @@
+# tools/deps.sh: sourced by tools/setup.sh and tools/test.sh.
+#
+# install_deps PKG...  installs the Debian packages that are not installed
+# yet (checked with dpkg-query, so a prepared machine needs no network and
+# no root), with apt-get as root or through sudo otherwise.
+
+CNNC_DEPS=(build-essential cmake binutils llvm-19-dev libyaml-dev libcmocka-dev
+           dataset-fashion-mnist gzip)
+CNNC_TORCH_DEPS=(python3-torch python3-numpy)
+
+is_installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+install_deps() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    is_installed "$pkg" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "== packages: all present ($*)"
+    return 0
+  fi
+  echo "== packages: installing ${missing[*]}"
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null; then
+      echo "error: missing packages (${missing[*]}) and not root; run as root or install sudo" >&2
+      return 1
+    fi
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    --no-install-recommends "${missing[@]}"
+}
+
+# configure_and_build BUILD_DIR: Release build of everything (compiler,
+# runtime, tests, example; the example's model is compiled by the build).
+configure_and_build() {
+  local dir=$1
+  echo "== configure ($dir)"
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release
+  echo "== build"
+  cmake --build "$dir" -j"$(nproc)"
+}

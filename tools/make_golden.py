@@ -1,0 +1,534 @@
+#!/usr/bin/python3
+"""Writes the golden test cases under tests/golden/<case>/ (see docs/golden.md).
+
+    /usr/bin/python3 tools/make_golden.py            # every case
+    /usr/bin/python3 tools/make_golden.py conv_same  # only the named cases
+    /usr/bin/python3 tools/make_golden.py --list
+
+Each case is a small PyTorch module, exported with tools/cnnc_export.py, run
+once in eval mode in float32 on seeded random normal inputs.  A case
+directory holds:
+
+  model.yaml          the spec; its `name:` is the directory name
+  model.safetensors   its parameters (absent when they are inline in the YAML)
+  in_<input>.bin      every graph input, raw little-endian float32, row-major
+  out_<output>.bin    PyTorch's output for every graph output, same format
+  case.txt            what the case exercises
+
+The C side accepts an element when |got - want| <= 1e-4 * |want| + 1e-5.
+To keep that tolerance meaningful, every case is also evaluated in float64
+on the same (float32) inputs and weights, and the script refuses to write a
+case whose float32 reference is itself farther than a quarter of the
+tolerance from the float64 one (an ill-conditioned case would make the test
+flaky rather than strict).
+
+Seeds come from the case name, so adding or removing a case leaves every
+other case's data unchanged, and rerunning the script reproduces the files
+byte for byte.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+import zlib
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+TOOLS = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(TOOLS)
+sys.path.insert(0, TOOLS)
+import cnnc_export  # noqa: E402
+
+GOLDEN = os.path.join(ROOT, "tests", "golden")
+MODELS = os.path.join(ROOT, "models")
+REL_TOL, ABS_TOL = 1e-4, 1e-5
+CHECK_FRACTION = 0.25  # float32 reference vs float64 must be within this much of the tolerance
+
+CASES = {}
+
+
+def case(name, desc, inputs, scale=1.0, inline=False, fold_flatten=False, data=None,
+         output=None):
+    """Registers a case.  inputs: {name: shape}; the decorated function
+    returns the nn.Module.  data: optional function returning the inputs;
+    output: optional new name for the model's output (default: its last layer)."""
+    def reg(fn):
+        assert name.isidentifier() and name not in CASES, name
+        CASES[name] = dict(desc=desc, inputs=inputs, scale=scale, inline=inline,
+                           fold_flatten=fold_flatten, build=fn, data=data, output=output)
+        return fn
+    return reg
+
+
+class Seq(nn.Sequential):
+    """nn.Sequential whose children get readable names: Seq(conv=..., pool=...)."""
+
+    def __init__(self, **mods):
+        super().__init__()
+        for k, m in mods.items():
+            self.add_module(k, m)
+
+    def forward(self, x):  # names the graph input `x`
+        for m in self:
+            x = m(x)
+        return x
+
+
+class PadConv(nn.Module):
+    """F.pad (asymmetric, zero) then a conv: PyTorch's way of writing cnnc's
+    [top, left, bottom, right] padding; the exporter folds the pad."""
+
+    def __init__(self, pad_lrtb, conv, relu=False):
+        super().__init__()
+        self.pad = list(pad_lrtb)
+        self.conv = conv
+        self.relu = relu
+
+    def forward(self, x):
+        y = self.conv(F.pad(x, self.pad))
+        return F.relu(y) if self.relu else y
+
+
+class Fn(nn.Module):
+    """Wraps a functional call so that a case can be written as a lambda."""
+
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return self.body(x)
+
+
+# --------------------------------------------------------------------------
+# conv2d
+# --------------------------------------------------------------------------
+
+@case("conv_basic", "conv2d 3x3 pad 1 with fused relu; 3 -> 5 channels on a 13x5 image",
+      {"x": [1, 3, 13, 5]})
+def _():
+    return Seq(conv=nn.Conv2d(3, 5, 3, padding=1), relu=nn.ReLU())
+
+
+@case("conv_odd", "conv2d with kernel [3, 5], stride [2, 1], padding [1, 2], no bias; "
+      "5 -> 17 channels on 7x9", {"x": [1, 5, 7, 9]})
+def _():
+    return Seq(conv=nn.Conv2d(5, 17, (3, 5), stride=(2, 1), padding=(1, 2), bias=False))
+
+
+@case("conv_1x1_image", "1x1 images (batch 2): a 1x1 conv 17 -> 5 with fused relu, "
+      "then a 3x3 conv with padding 1 that sees only its centre tap", {"x": [2, 17, 1, 1]})
+def _():
+    return Seq(conv1=nn.Conv2d(17, 5, 1), relu=nn.ReLU(), conv2=nn.Conv2d(5, 3, 3, padding=1))
+
+
+@case("conv_stride_gt_kernel", "strides larger than the kernel (2x2 stride 3, then 1x2 "
+      "stride [4, 3]) skip input pixels; 23x20 image", {"x": [1, 3, 23, 20]})
+def _():
+    return Seq(conv1=nn.Conv2d(3, 5, 2, stride=3),
+               conv2=nn.Conv2d(5, 3, (1, 2), stride=(4, 3)))
+
+
+@case("conv_asym_pad", "asymmetric padding [top 1, left 2, bottom 3, right 0] (bottom larger "
+      "than half the kernel) with fused relu; reference is F.pad + conv", {"x": [1, 3, 6, 7]})
+def _():
+    return PadConv((2, 0, 1, 3), nn.Conv2d(3, 4, 3), relu=True)
+
+
+@case("conv_asym_pad_stride", "asymmetric padding [0, 3, 2, 1] on top of no conv padding, "
+      "stride 2, batch 2, 5 channels", {"x": [2, 5, 9, 8]})
+def _():
+    return PadConv((3, 1, 0, 2), nn.Conv2d(5, 3, (2, 3), stride=2))
+
+
+@case("conv_same_even", "padding 'same' with an even kernel (4x4: one more row/column of "
+      "padding at the bottom/right, as PyTorch does)", {"x": [1, 3, 7, 6]})
+def _():
+    return Seq(conv=nn.Conv2d(3, 4, 4, padding="same"))
+
+
+@case("conv_same_dilated", "padding 'same' with kernel [4, 2] and dilation [1, 3] "
+      "(odd total padding in both dims)", {"x": [2, 5, 9, 10]})
+def _():
+    return Seq(conv=nn.Conv2d(5, 6, (4, 2), padding="same", dilation=(1, 3)))
+
+
+@case("conv_valid", "padding 'valid' (no padding) with a 5x3 kernel on 13x5",
+      {"x": [1, 3, 13, 5]})
+def _():
+    return Seq(conv=nn.Conv2d(3, 8, (5, 3), padding="valid"))
+
+
+@case("conv_dilation", "dilation [2, 3] with padding [2, 1] and stride 2", {"x": [1, 4, 13, 11]})
+def _():
+    return Seq(conv=nn.Conv2d(4, 6, 3, stride=2, padding=(2, 1), dilation=(2, 3)))
+
+
+@case("conv_groups", "grouped conv: 6 -> 9 channels in 3 groups, then 9 -> 3 in 3 groups "
+      "without bias", {"x": [2, 6, 7, 5]})
+def _():
+    return Seq(conv1=nn.Conv2d(6, 9, 3, padding=1, groups=3), relu=nn.ReLU(),
+               conv2=nn.Conv2d(9, 3, (1, 3), groups=3, bias=False))
+
+
+@case("conv_depthwise", "depthwise convs: 5 -> 5 groups 5 (relu), then channel multiplier "
+      "2 (5 -> 10, groups 5, stride 2)", {"x": [1, 5, 9, 7]})
+def _():
+    return Seq(dw1=nn.Conv2d(5, 5, 3, padding=1, groups=5), relu=nn.ReLU(),
+               dw2=nn.Conv2d(5, 10, 3, stride=2, padding=1, groups=5))
+
+
+@case("conv_batch2", "batch 2, 3 -> 17 channels, 5x5 kernel with padding 2 on 7x9, "
+      "then a pointwise 17 -> 8", {"x": [2, 3, 7, 9]})
+def _():
+    return Seq(conv1=nn.Conv2d(3, 17, 5, padding=2), relu=nn.ReLU(),
+               conv2=nn.Conv2d(17, 8, 1))
+
+
+@case("conv_inline", "conv2d with inline weight and bias in the YAML (no weights file)",
+      {"x": [1, 2, 5, 4]}, inline=True)
+def _():
+    return Seq(conv=nn.Conv2d(2, 3, 3, padding=1), relu=nn.ReLU())
+
+
+# --------------------------------------------------------------------------
+# maxpool2d / avgpool2d
+# --------------------------------------------------------------------------
+
+@case("maxpool_pad", "maxpool 3x3 stride 2 padding 1 (padding never wins: it is -inf) "
+      "on 7x9", {"x": [1, 3, 7, 9]})
+def _():
+    return Seq(pool=nn.MaxPool2d(3, stride=2, padding=1))
+
+
+@case("maxpool_ceil", "maxpool 3x3 stride 2 ceil_mode: a last partial window in both "
+      "dims (8x10 -> 4x5), batch 2", {"x": [2, 5, 8, 10]})
+def _():
+    return Seq(pool=nn.MaxPool2d(3, stride=2, ceil_mode=True))
+
+
+@case("maxpool_ceil_pad", "maxpool 2x2 stride 2 padding 1 ceil_mode on 5x5: the window "
+      "that would start in the bottom/right padding is dropped (3x3, not 4x4)",
+      {"x": [1, 3, 5, 5]})
+def _():
+    return Seq(pool=nn.MaxPool2d(2, stride=2, padding=1, ceil_mode=True))
+
+
+@case("maxpool_dilation", "maxpool kernel [3, 2], stride [2, 1], padding 1, dilation [2, 3]",
+      {"x": [1, 4, 9, 8]})
+def _():
+    return Seq(pool=nn.MaxPool2d((3, 2), stride=(2, 1), padding=1, dilation=(2, 3)))
+
+
+@case("maxpool_stride_ne_kernel", "maxpool kernel [2, 3] with stride [3, 1] on 11x7, batch 2",
+      {"x": [2, 3, 11, 7]})
+def _():
+    return Seq(pool=nn.MaxPool2d((2, 3), stride=(3, 1)))
+
+
+@case("pool_1x1_image", "1x1 images: maxpool 3x3 pad 1 stride 1 (the value itself), then "
+      "avgpool 3x3 pad 1 counting the padding (value / 9)", {"x": [2, 3, 1, 1]})
+def _():
+    return Seq(maxpool=nn.MaxPool2d(3, stride=1, padding=1),
+               avgpool=nn.AvgPool2d(3, stride=1, padding=1))
+
+
+@case("avgpool_pad", "avgpool 3x3 stride 2 padding 1, count_include_pad (default) on 7x9",
+      {"x": [1, 3, 7, 9]})
+def _():
+    return Seq(pool=nn.AvgPool2d(3, stride=2, padding=1))
+
+
+@case("avgpool_nocount", "avgpool 3x3 stride 2 padding 1, count_include_pad false "
+      "(edge windows divide by the in-image count), batch 2", {"x": [2, 5, 7, 9]})
+def _():
+    return Seq(pool=nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False))
+
+
+@case("avgpool_ceil", "avgpool 3x3 stride 2 padding 1 ceil_mode with count_include_pad: "
+      "the last window runs past the padding and divides by the part inside input+padding",
+      {"x": [1, 3, 8, 6]})
+def _():
+    return Seq(pool=nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True))
+
+
+@case("avgpool_ceil_nocount", "avgpool kernel [3, 2] stride [2, 3] padding 1 ceil_mode, "
+      "count_include_pad false", {"x": [1, 4, 8, 9]})
+def _():
+    return Seq(pool=nn.AvgPool2d((3, 2), stride=(2, 3), padding=1, ceil_mode=True,
+                                 count_include_pad=False))
+
+
+@case("avgpool_ceil_pad_drop", "avgpool 2x2 stride 2 padding 1 ceil_mode on 5x5: the "
+      "window starting in the padding is dropped (3x3 output)", {"x": [1, 3, 5, 5]})
+def _():
+    return Seq(pool=nn.AvgPool2d(2, stride=2, padding=1, ceil_mode=True))
+
+
+@case("avgpool_stride_gt_kernel", "avgpool 2x2 with stride 3 on 8x11 (skips pixels)",
+      {"x": [1, 2, 8, 11]})
+def _():
+    return Seq(pool=nn.AvgPool2d(2, stride=3))
+
+
+# --------------------------------------------------------------------------
+# dense, relu, flatten
+# --------------------------------------------------------------------------
+
+@case("dense_bias", "dense 37 -> 5 with bias, batch 3", {"x": [3, 37]})
+def _():
+    return Seq(fc=nn.Linear(37, 5))
+
+
+@case("dense_nobias", "dense 17 -> 9 without bias, batch 2", {"x": [2, 17]})
+def _():
+    return Seq(fc=nn.Linear(17, 9, bias=False))
+
+
+@case("dense_relu", "dense 20 -> 13 with fused relu, then dense 13 -> 4", {"x": [2, 20]})
+def _():
+    return Seq(fc1=nn.Linear(20, 13), relu=nn.ReLU(), fc2=nn.Linear(13, 4))
+
+
+@case("dense_4d", "dense directly on a 4D input [2, 5, 3, 7]: implicit flatten to "
+      "[2, 105] (reference: flatten + linear)", {"x": [2, 5, 3, 7]}, fold_flatten=True)
+def _():
+    return Seq(flatten=nn.Flatten(), fc=nn.Linear(105, 6))
+
+
+@case("dense_inline", "dense layers with inline weights (fused relu; second without bias)",
+      {"x": [2, 6]}, inline=True)
+def _():
+    return Seq(fc1=nn.Linear(6, 4), relu=nn.ReLU(), fc2=nn.Linear(4, 3, bias=False))
+
+
+@case("relu_layer", "relu as a layer on a graph input (nothing to fuse into)",
+      {"x": [2, 3, 4, 5]})
+def _():
+    return Seq(relu=nn.ReLU())
+
+
+@case("flatten", "maxpool, a relu layer (not fusable into a pool), then flatten "
+      "[2, 3, 4, 6] -> [2, 72]", {"x": [2, 3, 5, 7]})
+def _():
+    return Seq(pool=nn.MaxPool2d(2, stride=1), relu=nn.ReLU(), flatten=nn.Flatten())
+
+
+@case("flatten_start2", "flatten from dim 2 ([2, 3, 4, 5] -> [2, 3, 20]), then softmax "
+      "over the last axis of the rank-3 result", {"x": [2, 3, 4, 5]}, scale=5.0)
+def _():
+    return Seq(flatten=nn.Flatten(2), softmax=nn.Softmax(dim=2))
+
+
+@case("conv_flatten_dense", "conv, flatten, dense: the flatten of a conv output feeds "
+      "a dense layer", {"x": [2, 3, 5, 4]})
+def _():
+    return Seq(conv=nn.Conv2d(3, 5, 3, padding=1), relu=nn.ReLU(),
+               flatten=nn.Flatten(), fc=nn.Linear(100, 7))
+
+
+# --------------------------------------------------------------------------
+# softmax / log_softmax (logits scaled by 50: naive exp would overflow)
+# --------------------------------------------------------------------------
+
+@case("softmax_axis1", "softmax over channels of a 4D tensor, logits * 50",
+      {"x": [2, 5, 3, 4]}, scale=50.0)
+def _():
+    return Seq(softmax=nn.Softmax(dim=1))
+
+
+@case("softmax_axis0", "softmax over the batch axis of a 4D tensor, logits * 50",
+      {"x": [3, 4, 2, 5]}, scale=50.0)
+def _():
+    return Seq(softmax=nn.Softmax(dim=0))
+
+
+@case("softmax_axis2", "softmax over H of a 4D tensor, logits * 50", {"x": [2, 3, 7, 2]},
+      scale=50.0)
+def _():
+    return Seq(softmax=nn.Softmax(dim=2))
+
+
+@case("softmax_axis3", "softmax over the last axis of a 4D tensor (dim=-1), logits * 50",
+      {"x": [2, 3, 2, 9]}, scale=50.0)
+def _():
+    return Seq(softmax=nn.Softmax(dim=-1))
+
+
+@case("softmax_2d", "softmax over features of [4, 10], logits * 50", {"x": [4, 10]},
+      scale=50.0)
+def _():
+    return Seq(softmax=nn.Softmax(dim=1))
+
+
+@case("log_softmax_2d", "log_softmax over features of [3, 11], logits * 50",
+      {"x": [3, 11]}, scale=50.0)
+def _():
+    return Seq(logsoftmax=nn.LogSoftmax(dim=1))
+
+
+@case("log_softmax_axis3", "log_softmax over the last axis of a 4D tensor, logits * 50",
+      {"x": [2, 4, 3, 5]}, scale=50.0)
+def _():
+    return Seq(logsoftmax=nn.LogSoftmax(dim=3))
+
+
+@case("mixed_chain", "a small LeNet-like chain: conv (no bias) + relu, avgpool, "
+      "conv stride 2, maxpool ceil_mode, flatten, dense + relu, dense, log_softmax; batch 2",
+      {"x": [2, 3, 17, 13]})
+def _():
+    return Seq(conv1=nn.Conv2d(3, 8, 3, padding=1, bias=False), relu1=nn.ReLU(),
+               pool1=nn.AvgPool2d(2),
+               conv2=nn.Conv2d(8, 5, 3, stride=2, padding=(0, 1)),
+               pool2=nn.MaxPool2d(2, ceil_mode=True),
+               flatten=nn.Flatten(), fc1=nn.Linear(5 * 2 * 2, 12), relu2=nn.ReLU(),
+               fc2=nn.Linear(12, 10), out=nn.LogSoftmax(dim=1))
+
+
+# --------------------------------------------------------------------------
+# the shipped Fashion-MNIST model on real test images
+# --------------------------------------------------------------------------
+
+def _fashion_model():
+    import train_fashion_mnist as t
+    path = os.path.join(MODELS, "fashion_mnist.safetensors")
+    if not os.path.exists(path):
+        raise SystemExit("%s is missing: run tools/train_fashion_mnist.py first" % path)
+    m = t.FashionCNN()
+    m.load_state_dict(cnnc_export.read_safetensors(path))
+    return m
+
+
+def _fashion_images(n):
+    def data():
+        import train_fashion_mnist as t
+        x, _ = t.load(t.DATA, "t10k")
+        return {"image": x[:n].contiguous()}
+    return data
+
+
+@case("fashion_mnist", "the shipped models/fashion_mnist weights on Fashion-MNIST test "
+      "image 0 (batch 1, pixels / 255)", {"image": [1, 1, 28, 28]},
+      data=_fashion_images(1), output="probs")
+def _():
+    return _fashion_model()
+
+
+@case("fashion_mnist_b8", "the shipped models/fashion_mnist weights with a batch-8 input: "
+      "test images 0..7", {"image": [8, 1, 28, 28]}, data=_fashion_images(8), output="probs")
+def _():
+    return _fashion_model()
+
+
+# --------------------------------------------------------------------------
+# generation
+# --------------------------------------------------------------------------
+
+def _write_f32(path, t):
+    np.ascontiguousarray(t.detach().numpy(), dtype="<f4").tofile(path)
+
+
+def _check_conditioning(name, want32, want64):
+    w64 = want64.numpy()
+    err = np.abs(want32.numpy().astype(np.float64) - w64)
+    tol = REL_TOL * np.abs(w64) + ABS_TOL
+    worst = float(np.max(err / tol)) if err.size else 0.0
+    if worst > CHECK_FRACTION:
+        raise SystemExit("%s: float32 reference differs from float64 by %.2f of the test "
+                         "tolerance; make the case better conditioned" % (name, worst))
+    return worst
+
+
+def make_case(name, c, out_dir):
+    seed = zlib.crc32(name.encode())
+    torch.manual_seed(seed)
+    model = c["build"]().eval()
+    if c["data"]:
+        inputs = c["data"]()
+    else:
+        inputs = {k: torch.randn(*shape) * c["scale"] for k, shape in c["inputs"].items()}
+    for k, shape in c["inputs"].items():
+        assert list(inputs[k].shape) == shape, (name, k)
+
+    d = os.path.join(out_dir, name)
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    os.makedirs(d)
+    header = ["Generated by tools/make_golden.py; do not edit (rerun the script).",
+              "Golden case %s: %s" % (name, c["desc"])]
+    ex = cnnc_export.write_model(model, c["inputs"], name, os.path.join(d, "model.yaml"),
+                                 outputs=[c["output"]] if c["output"] else None,
+                                 inline=c["inline"], header=header,
+                                 fold_flatten=c["fold_flatten"])
+    assert [n for n, _ in ex.inputs] == list(c["inputs"]), name
+    (out_name,) = ex.outputs
+    # Reference: float32 eval mode; float64 only to check conditioning.
+    torch.manual_seed(seed)
+    args = [inputs[k] for k in c["inputs"]]
+    with torch.no_grad():
+        want = model(*args)
+        want64 = model.double()(*[a.double() for a in args])
+    worst = _check_conditioning(name, want, want64)
+
+    for k in c["inputs"]:
+        _write_f32(os.path.join(d, "in_%s.bin" % k), inputs[k])
+    _write_f32(os.path.join(d, "out_%s.bin" % out_name), want)
+    with open(os.path.join(d, "case.txt"), "w") as f:
+        f.write("%s\n\n" % c["desc"])
+        for k in c["inputs"]:
+            f.write("input  %s %s\n" % (k, list(inputs[k].shape)))
+        f.write("output %s %s\n" % (out_name, list(want.shape)))
+    _verify_yaml(name, d, ex.yaml)
+    return want.shape, worst
+
+
+def _verify_yaml(name, d, text):
+    """Cheap self-check of the emitted spec where PyYAML is around."""
+    try:
+        import yaml
+    except ImportError:
+        return
+    spec = yaml.safe_load(text)
+    assert spec["cnnc"] == 1 and spec["name"] == name, name
+    for l in spec["layers"]:
+        assert isinstance(l, dict) and "name" in l and "op" in l, (name, l)
+
+
+def dir_size(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    return total
+
+
+def main():
+    p = argparse.ArgumentParser(description="Write the golden test cases (needs PyTorch).")
+    p.add_argument("cases", nargs="*", help="only these cases (default: all)")
+    p.add_argument("--out", default=GOLDEN, help="output directory (default tests/golden)")
+    p.add_argument("--list", action="store_true", help="list the cases and exit")
+    args = p.parse_args()
+    if args.list:
+        for name, c in CASES.items():
+            print("%-26s %s" % (name, c["desc"]))
+        return
+    unknown = [n for n in args.cases if n not in CASES]
+    if unknown:
+        raise SystemExit("unknown case(s): %s (see --list)" % ", ".join(unknown))
+    torch.set_num_threads(1)  # deterministic reductions
+    os.makedirs(args.out, exist_ok=True)
+    for name in args.cases or CASES:
+        shape, worst = make_case(name, CASES[name], args.out)
+        print("%-26s out %-18s f32-vs-f64 %.3f of tolerance" % (name, list(shape), worst))
+    stale = sorted(n for n in os.listdir(args.out)
+                   if os.path.isdir(os.path.join(args.out, n)) and n not in CASES)
+    if stale:
+        print("note: directories without a case in this script: %s" % ", ".join(stale))
+    print("total golden data: %.1f KiB" % (dir_size(args.out) / 1024.0))
+
+
+if __name__ == "__main__":
+    main()
