@@ -32,7 +32,10 @@
 #include <string.h>
 #include <yaml.h>
 
-enum { MAX_INLINE_VALUES = 1 << 24 }; /* larger tensors belong in a weights file */
+enum {
+  MAX_INLINE_VALUES = 1 << 24, /* larger tensors belong in a weights file */
+  MAX_DEPTH = 32,              /* a spec needs about 10 levels of nesting */
+};
 
 typedef enum { K_NULL, K_BOOL, K_INT, K_FLOAT, K_STRING, K_SEQ, K_MAP } Kind;
 
@@ -195,7 +198,11 @@ static bool get_bool(P *p, yaml_node_t *v, const char *key, bool *out) {
 }
 
 static bool get_str(P *p, yaml_node_t *v, const char *key, const char **out) {
-  if (kind_of(v) != K_STRING || strlen(sval(v)) != slen(v)) {
+  if (kind_of(v) == K_STRING && strlen(sval(v)) != slen(v)) {
+    error_at(loc_of(p, v), "'%s' must not contain NUL characters", key);
+    return false;
+  }
+  if (kind_of(v) != K_STRING) {
     error_at(loc_of(p, v), "'%s' must be a string, got %s", key, describe(p, v));
     return false;
   }
@@ -1019,6 +1026,30 @@ static void report_yaml_error(P *p, yaml_parser_t *yp) {
     note_at(loc_mark(p, yp->context_mark), "%s", yp->context);
 }
 
+/* libyaml's scanner takes time quadratic in the nesting depth, so a first
+ * pass over the events stops at absurd depths before the tree is loaded.
+ * Syntax errors are left to the loader, which reports them. */
+static bool check_depth(P *p) {
+  yaml_parser_t yp;
+  yaml_event_t ev;
+  bool ok = true;
+  int depth = 0;
+  if (!yaml_parser_initialize(&yp)) return true;
+  yaml_parser_set_input_string(&yp, (const unsigned char *)p->text, p->len);
+  while (yaml_parser_parse(&yp, &ev)) {
+    yaml_event_type_t t = ev.type;
+    if ((t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) && ++depth > MAX_DEPTH) {
+      error_at(loc_mark(p, ev.start_mark), "the spec is nested deeper than %d levels", MAX_DEPTH);
+      ok = false;
+    }
+    if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) depth--;
+    yaml_event_delete(&ev);
+    if (!ok || t == YAML_STREAM_END_EVENT) break;
+  }
+  yaml_parser_delete(&yp);
+  return ok;
+}
+
 static void parse_document(P *p, yaml_parser_t *yp) {
   yaml_node_t *root = yaml_document_get_root_node(p->doc);
   if (!root) {
@@ -1047,6 +1078,7 @@ Graph *spec_parse_string(Arena *a, const char *path, const char *text, size_t le
   diag_add_source(p.file, copy, len);
   p.g = graph_new(a, p.file);
   p.g->file = p.file;
+  if (!check_depth(&p)) return NULL;
 
   yaml_parser_t yp;
   yaml_document_t doc;

@@ -230,7 +230,7 @@ class _Exporter:
     def __init__(self, gm, input_shapes, fold_flatten):
         self.gm = gm
         self.modules = dict(gm.named_modules())
-        self.input_shapes = input_shapes
+        self.input_shapes = input_shapes  # forward arg -> (spec name, shape)
         self.fold_flatten = fold_flatten
         self.layers = []          # in topological order
         self.by_name = {}         # layer name -> Layer
@@ -294,31 +294,26 @@ class _Exporter:
 
     # ---- per-kind lowering ---------------------------------------------
     def conv(self, node, m, x):
-        if not isinstance(m, nn.Conv2d):
-            raise ExportError("%s is not supported" % self.where(node))
         if m.padding_mode != "zeros":
             raise ExportError("%s: padding_mode '%s' is not supported (only 'zeros')"
                               % (self.where(node), m.padding_mode))
-        src = x
-        pad = None
         if isinstance(m.padding, str):
             pad = m.padding  # 'same' or 'valid', written as PyTorch spells it
         else:
             ph, pw = _pair(m.padding, self.where(node) + " padding")
             pad = [ph, pw, ph, pw]
-        if x in self.pending_pad:
-            if pad == "valid":
-                pad = [0, 0, 0, 0]
-            if isinstance(pad, str):
-                raise ExportError("%s: cannot fold an explicit pad into padding='%s'"
-                                  % (self.where(node), pad))
-            src_name, extra = self.pending_pad.pop(x)
-            base = pad or [0, 0, 0, 0]
-            pad = [a + b for a, b in zip(base, extra)]
-            src = None
+        if x in self.pending_pad:  # F.pad / ZeroPad2d in front: add it to ours
+            if pad == "same":
+                raise ExportError("%s: cannot fold an explicit pad into padding='same'"
+                                  % self.where(node))
+            src, extra = self.pending_pad.pop(x)
+            base = [0, 0, 0, 0] if pad == "valid" else pad
+            pad = [p + e for p, e in zip(base, extra)]
+        else:
+            src = self.src(x, node)
         if isinstance(pad, list):
             pad = _pad4(*pad)
-        layer = self.add(node, "conv2d", [self.src(x, node) if src is not None else src_name],
+        layer = self.add(node, "conv2d", [src],
                          filters=m.out_channels,
                          kernel=_compact(_pair(m.kernel_size, "kernel"), None),
                          stride=_compact(_pair(m.stride, "stride"), 1),
@@ -499,11 +494,11 @@ class _Exporter:
         outputs = []
         for node in graph.nodes:
             if node.op == "placeholder":
-                arg = str(node.target).lstrip("*")
-                if arg not in self.input_shapes:
-                    raise ExportError("no shape given for graph input '%s'" % arg)
-                name = self.fresh(arg)
-                inputs.append((name, self.input_shapes[arg]))
+                spec_name, shape = self.input_shapes[str(node.target).lstrip("*")]
+                name = self.fresh(spec_name)
+                if name != spec_name:
+                    raise ExportError("input name '%s' is not a C identifier" % spec_name)
+                inputs.append((name, shape))
                 self.alias[node] = name
             elif node.op == "get_attr":
                 raise ExportError("node %s reads parameter '%s' directly; only parameters "
@@ -670,7 +665,9 @@ def export(model, inputs, name, weights=None, outputs=None, inline=False,
            header=None, fold_flatten=False):
     """Returns an Exported(yaml, tensors, inputs, outputs).
 
-    inputs:  {forward argument name: shape} (ordered as the forward args).
+    inputs:  {name: shape}, one per forward argument.  When the names are the
+             forward arguments' names they are matched by name; otherwise in
+             order, and the given names become the spec's input names.
     outputs: optional new names for the model's outputs, in return order.
     weights: the `weights:` file name written into the YAML (relative to it).
     inline:  put every parameter into the YAML instead (no weights file).
@@ -678,13 +675,17 @@ def export(model, inputs, name, weights=None, outputs=None, inline=False,
     if not name.isidentifier():
         raise ExportError("model name '%s' is not a C identifier" % name)
     gm = trace(model)
-    shapes = {k: [int(d) for d in v] for k, v in inputs.items()}
+    given = [(k, [int(d) for d in v]) for k, v in inputs.items()]
     placeholders = [str(n.target).lstrip("*") for n in gm.graph.nodes
                     if n.op == "placeholder"]
-    missing = [p for p in placeholders if p not in shapes]
-    if missing:
-        raise ExportError("no shape given for graph input(s) %s" % ", ".join(missing))
-    examples = [torch.randn(*shapes[p]) for p in placeholders]
+    if set(placeholders) == set(k for k, _ in given):
+        shapes = {k: (k, v) for k, v in given}
+    elif len(given) == len(placeholders):
+        shapes = {p: kv for p, kv in zip(placeholders, given)}
+    else:
+        raise ExportError("the model's forward takes %d input(s) (%s), %d shape(s) given"
+                          % (len(placeholders), ", ".join(placeholders), len(given)))
+    examples = [torch.randn(*shapes[p][1]) for p in placeholders]
     with torch.no_grad():
         ShapeProp(gm).propagate(*examples)
     ex = _Exporter(gm, shapes, fold_flatten)

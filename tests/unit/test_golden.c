@@ -31,6 +31,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,16 @@ typedef struct {
   char dir[4096];  /* absolute case directory */
   const char *opt; /* extra cnnc option ("-O0") or NULL for the default */
 } Case;
+
+/* snprintf that refuses to truncate (paths here come from the environment). */
+static bool fmt(char *dst, size_t n, const char *f, ...) __attribute__((format(printf, 3, 4)));
+static bool fmt(char *dst, size_t n, const char *f, ...) {
+  va_list ap;
+  va_start(ap, f);
+  int len = vsnprintf(dst, n, f, ap);
+  va_end(ap);
+  return len >= 0 && (size_t)len < n;
+}
 
 static const char *env(const char *name) {
   const char *v = getenv(name);
@@ -142,12 +153,18 @@ static void rm_tree(const char *dir) {
   char path[4096];
   while ((e = readdir(d)))
     if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-      unlink(path);
+      if (fmt(path, sizeof path, "%s/%s", dir, e->d_name))
+        unlink(path);
     }
   closedir(d);
   rmdir(dir);
 }
+
+#define PATH_FMT(buf, ...) \
+  do { \
+    if (!fmt(buf, sizeof buf, __VA_ARGS__)) \
+      fail_msg("path or argument too long: %s", #buf); \
+  } while (0)
 
 static void test_case(void **state) {
   const Case *c = *state;
@@ -156,13 +173,13 @@ static void test_case(void **state) {
 
   char tmp[4096], yaml[4096], obj[4096], hdr[4096], exe[4096], driver[4096];
   const char *base = getenv("TMPDIR");
-  snprintf(tmp, sizeof tmp, "%s/cnnc_golden_%s_XXXXXX", base && *base ? base : "/tmp", c->name);
+  PATH_FMT(tmp, "%s/cnnc_golden_%s_XXXXXX", base && *base ? base : "/tmp", c->name);
   assert_non_null(mkdtemp(tmp));
-  snprintf(yaml, sizeof yaml, "%s/model.yaml", c->dir);
-  snprintf(obj, sizeof obj, "%s/out.o", tmp);
-  snprintf(hdr, sizeof hdr, "%s/out.h", tmp);
-  snprintf(exe, sizeof exe, "%s/driver", tmp);
-  snprintf(driver, sizeof driver, "%s/tests/golden_driver.c", src);
+  PATH_FMT(yaml, "%s/model.yaml", c->dir);
+  PATH_FMT(obj, "%s/out.o", tmp);
+  PATH_FMT(hdr, "%s/out.h", tmp);
+  PATH_FMT(exe, "%s/driver", tmp);
+  PATH_FMT(driver, "%s/tests/golden_driver.c", src);
 
   char *compile[] = {(char *)cnnc, yaml, "-o", obj, (char *)c->opt, NULL};
   if (run(compile, NULL, 0) != 0)
@@ -173,14 +190,14 @@ static void test_case(void **state) {
   check_undefined_symbols(obj);
 
   char def_desc[512], def_ws[512], inc_rt[4096], inc_tmp[4096];
-  snprintf(def_desc, sizeof def_desc, "-DMODEL_DESC=%s_model", c->name);
+  PATH_FMT(def_desc, "-DMODEL_DESC=%s_model", c->name);
   /* the header's macros are upper-cased: NAME_WORKSPACE_SIZE */
   char upper[sizeof c->name];
   for (size_t i = 0; i < sizeof upper; i++)
     upper[i] = (char)toupper((unsigned char)c->name[i]);
-  snprintf(def_ws, sizeof def_ws, "-DMODEL_WORKSPACE_MACRO=%s_WORKSPACE_SIZE", upper);
-  snprintf(inc_rt, sizeof inc_rt, "-I%s", rt_inc);
-  snprintf(inc_tmp, sizeof inc_tmp, "-I%s", tmp);
+  PATH_FMT(def_ws, "-DMODEL_WORKSPACE_MACRO=%s_WORKSPACE_SIZE", upper);
+  PATH_FMT(inc_rt, "-I%s", rt_inc);
+  PATH_FMT(inc_tmp, "-I%s", tmp);
   char *link[] = {(char *)cc, "-std=c11", "-O1", "-Wall", "-Werror", def_desc,
                   "-DMODEL_HEADER=\"out.h\"", def_ws, inc_rt, inc_tmp, driver, obj,
                   (char *)rt_lib, "-o", exe, NULL};
@@ -202,8 +219,7 @@ static int by_name(const void *a, const void *b) {
 /* Finds tests/golden/<case>/model.yaml; returns the count (sorted cases). */
 static int find_cases(const char *src, Case **out) {
   char root[4096];
-  snprintf(root, sizeof root, "%s/tests/golden", src);
-  DIR *d = opendir(root);
+  DIR *d = fmt(root, sizeof root, "%s/tests/golden", src) ? opendir(root) : NULL;
   if (!d)
     return 0;
   int n = 0, cap = 16;
@@ -213,8 +229,7 @@ static int find_cases(const char *src, Case **out) {
     char yaml[8192];
     if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof cases->name)
       continue;
-    snprintf(yaml, sizeof yaml, "%s/%s/model.yaml", root, e->d_name);
-    if (!file_exists(yaml))
+    if (!fmt(yaml, sizeof yaml, "%s/%s/model.yaml", root, e->d_name) || !file_exists(yaml))
       continue;
     if (n == cap) {
       cap *= 2;
@@ -222,8 +237,9 @@ static int find_cases(const char *src, Case **out) {
       if (!cases)
         break;
     }
-    snprintf(cases[n].name, sizeof cases[n].name, "%s", e->d_name);
-    snprintf(cases[n].dir, sizeof cases[n].dir, "%s/%s", root, e->d_name);
+    if (!fmt(cases[n].dir, sizeof cases[n].dir, "%s/%s", root, e->d_name))
+      continue;
+    fmt(cases[n].name, sizeof cases[n].name, "%s", e->d_name);
     n++;
   }
   closedir(d);
@@ -264,7 +280,7 @@ int main(int argc, char **argv) {
     for (int o = 0; o < nopt; o++, m++) {
       cases[m] = found[i];
       cases[m].opt = opts[o];
-      snprintf(names[m], sizeof names[m], "%s%s%s", found[i].name, opts[o] ? " " : "",
+      fmt(names[m], sizeof names[m], "%s%s%s", found[i].name, opts[o] ? " " : "",
                opts[o] ? opts[o] : "");
       tests[m] = (struct CMUnitTest){names[m], test_case, NULL, NULL, &cases[m]};
     }
