@@ -8,17 +8,20 @@
  * that fall into the padding are skipped (the padding value is 0), so no
  * padded copy of the input is ever made.
  *
- * Kernel arguments: (in, out, weight[, bias]).
+ * A conv with a second input has a fused residual, added before the
+ * activation (fuse.c).  KERNEL_DIRECT convs go to cg_conv_direct.c.
+ *
+ * Kernel arguments: (in, [residual], out, weight[, bias]).
  */
 #include "codegen.h"
 
 static const char *conv_key(CodeGen *cg, const Node *n, const Shape *in) {
   const ConvAttr *c = &n->a.conv;
   return arena_printf(cg->arena,
-                      "conv ref in=%s out=%s k=%dx%d s=%dx%d p=%d,%d,%d,%d d=%dx%d g=%d b=%d act=%d/%g/%g",
+                      "conv ref in=%s out=%s k=%dx%d s=%dx%d p=%d,%d,%d,%d d=%dx%d g=%d b=%d res=%d act=%d/%g/%g",
                       shape_str(cg->arena, in), shape_str(cg->arena, &n->shape), c->kernel[0],
                       c->kernel[1], c->stride[0], c->stride[1], c->pad[0], c->pad[1], c->pad[2],
-                      c->pad[3], c->dilation[0], c->dilation[1], c->groups, c->has_bias, n->act.kind,
+                      c->pad[3], c->dilation[0], c->dilation[1], c->groups, c->has_bias, n->nin == 2, n->act.kind,
                       n->act.alpha, n->act.beta);
 }
 
@@ -29,13 +32,14 @@ static LLVMValueRef in_coord(CodeGen *cg, LLVMValueRef o, int stride, int pad, L
 }
 
 LLVMValueRef cg_conv(CodeGen *cg, const Node *n) {
+  if (n->sched.kernel == KERNEL_DIRECT) return cg_conv_direct(cg, n);
   const Shape *is = &cg->g->nodes[n->in[0]].shape;
   const ConvAttr *c = &n->a.conv;
-  bool is_new;
+  bool is_new, res = n->nin == 2;
   LLVMValueRef fn = cg_kernel_begin(cg, conv_key(cg, n, is), arena_printf(cg->arena, "%s.conv_%s", cg->g->name, n->name),
-                                    c->has_bias ? 4 : 3, &is_new);
+                                    3 + res + c->has_bias, &is_new);
   if (!is_new) return fn;
-  LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1), w = LLVMGetParam(fn, 2);
+  LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1 + res), w = LLVMGetParam(fn, 2 + res);
   int64_t N = is->dim[0], C = is->dim[1], H = is->dim[2], W = is->dim[3];
   int64_t OC = n->shape.dim[1], OH = n->shape.dim[2], OW = n->shape.dim[3];
   int64_t icg = C / c->groups, ocg = OC / c->groups;
@@ -47,7 +51,7 @@ LLVMValueRef cg_conv(CodeGen *cg, const Node *n) {
   LLVMValueRef ic0 = cg_mul(cg, grp, cg_i64(cg, icg));
   Loop loh = cg_for(cg, "oh", OH);
   Loop low = cg_for(cg, "ow", OW);
-  LLVMBuildStore(cg->b, c->has_bias ? cg_load(cg, LLVMGetParam(fn, 3), loc.iv, "bias") : cg_f32(cg, 0), acc);
+  LLVMBuildStore(cg->b, c->has_bias ? cg_load(cg, LLVMGetParam(fn, 3 + res), loc.iv, "bias") : cg_f32(cg, 0), acc);
   Loop lic = cg_for(cg, "ic", icg);
   LLVMValueRef ch = cg_add(cg, ic0, lic.iv);
   Loop lkh = cg_for(cg, "kh", c->kernel[0]);
@@ -69,7 +73,9 @@ LLVMValueRef cg_conv(CodeGen *cg, const Node *n) {
   cg_loop_end(cg, &lkh);
   cg_loop_end(cg, &lic);
   LLVMValueRef oi = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, ln.iv, OC, loc.iv), OH, loh.iv), OW, low.iv);
-  cg_store(cg, out, oi, cg_act(cg, &n->act, LLVMBuildLoad2(cg->b, cg->f32, acc, "acc")));
+  LLVMValueRef r = LLVMBuildLoad2(cg->b, cg->f32, acc, "acc");
+  if (res) r = LLVMBuildFAdd(cg->b, r, cg_load(cg, LLVMGetParam(fn, 1), oi, "res"), "");
+  cg_store(cg, out, oi, cg_act(cg, &n->act, r));
   cg_loop_end(cg, &low);
   cg_loop_end(cg, &loh);
   cg_loop_end(cg, &loc);

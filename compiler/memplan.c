@@ -1,7 +1,7 @@
 /*
  * memplan.c: places every intermediate tensor in the one workspace.
  *
- * needs: schedule (Node.alias); gives: Node.offset for every node that
+ * needs: schedule and layout (Node.alias, layouts); gives: Node.offset for every node that
  * lives in the workspace, and Graph.workspace_size.
  *
  * Graph inputs and outputs live in caller memory; an aliasing node shares
@@ -65,7 +65,7 @@ void memplan(Graph *g) {
     n->offset = -1;
     index[i] = -1;
     if (n->input_index >= 0 || n->output_index >= 0 || n->alias) continue;
-    int64_t bytes = shape_numel(&n->shape) * (int64_t)sizeof(float);
+    int64_t bytes = node_floats(n) * (int64_t)sizeof(float);
     index[i] = nb;
     bufs[nb++] = (Buf){.node = i, .first = i, .last = i, .size = (bytes + 63) & ~(int64_t)63};
   }

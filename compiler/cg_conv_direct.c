@@ -1,0 +1,262 @@
+/*
+ * cg_conv_direct.c: register-blocked direct convolution on channel-blocked
+ * tensors (NCHW<V>c, see layout.c), with explicit vector types and fma.
+ *
+ * Direct conv (groups = 1).  The micro-kernel keeps ocb x owb vector
+ * accumulators in registers: ocb blocks of V output channels by owb
+ * consecutive output columns of one row.  For each input channel and
+ * kernel tap it loads ocb weight vectors (packed at compile time so that
+ * they are contiguous) and broadcasts owb input values, then does ocb*owb
+ * FMAs.  Broadcasting single input values means the input may be NCHW or
+ * blocked: the first layer reads the caller's NCHW image directly.
+ *
+ * Depthwise conv (groups = C = OC).  Channels are the vector lanes, so the
+ * micro-kernel is owb accumulators of one channel block; inputs and
+ * weights are both vector loads.
+ *
+ * Borders without branches: the kernel row range [kh_lo, kh_hi) is
+ * computed per output row; along a row, blocks whose taps all fall inside
+ * the input ("interior") run in a loop with no checks, and the few border
+ * blocks are emitted separately with their out-of-range taps dropped at
+ * compile time (every shape is a constant here).
+ *
+ * Epilogue: bias, fused residual (conv with two inputs), activation.
+ * Kernel arguments: (in, [residual], out, packed weight, [padded bias]).
+ */
+#include "codegen.h"
+
+enum { MAX_ACC = 32 };
+
+typedef struct {
+  const Node *n;
+  bool dw;                 /* depthwise */
+  bool in_blocked;         /* input layout NCHW<V>c */
+  int V, ocb, owb;         /* vector lanes, oc blocks, columns per block */
+  int64_t C, H, W;         /* input */
+  int64_t OC, OH, OW, OCB; /* output; OCB = output channel blocks */
+  int KH, KW, sh, sw, pt, pl, dh, dw_;
+  LLVMTypeRef vt;          /* <V x float> */
+  LLVMValueRef in, res, out, w, bias; /* kernel arguments */
+  LLVMValueRef acc[MAX_ACC];          /* allocas, [o * owb + j] */
+  /* per row, set in the row loop */
+  LLVMValueRef nn, grp, oh, kh_lo, kh_hi;
+} Conv;
+
+static LLVMValueRef vload(CodeGen *cg, Conv *k, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMValueRef l = LLVMBuildLoad2(cg->b, k->vt, cg_gep(cg, base, idx, ""), "");
+  LLVMSetAlignment(l, 4);
+  return l;
+}
+
+static void vstore(CodeGen *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMValueRef s = LLVMBuildStore(cg->b, v, cg_gep(cg, base, idx, ""));
+  LLVMSetAlignment(s, 4);
+}
+
+static LLVMValueRef splat(CodeGen *cg, Conv *k, LLVMValueRef x) {
+  LLVMValueRef v = LLVMBuildInsertElement(cg->b, LLVMGetUndef(k->vt), x, LLVMConstInt(cg->i32, 0, 0), "");
+  return LLVMBuildShuffleVector(cg->b, v, LLVMGetUndef(k->vt), LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)k->V)),
+                                "bc");
+}
+
+static LLVMValueRef smax(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, a, b, ""), a, b, "");
+}
+static LLVMValueRef smin(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+/* Valid kernel rows for output row oh: kh with 0 <= oh*sh - pt + kh*dh < H. */
+static void row_range(CodeGen *cg, Conv *k) {
+  bool all_inside = k->pt == 0 && (k->OH - 1) * k->sh + (int64_t)(k->KH - 1) * k->dh < k->H;
+  if (all_inside) {
+    k->kh_lo = cg_i64(cg, 0);
+    k->kh_hi = cg_i64(cg, k->KH);
+    return;
+  }
+  LLVMValueRef ih0 = cg_muladd(cg, k->oh, k->sh, cg_i64(cg, -k->pt));
+  /* kh_lo = ceil(-ih0 / dh) clamped at 0; kh_hi = ceil((H - ih0) / dh) clamped at KH */
+  LLVMValueRef neg = LLVMBuildSub(cg->b, cg_i64(cg, k->dh - 1), ih0, "");
+  LLVMValueRef lo = smax(cg, LLVMBuildSDiv(cg->b, smax(cg, neg, cg_i64(cg, 0)), cg_i64(cg, k->dh), ""), cg_i64(cg, 0));
+  LLVMValueRef rem = LLVMBuildSub(cg->b, cg_i64(cg, k->H + k->dh - 1), ih0, "");
+  LLVMValueRef hi = smin(cg, LLVMBuildSDiv(cg->b, smax(cg, rem, cg_i64(cg, 0)), cg_i64(cg, k->dh), ""), cg_i64(cg, k->KH));
+  k->kh_lo = lo;
+  k->kh_hi = hi;
+}
+
+/* Index of input element (channel c, row ih, column iw) of image nn. */
+static LLVMValueRef in_index(CodeGen *cg, Conv *k, LLVMValueRef c, LLVMValueRef ih, LLVMValueRef iw) {
+  if (!k->in_blocked)
+    return cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, k->nn, k->C, c), k->H, ih), k->W, iw);
+  int64_t CB = (k->C + k->V - 1) / k->V;
+  LLVMValueRef cb = LLVMBuildLShr(cg->b, c, cg_i64(cg, __builtin_ctz((unsigned)k->V)), "cb");
+  LLVMValueRef lane = LLVMBuildAnd(cg->b, c, cg_i64(cg, k->V - 1), "lane");
+  LLVMValueRef pix = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, k->nn, CB, cb), k->H, ih), k->W, iw);
+  return cg_muladd(cg, pix, k->V, lane);
+}
+
+static void acc_init(CodeGen *cg, Conv *k, int width) {
+  for (int o = 0; o < k->ocb; o++) {
+    LLVMValueRef init = LLVMConstNull(k->vt);
+    if (k->bias) {
+      LLVMValueRef ob = cg_add(cg, cg_mul(cg, k->grp, cg_i64(cg, k->ocb)), cg_i64(cg, o));
+      init = vload(cg, k, k->bias, cg_mul(cg, ob, cg_i64(cg, k->V)));
+    }
+    for (int j = 0; j < width; j++) LLVMBuildStore(cg->b, init, k->acc[o * k->owb + j]);
+  }
+}
+
+static void acc_fma(CodeGen *cg, Conv *k, int o, int j, LLVMValueRef a, LLVMValueRef b) {
+  LLVMValueRef p = k->acc[o * k->owb + j];
+  LLVMBuildStore(cg->b, cg_fma(cg, a, b, LLVMBuildLoad2(cg->b, k->vt, p, "")), p);
+}
+
+/* Whether tap kw of column ow0 + j reads inside the input (static ow0). */
+static bool col_inside(const Conv *k, int64_t ow0, int j, int kw) {
+  int64_t iw = (ow0 + j) * k->sw - k->pl + (int64_t)kw * k->dw_;
+  return iw >= 0 && iw < k->W;
+}
+
+/* Accumulates one block of `width` columns starting at ow0 (dynamic
+ * value); static_ow0 >= 0 when the block is a border block at that column
+ * (then out-of-range taps are dropped), -1 for interior blocks. */
+static void block_direct(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t static_ow0, int width) {
+  int64_t G = (int64_t)k->ocb * k->V, taps = (int64_t)k->KH * k->KW;
+  Loop lic = cg_for(cg, "ic", k->C);
+  LLVMValueRef wic = cg_mul(cg, cg_muladd(cg, k->grp, k->C, lic.iv), cg_i64(cg, taps * G));
+  Loop lkh = cg_loop_begin(cg, "kh", k->kh_lo, k->kh_hi, 1);
+  LLVMValueRef ih = cg_add(cg, cg_muladd(cg, k->oh, k->sh, cg_i64(cg, -k->pt)), cg_mul(cg, lkh.iv, cg_i64(cg, k->dh)));
+  LLVMValueRef iw0 = cg_muladd(cg, ow0, k->sw, cg_i64(cg, -k->pl));
+  LLVMValueRef rowx = in_index(cg, k, lic.iv, ih, iw0); /* index of column iw0 */
+  int64_t xstride = k->in_blocked ? k->V : 1;
+  LLVMValueRef wrow = cg_add(cg, wic, cg_mul(cg, lkh.iv, cg_i64(cg, k->KW * G)));
+  for (int kw = 0; kw < k->KW; kw++) {
+    LLVMValueRef wv[4];
+    for (int o = 0; o < k->ocb; o++) wv[o] = vload(cg, k, k->w, cg_add(cg, wrow, cg_i64(cg, kw * G + o * k->V)));
+    for (int j = 0; j < width; j++) {
+      if (static_ow0 >= 0 && !col_inside(k, static_ow0, j, kw)) continue;
+      int64_t off = ((int64_t)j * k->sw + (int64_t)kw * k->dw_) * xstride;
+      LLVMValueRef x = splat(cg, k, cg_load(cg, k->in, cg_add(cg, rowx, cg_i64(cg, off)), "x"));
+      for (int o = 0; o < k->ocb; o++) acc_fma(cg, k, o, j, wv[o], x);
+    }
+  }
+  cg_loop_end(cg, &lkh);
+  cg_loop_end(cg, &lic);
+}
+
+static void block_depthwise(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t static_ow0, int width) {
+  int64_t taps = (int64_t)k->KH * k->KW;
+  Loop lkh = cg_loop_begin(cg, "kh", k->kh_lo, k->kh_hi, 1);
+  LLVMValueRef ih = cg_add(cg, cg_muladd(cg, k->oh, k->sh, cg_i64(cg, -k->pt)), cg_mul(cg, lkh.iv, cg_i64(cg, k->dh)));
+  LLVMValueRef iw0 = cg_muladd(cg, ow0, k->sw, cg_i64(cg, -k->pl));
+  LLVMValueRef c0 = cg_mul(cg, k->grp, cg_i64(cg, k->V));
+  LLVMValueRef rowx = in_index(cg, k, c0, ih, iw0);
+  LLVMValueRef wrow = cg_mul(cg, cg_muladd(cg, k->grp, taps, cg_mul(cg, lkh.iv, cg_i64(cg, k->KW))), cg_i64(cg, k->V));
+  for (int kw = 0; kw < k->KW; kw++) {
+    LLVMValueRef wv = vload(cg, k, k->w, cg_add(cg, wrow, cg_i64(cg, (int64_t)kw * k->V)));
+    for (int j = 0; j < width; j++) {
+      if (static_ow0 >= 0 && !col_inside(k, static_ow0, j, kw)) continue;
+      int64_t off = ((int64_t)j * k->sw + (int64_t)kw * k->dw_) * k->V;
+      acc_fma(cg, k, 0, j, wv, vload(cg, k, k->in, cg_add(cg, rowx, cg_i64(cg, off))));
+    }
+  }
+  cg_loop_end(cg, &lkh);
+}
+
+static void acc_store(CodeGen *cg, Conv *k, LLVMValueRef ow0, int width) {
+  for (int o = 0; o < k->ocb; o++) {
+    LLVMValueRef ob = cg_add(cg, cg_mul(cg, k->grp, cg_i64(cg, k->ocb)), cg_i64(cg, o));
+    LLVMValueRef row = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, k->nn, k->OCB, ob), k->OH, k->oh), k->OW, ow0);
+    for (int j = 0; j < width; j++) {
+      LLVMValueRef idx = cg_mul(cg, cg_add(cg, row, cg_i64(cg, j)), cg_i64(cg, k->V));
+      LLVMValueRef v = LLVMBuildLoad2(cg->b, k->vt, k->acc[o * k->owb + j], "");
+      if (k->res) v = LLVMBuildFAdd(cg->b, v, vload(cg, k, k->res, idx), "res");
+      vstore(cg, cg_act(cg, &k->n->act, v), k->out, idx);
+    }
+  }
+}
+
+static void block(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t static_ow0, int width) {
+  acc_init(cg, k, width);
+  if (k->dw) block_depthwise(cg, k, ow0, static_ow0, width);
+  else block_direct(cg, k, ow0, static_ow0, width);
+  acc_store(cg, k, ow0, width);
+}
+
+static bool block_interior(const Conv *k, int64_t ow0, int width) {
+  for (int kw = 0; kw < k->KW; kw++)
+    for (int j = 0; j < width; j++)
+      if (!col_inside(k, ow0, j, kw)) return false;
+  return true;
+}
+
+/* One output row: border blocks unrolled, interior blocks in a loop. */
+static void row(CodeGen *cg, Conv *k) {
+  int64_t nfull = k->OW / k->owb, tail = k->OW % k->owb;
+  int64_t lo = 0, hi = nfull; /* interior full blocks [lo, hi) */
+  while (lo < hi && !block_interior(k, lo * k->owb, k->owb)) lo++;
+  while (hi > lo && !block_interior(k, (hi - 1) * k->owb, k->owb)) hi--;
+  if (hi - lo < 2) lo = hi = nfull; /* not worth a loop */
+  for (int64_t b = 0; b < lo; b++) block(cg, k, cg_i64(cg, b * k->owb), b * k->owb, k->owb);
+  if (hi > lo) {
+    Loop lb = cg_loop_begin(cg, "owb", cg_i64(cg, lo * k->owb), cg_i64(cg, hi * k->owb), k->owb);
+    block(cg, k, lb.iv, -1, k->owb);
+    cg_loop_end(cg, &lb);
+  }
+  for (int64_t b = hi; b < nfull; b++) block(cg, k, cg_i64(cg, b * k->owb), b * k->owb, k->owb);
+  if (tail) block(cg, k, cg_i64(cg, nfull * k->owb), nfull * k->owb, (int)tail);
+}
+
+static const char *direct_key(CodeGen *cg, const Conv *k) {
+  const ConvAttr *c = &k->n->a.conv;
+  return arena_printf(cg->arena,
+                      "conv direct dw=%d in=%s inl=%d out=%s k=%dx%d s=%dx%d p=%d,%d d=%dx%d V=%d ocb=%d owb=%d "
+                      "b=%d res=%d act=%d/%g/%g",
+                      k->dw, shape_str(cg->arena, &cg->g->nodes[k->n->in[0]].shape), k->in_blocked,
+                      shape_str(cg->arena, &k->n->shape), c->kernel[0], c->kernel[1], c->stride[0], c->stride[1],
+                      c->pad[0], c->pad[1], c->dilation[0], c->dilation[1], k->V, k->ocb, k->owb, k->bias != NULL,
+                      k->res != NULL, k->n->act.kind, k->n->act.alpha, k->n->act.beta);
+}
+
+LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n) {
+  const Node *x = &cg->g->nodes[n->in[0]];
+  const ConvAttr *c = &n->a.conv;
+  Conv k = {.n = n, .dw = c->groups > 1, .in_blocked = x->layout == LAYOUT_NCHWC, .V = n->sched.vec,
+            .ocb = n->sched.tile_oc, .owb = n->sched.tile_ow, .C = x->shape.dim[1], .H = x->shape.dim[2],
+            .W = x->shape.dim[3], .OC = n->shape.dim[1], .OH = n->shape.dim[2], .OW = n->shape.dim[3],
+            .KH = c->kernel[0], .KW = c->kernel[1], .sh = c->stride[0], .sw = c->stride[1], .pt = c->pad[0],
+            .pl = c->pad[1], .dh = c->dilation[0], .dw_ = c->dilation[1]};
+  CNNC_ASSERT(k.ocb * k.owb <= MAX_ACC && k.ocb <= 4 && n->layout == LAYOUT_NCHWC);
+  CNNC_ASSERT(!k.in_blocked || x->cblock == k.V);
+  k.OCB = (k.OC + k.V - 1) / k.V;
+  bool has_res = n->nin == 2, is_new;
+  int nargs = 3 + has_res + (n->bias != NULL);
+  k.bias = n->bias ? (LLVMValueRef)1 : NULL; /* for the key; replaced below */
+  k.res = has_res ? (LLVMValueRef)1 : NULL;
+  LLVMValueRef fn = cg_kernel_begin(cg, direct_key(cg, &k),
+                                    arena_printf(cg->arena, "%s.conv_%s", cg->g->name, n->name), nargs, &is_new);
+  if (!is_new) return fn;
+  int a = 0;
+  k.in = LLVMGetParam(fn, (unsigned)a++);
+  k.res = has_res ? LLVMGetParam(fn, (unsigned)a++) : NULL;
+  k.out = LLVMGetParam(fn, (unsigned)a++);
+  k.w = LLVMGetParam(fn, (unsigned)a++);
+  k.bias = n->bias ? LLVMGetParam(fn, (unsigned)a++) : NULL;
+  k.vt = LLVMVectorType(cg->f32, (unsigned)k.V);
+  for (int i = 0; i < k.ocb * k.owb; i++) k.acc[i] = cg_alloca(cg, k.vt, "acc");
+  cg_vector_attrs(cg, fn, k.V);
+
+  Loop ln = cg_for(cg, "n", x->shape.dim[0]);
+  Loop lg = cg_for(cg, "ocg", k.dw ? k.OCB : k.OCB / k.ocb);
+  Loop lr = cg_for(cg, "oh", k.OH);
+  k.nn = ln.iv;
+  k.grp = lg.iv;
+  k.oh = lr.iv;
+  row_range(cg, &k);
+  row(cg, &k);
+  cg_loop_end(cg, &lr);
+  cg_loop_end(cg, &lg);
+  cg_loop_end(cg, &ln);
+  cg_kernel_end(cg);
+  return fn;
+}

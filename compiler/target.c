@@ -1,0 +1,95 @@
+/*
+ * target.c: the few target facts the schedule depends on.
+ *
+ * For the host, LLVM's host feature string says which vector extensions
+ * exist and sysfs gives the cache sizes.  For another CPU (--cpu) the
+ * vector width comes from a table of known x86 CPU names (LLVM's C API
+ * cannot enumerate a CPU's features); --features can then add or remove
+ * +avx512f / +avx2 / +fma.  A non-x86 triple gets 4-lane vectors (NEON
+ * and friends) unless features say otherwise.
+ */
+#include "cnnc.h"
+
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+#include <string.h>
+
+typedef struct {
+  const char *prefix; /* CPU names starting with this */
+  int vec;            /* 16, 8, 4 */
+} CpuWidth;
+
+static const CpuWidth cpu_table[] = {
+    {"x86-64-v4", 16}, {"skylake-avx512", 16}, {"cascadelake", 16}, {"cooperlake", 16},
+    {"icelake", 16}, {"tigerlake", 16}, {"sapphirerapids", 16}, {"graniterapids", 16},
+    {"emeraldrapids", 16}, {"rocketlake", 16}, {"cannonlake", 16}, {"znver4", 16},
+    {"znver5", 16}, {"x86-64-v3", 8}, {"haswell", 8}, {"broadwell", 8}, {"skylake", 8},
+    {"alderlake", 8}, {"raptorlake", 8}, {"meteorlake", 8}, {"arrowlake", 8},
+    {"znver1", 8}, {"znver2", 8}, {"znver3", 8}, {"bdver4", 8}, {"x86-64-v2", 4},
+    {"x86-64", 4}, {"generic", 4}, {"nehalem", 4}, {"westmere", 4}, {"sandybridge", 4},
+    {"ivybridge", 4}, {"btver2", 4},
+};
+
+static int table_width(const char *cpu) {
+  for (size_t i = 0; i < sizeof cpu_table / sizeof *cpu_table; i++)
+    if (!strncmp(cpu, cpu_table[i].prefix, strlen(cpu_table[i].prefix))) return cpu_table[i].vec;
+  return 4;
+}
+
+/* +1 if `feat` (e.g. "avx2") is switched on in the list, -1 if off, 0 if absent. */
+static int has_feature(const char *list, const char *feat) {
+  int r = 0;
+  size_t n = strlen(feat);
+  for (const char *p = list; p && *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n + 1 && !strncmp(p + 1, feat, n)) r = p[0] == '+' ? 1 : -1;
+    p = e ? e + 1 : NULL;
+  }
+  return r;
+}
+
+static int64_t cache_size(int index, int64_t fallback) {
+  char path[96], buf[32];
+  snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu0/cache/index%d/size", index);
+  FILE *f = fopen(path, "r");
+  if (!f) return fallback;
+  int64_t v = 0;
+  char unit = 0;
+  if (fgets(buf, sizeof buf, f) && sscanf(buf, "%lld%c", (long long *)&v, &unit) >= 1)
+    v *= unit == 'K' ? 1024 : unit == 'M' ? 1024 * 1024 : 1;
+  fclose(f);
+  return v > 0 ? v : fallback;
+}
+
+void target_info(const Options *o, TargetInfo *t) {
+  char *host_triple = LLVMGetDefaultTargetTriple();
+  bool native = !o->triple || !strcmp(o->triple, host_triple);
+  const char *triple = o->triple ? o->triple : host_triple;
+  bool x86 = !strncmp(triple, "x86_64", 6) || !strncmp(triple, "i686", 4) || !strncmp(triple, "i386", 4);
+  *t = (TargetInfo){.vec = 4, .nregs = 16, .fma = false, .l1 = 32 << 10, .l2 = 512 << 10};
+  if (native && !o->cpu) {
+    char *feat = LLVMGetHostCPUFeatures();
+    t->vec = has_feature(feat, "avx512f") > 0 ? 16 : has_feature(feat, "avx2") > 0 ? 8 : 4;
+    t->fma = has_feature(feat, "fma") > 0;
+    LLVMDisposeMessage(feat);
+    t->l1 = cache_size(0, t->l1);
+    t->l2 = cache_size(2, t->l2);
+  } else if (x86) {
+    t->vec = table_width(o->cpu ? o->cpu : "generic");
+    t->fma = t->vec >= 8;
+  } else {
+    t->fma = true; /* aarch64 and most modern non-x86 targets */
+    t->nregs = 32;
+  }
+  if (o->features) {
+    if (has_feature(o->features, "avx512f") > 0) t->vec = 16;
+    else if (has_feature(o->features, "avx512f") < 0 && t->vec > 8) t->vec = 8;
+    if (has_feature(o->features, "avx2") > 0 && t->vec < 8) t->vec = 8;
+    else if (has_feature(o->features, "avx2") < 0 && t->vec > 4) t->vec = 4;
+    if (has_feature(o->features, "fma")) t->fma = has_feature(o->features, "fma") > 0;
+  }
+  if (x86) t->nregs = t->vec == 16 ? 32 : 16;
+  t->isa = !x86 ? "generic" : t->vec == 16 ? "avx512" : t->vec == 8 ? "avx2" : "sse2";
+  LLVMDisposeMessage(host_triple);
+}
