@@ -1,52 +1,97 @@
 /*
- * cg_dense.c: fully connected layers (reference).
+ * cg_dense.c: fully connected layers.
  *
  * out[n][u] = act(bias[u] + sum_k in[n][k] * weight[u][k]), with the input
  * read as [N, K] whatever its logical rank (dense flattens [N, C, H, W]
- * implicitly, in NCHW order like torch.flatten).  Four accumulators over
- * interleaved k keep the reduction from being one long dependency chain.
+ * implicitly, in NCHW order like torch.flatten).
+ *
+ * At batch 1 this is a matrix-vector product bound by the bandwidth of
+ * streaming the weights, so the kernel only has to keep the loads busy:
+ * ROWS rows of the weight matrix at a time, each with its own vector
+ * accumulator over V-wide slices of k (explicit vectors, because LLVM may
+ * not reassociate a float reduction on its own), a horizontal sum at the
+ * end, and the k tail in scalars.  With V = 1 (no vector unit) the same
+ * code is scalar.
  *
  * Kernel arguments: (in, out, weight[, bias]).
  */
 #include "codegen.h"
 
-enum { DENSE_ACCS = 4 };
+enum { ROWS = 4 };
+
+typedef struct {
+  int64_t K, V;        /* reduction length, vector lanes */
+  LLVMTypeRef vt;      /* <V x float> */
+  LLVMValueRef x, w;   /* this image's input row, the weights */
+  LLVMValueRef acc[ROWS];
+} Dot;
+
+static LLVMValueRef vload(CodeGen *cg, Dot *d, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMValueRef l = LLVMBuildLoad2(cg->b, d->vt, cg_gep(cg, base, idx, ""), "");
+  LLVMSetAlignment(l, 4);
+  return l;
+}
+
+/* Sums rows u0 .. u0+nrows-1 of w against x; returns the scalar dot products. */
+static void dots(CodeGen *cg, Dot *d, LLVMValueRef u0, int nrows, LLVMValueRef *res) {
+  int64_t kmain = d->K / d->V * d->V;
+  for (int r = 0; r < nrows; r++) LLVMBuildStore(cg->b, LLVMConstNull(d->vt), d->acc[r]);
+  LLVMValueRef wrow[ROWS];
+  for (int r = 0; r < nrows; r++) wrow[r] = cg_mul(cg, cg_add(cg, u0, cg_i64(cg, r)), cg_i64(cg, d->K));
+  if (kmain > 0) {
+    Loop lk = cg_loop_begin(cg, "k", cg_i64(cg, 0), cg_i64(cg, kmain), d->V);
+    LLVMValueRef xv = vload(cg, d, d->x, lk.iv);
+    for (int r = 0; r < nrows; r++) {
+      LLVMValueRef wv = vload(cg, d, d->w, cg_add(cg, wrow[r], lk.iv));
+      LLVMBuildStore(cg->b, cg_fma(cg, wv, xv, LLVMBuildLoad2(cg->b, d->vt, d->acc[r], "")), d->acc[r]);
+    }
+    cg_loop_end(cg, &lk);
+  }
+  for (int r = 0; r < nrows; r++) {
+    LLVMValueRef v = LLVMBuildLoad2(cg->b, d->vt, d->acc[r], "");
+    LLVMValueRef args[2] = {cg_f32(cg, 0), v};
+    LLVMValueRef s = d->V > 1 ? cg_intrinsic(cg, "llvm.vector.reduce.fadd", d->vt, args, 2, "sum") : v;
+    for (int64_t k = kmain; k < d->K; k++)
+      s = cg_fma(cg, cg_load(cg, d->w, cg_add(cg, wrow[r], cg_i64(cg, k)), "w"), cg_load(cg, d->x, cg_i64(cg, k), "x"),
+                 s);
+    res[r] = s;
+  }
+}
 
 LLVMValueRef cg_dense(CodeGen *cg, const Node *n) {
   const Shape *is = &cg->g->nodes[n->in[0]].shape;
-  const DenseAttr *d = &n->a.dense;
+  const DenseAttr *da = &n->a.dense;
   int64_t N = n->shape.dim[0], U = n->shape.dim[1], K = shape_numel(is) / N;
+  int V = n->sched.vec > 1 ? n->sched.vec : 1;
   bool is_new;
-  const char *key = arena_printf(cg->arena, "dense n=%lld k=%lld u=%lld b=%d act=%d/%g/%g", (long long)N,
-                                 (long long)K, (long long)U, d->has_bias, n->act.kind, n->act.alpha, n->act.beta);
+  const char *key = arena_printf(cg->arena, "dense n=%lld k=%lld u=%lld V=%d b=%d act=%d/%g/%g", (long long)N,
+                                 (long long)K, (long long)U, V, da->has_bias, n->act.kind, n->act.alpha, n->act.beta);
   LLVMValueRef fn = cg_kernel_begin(cg, key, arena_printf(cg->arena, "%s.dense_%s", cg->g->name, n->name),
-                                    d->has_bias ? 4 : 3, &is_new);
+                                    da->has_bias ? 4 : 3, &is_new);
   if (!is_new) return fn;
-  LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1), w = LLVMGetParam(fn, 2);
-  LLVMValueRef acc[DENSE_ACCS];
-  for (int i = 0; i < DENSE_ACCS; i++) acc[i] = cg_alloca(cg, cg->f32, "acc");
-  int64_t kmain = K / DENSE_ACCS * DENSE_ACCS;
+  cg_vector_attrs(cg, fn, V);
+  Dot d = {.K = K, .V = V, .vt = V > 1 ? LLVMVectorType(cg->f32, (unsigned)V) : cg->f32, .w = LLVMGetParam(fn, 2)};
+  for (int r = 0; r < ROWS; r++) d.acc[r] = cg_alloca(cg, d.vt, "acc");
+  LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1);
+  LLVMValueRef bias = da->has_bias ? LLVMGetParam(fn, 3) : NULL;
+  int64_t umain = U / ROWS * ROWS;
 
   Loop ln = cg_for(cg, "n", N);
-  Loop lu = cg_for(cg, "u", U);
-  for (int i = 0; i < DENSE_ACCS; i++) LLVMBuildStore(cg->b, cg_f32(cg, 0), acc[i]);
-  LLVMValueRef xrow = cg_gep(cg, in, cg_mul(cg, ln.iv, cg_i64(cg, K)), "xrow");
-  LLVMValueRef wrow = cg_gep(cg, w, cg_mul(cg, lu.iv, cg_i64(cg, K)), "wrow");
-  Loop lk = cg_loop_begin(cg, "k", cg_i64(cg, 0), cg_i64(cg, kmain), DENSE_ACCS);
-  for (int i = 0; i < DENSE_ACCS; i++) {
-    LLVMValueRef k = cg_add(cg, lk.iv, cg_i64(cg, i));
-    LLVMValueRef s = cg_fma(cg, cg_load(cg, xrow, k, "x"), cg_load(cg, wrow, k, "w"),
-                            LLVMBuildLoad2(cg->b, cg->f32, acc[i], ""));
-    LLVMBuildStore(cg->b, s, acc[i]);
+  d.x = cg_gep(cg, in, cg_mul(cg, ln.iv, cg_i64(cg, K)), "xrow");
+  LLVMValueRef orow = cg_gep(cg, out, cg_mul(cg, ln.iv, cg_i64(cg, U)), "orow");
+  for (int part = 0; part < 2; part++) {
+    int rows = part == 0 ? ROWS : (int)(U - umain);
+    if (rows == 0 || (part == 0 && umain == 0)) continue;
+    Loop lu = cg_loop_begin(cg, "u", cg_i64(cg, part == 0 ? 0 : umain), cg_i64(cg, part == 0 ? umain : U), rows);
+    LLVMValueRef s[ROWS];
+    dots(cg, &d, lu.iv, rows, s);
+    for (int r = 0; r < rows; r++) {
+      LLVMValueRef u = cg_add(cg, lu.iv, cg_i64(cg, r));
+      if (bias) s[r] = LLVMBuildFAdd(cg->b, s[r], cg_load(cg, bias, u, "bias"), "");
+      cg_store(cg, orow, u, cg_act(cg, &n->act, s[r]));
+    }
+    cg_loop_end(cg, &lu);
   }
-  cg_loop_end(cg, &lk);
-  LLVMValueRef sum = cg_f32(cg, 0);
-  for (int i = 0; i < DENSE_ACCS; i++) sum = LLVMBuildFAdd(cg->b, sum, LLVMBuildLoad2(cg->b, cg->f32, acc[i], ""), "");
-  for (int64_t k = kmain; k < K; k++)
-    sum = cg_fma(cg, cg_load(cg, xrow, cg_i64(cg, k), "x"), cg_load(cg, wrow, cg_i64(cg, k), "w"), sum);
-  if (d->has_bias) sum = LLVMBuildFAdd(cg->b, sum, cg_load(cg, LLVMGetParam(fn, 3), lu.iv, "bias"), "");
-  cg_store(cg, out, cg_muladd(cg, ln.iv, U, lu.iv), cg_act(cg, &n->act, sum));
-  cg_loop_end(cg, &lu);
   cg_loop_end(cg, &ln);
   cg_kernel_end(cg);
   return fn;

@@ -1,14 +1,18 @@
 /*
  * cg_math.c: transcendentals and activations emitted inline.
  *
- * The generated object must not depend on libm, so exp and log are built
- * from IR here, in the classic Cephes way: range reduction by powers of
- * two, a minimax polynomial on the reduced argument, reconstruction by
- * building the exponent bits.  Both are within 2 ulp of the correctly
- * rounded result over the whole float range, including subnormal results
- * (the scale by 2^n is done in two steps so that no intermediate
- * overflows), and handle NaN, +-inf and 0 as C99 Annex F says (which is
- * what PyTorch does).
+ * The generated object must not depend on libm, so exp, log, expm1, tanh,
+ * sigmoid and erf are built from IR here, in the classic Cephes way: range
+ * reduction by powers of two, a polynomial on the reduced argument,
+ * reconstruction by building the exponent bits.  Each is within a few ulp
+ * of the correctly rounded result over the whole float range, including
+ * subnormal results (the scale by 2^n is done in two steps so that no
+ * intermediate overflows), and handles NaN, +-inf and 0 as C99 Annex F
+ * says (which is what PyTorch does).  The bounds measured by
+ * tests/unit/test_cg_math.c are stated there.
+ *
+ * Activations (cg_act) follow PyTorch's formulas and order of operations,
+ * including where NaN comes out (hardswish(-inf) = -inf * 0 = NaN).
  *
  * Every function works on a float or a vector of floats: constants are
  * splatted to the type of the argument.
@@ -54,6 +58,16 @@ static LLVMValueRef poly(CodeGen *cg, LLVMValueRef x, const double *c, int n) {
   return y;
 }
 
+/* Nearest integer (ties to even) of x, |x| < 2^22, without llvm.rint:
+ * targets without SSE4.1 lower rint to a libm call, and the generated
+ * object must not need libm.  Adding and subtracting 1.5 * 2^23 rounds in
+ * the FPU's default mode. */
+static LLVMValueRef round_small(CodeGen *cg, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  LLVMValueRef magic = fc(cg, t, 12582912.0);
+  return fsub(cg, fadd(cg, x, magic), magic);
+}
+
 /* 2^k for integer k in [-126, 127], as a float of type t. */
 static LLVMValueRef pow2i(CodeGen *cg, LLVMTypeRef t, LLVMValueRef k) {
   LLVMValueRef bits = LLVMBuildShl(cg->b, LLVMBuildAdd(cg->b, k, ic(cg, t, 127), ""), ic(cg, t, 23), "");
@@ -68,7 +82,7 @@ LLVMValueRef cg_exp(CodeGen *cg, LLVMValueRef x) {
   LLVMValueRef xc = sel(cg, fcmp(cg, LLVMRealOGT, x, fc(cg, t, 89.0)), fc(cg, t, 89.0), x);
   xc = sel(cg, fcmp(cg, LLVMRealOLT, xc, fc(cg, t, -104.0)), fc(cg, t, -104.0), xc);
   xc = sel(cg, nan, fc(cg, t, 0.0), xc);
-  LLVMValueRef fn = cg_intrinsic(cg, "llvm.rint", t, (LLVMValueRef[]){fmul(cg, xc, fc(cg, t, 1.44269504088896341))}, 1, "");
+  LLVMValueRef fn = round_small(cg, fmul(cg, xc, fc(cg, t, 1.44269504088896341)));
   LLVMValueRef r = cg_fma(cg, fn, fc(cg, t, -0.693359375), xc);
   r = cg_fma(cg, fn, fc(cg, t, 2.12194440e-4), r);
   static const double c[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
@@ -120,6 +134,99 @@ LLVMValueRef cg_max(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
   return cg_intrinsic(cg, "llvm.maximum", LLVMTypeOf(a), args, 2, "max");
 }
 
+static LLVMValueRef fabs_(CodeGen *cg, LLVMValueRef x) {
+  return cg_intrinsic(cg, "llvm.fabs", LLVMTypeOf(x), &x, 1, "");
+}
+
+static LLVMValueRef copysign_(CodeGen *cg, LLVMValueRef mag, LLVMValueRef sgn) {
+  LLVMValueRef args[2] = {mag, sgn};
+  return cg_intrinsic(cg, "llvm.copysign", LLVMTypeOf(mag), args, 2, "");
+}
+
+/* expm1 = e^x - 1 without the cancellation near 0.  Same reduction as
+ * cg_exp, x = n ln2 + r with |r| <= ln2/2, and expm1(r) = r + r^2 P(r)
+ * (the exp polynomial), which is accurate to the last bit however small r
+ * is.  Then expm1(x) = 2^n expm1(r) + (2^n - 1), exact for the 2^n - 1
+ * part while n <= 24; beyond that the -1 is below half an ulp and the
+ * result is (expm1(r) + 1) 2^n, scaled in two steps like cg_exp.  Below
+ * -30 the result rounds to -1, so x is clamped there. */
+LLVMValueRef cg_expm1(CodeGen *cg, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  LLVMValueRef nan = fcmp(cg, LLVMRealUNO, x, x);
+  LLVMValueRef xc = sel(cg, fcmp(cg, LLVMRealOGT, x, fc(cg, t, 89.0)), fc(cg, t, 89.0), x);
+  xc = sel(cg, fcmp(cg, LLVMRealOLT, xc, fc(cg, t, -30.0)), fc(cg, t, -30.0), xc);
+  xc = sel(cg, nan, fc(cg, t, 0.0), xc);
+  LLVMValueRef fn = round_small(cg, fmul(cg, xc, fc(cg, t, 1.44269504088896341)));
+  LLVMValueRef r = cg_fma(cg, fn, fc(cg, t, -0.693359375), xc);
+  r = cg_fma(cg, fn, fc(cg, t, 2.12194440e-4), r);
+  static const double c[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
+                             4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
+  LLVMValueRef em = cg_fma(cg, fmul(cg, poly(cg, r, c, 6), r), r, r);
+  LLVMValueRef n = LLVMBuildFPToSI(cg->b, fn, int_like(cg, t), "");
+  LLVMValueRef s = pow2i(cg, t, n);
+  LLVMValueRef small = cg_fma(cg, s, em, fsub(cg, s, fc(cg, t, 1.0)));
+  LLVMValueRef n1 = LLVMBuildAShr(cg->b, n, ic(cg, t, 1), "");
+  LLVMValueRef n2 = LLVMBuildSub(cg->b, n, n1, "");
+  LLVMValueRef big = fmul(cg, fmul(cg, fadd(cg, em, fc(cg, t, 1.0)), pow2i(cg, t, n1)), pow2i(cg, t, n2));
+  LLVMValueRef y = sel(cg, LLVMBuildICmp(cg->b, LLVMIntSGT, n, ic(cg, t, 24), ""), big, small);
+  return sel(cg, nan, x, y);
+}
+
+/* tanh: Cephes' odd polynomial x + x^3 P(x^2) below 0.625, where the
+ * exp form would cancel; above, 1 - 2/(e^2|x| + 1) with the sign of x,
+ * which saturates to exactly +-1 (e^2|x| overflows to inf: 2/inf = 0). */
+LLVMValueRef cg_tanh(CodeGen *cg, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  LLVMValueRef ax = fabs_(cg, x);
+  LLVMValueRef z = fmul(cg, x, x);
+  static const double c[] = {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2,
+                             1.33314422036E-1, -3.33332819422E-1};
+  LLVMValueRef small = cg_fma(cg, fmul(cg, x, z), poly(cg, z, c, 5), x);
+  LLVMValueRef e = cg_exp(cg, fadd(cg, ax, ax));
+  LLVMValueRef big = fsub(cg, fc(cg, t, 1.0), LLVMBuildFDiv(cg->b, fc(cg, t, 2.0), fadd(cg, e, fc(cg, t, 1.0)), ""));
+  return sel(cg, fcmp(cg, LLVMRealOGE, ax, fc(cg, t, 0.625)), copysign_(cg, big, x), small);
+}
+
+/* sigmoid = 1 / (1 + e^-x), computed from e = e^-|x| <= 1 so that nothing
+ * overflows: 1/(1+e) for x >= 0, e/(1+e) below, which keeps full relative
+ * accuracy down to the subnormal results of large negative x. */
+LLVMValueRef cg_sigmoid(CodeGen *cg, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  LLVMValueRef e = cg_exp(cg, LLVMBuildFNeg(cg->b, fabs_(cg, x), ""));
+  LLVMValueRef r = LLVMBuildFDiv(cg->b, fc(cg, t, 1.0), fadd(cg, e, fc(cg, t, 1.0)), "");
+  return sel(cg, fcmp(cg, LLVMRealOGE, x, fc(cg, t, 0.0)), r, fmul(cg, e, r));
+}
+
+/* erf, with polynomials fitted for cnnc (relative-error least squares on
+ * Chebyshev nodes; tools-free: see the sweep in tests/unit/test_cg_math.c):
+ *   |x| < 1:   erf x = x + x Q(x^2)                 (Q(0) = 2/sqrt(pi) - 1)
+ *   |x| >= 1:  erf x = 1 - e^(-x^2) R(1/|x|)        (R ~ erfc(x) e^(x^2))
+ * R is fitted on [1, 3.92]; above 3.92 erf rounds to 1 and the second form
+ * gives exactly that (as well as 1 at infinity, where 1/|x| = 0). */
+LLVMValueRef cg_erf(CodeGen *cg, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  static const double q[] = {7.8981394280886472e-05, -0.00080243353991010357, 0.0051900517732319336,
+                             -0.026854807777684064,  0.11283612415525668,    -0.37612628842900159,
+                             0.1283791665102882};
+  static const double rc[] = {0.030782654075233319, -0.17993191985368065, 0.43833009810826878,
+                              -0.53639731278816538, 0.23721051092468329,  0.23142597923333758,
+                              -0.37639795078053595, 0.020696920304364326, 0.56174174429925305,
+                              0.00012285924599336485};
+  LLVMValueRef ax = fabs_(cg, x);
+  LLVMValueRef small = cg_fma(cg, x, poly(cg, fmul(cg, x, x), q, 7), x);
+  LLVMValueRef r = poly(cg, LLVMBuildFDiv(cg->b, fc(cg, t, 1.0), ax, ""), rc, 10);
+  LLVMValueRef e = cg_exp(cg, LLVMBuildFNeg(cg->b, fmul(cg, ax, ax), ""));
+  LLVMValueRef big = fsub(cg, fc(cg, t, 1.0), fmul(cg, e, r));
+  return sel(cg, fcmp(cg, LLVMRealOLT, ax, fc(cg, t, 1.0)), small, copysign_(cg, big, x));
+}
+
+/* lo <= x <= hi, keeping NaN and the sign of zero, as torch.clamp. */
+static LLVMValueRef clamp(CodeGen *cg, LLVMValueRef x, double lo, double hi) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  x = sel(cg, fcmp(cg, LLVMRealOLT, x, fc(cg, t, lo)), fc(cg, t, lo), x);
+  return sel(cg, fcmp(cg, LLVMRealOGT, x, fc(cg, t, hi)), fc(cg, t, hi), x);
+}
+
 static LLVMValueRef relu(CodeGen *cg, LLVMValueRef x) {
   /* PyTorch's relu keeps NaN: x > 0 ? x : (x is NaN ? x : 0). */
   LLVMTypeRef t = LLVMTypeOf(x);
@@ -127,10 +234,43 @@ static LLVMValueRef relu(CodeGen *cg, LLVMValueRef x) {
              sel(cg, fcmp(cg, LLVMRealUNO, x, x), x, fc(cg, t, 0.0)), x);
 }
 
+/* x > 0 ? x : x * slope (leaky_relu, prelu; NaN stays NaN). */
+LLVMValueRef cg_prelu(CodeGen *cg, LLVMValueRef x, LLVMValueRef slope) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  return sel(cg, fcmp(cg, LLVMRealOGT, x, fc(cg, t, 0.0)), x, fmul(cg, x, slope));
+}
+
+/* relu6(x + 3), the factor of hardsigmoid and hardswish. */
+static LLVMValueRef hard_gate(CodeGen *cg, LLVMValueRef x) {
+  return clamp(cg, fadd(cg, x, fc(cg, LLVMTypeOf(x), 3.0)), 0.0, 6.0);
+}
+
+/* Each activation in the order of operations PyTorch's CPU kernels use,
+ * so that results agree to rounding. */
 LLVMValueRef cg_act(CodeGen *cg, const Act *act, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  LLVMValueRef half = fc(cg, t, 0.5), one = fc(cg, t, 1.0), six = fc(cg, t, 6.0);
   switch (act->kind) {
   case ACT_NONE: return x;
   case ACT_RELU: return relu(cg, x);
+  case ACT_RELU6: return clamp(cg, x, 0.0, 6.0);
+  case ACT_LEAKY_RELU: return cg_prelu(cg, x, fc(cg, t, act->alpha));
+  case ACT_ELU:
+    return sel(cg, fcmp(cg, LLVMRealOGT, x, fc(cg, t, 0.0)), x, fmul(cg, fc(cg, t, act->alpha), cg_expm1(cg, x)));
+  case ACT_SIGMOID: return cg_sigmoid(cg, x);
+  case ACT_TANH: return cg_tanh(cg, x);
+  case ACT_HARDSIGMOID: return LLVMBuildFDiv(cg->b, hard_gate(cg, x), six, "");
+  case ACT_HARDSWISH: return LLVMBuildFDiv(cg->b, fmul(cg, x, hard_gate(cg, x)), six, "");
+  case ACT_SILU: return fmul(cg, x, cg_sigmoid(cg, x));
+  case ACT_GELU: /* x * 0.5 * (1 + erf(x / sqrt 2)) */
+    return fmul(cg, fmul(cg, x, half), fadd(cg, one, cg_erf(cg, fmul(cg, x, fc(cg, t, 0.70710678118654752440)))));
+  case ACT_GELU_TANH: { /* 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) */
+    LLVMValueRef cube = fmul(cg, fmul(cg, x, x), x);
+    LLVMValueRef inner = fmul(cg, fc(cg, t, 0.79788456080286535588), fadd(cg, x, fmul(cg, fc(cg, t, 0.044715), cube)));
+    return fmul(cg, fmul(cg, half, x), fadd(cg, one, cg_tanh(cg, inner)));
+  }
+  case ACT_CLIP: return clamp(cg, x, act->alpha, act->beta);
+  case ACT_PRELU: break; /* needs its weight: cg_prelu */
   case ACT_COUNT: break;
   }
   CNNC_UNREACHABLE();

@@ -9,6 +9,12 @@
  * separable, (rows counted) * (columns counted), so each axis computes its
  * own factor.  Max pooling propagates NaN like torch.max.
  *
+ * Adaptive average pooling uses PyTorch's bins: output row i covers input
+ * rows floor(i*H/OH) to ceil((i+1)*H/OH), exclusive (bins may overlap),
+ * and divides the float sum by the bin height, then by its width, as
+ * PyTorch's CPU kernel does.  Global pooling is the 1x1 case (the max form
+ * for global_maxpool2d).
+ *
  * Kernel arguments: (in, out).
  */
 #include "codegen.h"
@@ -29,7 +35,7 @@ static LLVMValueRef smax(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
 }
 
 /* Number of taps avgpool divides by along one axis, as PyTorch counts. */
-static LLVMValueRef avg_count(CodeGen *cg, LLVMValueRef o, int stride, int pad, int k, int64_t size,
+LLVMValueRef cg_pool_count(CodeGen *cg, LLVMValueRef o, int stride, int pad, int k, int64_t size,
                               bool include_pad) {
   LLVMValueRef start = cg_muladd(cg, o, stride, cg_i64(cg, -pad));
   LLVMValueRef end = smin(cg, cg_add(cg, start, cg_i64(cg, k)), cg_i64(cg, size + pad));
@@ -73,8 +79,8 @@ LLVMValueRef cg_pool(CodeGen *cg, const Node *n) {
   cg_loop_end(cg, &lkh);
   LLVMValueRef r = LLVMBuildLoad2(cg->b, cg->f32, acc, "acc");
   if (!is_max) {
-    LLVMValueRef cnt = cg_mul(cg, avg_count(cg, loh.iv, p->stride[0], p->pad[0], p->kernel[0], H, p->count_include_pad),
-                              avg_count(cg, low.iv, p->stride[1], p->pad[1], p->kernel[1], W, p->count_include_pad));
+    LLVMValueRef cnt = cg_mul(cg, cg_pool_count(cg, loh.iv, p->stride[0], p->pad[0], p->kernel[0], H, p->count_include_pad),
+                              cg_pool_count(cg, low.iv, p->stride[1], p->pad[1], p->kernel[1], W, p->count_include_pad));
     r = LLVMBuildFDiv(cg->b, r, LLVMBuildSIToFP(cg->b, cnt, cg->f32, ""), "avg");
   }
   cg_store(cg, out, cg_muladd(cg, cg_muladd(cg, lc.iv, OH, loh.iv), OW, low.iv), r);
@@ -83,4 +89,60 @@ LLVMValueRef cg_pool(CodeGen *cg, const Node *n) {
   cg_loop_end(cg, &lc);
   cg_kernel_end(cg);
   return fn;
+}
+
+/* Bin [start, end) of output index o along an axis of `size` inputs and
+ * `osize` outputs (floor and ceil of o*size/osize, (o+1)*size/osize). */
+static void adaptive_bin(CodeGen *cg, LLVMValueRef o, int64_t size, int64_t osize, LLVMValueRef *start,
+                         LLVMValueRef *end) {
+  *start = LLVMBuildSDiv(cg->b, cg_mul(cg, o, cg_i64(cg, size)), cg_i64(cg, osize), "bin0");
+  LLVMValueRef hi = cg_muladd(cg, cg_add(cg, o, cg_i64(cg, 1)), size, cg_i64(cg, osize - 1));
+  *end = LLVMBuildSDiv(cg->b, hi, cg_i64(cg, osize), "bin1");
+}
+
+static LLVMValueRef adaptive_kernel(CodeGen *cg, const Node *n, bool is_max) {
+  const Shape *is = &cg->g->nodes[n->in[0]].shape;
+  int64_t NC = is->dim[0] * is->dim[1], H = is->dim[2], W = is->dim[3];
+  int64_t OH = n->shape.dim[2], OW = n->shape.dim[3];
+  bool is_new;
+  const char *key = arena_printf(cg->arena, "adaptive %s nc=%lld in=%lldx%lld out=%lldx%lld", is_max ? "max" : "avg",
+                                 (long long)NC, (long long)H, (long long)W, (long long)OH, (long long)OW);
+  LLVMValueRef fn = cg_kernel_begin(cg, key, arena_printf(cg->arena, "%s.pool_%s", cg->g->name, n->name), 2, &is_new);
+  if (!is_new) return fn;
+  LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1);
+  LLVMValueRef acc = cg_alloca(cg, cg->f32, "acc");
+
+  Loop lc = cg_for(cg, "nc", NC);
+  LLVMValueRef plane = cg_gep(cg, in, cg_mul(cg, lc.iv, cg_i64(cg, H * W)), "plane");
+  Loop loh = cg_for(cg, "oh", OH);
+  LLVMValueRef h0, h1, w0, w1;
+  adaptive_bin(cg, loh.iv, H, OH, &h0, &h1);
+  Loop low = cg_for(cg, "ow", OW);
+  adaptive_bin(cg, low.iv, W, OW, &w0, &w1);
+  LLVMBuildStore(cg->b, cg_f32(cg, is_max ? -1.0 / 0.0 : 0.0), acc);
+  Loop lh = cg_loop_begin(cg, "ih", h0, h1, 1);
+  Loop lw = cg_loop_begin(cg, "iw", w0, w1, 1);
+  LLVMValueRef x = cg_load(cg, plane, cg_muladd(cg, lh.iv, W, lw.iv), "x");
+  LLVMValueRef a = LLVMBuildLoad2(cg->b, cg->f32, acc, "acc");
+  LLVMBuildStore(cg->b, is_max ? cg_max(cg, a, x) : LLVMBuildFAdd(cg->b, a, x, ""), acc);
+  cg_loop_end(cg, &lw);
+  cg_loop_end(cg, &lh);
+  LLVMValueRef r = LLVMBuildLoad2(cg->b, cg->f32, acc, "acc");
+  if (!is_max) {
+    LLVMValueRef kh = LLVMBuildSIToFP(cg->b, LLVMBuildSub(cg->b, h1, h0, ""), cg->f32, "kh");
+    LLVMValueRef kw = LLVMBuildSIToFP(cg->b, LLVMBuildSub(cg->b, w1, w0, ""), cg->f32, "kw");
+    r = LLVMBuildFDiv(cg->b, LLVMBuildFDiv(cg->b, r, kh, ""), kw, "avg");
+  }
+  cg_store(cg, out, cg_muladd(cg, cg_muladd(cg, lc.iv, OH, loh.iv), OW, low.iv), r);
+  cg_loop_end(cg, &low);
+  cg_loop_end(cg, &loh);
+  cg_loop_end(cg, &lc);
+  cg_kernel_end(cg);
+  return fn;
+}
+
+LLVMValueRef cg_adaptive_pool(CodeGen *cg, const Node *n) { return adaptive_kernel(cg, n, false); }
+
+LLVMValueRef cg_global_pool(CodeGen *cg, const Node *n) {
+  return adaptive_kernel(cg, n, n->op == OP_GLOBAL_MAXPOOL2D);
 }

@@ -104,12 +104,26 @@ typedef struct {
   X(INPUT, "input", none, "")                                                              \
   X(CONV2D, "conv2d", conv,                                                                \
     "filters kernel stride padding dilation groups bias activation weight")                \
+  X(CONV_TRANSPOSE2D, "conv_transpose2d", conv,                                            \
+    "filters kernel stride padding output_padding dilation groups bias activation weight") \
   X(MAXPOOL2D, "maxpool2d", pool, "kernel stride padding dilation ceil_mode")              \
   X(AVGPOOL2D, "avgpool2d", pool, "kernel stride padding ceil_mode count_include_pad")     \
+  X(GLOBAL_AVGPOOL2D, "global_avgpool2d", none, "")                                        \
+  X(GLOBAL_MAXPOOL2D, "global_maxpool2d", none, "")                                        \
+  X(ADAPTIVE_AVGPOOL2D, "adaptive_avgpool2d", adaptive, "output_size")                     \
+  X(BATCHNORM, "batchnorm", bn, "epsilon weight bias running_mean running_var")            \
   X(ACT, "activation", act, "") /* relu etc.: spec maps act names to this op */           \
-  X(FLATTEN, "flatten", none, "start_dim")                                                 \
+  X(ADD, "add", none, "activation")        /* n-ary, broadcasting */                       \
+  X(MUL, "mul", none, "activation")        /* n-ary, broadcasting */                       \
+  X(CONCAT, "concat", concat, "axis")                                                      \
+  X(PAD, "pad", pad, "padding mode value")                                                 \
+  X(UPSAMPLE, "upsample", upsample, "scale mode align_corners")                            \
+  X(FLATTEN, "flatten", flatten, "start_dim")                                              \
+  X(RESHAPE, "reshape", reshape, "shape")                                                  \
+  X(DROPOUT, "dropout", none, "p")         /* identity in eval mode */                     \
   X(DENSE, "dense", dense, "units bias activation weight")                                 \
-  X(SOFTMAX, "softmax", softmax, "axis")
+  X(SOFTMAX, "softmax", softmax, "axis")                                                   \
+  X(REORDER, "reorder", none, "") /* internal (layout pass): change of layout only */
 
 typedef enum {
 #define X(e, name, member, attrs) OP_##e,
@@ -124,9 +138,21 @@ const char *op_name(Op op);
 
 /* Activations, usable as a layer (`op: relu`) and as a fused epilogue
  * (`activation: relu`).  Columns: enum suffix, spec name. */
-#define CNNC_ACTS(X) \
-  X(NONE, "none")    \
-  X(RELU, "relu")
+#define CNNC_ACTS(X)                                                    \
+  X(NONE, "none")                                                       \
+  X(RELU, "relu")                                                       \
+  X(RELU6, "relu6")                                                     \
+  X(LEAKY_RELU, "leaky_relu") /* alpha: negative slope, default 0.01 */ \
+  X(PRELU, "prelu")           /* layer only: <layer>.weight, [C] or [1] */ \
+  X(ELU, "elu")               /* alpha, default 1 */                    \
+  X(SIGMOID, "sigmoid")                                                 \
+  X(TANH, "tanh")                                                       \
+  X(HARDSIGMOID, "hardsigmoid")                                         \
+  X(HARDSWISH, "hardswish")                                             \
+  X(SILU, "silu")                                                       \
+  X(GELU, "gelu")             /* exact (erf) form */                    \
+  X(GELU_TANH, "gelu_tanh")   /* approximate='tanh' */                  \
+  X(CLIP, "clip")             /* alpha = min, beta = max */
 
 typedef enum {
 #define X(e, name) ACT_##e,
@@ -141,8 +167,8 @@ ActKind act_lookup(const char *name);
 
 typedef struct {
   ActKind kind; /* ACT_NONE: identity */
-  float alpha;  /* leaky_relu slope, elu alpha, clip min */
-  float beta;   /* clip max */
+  float alpha;  /* leaky_relu slope, elu alpha, clip min (-INFINITY: none) */
+  float beta;   /* clip max (INFINITY: none) */
 } Act;
 
 /* Memory layout of a node's output.  Shapes stay logical; layout says how
@@ -167,11 +193,12 @@ typedef struct {
 } Schedule;
 
 typedef struct {
-  int filters;     /* output channels */
-  int kernel[2];   /* kh, kw */
-  int stride[2];   /* sh, sw */
-  int pad[4];      /* top, left, bottom, right */
-  int dilation[2]; /* dh, dw */
+  int filters;           /* output channels */
+  int kernel[2];         /* kh, kw */
+  int stride[2];         /* sh, sw */
+  int pad[4];            /* top, left, bottom, right */
+  int dilation[2];       /* dh, dw */
+  int output_padding[2]; /* conv_transpose2d only */
   int groups;
   bool has_bias;
 } ConvAttr;
@@ -199,6 +226,40 @@ typedef struct {
   int start_dim; /* flatten from this dim (default 1) to the last */
 } FlattenAttr;
 
+typedef struct {
+  int out[2]; /* output height, width */
+} AdaptiveAttr;
+
+typedef struct {
+  float epsilon; /* default 1e-5 */
+} BatchnormAttr;
+
+typedef struct {
+  int axis; /* normalised to 0..rank-1 by shape inference */
+} ConcatAttr;
+
+typedef enum {
+  PAD_CONSTANT, /* `value` outside */
+  PAD_REFLECT,  /* mirror without repeating the edge (PyTorch 'reflect') */
+  PAD_EDGE,     /* repeat the edge (PyTorch 'replicate') */
+} PadMode;
+
+typedef struct {
+  int pad[4]; /* top, left, bottom, right */
+  PadMode mode;
+  float value; /* PAD_CONSTANT */
+} PadAttr;
+
+typedef struct {
+  int scale[2];       /* integer scale factors, h and w */
+  bool bilinear;      /* else nearest */
+  bool align_corners; /* bilinear only */
+} UpsampleAttr;
+
+typedef struct {
+  Shape shape; /* as given: may hold one -1 and 0 (= copy the input dim) */
+} ReshapeAttr;
+
 /* A parameter tensor (weight, bias, ...).  Named as in a PyTorch
  * state_dict: "<layer>.weight".  Created by spec; `shape` is the required
  * shape, set by shape inference; `data` is bound by spec (inline) or by
@@ -213,22 +274,35 @@ typedef struct {
   Loc loc;          /* inline: the array; else the layer */
 } Param;
 
+/* Ops that exist only inside the compiler, never in a spec. */
+static inline bool op_internal(Op op) { return op == OP_REORDER; }
+
 typedef struct {
   Op op;            /* which member of `a` is used: see CNNC_OPS */
   const char *name; /* layer name from the spec (a C-identifier-ish string) */
   Loc loc;          /* the layer's mapping in the spec */
-  int nin;          /* number of inputs */
+  int nin;          /* number of inputs; a conv2d with 2 has a fused residual in[1],
+                       added to the result before `act` (fuse.c) */
   int *in;          /* input node ids, each < this node's id */
   Shape shape;      /* output shape, logical (shape.c) */
   Act act;          /* OP_ACT: the op itself; otherwise fused epilogue */
-  Param *weight;    /* conv2d, dense: NULL otherwise */
-  Param *bias;      /* conv2d, dense when has_bias */
+  Param *weight;    /* conv2d, conv_transpose2d, dense, batchnorm, prelu; else NULL */
+  Param *bias;      /* conv*, dense when has_bias; batchnorm */
+  Param *mean;      /* batchnorm running_mean */
+  Param *var;       /* batchnorm running_var */
   union {
-    ConvAttr conv;       /* OP_CONV2D */
-    PoolAttr pool;       /* OP_MAXPOOL2D, OP_AVGPOOL2D */
-    DenseAttr dense;     /* OP_DENSE */
-    SoftmaxAttr softmax; /* OP_SOFTMAX */
-    FlattenAttr flatten; /* OP_FLATTEN */
+    ConvAttr conv;         /* OP_CONV2D, OP_CONV_TRANSPOSE2D */
+    PoolAttr pool;         /* OP_MAXPOOL2D, OP_AVGPOOL2D */
+    AdaptiveAttr adaptive; /* OP_ADAPTIVE_AVGPOOL2D */
+    BatchnormAttr bn;      /* OP_BATCHNORM */
+    ConcatAttr concat;     /* OP_CONCAT */
+    PadAttr pad;           /* OP_PAD */
+    UpsampleAttr upsample; /* OP_UPSAMPLE */
+    ReshapeAttr reshape;   /* OP_RESHAPE */
+    DenseAttr dense;       /* OP_DENSE */
+    SoftmaxAttr softmax;   /* OP_SOFTMAX */
+    FlattenAttr flatten;   /* OP_FLATTEN */
+    int num_parameters;    /* OP_ACT with ACT_PRELU: 1 or C (weight [num_parameters]) */
   } a;
   /* Filled by passes after verification. */
   Layout layout;   /* output layout (LAYOUT_NCHW until the layout pass) */
@@ -256,6 +330,8 @@ typedef struct {
   Param **params;         /* every parameter, in creation order */
   int nparams, capparams;
   int64_t workspace_size; /* bytes (memplan) */
+  bool random_weights;    /* --random-weights: weights_bind fills params found nowhere */
+  uint64_t random_seed;   /* its SEED */
 } Graph;
 
 Graph *graph_new(Arena *a, const char *file);
@@ -307,6 +383,16 @@ const StTensor *st_find(const StFile *f, const char *name);
 bool shape_infer(Graph *g);  /* shape.c:   needs: spec graph; gives: shapes, param shapes */
 bool weights_bind(Graph *g); /* weights.c: needs: param shapes; gives: every Param.data */
 bool verify(Graph *g);       /* verify.c:  needs: all above; checks invariants, sizes */
+/* rewrite.c: node removal for passes that merge nodes. */
+void graph_rewrite(Graph *g, const int *replace); /* replace[i] != i: node i's users read replace[i] */
+int *graph_identity_map(Graph *g);
+void graph_take_output(Graph *g, Node *dst, const Node *src);
+
+void fold_bn(Graph *g);      /* fold_bn.c: batchnorm after conv folded into its weights */
+void fuse(Graph *g);         /* fuse.c:    activations and residual adds into conv epilogues */
+struct TargetInfo;
+void layout(Graph *g, const struct TargetInfo *t); /* layout.c: blocked layouts, reorders, packed weights */
+int64_t node_floats(const Node *n); /* floats in a node's buffer, given its layout */
 void schedule(Graph *g);     /* schedule.c: needs: verified graph; gives: Node.sched */
 void memplan(Graph *g);      /* memplan.c: needs: schedule; gives: offsets, workspace size */
 
@@ -323,6 +409,19 @@ typedef struct {
   int opt_level;       /* 0..3 */
   bool emit_llvm;      /* write textual IR to `output` instead of an object */
 } Options;
+
+/* target.c: what the schedule needs to know about the target. */
+typedef struct TargetInfo {
+  int vec;        /* f32 lanes of the widest profitable vector: 16, 8, 4 (1 = scalar) */
+  int nregs;      /* vector registers */
+  bool fma;       /* fused multiply-add available */
+  int64_t l1, l2; /* data cache bytes per core */
+  const char *isa;/* "avx512", "avx2", "sse2", "generic" for --stats and dumps */
+} TargetInfo;
+
+/* Resolves the target from the options (host CPU features by default,
+ * else a table of known CPU names, then --features overrides). */
+void target_info(const Options *o, TargetInfo *t);
 
 /* Generates the module and writes the object (or .ll).  Returns false on
  * failure (reported with error_plain). */

@@ -72,6 +72,10 @@ LLVMValueRef cg_fma(CodeGen *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
   return cg_intrinsic(cg, "llvm.fmuladd", LLVMTypeOf(a), args, 3, "");
 }
 
+const char *cg_act_key(CodeGen *cg, const Act *act) {
+  return arena_printf(cg->arena, "act=%d/%a/%a", act->kind, (double)act->alpha, (double)act->beta);
+}
+
 /* ---- control flow ---- */
 
 static LLVMBasicBlockRef block(CodeGen *cg, const char *name, const char *suffix) {
@@ -136,8 +140,7 @@ LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int
       return cg->kernels[i].fn;
     }
   *is_new = true;
-  LLVMTypeRef params[16];
-  CNNC_ASSERT(nptr <= 16);
+  LLVMTypeRef *params = arena_array(cg->arena, (size_t)nptr + 1, sizeof *params);
   for (int i = 0; i < nptr; i++) params[i] = cg->ptr;
   LLVMTypeRef fty = LLVMFunctionType(cg->void_t, params, (unsigned)nptr, 0);
   LLVMValueRef fn = LLVMAddFunction(cg->mod, name, fty);
@@ -188,15 +191,30 @@ static LLVMValueRef param_value(CodeGen *cg, const Param *p) {
 
 /* Emits (or reuses) the kernel of node `n`; NULL for nodes without code. */
 static LLVMValueRef node_kernel(CodeGen *cg, const Node *n) {
+  if (n->layout == LAYOUT_NCHWC && n->op != OP_CONV2D && n->op != OP_REORDER && !n->alias)
+    return cg_blocked(cg, n);
   switch (n->op) {
   case OP_INPUT: return NULL;
+  case OP_REORDER: return cg_reorder(cg, n);
   case OP_CONV2D: return cg_conv(cg, n);
   case OP_MAXPOOL2D:
   case OP_AVGPOOL2D: return cg_pool(cg, n);
   case OP_DENSE: return cg_dense(cg, n);
   case OP_SOFTMAX: return cg_softmax(cg, n);
+  case OP_CONV_TRANSPOSE2D: return cg_convt(cg, n);
+  case OP_GLOBAL_AVGPOOL2D:
+  case OP_GLOBAL_MAXPOOL2D: return cg_global_pool(cg, n);
+  case OP_ADAPTIVE_AVGPOOL2D: return cg_adaptive_pool(cg, n);
+  case OP_BATCHNORM: return cg_batchnorm(cg, n);
+  case OP_ADD:
+  case OP_MUL: return cg_binary(cg, n);
+  case OP_CONCAT: return cg_concat(cg, n);
+  case OP_PAD: return cg_pad(cg, n);
+  case OP_UPSAMPLE: return cg_upsample(cg, n);
   case OP_ACT:
-  case OP_FLATTEN: return n->alias ? NULL : cg_eltwise(cg, n);
+  case OP_FLATTEN:
+  case OP_RESHAPE:
+  case OP_DROPOUT: return n->alias ? NULL : cg_eltwise(cg, n);
   case OP_COUNT: break;
   }
   CNNC_UNREACHABLE();
@@ -240,13 +258,16 @@ static void bind_buffers(CodeGen *cg, LLVMValueRef ws) {
   }
 }
 
+/* Kernel arguments: inputs, output, then weight, bias, mean, var (those
+ * the node has). */
 static void call_kernel(CodeGen *cg, const Node *n, LLVMValueRef kfn) {
-  LLVMValueRef args[16];
+  LLVMValueRef *args = arena_array(cg->arena, (size_t)n->nin + 5, sizeof *args);
   int na = 0;
   for (int j = 0; j < n->nin; j++) args[na++] = cg->node_ptr[n->in[j]];
   args[na++] = cg->node_ptr[n - cg->g->nodes];
-  if (n->weight) args[na++] = param_value(cg, n->weight);
-  if (n->bias) args[na++] = param_value(cg, n->bias);
+  const Param *params[4] = {n->weight, n->bias, n->mean, n->var};
+  for (int j = 0; j < 4; j++)
+    if (params[j]) args[na++] = param_value(cg, params[j]);
   LLVMTypeRef fty = LLVMGlobalGetValueType(kfn);
   CNNC_ASSERT(LLVMCountParamTypes(fty) == (unsigned)na);
   LLVMBuildCall2(cg->b, fty, kfn, args, (unsigned)na, "");

@@ -58,7 +58,8 @@ void cg_init_types(CodeGen *cg); /* fills the cached types from cg->ctx */
 LLVMValueRef cg_i64(CodeGen *cg, int64_t v);
 LLVMValueRef cg_f32(CodeGen *cg, double v);
 /* Starts a kernel function `name` with `nptr` pointer parameters (all
- * noalias) returning void, or returns an existing kernel with the same key
+ * noalias: kernels only read their inputs, and no input shares memory
+ * with the output) returning void, or returns an existing kernel with the same key
  * (then *is_new is false and nothing is emitted). */
 LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int nptr,
                              bool *is_new);
@@ -88,8 +89,16 @@ LLVMValueRef cg_in_range(CodeGen *cg, LLVMValueRef v, int64_t n);
 /* ---- cg_math.c: inline transcendentals (scalar or vector float) ---- */
 LLVMValueRef cg_exp(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_log(CodeGen *cg, LLVMValueRef x);
+LLVMValueRef cg_expm1(CodeGen *cg, LLVMValueRef x);
+LLVMValueRef cg_tanh(CodeGen *cg, LLVMValueRef x);
+LLVMValueRef cg_sigmoid(CodeGen *cg, LLVMValueRef x);
+LLVMValueRef cg_erf(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_max(CodeGen *cg, LLVMValueRef a, LLVMValueRef b); /* NaN-propagating */
+LLVMValueRef cg_prelu(CodeGen *cg, LLVMValueRef x, LLVMValueRef slope); /* x > 0 ? x : x*slope */
+/* Any activation but ACT_PRELU (which needs its weight: cg_prelu). */
 LLVMValueRef cg_act(CodeGen *cg, const Act *act, LLVMValueRef x);
+/* "act=<kind>/<alpha>/<beta>" with exact (hex) floats, for kernel keys. */
+const char *cg_act_key(CodeGen *cg, const Act *act);
 
 /* ---- one per op family; each returns the kernel function ---- */
 LLVMValueRef cg_conv(CodeGen *cg, const Node *n);
@@ -97,6 +106,23 @@ LLVMValueRef cg_pool(CodeGen *cg, const Node *n);
 LLVMValueRef cg_dense(CodeGen *cg, const Node *n);
 LLVMValueRef cg_softmax(CodeGen *cg, const Node *n);
 LLVMValueRef cg_eltwise(CodeGen *cg, const Node *n); /* activation layers, copies */
+LLVMValueRef cg_global_pool(CodeGen *cg, const Node *n);   /* cg_pool.c: global avg/max */
+LLVMValueRef cg_adaptive_pool(CodeGen *cg, const Node *n); /* cg_pool.c */
+LLVMValueRef cg_batchnorm(CodeGen *cg, const Node *n);     /* cg_bn.c */
+LLVMValueRef cg_binary(CodeGen *cg, const Node *n);        /* add, mul (n-ary, broadcasting) */
+LLVMValueRef cg_concat(CodeGen *cg, const Node *n);
+LLVMValueRef cg_pad(CodeGen *cg, const Node *n);
+LLVMValueRef cg_upsample(CodeGen *cg, const Node *n);
+LLVMValueRef cg_convt(CodeGen *cg, const Node *n);         /* conv_transpose2d */
+
+/* ---- fast paths for channel-blocked layouts (layout.c) ---- */
+LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n); /* cg_conv_direct.c */
+LLVMValueRef cg_blocked(CodeGen *cg, const Node *n);     /* cg_blocked.c: pools, eltwise, concat, bn */
+LLVMValueRef cg_reorder(CodeGen *cg, const Node *n);     /* cg_blocked.c */
+/* Keeps LLVM from splitting V-lane vectors on targets that prefer narrower ones. */
+void cg_vector_attrs(CodeGen *cg, LLVMValueRef fn, int V);
+/* cg_pool.c: taps avgpool divides by along one axis, as PyTorch counts them. */
+LLVMValueRef cg_pool_count(CodeGen *cg, LLVMValueRef o, int stride, int pad, int k, int64_t size, bool include_pad);
 
 /* ---- emit.c ---- */
 /* Creates the target machine for the options (host by default). */

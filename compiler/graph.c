@@ -116,11 +116,29 @@ static void dump_shape(const Shape *s, FILE *f) {
   fputc(']', f);
 }
 
-static void dump_conv(const ConvAttr *c, FILE *f) {
-  fprintf(f, " filters=%d kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d dilation=%dx%d groups=%d bias=%s",
-          c->filters, c->kernel[0], c->kernel[1], c->stride[0], c->stride[1], c->pad[0], c->pad[1],
-          c->pad[2], c->pad[3], c->dilation[0], c->dilation[1], c->groups,
-          c->has_bias ? "true" : "false");
+static const char *tf(bool b) { return b ? "true" : "false"; }
+
+static void dump_conv(const Node *n, FILE *f) {
+  const ConvAttr *c = &n->a.conv;
+  fprintf(f, " filters=%d kernel=%dx%d stride=%dx%d pad=%d,%d,%d,%d", c->filters, c->kernel[0],
+          c->kernel[1], c->stride[0], c->stride[1], c->pad[0], c->pad[1], c->pad[2], c->pad[3]);
+  if (n->op == OP_CONV_TRANSPOSE2D)
+    fprintf(f, " output_padding=%dx%d", c->output_padding[0], c->output_padding[1]);
+  fprintf(f, " dilation=%dx%d groups=%d bias=%s", c->dilation[0], c->dilation[1], c->groups,
+          tf(c->has_bias));
+}
+
+static void dump_reshape(const Shape *s, FILE *f) {
+  fputs(" shape=[", f);
+  for (int i = 0; i < s->rank && i < MAX_RANK; i++) fprintf(f, "%s%" PRId64, i ? ", " : "", s->dim[i]);
+  fputc(']', f);
+}
+
+static void dump_pad(const PadAttr *p, FILE *f) {
+  static const char *const modes[] = {"constant", "reflect", "edge"};
+  fprintf(f, " pad=%d,%d,%d,%d mode=%s", p->pad[0], p->pad[1], p->pad[2], p->pad[3],
+          (unsigned)p->mode < 3 ? modes[p->mode] : "?");
+  if (p->mode == PAD_CONSTANT) fprintf(f, " value=%g", p->value);
 }
 
 static void dump_pool(const Node *n, FILE *f) {
@@ -135,9 +153,25 @@ static void dump_pool(const Node *n, FILE *f) {
 
 static void dump_attrs(const Node *n, FILE *f) {
   switch (n->op) {
-  case OP_CONV2D: dump_conv(&n->a.conv, f); break;
+  case OP_CONV2D:
+  case OP_CONV_TRANSPOSE2D: dump_conv(n, f); break;
   case OP_MAXPOOL2D:
   case OP_AVGPOOL2D: dump_pool(n, f); break;
+  case OP_ADAPTIVE_AVGPOOL2D:
+    fprintf(f, " output_size=%dx%d", n->a.adaptive.out[0], n->a.adaptive.out[1]);
+    break;
+  case OP_BATCHNORM: fprintf(f, " epsilon=%g", n->a.bn.epsilon); break;
+  case OP_CONCAT: fprintf(f, " axis=%d", n->a.concat.axis); break;
+  case OP_PAD: dump_pad(&n->a.pad, f); break;
+  case OP_UPSAMPLE:
+    fprintf(f, " scale=%dx%d mode=%s", n->a.upsample.scale[0], n->a.upsample.scale[1],
+            n->a.upsample.bilinear ? "bilinear" : "nearest");
+    if (n->a.upsample.bilinear) fprintf(f, " align_corners=%s", tf(n->a.upsample.align_corners));
+    break;
+  case OP_RESHAPE: dump_reshape(&n->a.reshape.shape, f); break;
+  case OP_ACT:
+    if (n->act.kind == ACT_PRELU) fprintf(f, " num_parameters=%d", n->a.num_parameters);
+    break;
   case OP_DENSE:
     fprintf(f, " units=%d bias=%s", n->a.dense.units, n->a.dense.has_bias ? "true" : "false");
     break;
@@ -145,14 +179,26 @@ static void dump_attrs(const Node *n, FILE *f) {
     fprintf(f, " axis=%d log=%s", n->a.softmax.axis, n->a.softmax.log ? "true" : "false");
     break;
   case OP_FLATTEN: fprintf(f, " start_dim=%d", n->a.flatten.start_dim); break;
+  case OP_GLOBAL_AVGPOOL2D:
+  case OP_GLOBAL_MAXPOOL2D:
+  case OP_ADD:
+  case OP_MUL:
+  case OP_DROPOUT:
   case OP_INPUT:
-  case OP_ACT:
+  case OP_REORDER:
   case OP_COUNT: break;
   }
 }
 
 static const char *act_str(ActKind k) {
   return (unsigned)k < ACT_COUNT ? act_names[k] : "?";
+}
+
+/* "act=relu", "act=leaky_relu(alpha=0.2)", "act=clip(min=0,max=6)" */
+static void dump_act(const Act *a, FILE *f) {
+  fprintf(f, " act=%s", act_str(a->kind));
+  if (a->kind == ACT_LEAKY_RELU || a->kind == ACT_ELU) fprintf(f, "(alpha=%g)", a->alpha);
+  if (a->kind == ACT_CLIP) fprintf(f, "(min=%g,max=%g)", a->alpha, a->beta);
 }
 
 static void dump_node(const Graph *g, int id, FILE *f) {
@@ -162,7 +208,7 @@ static void dump_node(const Graph *g, int id, FILE *f) {
   fputs(") -> ", f);
   dump_shape(&n->shape, f);
   dump_attrs(n, f);
-  if (n->op == OP_ACT || n->act.kind != ACT_NONE) fprintf(f, " act=%s", act_str(n->act.kind));
+  if (n->op == OP_ACT || n->act.kind != ACT_NONE) dump_act(&n->act, f);
   if (n->layout == LAYOUT_NCHWC)
     fprintf(f, " layout=nchw%dc", n->cblock);
   else

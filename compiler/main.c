@@ -1,7 +1,8 @@
 /*
  * main.c: the cnnc command line and the whole pipeline.
  *
- *   spec -> shapes -> weights -> verify -> schedule -> memplan -> codegen
+ *   spec -> shapes -> weights -> verify -> fold_bn -> fuse -> schedule ->
+ *   layout -> memplan -> codegen
  *   (LLVM IR, optimisation, object) -> header
  *
  * `--dump=LETTERS` prints the graph after the passes named by letters
@@ -11,6 +12,7 @@
  */
 #include "cnnc.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,7 +30,10 @@ static const char usage[] =
     "  --cpu NAME         target CPU, e.g. x86-64-v3, skylake-avx512 (default: the host CPU)\n"
     "  --features LIST    LLVM feature string, e.g. +avx2,+fma (default: the CPU's)\n"
     "  -O0 -O1 -O2 -O3    optimisation level (default: -O3)\n"
-    "  --dump=LETTERS     print the graph after passes: p parse, s shapes, m memory plan\n"
+    "  --dump=LETTERS     print the graph after passes: p parse, s shapes, f fusion, l layout, m memory plan\n"
+    "  --random-weights SEED\n"
+    "                     fill parameters that are neither inline nor in the weights file\n"
+    "                     with a deterministic pattern from SEED (for benchmarking)\n"
     "  --help             print this help\n"
     "  --version          print the version\n";
 
@@ -36,6 +41,8 @@ typedef struct {
   Options o;
   const char *input; /* spec path */
   const char *dump;  /* letters */
+  bool random_weights; /* --random-weights */
+  uint64_t seed;       /* its SEED */
 } Cli;
 
 static bool takes_value(const char *arg, const char *name, int *i, int argc, char **argv,
@@ -54,6 +61,20 @@ static bool takes_value(const char *arg, const char *name, int *i, int argc, cha
   }
   *value = argv[++*i];
   return true;
+}
+
+/* SEED: a decimal integer 0 .. 2^64-1. */
+static void parse_seed(const char *v, Cli *c) {
+  char *end;
+  errno = 0;
+  unsigned long long x = strtoull(v, &end, 10);
+  if (!*v || *end || *v == '-' || *v == '+' || errno == ERANGE) {
+    error_plain("--random-weights needs a seed, a decimal integer from 0 to 18446744073709551615; "
+                "got '%s'", v);
+    return;
+  }
+  c->random_weights = true;
+  c->seed = (uint64_t)x;
 }
 
 /* Returns 0 to go on, or an exit status + 1. */
@@ -85,6 +106,8 @@ static int parse_args(int argc, char **argv, Cli *c) {
       c->o.features = v;
     } else if (takes_value(a, "--dump", &i, argc, argv, &v)) {
       c->dump = v;
+    } else if (takes_value(a, "--random-weights", &i, argc, argv, &v)) {
+      if (v) parse_seed(v, c);
     } else if (a[0] == '-' && a[1]) {
       error_plain("unknown option '%s' (see cnnc --help)", a);
     } else if (c->input) {
@@ -123,11 +146,20 @@ static void dump(const Cli *c, char pass, const Graph *g, const char *what) {
 static int compile(Arena *arena, Cli *c) {
   Graph *g = spec_parse(arena, c->input);
   if (!g) return 1;
+  g->random_weights = c->random_weights;
+  g->random_seed = c->seed;
   dump(c, 'p', g, "parse");
   if (!shape_infer(g)) return 1;
   dump(c, 's', g, "shape inference");
   if (!weights_bind(g) || !verify(g)) return 1;
+  fold_bn(g);
+  fuse(g);
+  dump(c, 'f', g, "batchnorm folding and fusion");
+  TargetInfo t;
+  target_info(&c->o, &t);
   schedule(g);
+  layout(g, &t);
+  dump(c, 'l', g, "layout");
   memplan(g);
   dump(c, 'm', g, "memory planning");
   if (!c->o.output) c->o.output = stem_with(arena, c->input, c->o.emit_llvm ? ".ll" : ".o");

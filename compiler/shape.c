@@ -3,12 +3,14 @@
  *
  * needs: a spec graph (topological order, attributes parsed, inputs' shapes
  * given); gives: every node's output shape, every Param's required shape,
- * softmax axes and flatten start dims normalised to 0..rank-1.
+ * softmax and concat axes and flatten start dims normalised to 0..rank-1.
  *
- * The formulas are PyTorch's (torch.nn.Conv2d, MaxPool2d, AvgPool2d,
- * Linear, Flatten, Softmax), so that a state_dict fits and outputs match.
- * Pooling in ceil mode follows PyTorch's extra rule: the last window must
- * start inside the input or its left padding, otherwise it is dropped.
+ * The formulas are PyTorch's (torch.nn.Conv2d, ConvTranspose2d, MaxPool2d,
+ * AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Linear, Flatten, Softmax,
+ * PReLU, F.pad, F.interpolate, torch.cat, Tensor.reshape and broadcasting),
+ * so that a state_dict fits and outputs match.  Pooling in ceil mode
+ * follows PyTorch's extra rule: the last window must start inside the
+ * input or its left padding, otherwise it is dropped.
  *
  * A node whose shape cannot be inferred keeps rank 0 and its consumers are
  * skipped silently, so that one mistake gives one message.  All sizes are
@@ -96,8 +98,8 @@ static void infer_conv(Graph *g, Node *n, const Shape *in) {
   ConvAttr *c = &n->a.conv;
   if (!need_rank4(g, n, in)) return;
   if (in->dim[1] % c->groups != 0) {
-    error_at(n->loc, "conv2d layer '%s': input channels (%" PRId64 ") are not divisible by groups (%d)",
-             nname(n), in->dim[1], c->groups);
+    error_at(n->loc, "%s layer '%s': input channels (%" PRId64 ") are not divisible by groups (%d)",
+             op_name(n->op), nname(n), in->dim[1], c->groups);
     return;
   }
   int64_t oh, ow;
@@ -113,6 +115,209 @@ static void infer_pool(Graph *g, Node *n, const Shape *in) {
   int64_t oh, ow;
   if (!spatial(g, n, in, p->kernel, p->stride, p->dilation, p->pad, p->ceil_mode, &oh, &ow)) return;
   n->shape = (Shape){4, {in->dim[0], in->dim[1], oh, ow}};
+}
+
+/* Out = (H - 1) * s - 2 p + d (k - 1) + output_padding + 1 (ConvTranspose2d). */
+static int64_t transpose_out(int64_t in, int k, int s, int d, int p, int op) {
+  int64_t x;
+  if (!ck_mul(in - 1, s, &x) || !ck_add(x, (int64_t)d * (k - 1) + op + 1 - 2 * (int64_t)p, &x))
+    return INT64_MIN;
+  return x;
+}
+
+static void infer_conv_transpose(Graph *g, Node *n, const Shape *in) {
+  ConvAttr *c = &n->a.conv;
+  if (!need_rank4(g, n, in)) return;
+  if (in->dim[1] % c->groups != 0) {
+    error_at(n->loc, "%s layer '%s': input channels (%" PRId64 ") are not divisible by groups (%d)",
+             op_name(n->op), nname(n), in->dim[1], c->groups);
+    return;
+  }
+  int64_t oh = transpose_out(in->dim[2], c->kernel[0], c->stride[0], c->dilation[0], c->pad[0],
+                             c->output_padding[0]);
+  int64_t ow = transpose_out(in->dim[3], c->kernel[1], c->stride[1], c->dilation[1], c->pad[1],
+                             c->output_padding[1]);
+  if (oh == INT64_MIN || ow == INT64_MIN) {
+    error_at(n->loc, "conv_transpose2d layer '%s': the output size for input %s overflows 64 bits",
+             nname(n), shape_str(g->arena, in));
+    return;
+  }
+  if (oh < 1 || ow < 1) {
+    error_at(n->loc, "conv_transpose2d layer '%s': padding %dx%d is too large: the output would be "
+                     "%" PRId64 "x%" PRId64 " for input %s",
+             nname(n), c->pad[0], c->pad[1], oh, ow, shape_str(g->arena, in));
+    return;
+  }
+  n->shape = (Shape){4, {in->dim[0], c->filters, oh, ow}};
+  set_param(g, n, n->weight, 4,
+            (int64_t[]){in->dim[1], c->filters / c->groups, c->kernel[0], c->kernel[1]});
+  set_param(g, n, n->bias, 1, (int64_t[]){c->filters});
+}
+
+static void infer_global(Graph *g, Node *n, const Shape *in, int64_t oh, int64_t ow) {
+  if (!need_rank4(g, n, in)) return;
+  n->shape = (Shape){4, {in->dim[0], in->dim[1], oh, ow}};
+}
+
+/* [N, C] or [N, C, H, W]; parameters [C]. */
+static void infer_batchnorm(Graph *g, Node *n, const Shape *in) {
+  if (in->rank != 2 && in->rank != 4) {
+    error_at(n->loc, "batchnorm layer '%s' needs a [N, C] or [N, C, H, W] input, got %s", nname(n),
+             shape_str(g->arena, in));
+    return;
+  }
+  n->shape = *in;
+  int64_t c[1] = {in->dim[1]};
+  set_param(g, n, n->weight, 1, c);
+  set_param(g, n, n->bias, 1, c);
+  set_param(g, n, n->mean, 1, c);
+  set_param(g, n, n->var, 1, c);
+}
+
+static void infer_act(Graph *g, Node *n, const Shape *in) {
+  if (n->act.kind == ACT_PRELU) {
+    int np = n->a.num_parameters;
+    if (np != 1 && (in->rank < 2 || in->dim[1] != np)) {
+      error_at(n->loc, "prelu layer '%s': num_parameters (%d) must be 1 or the number of channels "
+                       "(dim 1) of its input %s", nname(n), np, shape_str(g->arena, in));
+      return;
+    }
+    set_param(g, n, n->weight, 1, (int64_t[]){np});
+  }
+  n->shape = *in;
+}
+
+static const char *input_name(Graph *g, const Node *n, int k) {
+  return nname(&g->nodes[n->in[k]]);
+}
+
+/* Numpy broadcasting of all inputs, aligned from the right. */
+static void infer_broadcast(Graph *g, Node *n) {
+  Shape out = g->nodes[n->in[0]].shape;
+  for (int k = 1; k < n->nin; k++) {
+    const Shape *s = &g->nodes[n->in[k]].shape;
+    Shape r = {out.rank > s->rank ? out.rank : s->rank, {0}};
+    for (int i = r.rank - 1; i >= 0; i--) { /* PyTorch names the last mismatch */
+      int ia = i - (r.rank - out.rank), ib = i - (r.rank - s->rank);
+      int64_t a = ia >= 0 ? out.dim[ia] : 1, b = ib >= 0 ? s->dim[ib] : 1;
+      if (a != b && a != 1 && b != 1) {
+        error_at(n->loc, "%s layer '%s': cannot broadcast %s (input '%s') with %s (%s): dimension %d "
+                         "is %" PRId64 " vs %" PRId64 " (must be equal or 1)",
+                 op_name(n->op), nname(n), shape_str(g->arena, s), input_name(g, n, k),
+                 shape_str(g->arena, &out),
+                 k == 1 ? arena_printf(g->arena, "input '%s'", input_name(g, n, 0))
+                        : "the inputs before it",
+                 i, b, a);
+        return;
+      }
+      r.dim[i] = a == 1 ? b : a;
+    }
+    out = r;
+  }
+  n->shape = out;
+}
+
+static void infer_concat(Graph *g, Node *n) {
+  const Shape *s0 = &g->nodes[n->in[0]].shape;
+  int ax = n->a.concat.axis;
+  if (ax < -s0->rank || ax >= s0->rank) {
+    error_at(n->loc, "concat layer '%s': axis %d is out of range for rank-%d inputs such as %s "
+                     "(valid: %d..%d)",
+             nname(n), ax, s0->rank, shape_str(g->arena, s0), -s0->rank, s0->rank - 1);
+    return;
+  }
+  if (ax < 0) ax += s0->rank;
+  n->a.concat.axis = ax;
+  Shape out = *s0;
+  for (int k = 1; k < n->nin; k++) {
+    const Shape *s = &g->nodes[n->in[k]].shape;
+    bool ok = s->rank == s0->rank;
+    for (int i = 0; ok && i < s->rank; i++) ok = i == ax || s->dim[i] == s0->dim[i];
+    if (!ok) {
+      error_at(n->loc, "concat layer '%s': input '%s' has shape %s, which does not match %s of input "
+                       "'%s' in every dimension but the axis %d",
+               nname(n), input_name(g, n, k), shape_str(g->arena, s), shape_str(g->arena, s0),
+               input_name(g, n, 0), ax);
+      return;
+    }
+    if (!ck_add(out.dim[ax], s->dim[ax], &out.dim[ax])) {
+      error_at(n->loc, "concat layer '%s': the concatenated size overflows 64 bits", nname(n));
+      return;
+    }
+  }
+  n->shape = out;
+}
+
+/* reflect needs each pad < that dim, PyTorch's rule. */
+static void infer_pad(Graph *g, Node *n, const Shape *in) {
+  const PadAttr *q = &n->a.pad;
+  if (!need_rank4(g, n, in)) return;
+  static const char *const side[4] = {"top", "left", "bottom", "right"};
+  if (q->mode == PAD_REFLECT)
+    for (int i = 0; i < 4; i++) {
+      int64_t dim = in->dim[2 + i % 2];
+      if (q->pad[i] >= dim) {
+        error_at(n->loc, "pad layer '%s': reflect padding %d (%s) must be smaller than the input %s "
+                         "%" PRId64 " (input %s)",
+                 nname(n), q->pad[i], side[i], i % 2 ? "width" : "height", dim,
+                 shape_str(g->arena, in));
+        return;
+      }
+    }
+  Shape out = *in;
+  if (!ck_add(out.dim[2], (int64_t)q->pad[0] + q->pad[2], &out.dim[2]) ||
+      !ck_add(out.dim[3], (int64_t)q->pad[1] + q->pad[3], &out.dim[3])) {
+    error_at(n->loc, "pad layer '%s': the padded size overflows 64 bits", nname(n));
+    return;
+  }
+  n->shape = out;
+}
+
+static void infer_upsample(Graph *g, Node *n, const Shape *in) {
+  if (!need_rank4(g, n, in)) return;
+  Shape out = *in;
+  if (!ck_mul(out.dim[2], n->a.upsample.scale[0], &out.dim[2]) ||
+      !ck_mul(out.dim[3], n->a.upsample.scale[1], &out.dim[3])) {
+    error_at(n->loc, "upsample layer '%s': the upsampled size overflows 64 bits", nname(n));
+    return;
+  }
+  n->shape = out;
+}
+
+/* 0 copies the input's dim, one -1 takes what is left; counts must match. */
+static void infer_reshape(Graph *g, Node *n, const Shape *in) {
+  const Shape *want = &n->a.reshape.shape;
+  Shape out = *want;
+  int infer = -1;
+  int64_t known = 1, numel = shape_numel(in);
+  for (int i = 0; i < out.rank; i++) {
+    if (out.dim[i] == 0) {
+      if (i >= in->rank) {
+        error_at(n->loc, "reshape layer '%s': shape[%d] is 0 (copy the input's), but the input %s "
+                         "has only %d dimensions",
+                 nname(n), i, shape_str(g->arena, in), in->rank);
+        return;
+      }
+      out.dim[i] = in->dim[i];
+    }
+    if (out.dim[i] == -1)
+      infer = i;
+    else if (!ck_mul(known, out.dim[i], &known)) {
+      error_at(n->loc, "reshape layer '%s': the size of shape %s overflows 64 bits", nname(n),
+               shape_str(g->arena, want));
+      return;
+    }
+  }
+  if (infer >= 0 && numel % known == 0) out.dim[infer] = numel / known;
+  if ((infer >= 0 && numel % known != 0) || (infer < 0 && known != numel)) {
+    error_at(n->loc, "reshape layer '%s': cannot reshape %s (%" PRId64 " elements) into %s%s",
+             nname(n), shape_str(g->arena, in), numel, shape_str(g->arena, want),
+             infer >= 0 ? arena_printf(g->arena, " (%" PRId64 " is not a multiple of %" PRId64 ")",
+                                       numel, known)
+                        : arena_printf(g->arena, " (%" PRId64 " elements)", known));
+    return;
+  }
+  n->shape = out;
 }
 
 /* [N, F] -> [N, units]; [N, C, H, W] is flattened implicitly to [N, C*H*W]. */
@@ -167,11 +372,27 @@ static void infer_softmax(Graph *g, Node *n, const Shape *in) {
   n->shape = *in;
 }
 
+/* The number of inputs an op takes: exactly `lo` when hi == lo. */
+static void arity(Op op, int *lo, int *hi) {
+  *lo = *hi = op == OP_INPUT ? 0 : 1;
+  if (op == OP_ADD || op == OP_MUL) *lo = 2, *hi = INT32_MAX;
+  if (op == OP_CONCAT) *hi = INT32_MAX;
+}
+
+static bool check_arity(Node *n) {
+  int lo, hi;
+  arity(n->op, &lo, &hi);
+  if (n->nin >= lo && n->nin <= hi) return true;
+  if (lo == hi)
+    error_at(n->loc, "%s layer '%s' takes %d input%s, got %d", kind(n), nname(n), lo,
+             lo == 1 ? "" : "s", n->nin);
+  else
+    error_at(n->loc, "%s layer '%s' takes %d or more inputs, got %d", kind(n), nname(n), lo, n->nin);
+  return false;
+}
+
 static void infer_node(Graph *g, Node *n) {
-  int want = n->op == OP_INPUT ? 0 : 1;
-  if (n->nin != want) {
-    error_at(n->loc, "%s layer '%s' takes %d input%s, got %d", kind(n), nname(n), want,
-             want == 1 ? "" : "s", n->nin);
+  if (!check_arity(n)) {
     n->shape.rank = 0;
     return;
   }
@@ -179,18 +400,34 @@ static void infer_node(Graph *g, Node *n) {
     check_node_size(g, n);
     return;
   }
-  const Shape *in = &g->nodes[n->in[0]].shape;
   n->shape.rank = 0;
-  if (in->rank == 0) return; /* reported at the producer */
+  for (int k = 0; k < n->nin; k++)
+    if (g->nodes[n->in[k]].shape.rank == 0) return; /* reported at the producer */
+  const Shape *in = &g->nodes[n->in[0]].shape;
   switch (n->op) {
   case OP_CONV2D: infer_conv(g, n, in); break;
+  case OP_CONV_TRANSPOSE2D: infer_conv_transpose(g, n, in); break;
   case OP_MAXPOOL2D:
   case OP_AVGPOOL2D: infer_pool(g, n, in); break;
-  case OP_DENSE: infer_dense(g, n, in); break;
+  case OP_GLOBAL_AVGPOOL2D:
+  case OP_GLOBAL_MAXPOOL2D: infer_global(g, n, in, 1, 1); break;
+  case OP_ADAPTIVE_AVGPOOL2D:
+    infer_global(g, n, in, n->a.adaptive.out[0], n->a.adaptive.out[1]);
+    break;
+  case OP_BATCHNORM: infer_batchnorm(g, n, in); break;
+  case OP_ACT: infer_act(g, n, in); break;
+  case OP_ADD:
+  case OP_MUL: infer_broadcast(g, n); break;
+  case OP_CONCAT: infer_concat(g, n); break;
+  case OP_PAD: infer_pad(g, n, in); break;
+  case OP_UPSAMPLE: infer_upsample(g, n, in); break;
   case OP_FLATTEN: infer_flatten(g, n, in); break;
+  case OP_RESHAPE: infer_reshape(g, n, in); break;
+  case OP_DROPOUT: n->shape = *in; break;
+  case OP_DENSE: infer_dense(g, n, in); break;
   case OP_SOFTMAX: infer_softmax(g, n, in); break;
-  case OP_ACT: n->shape = *in; break;
   case OP_INPUT:
+  case OP_REORDER:
   case OP_COUNT: CNNC_UNREACHABLE();
   }
   check_node_size(g, n);

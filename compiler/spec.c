@@ -2,9 +2,11 @@
  * spec.c: YAML spec (format version 1, docs/format.md) -> Graph.
  *
  * needs: the spec text; gives: a Graph in topological order with every
- * node's op, name, location, inputs and attributes, the graph's inputs and
- * outputs, and one Param per weight/bias (inline data bound here, shapes
- * left to shape.c).
+ * node's op, name, location, inputs and attributes (fused activations
+ * included, in string or mapping form), the graph's inputs and outputs, and
+ * one Param per weight, bias, running mean/var (inline data bound here,
+ * shapes left to shape.c).  How many inputs an op takes is checked by
+ * shape.c; here `inputs:` is just a list of names.
  *
  * libyaml's document API loads the whole file as a node tree; every node
  * carries a 0-based start mark, turned into a 1-based Loc for messages.
@@ -407,6 +409,48 @@ static bool get_float(P *p, yaml_node_t *v, const char *key, float *out) {
   return true;
 }
 
+/* A number attribute (epsilon, alpha, ...) within [lo, hi]. */
+static bool get_num(P *p, yaml_node_t *v, const char *key, double lo, double hi, float *out) {
+  Kind k = kind_of(v);
+  if (k != K_INT && k != K_FLOAT) {
+    error_at(loc_of(p, v), "'%s' must be a number, got %s", key, describe(p, v));
+    return false;
+  }
+  double d = strtod(sval(v), NULL);
+  if (!isfinite(d) || fabs(d) > FLT_MAX) {
+    error_at(loc_of(p, v), "'%s' is out of float32 range: %s", key, show(p, v));
+    return false;
+  }
+  if (d < lo || d > hi) {
+    if (hi >= FLT_MAX)
+      error_at(loc_of(p, v), "'%s' must be non-negative, got %s", key, show(p, v));
+    else
+      error_at(loc_of(p, v), "'%s' must be between %g and %g, got %s", key, lo, hi, show(p, v));
+    return false;
+  }
+  *out = (float)d;
+  return true;
+}
+
+/* One of the space-separated `words`, as its index. */
+static bool get_word(P *p, yaml_node_t *v, const char *key, const char *words, int *out) {
+  const char *s;
+  if (!get_str(p, v, key, &s)) return false;
+  int i = 0;
+  for (const char *w = words; *w; i++) {
+    while (*w == ' ') w++;
+    const char *e = w;
+    while (*e && *e != ' ') e++;
+    if ((size_t)(e - w) == strlen(s) && memcmp(w, s, strlen(s)) == 0) {
+      *out = i;
+      return true;
+    }
+    w = e;
+  }
+  error_at(loc_of(p, v), "unknown %s '%s'%s", key, show(p, v), suggest(p, s, words, "expected one of"));
+  return false;
+}
+
 /* Reads a (possibly nested) row-major array whose shape along each level is
  * `dims` (from the first elements).  Stops at the first problem. */
 static bool read_values(P *p, yaml_node_t *v, const char *key, const int64_t *dims, int depth,
@@ -433,6 +477,10 @@ static bool read_values(P *p, yaml_node_t *v, const char *key, const int64_t *di
 }
 
 static void parse_inline(P *p, yaml_node_t *v, const char *key, Param *pr) {
+  if (v->type != YAML_SEQUENCE_NODE) {
+    error_at(loc_of(p, v), "inline '%s' must be a list of numbers, got %s", key, describe(p, v));
+    return;
+  }
   int64_t dims[MAX_RANK];
   int rank = 0;
   int64_t count = 1;
@@ -477,40 +525,153 @@ static void parse_bias_flag(P *p, yaml_node_t *m, bool *has_bias, yaml_node_t **
     error_at(loc_of(p, v), "'bias' must be true, false or a list of values, got %s", describe(p, v));
 }
 
+/* Parameter `<layer>.<key>`, with inline data when the layer gives `key`. */
+static Param *param(P *p, yaml_node_t *m, Node *n, const char *key) {
+  Param *pr = new_param(p, n, key);
+  yaml_node_t *v = map_get(p, m, key, NULL);
+  if (v) parse_inline(p, v, key, pr);
+  return pr;
+}
+
 static void make_params(P *p, yaml_node_t *m, Node *n, bool has_bias, yaml_node_t *inline_bias) {
   if (!n->name) return;
-  n->weight = new_param(p, n, "weight");
-  yaml_node_t *w = map_get(p, m, "weight", NULL);
-  if (w) parse_inline(p, w, "weight", n->weight);
+  n->weight = param(p, m, n, "weight");
   if (has_bias) {
     n->bias = new_param(p, n, "bias");
     if (inline_bias) parse_inline(p, inline_bias, "bias", n->bias);
   }
 }
 
-static void parse_activation(P *p, yaml_node_t *m, Act *act) {
-  yaml_node_t *v = map_get(p, m, "activation", NULL);
+/* ---- activations ---- */
+
+/* The keys an activation takes besides `op` (as a layer also name, input,
+ * inputs). */
+static const char *act_keys(ActKind k) {
+  switch (k) {
+  case ACT_LEAKY_RELU:
+  case ACT_ELU: return "alpha";
+  case ACT_CLIP: return "min max";
+  case ACT_PRELU: return "num_parameters weight";
+  default: return "";
+  }
+}
+
+/* Defaults, then the activation's own keys from mapping `m` (a layer or a
+ * fused `{op: ...}`); m NULL for the string form.  `at` is where a missing
+ * clip bound is reported. */
+static void parse_act_params(P *p, yaml_node_t *m, Act *act, yaml_node_t *at) {
+  yaml_node_t *v, *vmin = NULL, *vmax = NULL;
+  switch (act->kind) {
+  case ACT_LEAKY_RELU:
+  case ACT_ELU:
+    act->alpha = act->kind == ACT_ELU ? 1.0f : 0.01f;
+    if (m && (v = map_get(p, m, "alpha", NULL))) get_num(p, v, "alpha", -FLT_MAX, FLT_MAX, &act->alpha);
+    break;
+  case ACT_CLIP:
+    act->alpha = -INFINITY, act->beta = INFINITY;
+    if (m && (vmin = map_get(p, m, "min", NULL)) && !get_num(p, vmin, "min", -FLT_MAX, FLT_MAX, &act->alpha))
+      return;
+    if (m && (vmax = map_get(p, m, "max", NULL)) && !get_num(p, vmax, "max", -FLT_MAX, FLT_MAX, &act->beta))
+      return;
+    if (!vmin && !vmax)
+      error_at(loc_of(p, at), "clip needs 'min', 'max' or both%s",
+               m ? "" : "; write e.g. activation: {op: clip, min: 0, max: 6}");
+    else if (act->alpha > act->beta)
+      error_at(loc_of(p, vmax), "clip 'min' (%g) is greater than 'max' (%g)", act->alpha, act->beta);
+    break;
+  default: break;
+  }
+}
+
+static const char *fusable_acts(P *p) {
+  char *list = arena_strdup(p->a, "");
+  for (int i = 0; i < ACT_COUNT; i++)
+    if (i != ACT_PRELU) list = arena_printf(p->a, "%s%s ", list, act_names[i]);
+  return list;
+}
+
+/* `activation: name` or `activation: {op: name, <its keys>}`. */
+static void parse_activation(P *p, yaml_node_t *m, Node *n) {
+  yaml_node_t *v = map_get(p, m, "activation", NULL), *namev = v;
   const char *s;
-  if (!v || !get_str(p, v, "activation", &s)) return;
-  ActKind k = act_lookup(s);
-  if (k == ACT_COUNT) {
-    char *list = arena_strdup(p->a, "");
-    for (int i = 0; i < ACT_COUNT; i++) list = arena_printf(p->a, "%s%s ", list, act_names[i]);
-    error_at(loc_of(p, v), "unknown activation '%s'%s", show(p, v),
-             suggest(p, s, list, "known activations"));
+  if (!v) return;
+  if (v->type == YAML_MAPPING_NODE) {
+    namev = require(p, v, "op", "the activation mapping");
+    if (!namev) return;
+  } else if (kind_of(v) != K_STRING) {
+    error_at(loc_of(p, v), "'activation' must be an activation name or a mapping {op: name, ...}, "
+                           "got %s", describe(p, v));
     return;
   }
-  act->kind = k;
+  if (!get_str(p, namev, "activation", &s)) return;
+  ActKind k = act_lookup(s);
+  if (k == ACT_COUNT) {
+    error_at(loc_of(p, namev), "unknown activation '%s'%s", show(p, namev),
+             suggest(p, s, fusable_acts(p), "known activations"));
+    return;
+  }
+  if (k == ACT_PRELU) {
+    error_at(loc_of(p, namev), "prelu cannot be fused (it has a weight); use a layer {op: prelu}");
+    return;
+  }
+  n->act.kind = k;
+  if (v->type == YAML_MAPPING_NODE)
+    check_keys(p, v, arena_printf(p->a, "op %s", act_keys(k)),
+               arena_printf(p->a, "activation '%s' of layer '%s'", s, n->name ? n->name : "?"));
+  parse_act_params(p, v->type == YAML_MAPPING_NODE ? v : NULL, &n->act, v);
+}
+
+/* An activation layer: `{op: leaky_relu, alpha: 0.2}`, `{op: prelu, ...}`. */
+static void parse_act_layer(P *p, yaml_node_t *m, Node *n) {
+  parse_act_params(p, m, &n->act, m);
+  if (n->act.kind != ACT_PRELU) return;
+  yaml_node_t *v;
+  n->a.num_parameters = 1;
+  if ((v = map_get(p, m, "num_parameters", NULL)))
+    get_i32(p, v, "num_parameters", 1, &n->a.num_parameters);
+  if (n->name) n->weight = param(p, m, n, "weight");
 }
 
 /* ---- per-op attributes ---- */
+
+/* padding: int | [ph, pw] | [top, left, bottom, right], non-negative, into
+ * pad[4] = top, left, bottom, right.  `more` names other accepted forms. */
+static bool get_pad4(P *p, yaml_node_t *v, const char *more, int *pad) {
+  int q[4];
+  if (v->type == YAML_SEQUENCE_NODE && seq_len(v) == 4) {
+    bool ok = true;
+    for (int i = 0; i < 4; i++) ok &= get_i32(p, seq_at(p, v, i), "padding", 0, &q[i]);
+    if (ok) memcpy(pad, q, sizeof q);
+    return ok;
+  }
+  if ((v->type == YAML_SEQUENCE_NODE && seq_len(v) != 2) ||
+      (v->type != YAML_SEQUENCE_NODE && kind_of(v) != K_INT)) {
+    error_at(loc_of(p, v), "'padding' must be an integer or a list of 2 or 4 integers%s, got %s%s",
+             more, describe(p, v),
+             v->type == YAML_SEQUENCE_NODE ? arena_printf(p->a, " of %d", seq_len(v)) : "");
+    return false;
+  }
+  if (!get_ints(p, v, "padding", 0, 2, q)) return false;
+  pad[0] = pad[2] = q[0];
+  pad[1] = pad[3] = q[1];
+  return true;
+}
+
+/* padding: int | [ph, pw], symmetric (pooling, conv_transpose2d). */
+static bool get_pad2(P *p, yaml_node_t *v, int *pad) {
+  int q[2];
+  if (!get_ints(p, v, "padding", 0, 2, q)) return false;
+  pad[0] = pad[2] = q[0];
+  pad[1] = pad[3] = q[1];
+  return true;
+}
 
 /* padding: int | [ph, pw] | [top, left, bottom, right] | same | valid */
 static void parse_conv_padding(P *p, yaml_node_t *v, ConvAttr *c, bool geometry_ok) {
   if (v->type == YAML_SCALAR_NODE && kind_of(v) == K_STRING) {
     if (scalar_is(v, "valid")) return;
     if (!scalar_is(v, "same")) {
-      error_at(loc_of(p, v), "'padding' must be an integer, a list of 2 or 4 integers, 'same' or "
+      error_at(loc_of(p, v), "'padding' must be an integer or a list of 2 or 4 integers, 'same' or "
                              "'valid', got %s", describe(p, v));
       return;
     }
@@ -531,27 +692,28 @@ static void parse_conv_padding(P *p, yaml_node_t *v, ConvAttr *c, bool geometry_
     }
     return;
   }
-  int q[4];
-  if (v->type == YAML_SEQUENCE_NODE && seq_len(v) == 4) {
-    bool ok = true;
-    for (int i = 0; i < 4; i++) ok &= get_i32(p, seq_at(p, v, i), "padding", 0, &q[i]);
-    if (ok) memcpy(c->pad, q, sizeof q);
-    return;
-  }
-  if (v->type == YAML_SEQUENCE_NODE && seq_len(v) != 2) {
-    error_at(loc_of(p, v), "'padding' must be an integer, a list of 2 or 4 integers, 'same' or "
-                           "'valid', got a list of %d", seq_len(v));
-    return;
-  }
-  if (!get_ints(p, v, "padding", 0, 2, q)) return;
-  c->pad[0] = c->pad[2] = q[0];
-  c->pad[1] = c->pad[3] = q[1];
+  get_pad4(p, v, ", 'same' or 'valid'", c->pad);
 }
 
+/* PyTorch: "output padding must be smaller than either stride or dilation". */
+static void parse_output_padding(P *p, yaml_node_t *v, ConvAttr *c, bool geometry_ok) {
+  if (!get_ints(p, v, "output_padding", 0, 2, c->output_padding) || !geometry_ok) return;
+  for (int i = 0; i < 2; i++)
+    if (c->output_padding[i] >= c->stride[i] && c->output_padding[i] >= c->dilation[i]) {
+      error_at(loc_of(p, v), "'output_padding' %dx%d is too large: each must be smaller than the "
+                             "stride (%dx%d) or the dilation (%dx%d)",
+               c->output_padding[0], c->output_padding[1], c->stride[0], c->stride[1],
+               c->dilation[0], c->dilation[1]);
+      return;
+    }
+}
+
+/* conv2d and conv_transpose2d. */
 static void parse_conv(P *p, yaml_node_t *m, Node *n) {
   ConvAttr *c = &n->a.conv;
+  bool transpose = n->op == OP_CONV_TRANSPOSE2D;
   *c = (ConvAttr){.stride = {1, 1}, .dilation = {1, 1}, .groups = 1};
-  const char *where = arena_printf(p->a, "conv2d layer '%s'", n->name ? n->name : "?");
+  const char *where = arena_printf(p->a, "%s layer '%s'", op_name(n->op), n->name ? n->name : "?");
   yaml_node_t *v;
   bool ok = true;
   if ((v = require(p, m, "filters", where))) get_i32(p, v, "filters", 1, &c->filters);
@@ -561,13 +723,19 @@ static void parse_conv(P *p, yaml_node_t *m, Node *n) {
     ok = false;
   if ((v = map_get(p, m, "stride", NULL))) ok &= get_ints(p, v, "stride", 1, 2, c->stride);
   if ((v = map_get(p, m, "dilation", NULL))) ok &= get_ints(p, v, "dilation", 1, 2, c->dilation);
-  if ((v = map_get(p, m, "padding", NULL))) parse_conv_padding(p, v, c, ok);
+  if ((v = map_get(p, m, "padding", NULL))) {
+    if (transpose)
+      get_pad2(p, v, c->pad);
+    else
+      parse_conv_padding(p, v, c, ok);
+  }
+  if (transpose && (v = map_get(p, m, "output_padding", NULL))) parse_output_padding(p, v, c, ok);
   if ((v = map_get(p, m, "groups", NULL)) && get_i32(p, v, "groups", 1, &c->groups) &&
       c->filters > 0 && c->filters % c->groups != 0)
     error_at(loc_of(p, v), "'groups' (%d) must divide 'filters' (%d)", c->groups, c->filters);
   yaml_node_t *inline_bias;
   parse_bias_flag(p, m, &c->has_bias, &inline_bias);
-  parse_activation(p, m, &n->act);
+  parse_activation(p, m, n);
   make_params(p, m, n, c->has_bias, inline_bias);
 }
 
@@ -585,17 +753,11 @@ static void parse_pool(P *p, yaml_node_t *m, Node *n) {
     memcpy(q->stride, q->kernel, sizeof q->stride);
   if (n->op == OP_MAXPOOL2D && (v = map_get(p, m, "dilation", NULL)))
     get_ints(p, v, "dilation", 1, 2, q->dilation);
-  if ((v = map_get(p, m, "padding", NULL))) {
-    int pad[2];
-    if (get_ints(p, v, "padding", 0, 2, pad)) {
-      q->pad[0] = q->pad[2] = pad[0];
-      q->pad[1] = q->pad[3] = pad[1];
-      if (kernel_ok && (pad[0] > q->kernel[0] / 2 || pad[1] > q->kernel[1] / 2))
-        error_at(loc_of(p, v), "pooling padding %dx%d is more than half the kernel %dx%d "
-                               "(PyTorch requires pad <= kernel / 2)",
-                 pad[0], pad[1], q->kernel[0], q->kernel[1]);
-    }
-  }
+  if ((v = map_get(p, m, "padding", NULL)) && get_pad2(p, v, q->pad) && kernel_ok &&
+      (q->pad[0] > q->kernel[0] / 2 || q->pad[1] > q->kernel[1] / 2))
+    error_at(loc_of(p, v), "pooling padding %dx%d is more than half the kernel %dx%d "
+                           "(PyTorch requires pad <= kernel / 2)",
+             q->pad[0], q->pad[1], q->kernel[0], q->kernel[1]);
   if ((v = map_get(p, m, "ceil_mode", NULL))) get_bool(p, v, "ceil_mode", &q->ceil_mode);
   if ((v = map_get(p, m, "count_include_pad", NULL)))
     get_bool(p, v, "count_include_pad", &q->count_include_pad);
@@ -607,17 +769,116 @@ static void parse_dense(P *p, yaml_node_t *m, Node *n) {
   if ((v = require(p, m, "units", where))) get_i32(p, v, "units", 1, &n->a.dense.units);
   yaml_node_t *inline_bias;
   parse_bias_flag(p, m, &n->a.dense.has_bias, &inline_bias);
-  parse_activation(p, m, &n->act);
+  parse_activation(p, m, n);
   make_params(p, m, n, n->a.dense.has_bias, inline_bias);
+}
+
+static void parse_batchnorm(P *p, yaml_node_t *m, Node *n) {
+  yaml_node_t *v;
+  n->a.bn.epsilon = 1e-5f;
+  if ((v = map_get(p, m, "epsilon", NULL))) get_num(p, v, "epsilon", 0, FLT_MAX, &n->a.bn.epsilon);
+  if (!n->name) return;
+  n->weight = param(p, m, n, "weight");
+  n->bias = param(p, m, n, "bias");
+  n->mean = param(p, m, n, "running_mean");
+  n->var = param(p, m, n, "running_var");
+}
+
+static void parse_pad(P *p, yaml_node_t *m, Node *n) {
+  PadAttr *q = &n->a.pad;
+  yaml_node_t *v, *value = map_get(p, m, "value", NULL);
+  int mode = 0;
+  if ((v = require(p, m, "padding", arena_printf(p->a, "pad layer '%s'", n->name ? n->name : "?"))))
+    get_pad4(p, v, "", q->pad);
+  if ((v = map_get(p, m, "mode", NULL)) && get_word(p, v, "mode", "constant reflect edge replicate", &mode))
+    q->mode = mode == 0 ? PAD_CONSTANT : mode == 1 ? PAD_REFLECT : PAD_EDGE;
+  if (value && q->mode != PAD_CONSTANT)
+    error_at(loc_of(p, value), "'value' only applies to mode 'constant'");
+  else if (value)
+    get_num(p, value, "value", -FLT_MAX, FLT_MAX, &q->value);
+}
+
+static void parse_upsample(P *p, yaml_node_t *m, Node *n) {
+  UpsampleAttr *u = &n->a.upsample;
+  yaml_node_t *v, *ac = map_get(p, m, "align_corners", NULL);
+  int mode = 0;
+  if ((v = require(p, m, "scale", arena_printf(p->a, "upsample layer '%s'", n->name ? n->name : "?"))))
+    get_ints(p, v, "scale", 1, 2, u->scale);
+  if ((v = map_get(p, m, "mode", NULL))) get_word(p, v, "mode", "nearest bilinear", &mode);
+  u->bilinear = mode == 1;
+  if (ac && !u->bilinear)
+    error_at(loc_of(p, ac), "'align_corners' only applies to mode 'bilinear'");
+  else if (ac)
+    get_bool(p, ac, "align_corners", &u->align_corners);
+}
+
+/* shape: [d, ...], each positive, 0 (copy the input's) or -1 (inferred, once). */
+static void parse_reshape(P *p, yaml_node_t *m, Node *n) {
+  Shape *s = &n->a.reshape.shape;
+  yaml_node_t *v = require(p, m, "shape", arena_printf(p->a, "reshape layer '%s'", n->name ? n->name : "?"));
+  if (!v) return;
+  if (v->type != YAML_SEQUENCE_NODE || seq_len(v) < 1 || seq_len(v) > MAX_RANK) {
+    error_at(loc_of(p, v), "'shape' must be a list of 1 to %d dimensions, got %s%s", MAX_RANK,
+             describe(p, v),
+             v->type == YAML_SEQUENCE_NODE ? arena_printf(p->a, " of %d", seq_len(v)) : "");
+    return;
+  }
+  bool ok = true;
+  yaml_node_t *infer = NULL;
+  for (int i = 0; i < seq_len(v); i++) {
+    yaml_node_t *it = seq_at(p, v, i);
+    int64_t d;
+    if (!get_int(p, it, "shape", INT64_MIN, INT64_MAX, &d)) {
+      ok = false;
+      continue;
+    }
+    if (d < -1) {
+      error_at(loc_of(p, it), "'shape' entries must be positive, 0 (copy the input's) or -1 "
+                              "(inferred), got %lld", (long long)d);
+      ok = false;
+      continue;
+    }
+    if (d == -1 && infer) {
+      error_at(loc_of(p, it), "'shape' may contain -1 only once");
+      note_at(loc_of(p, infer), "first -1 here");
+      ok = false;
+    }
+    if (d == -1 && !infer) infer = it;
+    s->dim[i] = d;
+  }
+  if (ok) s->rank = seq_len(v);
 }
 
 static void parse_attrs(P *p, yaml_node_t *m, Node *n) {
   yaml_node_t *v;
   int64_t x;
   switch (n->op) {
-  case OP_CONV2D: parse_conv(p, m, n); break;
+  case OP_CONV2D:
+  case OP_CONV_TRANSPOSE2D: parse_conv(p, m, n); break;
   case OP_MAXPOOL2D:
   case OP_AVGPOOL2D: parse_pool(p, m, n); break;
+  case OP_ADAPTIVE_AVGPOOL2D:
+    if ((v = require(p, m, "output_size",
+                     arena_printf(p->a, "adaptive_avgpool2d layer '%s'", n->name ? n->name : "?"))))
+      get_ints(p, v, "output_size", 1, 2, n->a.adaptive.out);
+    break;
+  case OP_BATCHNORM: parse_batchnorm(p, m, n); break;
+  case OP_ADD:
+  case OP_MUL: parse_activation(p, m, n); break;
+  case OP_CONCAT:
+    n->a.concat.axis = 1;
+    if ((v = map_get(p, m, "axis", NULL)) && get_int(p, v, "axis", -MAX_RANK, MAX_RANK - 1, &x))
+      n->a.concat.axis = (int)x;
+    break;
+  case OP_PAD: parse_pad(p, m, n); break;
+  case OP_UPSAMPLE: parse_upsample(p, m, n); break;
+  case OP_RESHAPE: parse_reshape(p, m, n); break;
+  case OP_DROPOUT: {
+    float prob;
+    if ((v = map_get(p, m, "p", NULL))) get_num(p, v, "p", 0, 1, &prob); /* ignored in eval mode */
+    break;
+  }
+  case OP_ACT: parse_act_layer(p, m, n); break;
   case OP_DENSE: parse_dense(p, m, n); break;
   case OP_SOFTMAX:
     n->a.softmax.axis = 1;
@@ -630,8 +891,10 @@ static void parse_attrs(P *p, yaml_node_t *m, Node *n) {
         get_int(p, v, "start_dim", -MAX_RANK, MAX_RANK - 1, &x))
       n->a.flatten.start_dim = (int)x;
     break;
+  case OP_GLOBAL_AVGPOOL2D:
+  case OP_GLOBAL_MAXPOOL2D:
   case OP_INPUT:
-  case OP_ACT:
+  case OP_REORDER:
   case OP_COUNT: break;
   }
 }
@@ -641,7 +904,7 @@ static void parse_attrs(P *p, yaml_node_t *m, Node *n) {
 static const char *spec_ops(P *p) {
   char *s = arena_strdup(p->a, "");
   for (int i = 0; i < OP_COUNT; i++) {
-    if (i == OP_INPUT || i == OP_ACT) continue;
+    if (i == OP_INPUT || i == OP_ACT || op_internal((Op)i)) continue;
     s = arena_printf(p->a, "%s%s ", s, op_names[i]);
     if (i == OP_SOFTMAX) s = arena_printf(p->a, "%slog_softmax ", s);
   }
@@ -655,7 +918,7 @@ static bool parse_op(P *p, yaml_node_t *v, Node *n) {
   const char *s;
   if (!get_str(p, v, "op", &s)) return false;
   for (int i = 0; i < OP_COUNT; i++)
-    if (i != OP_INPUT && i != OP_ACT && strcmp(s, op_names[i]) == 0) {
+    if (i != OP_INPUT && i != OP_ACT && !op_internal((Op)i) && strcmp(s, op_names[i]) == 0) {
       n->op = (Op)i;
       return true;
     }
@@ -722,7 +985,8 @@ static void parse_layer(P *p, yaml_node_t *m) {
   bool op_ok = v && parse_op(p, v, n);
   if (op_ok) {
     const char *opn = v ? show(p, v) : "?";
-    check_keys(p, m, arena_printf(p->a, "name op input inputs %s", op_attr_keys[n->op]),
+    const char *keys = n->op == OP_ACT ? act_keys(n->act.kind) : op_attr_keys[n->op];
+    check_keys(p, m, arena_printf(p->a, "name op input inputs %s", keys),
                arena_printf(p->a, "%s layer '%s'", opn, n->name ? n->name : "?"));
     parse_attrs(p, m, n);
   }

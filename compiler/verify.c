@@ -28,22 +28,51 @@ static bool add_aligned(int64_t *total, int64_t bytes) {
   return ck_add(*total, padded, total);
 }
 
+/* Which parameters each op has. */
+static void check_params(const Node *n) {
+  bool conv = n->op == OP_CONV2D || n->op == OP_CONV_TRANSPOSE2D;
+  bool prelu = n->op == OP_ACT && n->act.kind == ACT_PRELU;
+  bool has_weight = conv || n->op == OP_DENSE || n->op == OP_BATCHNORM || prelu;
+  CNNC_ASSERT(has_weight == (n->weight != NULL));
+  if (conv) CNNC_ASSERT(n->a.conv.has_bias == (n->bias != NULL));
+  if (n->op == OP_DENSE) CNNC_ASSERT(n->a.dense.has_bias == (n->bias != NULL));
+  if (n->op == OP_BATCHNORM) CNNC_ASSERT(n->bias && n->mean && n->var);
+  if (!conv && n->op != OP_DENSE && n->op != OP_BATCHNORM) CNNC_ASSERT(n->bias == NULL);
+  if (n->op != OP_BATCHNORM) CNNC_ASSERT(n->mean == NULL && n->var == NULL);
+}
+
+/* Fused activations only where the spec allows them; prelu is a layer. */
+static void check_act(const Node *n) {
+  CNNC_ASSERT((unsigned)n->act.kind < ACT_COUNT);
+  if (n->op == OP_ACT) {
+    CNNC_ASSERT(n->act.kind != ACT_NONE);
+    return;
+  }
+  CNNC_ASSERT(n->act.kind != ACT_PRELU);
+  bool fusable = n->op == OP_CONV2D || n->op == OP_CONV_TRANSPOSE2D || n->op == OP_DENSE ||
+                 n->op == OP_ADD || n->op == OP_MUL;
+  if (!fusable) CNNC_ASSERT(n->act.kind == ACT_NONE);
+}
+
 static void check_node(Graph *g, int id) {
   Node *n = &g->nodes[id];
   CNNC_ASSERT(n->name != NULL);
-  CNNC_ASSERT((unsigned)n->op < OP_COUNT);
-  CNNC_ASSERT(n->nin == (n->op == OP_INPUT ? 0 : 1));
+  CNNC_ASSERT((unsigned)n->op < OP_COUNT && !op_internal(n->op));
+  if (n->op == OP_INPUT)
+    CNNC_ASSERT(n->nin == 0);
+  else if (n->op == OP_ADD || n->op == OP_MUL)
+    CNNC_ASSERT(n->nin >= 2);
+  else if (n->op == OP_CONCAT)
+    CNNC_ASSERT(n->nin >= 1);
+  else
+    CNNC_ASSERT(n->nin == 1);
   for (int k = 0; k < n->nin; k++) CNNC_ASSERT(n->in[k] >= 0 && n->in[k] < id);
   CNNC_ASSERT(n->shape.rank > 0 && n->shape.rank <= MAX_RANK);
   int64_t numel = shape_numel(&n->shape), bytes;
   CNNC_ASSERT(numel > 0 && ck_mul(numel, (int64_t)sizeof(float), &bytes));
-  CNNC_ASSERT((unsigned)n->act.kind < ACT_COUNT);
   CNNC_ASSERT((n->op == OP_INPUT) == (n->input_index >= 0));
-  bool has_params = n->op == OP_CONV2D || n->op == OP_DENSE;
-  CNNC_ASSERT(has_params == (n->weight != NULL));
-  if (n->op == OP_CONV2D) CNNC_ASSERT(n->a.conv.has_bias == (n->bias != NULL));
-  if (n->op == OP_DENSE) CNNC_ASSERT(n->a.dense.has_bias == (n->bias != NULL));
-  if (!has_params) CNNC_ASSERT(n->bias == NULL);
+  check_act(n);
+  check_params(n);
 }
 
 static void check_param(const Param *p) {

@@ -16,16 +16,30 @@
  * All problems are reported in one run: file-level ones at the `weights:`
  * entry, per-parameter ones at the parameter's loc (the layer, or the
  * inline array).
+ *
+ * With --random-weights SEED (Graph.random_weights), a parameter that is
+ * neither inline nor in the file (or when there is no file, or the named
+ * file does not exist) is filled with a seeded pattern instead of being an
+ * error.  Each parameter gets its own splitmix64 stream, seeded from SEED
+ * and its name, so its values do not depend on the other parameters and
+ * are the same on every machine: the floats are computed with exact
+ * operations plus at most one rounding multiply (no libm, no rand()).
+ * The ranges keep deep nets sane: conv, conv_transpose and dense weights
+ * and biases are uniform in +-1/sqrt(fan_in) (PyTorch's default init
+ * bound), batchnorm scale and running_var in [0.5, 1.5), batchnorm shift
+ * and running_mean in [-0.125, 0.125), prelu slopes in [0.125, 0.375).
  */
 #include "cnnc.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 typedef struct {
   Graph *g;
-  StFile st;   /* parsed weights file */
-  bool loaded; /* st is valid */
+  StFile st;    /* parsed weights file */
+  bool loaded;  /* st is valid */
+  bool no_file; /* random weights and the named file does not exist */
 } Binder;
 
 /* Reads and parses g->weights; false after reporting why not. */
@@ -33,6 +47,12 @@ static bool load_file(Binder *b) {
   Graph *g = b->g;
   size_t len;
   char *buf = read_file(g->arena, g->weights, &len);
+  if (!buf && errno == ENOENT && g->random_weights) {
+    note_at(g->weights_loc, "weights file '%s' does not exist; --random-weights fills every "
+                            "parameter that is not inline", g->weights);
+    b->no_file = true;
+    return false;
+  }
   if (!buf) {
     error_at(g->weights_loc, "cannot read weights file '%s': %s", g->weights, strerror(errno));
     return false;
@@ -70,6 +90,7 @@ static void copy_f32le(float *dst, const unsigned char *src, int64_t n) {
 static bool bind_from_file(Binder *b, Param *p) {
   Graph *g = b->g;
   const StTensor *t = st_find(&b->st, p->name);
+  if (!t && g->random_weights) return true; /* filled later */
   if (!t) {
     error_at(p->loc, "missing weight '%s': no such tensor in %s", p->name, g->weights);
     return false;
@@ -92,6 +113,81 @@ static bool bind_from_file(Binder *b, Param *p) {
   return true;
 }
 
+/* ---- --random-weights ---- */
+
+static uint64_t splitmix64(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+static uint64_t fnv1a64(const char *s) {
+  uint64_t h = 0xcbf29ce484222325u;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+  return h;
+}
+
+/* Values center + scale * t, t uniform in [-1, 1) on a 2^-23 grid.  With
+ * center 0 the one multiply is the only rounding; otherwise scale is a
+ * power of two and center + scale * t is exact in double, so the result
+ * is the same with or without fused multiply-add. */
+static void fill_random(const Graph *g, Param *p, double center, double scale) {
+  int64_t numel = shape_numel(&p->shape);
+  uint64_t state = g->random_seed ^ fnv1a64(p->name);
+  splitmix64(&state);
+  p->data = arena_array(g->arena, (size_t)numel, sizeof(float));
+  for (int64_t i = 0; i < numel; i++) {
+    int64_t k = (int64_t)(splitmix64(&state) >> 40) - (1 << 23); /* [-2^23, 2^23) */
+    double t = (double)k / (double)(1 << 23);
+    p->data[i] = (float)(center == 0 ? scale * t : center + scale * t);
+  }
+}
+
+/* PyTorch's fan_in of a weight: dim 1 times the kernel size (for
+ * conv_transpose2d that is filters/groups * kh * kw, as in PyTorch). */
+static double init_bound(const Param *w) {
+  int64_t fan_in = 1;
+  for (int i = 1; i < w->shape.rank; i++) fan_in *= w->shape.dim[i]; /* fits: size_ok */
+  return 1.0 / sqrt((double)(fan_in > 0 ? fan_in : 1));
+}
+
+static bool wants_random(const Param *p) {
+  return p && !p->data && !p->is_inline && p->shape.rank > 0 && shape_numel(&p->shape) >= 0;
+}
+
+static void fill(const Graph *g, Param *p, double center, double scale) {
+  if (wants_random(p)) fill_random(g, p, center, scale);
+}
+
+static void fill_node(const Graph *g, Node *n) {
+  switch (n->op) {
+  case OP_CONV2D:
+  case OP_CONV_TRANSPOSE2D:
+  case OP_DENSE:
+    if (n->weight && n->weight->shape.rank > 0) {
+      double bound = init_bound(n->weight);
+      fill(g, n->weight, 0, bound);
+      fill(g, n->bias, 0, bound);
+    }
+    break;
+  case OP_BATCHNORM:
+    fill(g, n->weight, 1, 0.5);
+    fill(g, n->bias, 0, 0.125);
+    fill(g, n->mean, 0, 0.125);
+    fill(g, n->var, 1, 0.5);
+    break;
+  case OP_ACT: fill(g, n->weight, 0.25, 0.125); break;
+  default: break;
+  }
+}
+
+/* Every parameter still unbound after the inline values and the file. */
+static void fill_missing(Graph *g) {
+  for (int i = 0; i < g->nnodes; i++) fill_node(g, &g->nodes[i]);
+  for (int i = 0; i < g->nparams; i++) fill(g, g->params[i], 0, 0.125); /* owned by no node */
+}
+
 bool weights_bind(Graph *g) {
   int errors = diag_error_count();
   Binder b = {.g = g};
@@ -101,10 +197,14 @@ bool weights_bind(Graph *g) {
     if (p->shape.rank == 0 || shape_numel(&p->shape) < 0) continue; /* reported by shape.c */
     if (p->is_inline)
       check_inline(g, p);
+    else if (g->random_weights && (!g->weights || b.no_file))
+      continue; /* filled below */
     else if (!g->weights)
       error_at(p->loc, "missing weight '%s' (no inline value and no weights file)", p->name);
     else if (file_ok)
       bind_from_file(&b, p);
   }
-  return diag_error_count() == errors;
+  if (diag_error_count() != errors) return false;
+  if (g->random_weights) fill_missing(g);
+  return true;
 }

@@ -226,6 +226,13 @@ def _is_tensor(node):
     return _shape(node) is not None
 
 
+# Spec names become C identifiers in the generated header.
+_C_KEYWORDS = set("""auto break case char const continue default do double else enum extern
+float for goto if inline int long register restrict return short signed sizeof static struct
+switch typedef union unsigned void volatile while _Alignas _Alignof _Atomic _Bool _Complex
+_Generic _Imaginary _Noreturn _Static_assert _Thread_local""".split())
+
+
 class _Exporter:
     def __init__(self, gm, input_shapes, fold_flatten):
         self.gm = gm
@@ -266,6 +273,8 @@ class _Exporter:
         if not name or not (name[0].isalpha() or name[0] == "_"):
             name = "layer_" + name
         name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+        if name in _C_KEYWORDS:
+            name += "_"
         cand, k = name, 1
         while cand in self.taken:
             cand = "%s_%d" % (name, k)

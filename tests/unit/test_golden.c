@@ -262,9 +262,19 @@ int main(int argc, char **argv) {
     fprintf(stderr, "test_golden: no cases in %s/tests/golden/*/model.yaml\n", src);
     return 1;
   }
-  /* Optional filter: test_golden CASE... */
-  static const char *const opts[] = {NULL, "-O0"};
-  const int nopt = sizeof opts / sizeof *opts;
+  /* One cnnc option per run, from CNNC_GOLDEN_OPT (tests/CMakeLists.txt
+   * registers a run per optimisation level and code path: default (the
+   * host's widest vectors), -O0, AVX2 and SSE2).  A code path the host
+   * cannot execute is skipped with a message.  Optional filter:
+   * test_golden CASE... */
+  const char *opt = getenv("CNNC_GOLDEN_OPT");
+  if (opt && !*opt) opt = NULL;
+  if (opt && strstr(opt, "x86-64-v3") && !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) {
+    printf("test_golden: skipped: this CPU cannot run %s code (no AVX2/FMA)\n", opt);
+    return 0;
+  }
+  const char *const opts[] = {opt};
+  const int nopt = 1;
   Case *cases = calloc((size_t)n * nopt, sizeof *cases);
   struct CMUnitTest *tests = calloc((size_t)n * nopt, sizeof *tests);
   char (*names)[300] = calloc((size_t)n * nopt, sizeof *names);

@@ -3,7 +3,8 @@
  * checked against their required shape, parameters read from a
  * safetensors file written to a temporary directory, and every error
  * (missing file, missing tensor, wrong shape, wrong dtype, corrupt file)
- * reported at the right place, all in one run.
+ * reported at the right place, all in one run; and --random-weights:
+ * deterministic, within the documented ranges, file and inline values win.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +16,16 @@
 
 #include <cmocka.h>
 
+#include <math.h>
+
 #include "cnnc.h"
+
+/* First values of bn.running_var and conv.weight for seed 42 (pinned so
+ * that a change of the pattern, or a machine computing it differently,
+ * shows up); the same numbers come out of a Python transcription of the
+ * algorithm in weights.c. */
+static const float FIRST_VAR[3] = {0.502198696f, 1.34507251f, 0.736575067f};
+static const float FIRST_CONV[2] = {0.0712713674f, -0.0667599961f};
 
 static const Loc WEIGHTS_LOC = {"m.yaml", 3, 1};
 
@@ -267,6 +277,159 @@ static void test_all_problems_in_one_run(void **state) {
   assert_diag("m.yaml:9:5: error: inline x has 1 values");
 }
 
+/* ---- --random-weights ---- */
+
+static const char RANDOM_SPEC[] =
+    "cnnc: 1\nname: r\ninputs: [{name: x, shape: [1, 3, 6, 6]}]\n"
+    "layers:\n"
+    "  - {name: conv, op: conv2d, filters: 4, kernel: 3}\n"
+    "  - {name: bn, op: batchnorm}\n"
+    "  - {name: pr, op: prelu, num_parameters: 4}\n"
+    "  - {name: up, op: conv_transpose2d, filters: 2, kernel: 2, stride: 2, groups: 2}\n"
+    "  - {name: fc, op: dense, units: 5, bias: [1, 2, 3, 4, 5]}\n";
+
+static Graph *random_graph(uint64_t seed) {
+  Graph *g = spec_parse_string(&ctx.arena, "r.yaml", RANDOM_SPEC, strlen(RANDOM_SPEC));
+  assert_non_null(g);
+  assert_true(shape_infer(g));
+  g->random_weights = true;
+  g->random_seed = seed;
+  return g;
+}
+
+static const Param *find_param(const Graph *g, const char *name) {
+  for (int i = 0; i < g->nparams; i++)
+    if (!strcmp(g->params[i]->name, name)) return g->params[i];
+  fail_msg("no param %s", name);
+  return NULL;
+}
+
+static void assert_range(const Param *p, float lo, float hi) {
+  int64_t n = shape_numel(&p->shape);
+  assert_non_null(p->data);
+  float mn = p->data[0], mx = p->data[0];
+  for (int64_t i = 0; i < n; i++) {
+    if (!(p->data[i] >= lo && p->data[i] < hi))
+      fail_msg("%s[%lld] = %g not in [%g, %g)", p->name, (long long)i, p->data[i], lo, hi);
+    mn = p->data[i] < mn ? p->data[i] : mn;
+    mx = p->data[i] > mx ? p->data[i] : mx;
+  }
+  if (n > 1 && mn == mx) fail_msg("%s is constant", p->name);
+}
+
+static bool same_data(const Graph *a, const Graph *b) {
+  CNNC_ASSERT(a->nparams == b->nparams);
+  for (int i = 0; i < a->nparams; i++) {
+    size_t n = (size_t)shape_numel(&a->params[i]->shape);
+    if (memcmp(a->params[i]->data, b->params[i]->data, n * sizeof(float))) return false;
+  }
+  return true;
+}
+
+static void test_random_weights(void **state) {
+  Graph *g = random_graph(42);
+  assert_true(weights_bind(g));
+  assert_true(verify(g));
+  assert_int_equal(diag_error_count(), 0);
+  assert_int_equal(g->nparams, 11);
+  /* PyTorch's init bound 1/sqrt(fan_in): conv 3*3*3 = 27; conv_transpose
+   * weight [4, 1, 2, 2]: fan_in 1*2*2 = 4; dense 4*2*8 = 64 */
+  float b27 = 1 / sqrtf(27), b4 = 0.5f, b64 = 0.125f;
+  assert_range(find_param(g, "conv.weight"), -b27, b27);
+  assert_range(find_param(g, "conv.bias"), -b27, b27);
+  assert_range(find_param(g, "bn.weight"), 0.5f, 1.5f);
+  assert_range(find_param(g, "bn.bias"), -0.125f, 0.125f);
+  assert_range(find_param(g, "bn.running_mean"), -0.125f, 0.125f);
+  assert_range(find_param(g, "bn.running_var"), 0.5f, 1.5f);
+  assert_range(find_param(g, "pr.weight"), 0.125f, 0.375f);
+  assert_range(find_param(g, "up.weight"), -b4, b4);
+  assert_range(find_param(g, "up.bias"), -b4, b4);
+  assert_range(find_param(g, "fc.weight"), -b64, b64);
+  /* inline values are kept */
+  assert_true(find_param(g, "fc.bias")->data[4] == 5.0f);
+  /* the same on every machine: these are the first values for seed 42 */
+  const float *w = find_param(g, "bn.running_var")->data;
+  if (w[0] != FIRST_VAR[0] || w[1] != FIRST_VAR[1] || w[2] != FIRST_VAR[2])
+    fail_msg("bn.running_var starts %.9g %.9g %.9g", w[0], w[1], w[2]);
+  const float *cw = find_param(g, "conv.weight")->data;
+  if (cw[0] != FIRST_CONV[0] || cw[1] != FIRST_CONV[1])
+    fail_msg("conv.weight starts %.9g %.9g", cw[0], cw[1]);
+
+  /* same seed, same values; another seed, other values */
+  Graph *g2 = random_graph(42);
+  assert_true(weights_bind(g2));
+  assert_true(same_data(g, g2));
+  Graph *g3 = random_graph(43);
+  assert_true(weights_bind(g3));
+  assert_false(same_data(g, g3));
+  /* a parameter's values depend on its name, not on its position */
+  assert_false(memcmp(find_param(g, "bn.bias")->data, find_param(g, "bn.running_mean")->data,
+                      4 * sizeof(float)) == 0);
+}
+
+static void test_random_file_wins(void **state) {
+  /* fc.weight [2, 3] and fc.bias [2] in the file; bn's are not */
+  write_fc();
+  const char *path = ctx.g->weights;
+  static const char spec[] = "cnnc: 1\nname: r\ninputs: [{name: x, shape: [1, 3]}]\n"
+                             "layers:\n"
+                             "  - {name: fc, op: dense, units: 2}\n"
+                             "  - {name: bn, op: batchnorm}\n";
+  Graph *g = spec_parse_string(&ctx.arena, "r.yaml", spec, strlen(spec));
+  assert_non_null(g);
+  assert_true(shape_infer(g));
+  g->weights = path;
+  g->random_weights = true;
+  assert_true(weights_bind(g));
+  assert_true(find_param(g, "fc.weight")->data[1] == -2.0f);
+  assert_true(find_param(g, "fc.bias")->data[1] == 200.0f);
+  assert_range(find_param(g, "bn.running_var"), 0.5f, 1.5f);
+  assert_int_equal(diag_error_count(), 0);
+
+  /* a tensor of the wrong shape in the file is still an error */
+  static const char spec2[] = "cnnc: 1\nname: r\ninputs: [{name: x, shape: [1, 4]}]\n"
+                              "layers:\n"
+                              "  - {name: fc, op: dense, units: 2}\n";
+  g = spec_parse_string(&ctx.arena, "r.yaml", spec2, strlen(spec2));
+  assert_true(shape_infer(g));
+  g->weights = path;
+  g->random_weights = true;
+  assert_false(weights_bind(g));
+  fflush(ctx.stream);
+  assert_diag("r.yaml:5:5: error: fc.weight has shape [2, 3] in ");
+}
+
+static void test_random_no_file(void **state) {
+  Graph *g = random_graph(1);
+  g->weights = arena_printf(&ctx.arena, "%s/absent.safetensors", ctx.dir);
+  g->weights_loc = WEIGHTS_LOC;
+  assert_true(weights_bind(g));
+  fflush(ctx.stream);
+  assert_int_equal(diag_error_count(), 0);
+  assert_diag("m.yaml:3:1: note: weights file '");
+  assert_diag("/absent.safetensors' does not exist; --random-weights fills every parameter that is "
+              "not inline\n");
+  Graph *h = random_graph(1); /* no weights file at all: the same values */
+  assert_true(weights_bind(h));
+  assert_true(same_data(g, h));
+  /* a file that exists but is corrupt is still an error */
+  write_weights("{\"a\":", "", 0);
+  g = random_graph(1);
+  g->weights = ctx.g->weights;
+  g->weights_loc = WEIGHTS_LOC;
+  assert_false(weights_bind(g));
+  /* and an inline value of the wrong size too */
+  static const char spec[] = "cnnc: 1\nname: r\ninputs: [{name: x, shape: [1, 3]}]\n"
+                             "layers: [{name: fc, op: dense, units: 2, weight: [1, 2]}]\n";
+  diag_reset();
+  g = spec_parse_string(&ctx.arena, "r.yaml", spec, strlen(spec));
+  assert_true(shape_infer(g));
+  g->random_weights = true;
+  assert_false(weights_bind(g));
+  fflush(ctx.stream);
+  assert_diag("r.yaml:4:50: error: inline fc.weight has 2 values, expected 6 for shape [2, 3]\n");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_bind_from_file, setup, teardown),
@@ -282,6 +445,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_inline_wrong_count, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inline_wrong_nested_shape, setup, teardown),
       cmocka_unit_test_setup_teardown(test_all_problems_in_one_run, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_random_weights, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_random_file_wins, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_random_no_file, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
