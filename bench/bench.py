@@ -237,7 +237,8 @@ class Bench:
         cmd = [self.cnnc] + self.a.cnnc_flags.split() + [meta["cnnc_yaml"], "-o", obj]
         p = run(cmd, self.a.compile_timeout, os.path.join(d, "cnnc_compile.log"))
         r["compile_s"] = p.seconds if p.ok else None
-        r["compile_cmd"] = " ".join(cmd)
+        r["compile_cmd"] = " ".join(os.path.relpath(c, REPO) if c.startswith("/") else c
+                                    for c in cmd)
         if not p.ok or not os.path.exists(obj):
             r.update(status="compile timed out" if p.timed_out else "compile failed",
                      reason=reason(p, "", self.a.compile_timeout))

@@ -33,6 +33,7 @@ static LLVMValueRef in_coord(CodeGen *cg, LLVMValueRef o, int stride, int pad, L
 
 LLVMValueRef cg_conv(CodeGen *cg, const Node *n) {
   if (n->sched.kernel == KERNEL_DIRECT) return cg_conv_direct(cg, n);
+  if (n->sched.kernel == KERNEL_WINOGRAD) return cg_winograd(cg, n);
   const Shape *is = &cg->g->nodes[n->in[0]].shape;
   const ConvAttr *c = &n->a.conv;
   bool is_new, res = n->nin == 2;

@@ -313,6 +313,8 @@ typedef struct {
   int nuses;       /* number of consumers (graph_count_uses) */
   bool alias;      /* output is the input buffer viewed differently (flatten) */
   int64_t offset;  /* workspace byte offset (memplan); -1 = not in workspace */
+  int64_t scratch; /* bytes of kernel-private scratch the kernel needs (layout.c) */
+  int64_t scratch_offset; /* its workspace byte offset (memplan) */
 } Node;
 
 typedef struct {
@@ -408,6 +410,7 @@ typedef struct {
   const char *features;/* NULL: host features when cpu is native */
   int opt_level;       /* 0..3 */
   bool emit_llvm;      /* write textual IR to `output` instead of an object */
+  int winograd;        /* -1 auto, 0 off, 1 on (--winograd=auto|off|on) */
 } Options;
 
 /* target.c: what the schedule needs to know about the target. */
@@ -417,6 +420,7 @@ typedef struct TargetInfo {
   bool fma;       /* fused multiply-add available */
   int64_t l1, l2; /* data cache bytes per core */
   const char *isa;/* "avx512", "avx2", "sse2", "generic" for --stats and dumps */
+  int winograd;   /* from --winograd: -1 auto (per layer), 0 never, 1 wherever eligible */
 } TargetInfo;
 
 /* Resolves the target from the options (host CPU features by default,

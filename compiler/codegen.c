@@ -241,6 +241,7 @@ static LLVMValueRef is_null(CodeGen *cg, LLVMValueRef p) {
  * the workspace at the planned offset otherwise, or its input's buffer
  * for aliasing nodes. */
 static void bind_buffers(CodeGen *cg, LLVMValueRef ws) {
+  cg->ws = ws;
   Graph *g = cg->g;
   cg->node_ptr = arena_array(cg->arena, (size_t)g->nnodes, sizeof(LLVMValueRef));
   for (int i = 0; i < g->nnodes; i++) {
@@ -268,6 +269,10 @@ static void call_kernel(CodeGen *cg, const Node *n, LLVMValueRef kfn) {
   const Param *params[4] = {n->weight, n->bias, n->mean, n->var};
   for (int j = 0; j < 4; j++)
     if (params[j]) args[na++] = param_value(cg, params[j]);
+  if (n->scratch > 0) {
+    LLVMValueRef off = cg_i64(cg, n->scratch_offset);
+    args[na++] = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->ws, &off, 1, "scratch");
+  }
   LLVMTypeRef fty = LLVMGlobalGetValueType(kfn);
   CNNC_ASSERT(LLVMCountParamTypes(fty) == (unsigned)na);
   LLVMBuildCall2(cg->b, fty, kfn, args, (unsigned)na, "");

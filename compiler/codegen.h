@@ -49,6 +49,7 @@ typedef struct {
   LLVMBasicBlockRef entry; /* its entry block (allocas go here) */
   LLVMValueRef *param_global; /* per Graph.params index: the weight global */
   LLVMValueRef *node_ptr;  /* per node: its buffer inside the run function */
+  LLVMValueRef ws;         /* the run function's workspace argument */
   Kernel *kernels;         /* emitted kernels, for sharing */
   int nkernels, capkernels;
 } CodeGen;
@@ -117,6 +118,7 @@ LLVMValueRef cg_convt(CodeGen *cg, const Node *n);         /* conv_transpose2d *
 
 /* ---- fast paths for channel-blocked layouts (layout.c) ---- */
 LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n); /* cg_conv_direct.c */
+LLVMValueRef cg_winograd(CodeGen *cg, const Node *n);    /* cg_winograd.c */
 LLVMValueRef cg_blocked(CodeGen *cg, const Node *n);     /* cg_blocked.c: pools, eltwise, concat, bn */
 LLVMValueRef cg_reorder(CodeGen *cg, const Node *n);     /* cg_blocked.c */
 /* Keeps LLVM from splitting V-lane vectors on targets that prefer narrower ones. */

@@ -171,11 +171,72 @@ static void choose_blocking(const TargetInfo *t, int64_t OCB, int64_t OW, int *o
   }
 }
 
+/* ---- Winograd F(4x4, 3x3) (cg_winograd.c) ---- */
+
+static const double WG[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+
+static bool winograd_eligible(const Graph *g, const Node *n, const TargetInfo *t) {
+  const ConvAttr *c = &n->a.conv;
+  const Node *x = &g->nodes[n->in[0]];
+  if (t->winograd == 0 || c->groups != 1 || c->kernel[0] != 3 || c->kernel[1] != 3 || c->stride[0] != 1 ||
+      c->stride[1] != 1 || c->dilation[0] != 1 || c->dilation[1] != 1 || x->layout != LAYOUT_NCHWC)
+    return false;
+  if (t->winograd == 1) return true;
+  /* auto: the transforms cost O(C + OC) per tile against O(C * OC) saved,
+   * so thin layers stay direct; so do tiny images, where 4x4 tiles waste
+   * much of their work on the border. */
+  return x->shape.dim[1] >= 32 && n->shape.dim[1] >= 32 && n->shape.dim[2] >= 6 && n->shape.dim[3] >= 6;
+}
+
+/* U[xi][oc][ic] = (G g G^T)[xi], packed [36][OCp/(ocb*V)][IC][ocb*V]. */
+static Param *pack_winograd(Graph *g, const Node *n, int V, int ocb) {
+  const Param *w = n->weight;
+  int64_t OC = w->shape.dim[0], IC = w->shape.dim[1], G = (int64_t)ocb * V, OCp = round_up(OC, G);
+  Param *p = arena_alloc(g->arena, sizeof *p);
+  *p = *w;
+  p->name = arena_printf(g->arena, "%s.winograd", w->name);
+  p->shape = (Shape){1, {36 * OCp * IC}};
+  p->data = arena_array(g->arena, (size_t)p->shape.dim[0], sizeof(float));
+  for (int64_t oc = 0; oc < OC; oc++)
+    for (int64_t ic = 0; ic < IC; ic++) {
+      const float *k = &w->data[(oc * IC + ic) * 9];
+      double tmp[6][3];
+      for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 3; j++) tmp[i][j] = WG[i][0] * k[j] + WG[i][1] * k[3 + j] + WG[i][2] * k[6 + j];
+      for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) {
+          double u = tmp[i][0] * WG[j][0] + tmp[i][1] * WG[j][1] + tmp[i][2] * WG[j][2];
+          p->data[(((i * 6 + j) * (OCp / G) + oc / G) * IC + ic) * G + oc % G] = (float)u;
+        }
+    }
+  return p;
+}
+
+static Param *schedule_winograd(Graph *g, Node *n, const TargetInfo *t) {
+  int V = t->vec;
+  int64_t ICp = round_up(g->nodes[n->in[0]].shape.dim[1], V), OCp = round_up(n->shape.dim[1], V);
+  int64_t ntiles = (n->shape.dim[2] + 3) / 4 * ((n->shape.dim[3] + 3) / 4);
+  int ocb = 1, owb = 1;
+  choose_blocking(t, OCp / V, ntiles < 24 ? ntiles : 24, &ocb, &owb);
+  /* tiles per chunk: TI and M of a chunk stay within half of L2 */
+  int64_t per_tile = 36 * (ICp + OCp) * (int64_t)sizeof(float);
+  int64_t m = t->l2 / 2 / (per_tile * owb);
+  int64_t mmax = (ntiles + owb - 1) / owb;
+  m = m < 1 ? 1 : m > mmax ? mmax : m;
+  int T = (int)(m * owb);
+  n->sched = (Schedule){.kernel = KERNEL_WINOGRAD, .vec = V, .tile_oc = ocb, .tile_ow = owb, .tile_oh = T};
+  n->scratch = per_tile * T;
+  return pack_winograd(g, n, V, ocb);
+}
+
 static void schedule_conv(Graph *g, Node *n, const TargetInfo *t) {
   int V = t->vec;
   int64_t OCp = round_up(n->shape.dim[1], V);
   Param *w, *b = NULL;
-  if (is_depthwise(g, n)) {
+  if (winograd_eligible(g, n, t)) {
+    w = schedule_winograd(g, n, t);
+  } else if (is_depthwise(g, n)) {
     int64_t OW = n->shape.dim[3];
     int cap = t->nregs >= 32 ? 24 : 12;
     int64_t nblk = (OW + cap - 1) / cap;

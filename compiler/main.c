@@ -30,6 +30,7 @@ static const char usage[] =
     "  --cpu NAME         target CPU, e.g. x86-64-v3, skylake-avx512 (default: the host CPU)\n"
     "  --features LIST    LLVM feature string, e.g. +avx2,+fma (default: the CPU's)\n"
     "  -O0 -O1 -O2 -O3    optimisation level (default: -O3)\n"
+    "  --winograd=MODE    3x3 convolutions by Winograd F(4x4,3x3): auto (per layer, default), on, off\n"
     "  --dump=LETTERS     print the graph after passes: p parse, s shapes, f fusion, l layout, m memory plan\n"
     "  --random-weights SEED\n"
     "                     fill parameters that are neither inline nor in the weights file\n"
@@ -80,6 +81,7 @@ static void parse_seed(const char *v, Cli *c) {
 /* Returns 0 to go on, or an exit status + 1. */
 static int parse_args(int argc, char **argv, Cli *c) {
   c->o.opt_level = 3;
+  c->o.winograd = -1;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -104,6 +106,12 @@ static int parse_args(int argc, char **argv, Cli *c) {
       c->o.cpu = v;
     } else if (takes_value(a, "--features", &i, argc, argv, &v)) {
       c->o.features = v;
+    } else if (takes_value(a, "--winograd", &i, argc, argv, &v)) {
+      if (!v) continue;
+      if (!strcmp(v, "auto")) c->o.winograd = -1;
+      else if (!strcmp(v, "off")) c->o.winograd = 0;
+      else if (!strcmp(v, "on")) c->o.winograd = 1;
+      else error_plain("--winograd takes auto, off or on, not '%s'", v);
     } else if (takes_value(a, "--dump", &i, argc, argv, &v)) {
       c->dump = v;
     } else if (takes_value(a, "--random-weights", &i, argc, argv, &v)) {

@@ -19,6 +19,7 @@
 
 typedef struct {
   int node;        /* owner */
+  bool scratch;    /* the node's kernel scratch, not its output */
   int first, last; /* live interval in schedule positions, inclusive */
   int64_t size;    /* bytes, 64-aligned */
   int64_t offset;  /* assigned */
@@ -32,7 +33,8 @@ static int root_of(const Graph *g, int id) {
 static int by_size(const void *a, const void *b) {
   const Buf *x = a, *y = b;
   if (x->size != y->size) return x->size > y->size ? -1 : 1;
-  return x->node - y->node;
+  if (x->node != y->node) return x->node - y->node;
+  return x->scratch - y->scratch;
 }
 
 static bool overlaps(const Buf *a, const Buf *b) {
@@ -57,7 +59,7 @@ static int64_t place(const Buf *bufs, int nplaced, const Buf *b) {
 }
 
 void memplan(Graph *g) {
-  Buf *bufs = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof *bufs);
+  Buf *bufs = arena_array(g->arena, 2 * (size_t)g->nnodes + 1, sizeof *bufs);
   int *index = arena_array(g->arena, (size_t)g->nnodes, sizeof *index);
   int nb = 0;
   for (int i = 0; i < g->nnodes; i++) {
@@ -69,6 +71,10 @@ void memplan(Graph *g) {
     index[i] = nb;
     bufs[nb++] = (Buf){.node = i, .first = i, .last = i, .size = (bytes + 63) & ~(int64_t)63};
   }
+  for (int i = 0; i < g->nnodes; i++) /* scratch: live only while its kernel runs */
+    if (g->nodes[i].scratch > 0)
+      bufs[nb++] = (Buf){.node = i, .scratch = true, .first = i, .last = i,
+                         .size = (g->nodes[i].scratch + 63) & ~(int64_t)63};
   for (int i = 0; i < g->nnodes; i++)
     for (int j = 0; j < g->nodes[i].nin; j++) {
       int r = root_of(g, g->nodes[i].in[j]);
@@ -78,7 +84,8 @@ void memplan(Graph *g) {
   int64_t total = 0;
   for (int i = 0; i < nb; i++) {
     bufs[i].offset = place(bufs, i, &bufs[i]);
-    g->nodes[bufs[i].node].offset = bufs[i].offset;
+    if (bufs[i].scratch) g->nodes[bufs[i].node].scratch_offset = bufs[i].offset;
+    else g->nodes[bufs[i].node].offset = bufs[i].offset;
     if (bufs[i].offset + bufs[i].size > total) total = bufs[i].offset + bufs[i].size;
   }
   g->workspace_size = total;

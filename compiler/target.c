@@ -90,6 +90,7 @@ void target_info(const Options *o, TargetInfo *t) {
     if (has_feature(o->features, "fma")) t->fma = has_feature(o->features, "fma") > 0;
   }
   if (x86) t->nregs = t->vec == 16 ? 32 : 16;
+  t->winograd = o->winograd;
   t->isa = !x86 ? "generic" : t->vec == 16 ? "avx512" : t->vec == 8 ? "avx2" : "sse2";
   LLVMDisposeMessage(host_triple);
 }

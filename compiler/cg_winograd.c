@@ -1,0 +1,231 @@
+/*
+ * cg_winograd.c: 3x3 stride-1 convolution by Winograd's F(4x4, 3x3).
+ *
+ * Each 4x4 output tile comes from a 6x6 input tile: Y = A^T [ sum_ic
+ * (G g G^T) .* (B^T d B) ] A.  The weight transform U = G g G^T is done
+ * at compile time (layout.c packs U as [36][OCB/ocb][IC][ocb*V]), so a
+ * run does, per chunk of T tiles:
+ *   1. input transform: B^T d B of every 6x6 tile, V channels at a time
+ *      (vectors of the blocked layout), into TI[36][T][ICp];
+ *   2. 36 independent GEMMs M[xi] = TI[xi] x U[xi]: the same register-
+ *      blocked micro-kernel as the direct conv, with tiles in the role of
+ *      output columns: ocb vector accumulators by owb tiles;
+ *   3. output transform A^T M A, then bias, residual and activation, into
+ *      the blocked output.
+ * 36 multiply-adds per 16 outputs instead of 144: 4x fewer in the GEMM,
+ * which dominates.  TI and M live in the kernel's scratch (Node.scratch,
+ * placed by memplan), sized so that a chunk stays in L2.  Tiles that
+ * stick out of the input read zeros; tiles past the last are computed on
+ * zeros and not stored.  Input channels are looped over only up to the
+ * real count, so the don't-care tail lanes of the blocked input never
+ * reach a result.
+ *
+ * Kernel arguments: (in, [residual], out, U, [bias], scratch).
+ */
+#include "codegen.h"
+
+enum { MAXACC = 32 };
+
+static const double BT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+static const double AT[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+
+typedef struct {
+  const Node *n;
+  int V, ocb, owb, T;
+  int64_t C, H, W, OC, OH, OW, ICp, OCp, OCB, TW, ntiles;
+  int pt, pl;
+  LLVMTypeRef vt;
+  LLVMValueRef in, res, out, U, bias, TI, M;
+  LLVMValueRef acc[MAXACC];
+  LLVMValueRef nn, t0;
+} Wino;
+
+static LLVMValueRef vld(CodeGen *cg, Wino *k, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMValueRef l = LLVMBuildLoad2(cg->b, k->vt, cg_gep(cg, base, idx, ""), "");
+  LLVMSetAlignment(l, 4);
+  return l;
+}
+
+static void vst(CodeGen *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMSetAlignment(LLVMBuildStore(cg->b, v, cg_gep(cg, base, idx, "")), 4);
+}
+
+static LLVMValueRef vsplat(CodeGen *cg, Wino *k, LLVMValueRef x) {
+  LLVMValueRef v = LLVMBuildInsertElement(cg->b, LLVMGetUndef(k->vt), x, LLVMConstInt(cg->i32, 0, 0), "");
+  return LLVMBuildShuffleVector(cg->b, v, LLVMGetUndef(k->vt), LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)k->V)),
+                                "");
+}
+
+/* sum_i c[i] * v[i * stride] with the constant coefficients folded in. */
+static LLVMValueRef lin(CodeGen *cg, Wino *k, const double *c, LLVMValueRef *v, int n, int stride) {
+  LLVMValueRef s = NULL;
+  for (int i = 0; i < n; i++) {
+    if (c[i] == 0) continue;
+    LLVMValueRef x = v[i * stride];
+    double a = c[i] < 0 ? -c[i] : c[i];
+    if (a != 1) x = LLVMBuildFMul(cg->b, x, vsplat(cg, k, cg_f32(cg, a)), "");
+    if (!s) s = c[i] < 0 ? LLVMBuildFNeg(cg->b, x, "") : x;
+    else s = c[i] < 0 ? LLVMBuildFSub(cg->b, s, x, "") : LLVMBuildFAdd(cg->b, s, x, "");
+  }
+  return s ? s : LLVMConstNull(k->vt);
+}
+
+/* Tile index -> top-left input coordinates and whether all 36 taps are inside. */
+static void tile_origin(CodeGen *cg, Wino *k, LLVMValueRef tile, LLVMValueRef *ih0, LLVMValueRef *iw0) {
+  LLVMValueRef th = LLVMBuildUDiv(cg->b, tile, cg_i64(cg, k->TW), "th");
+  LLVMValueRef tw = LLVMBuildURem(cg->b, tile, cg_i64(cg, k->TW), "tw");
+  *ih0 = cg_muladd(cg, th, 4, cg_i64(cg, -k->pt));
+  *iw0 = cg_muladd(cg, tw, 4, cg_i64(cg, -k->pl));
+}
+
+/* 1. input transform of tile t0 + t, all channel blocks. */
+static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
+  LLVMValueRef tile = cg_add(cg, k->t0, t), ih0, iw0;
+  tile_origin(cg, k, tile, &ih0, &iw0);
+  LLVMValueRef live = LLVMBuildICmp(cg->b, LLVMIntSLT, tile, cg_i64(cg, k->ntiles), "live");
+  int64_t ICB = k->ICp / k->V;
+  Loop lc = cg_for(cg, "icb", ICB);
+  LLVMValueRef plane = cg_muladd(cg, k->nn, ICB, lc.iv);
+  LLVMValueRef d[36], tmp[36];
+  for (int i = 0; i < 6; i++) {
+    LLVMValueRef ih = cg_add(cg, ih0, cg_i64(cg, i));
+    LLVMValueRef rowok = LLVMBuildAnd(cg->b, live, cg_in_range(cg, ih, k->H), "");
+    for (int j = 0; j < 6; j++) {
+      LLVMValueRef iw = cg_add(cg, iw0, cg_i64(cg, j));
+      LLVMValueRef ok = LLVMBuildAnd(cg->b, rowok, cg_in_range(cg, iw, k->W), "ok");
+      LLVMValueRef idx = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->H, ih), k->W, iw), cg_i64(cg, k->V));
+      idx = LLVMBuildSelect(cg->b, ok, idx, cg_i64(cg, 0), "");
+      d[i * 6 + j] = LLVMBuildSelect(cg->b, ok, vld(cg, k, k->in, idx), LLVMConstNull(k->vt), "d");
+    }
+  }
+  for (int i = 0; i < 6; i++) /* tmp = B^T d */
+    for (int j = 0; j < 6; j++) tmp[i * 6 + j] = lin(cg, k, BT[i], &d[j], 6, 6);
+  for (int i = 0; i < 6; i++) /* r = tmp B */
+    for (int j = 0; j < 6; j++) {
+      LLVMValueRef r = lin(cg, k, BT[j], &tmp[i * 6], 6, 1);
+      LLVMValueRef idx = cg_add(cg, cg_mul(cg, cg_muladd(cg, t, 1, cg_i64(cg, (int64_t)(i * 6 + j) * k->T)),
+                                           cg_i64(cg, k->ICp)),
+                                cg_mul(cg, lc.iv, cg_i64(cg, k->V)));
+      vst(cg, r, k->TI, idx);
+    }
+  cg_loop_end(cg, &lc);
+}
+
+/* 2. M[xi][t][oc] = sum_ic TI[xi][t][ic] * U[xi][ic][oc] */
+static void gemm(CodeGen *cg, Wino *k) {
+  int64_t G = (int64_t)k->ocb * k->V, ngroups = k->OCB / k->ocb;
+  Loop lx = cg_for(cg, "xi", 36);
+  Loop lg = cg_for(cg, "ocg", ngroups);
+  Loop lt = cg_loop_begin(cg, "tb", cg_i64(cg, 0), cg_i64(cg, k->T), k->owb);
+  for (int i = 0; i < k->ocb * k->owb; i++) LLVMBuildStore(cg->b, LLVMConstNull(k->vt), k->acc[i]);
+  LLVMValueRef tirow = cg_mul(cg, cg_muladd(cg, lx.iv, k->T, lt.iv), cg_i64(cg, k->ICp));
+  LLVMValueRef ubase = cg_mul(cg, cg_muladd(cg, lx.iv, ngroups, lg.iv), cg_i64(cg, k->C * G));
+  Loop lic = cg_for(cg, "ic", k->C);
+  LLVMValueRef wv[4];
+  LLVMValueRef urow = cg_add(cg, ubase, cg_mul(cg, lic.iv, cg_i64(cg, G)));
+  for (int o = 0; o < k->ocb; o++) wv[o] = vld(cg, k, k->U, cg_add(cg, urow, cg_i64(cg, (int64_t)o * k->V)));
+  LLVMValueRef xrow = cg_add(cg, tirow, lic.iv);
+  for (int j = 0; j < k->owb; j++) {
+    LLVMValueRef x = vsplat(cg, k, cg_load(cg, k->TI, cg_add(cg, xrow, cg_i64(cg, (int64_t)j * k->ICp)), "x"));
+    for (int o = 0; o < k->ocb; o++) {
+      LLVMValueRef p = k->acc[o * k->owb + j];
+      LLVMBuildStore(cg->b, cg_fma(cg, wv[o], x, LLVMBuildLoad2(cg->b, k->vt, p, "")), p);
+    }
+  }
+  cg_loop_end(cg, &lic);
+  for (int o = 0; o < k->ocb; o++)
+    for (int j = 0; j < k->owb; j++) {
+      LLVMValueRef trow = cg_add(cg, cg_muladd(cg, lx.iv, k->T, lt.iv), cg_i64(cg, j));
+      LLVMValueRef ob = cg_add(cg, cg_mul(cg, lg.iv, cg_i64(cg, k->ocb)), cg_i64(cg, o));
+      LLVMValueRef idx = cg_add(cg, cg_mul(cg, trow, cg_i64(cg, k->OCp)), cg_mul(cg, ob, cg_i64(cg, k->V)));
+      vst(cg, LLVMBuildLoad2(cg->b, k->vt, k->acc[o * k->owb + j], ""), k->M, idx);
+    }
+  cg_loop_end(cg, &lt);
+  cg_loop_end(cg, &lg);
+  cg_loop_end(cg, &lx);
+}
+
+/* 3. output transform of tile t0 + t, all output channel blocks. */
+static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
+  LLVMValueRef tile = cg_add(cg, k->t0, t);
+  LLVMBasicBlockRef skip = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, tile, cg_i64(cg, k->ntiles), ""), "live");
+  LLVMValueRef oh0 = cg_mul(cg, LLVMBuildUDiv(cg->b, tile, cg_i64(cg, k->TW), ""), cg_i64(cg, 4));
+  LLVMValueRef ow0 = cg_mul(cg, LLVMBuildURem(cg->b, tile, cg_i64(cg, k->TW), ""), cg_i64(cg, 4));
+  Loop lo = cg_for(cg, "ob", k->OCB);
+  LLVMValueRef m[36], tmp[24];
+  for (int x = 0; x < 36; x++) {
+    LLVMValueRef idx = cg_add(cg, cg_mul(cg, cg_muladd(cg, t, 1, cg_i64(cg, (int64_t)x * k->T)), cg_i64(cg, k->OCp)),
+                              cg_mul(cg, lo.iv, cg_i64(cg, k->V)));
+    m[x] = vld(cg, k, k->M, idx);
+  }
+  for (int i = 0; i < 4; i++) /* tmp = A^T m */
+    for (int j = 0; j < 6; j++) tmp[i * 6 + j] = lin(cg, k, AT[i], &m[j], 6, 6);
+  LLVMValueRef bias = k->bias ? vld(cg, k, k->bias, cg_mul(cg, lo.iv, cg_i64(cg, k->V))) : NULL;
+  LLVMValueRef plane = cg_muladd(cg, k->nn, k->OCB, lo.iv);
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) {
+      LLVMValueRef y = lin(cg, k, AT[j], &tmp[i * 6], 6, 1); /* (tmp A)[i][j] */
+      LLVMValueRef oh = cg_add(cg, oh0, cg_i64(cg, i)), ow = cg_add(cg, ow0, cg_i64(cg, j));
+      bool may_clip = (k->OH % 4 && i >= k->OH % 4) || (k->OW % 4 && j >= k->OW % 4);
+      LLVMBasicBlockRef join = NULL;
+      if (may_clip)
+        join = cg_if_begin(cg, LLVMBuildAnd(cg->b, cg_in_range(cg, oh, k->OH), cg_in_range(cg, ow, k->OW), ""), "in");
+      LLVMValueRef idx = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->OH, oh), k->OW, ow), cg_i64(cg, k->V));
+      if (bias) y = LLVMBuildFAdd(cg->b, y, bias, "");
+      if (k->res) y = LLVMBuildFAdd(cg->b, y, vld(cg, k, k->res, idx), "res");
+      vst(cg, cg_act(cg, &k->n->act, y), k->out, idx);
+      if (join) cg_if_end(cg, join);
+    }
+  cg_loop_end(cg, &lo);
+  cg_if_end(cg, skip);
+}
+
+LLVMValueRef cg_winograd(CodeGen *cg, const Node *n) {
+  const Node *x = &cg->g->nodes[n->in[0]];
+  CNNC_ASSERT(x->layout == LAYOUT_NCHWC && n->layout == LAYOUT_NCHWC);
+  Wino k = {.n = n, .V = n->cblock, .ocb = n->sched.tile_oc, .owb = n->sched.tile_ow, .T = n->sched.tile_oh,
+            .C = x->shape.dim[1], .H = x->shape.dim[2], .W = x->shape.dim[3], .OC = n->shape.dim[1],
+            .OH = n->shape.dim[2], .OW = n->shape.dim[3], .pt = n->a.conv.pad[0], .pl = n->a.conv.pad[1]};
+  k.ICp = (k.C + k.V - 1) / k.V * k.V;
+  k.OCp = (k.OC + k.V - 1) / k.V * k.V;
+  k.OCB = k.OCp / k.V;
+  k.TW = (k.OW + 3) / 4;
+  k.ntiles = (k.OH + 3) / 4 * k.TW;
+  CNNC_ASSERT(k.ocb * k.owb <= MAXACC && k.T % k.owb == 0 && k.OCB % k.ocb == 0);
+  bool has_res = n->nin == 2, is_new;
+  const char *key = arena_printf(cg->arena, "winograd in=%s out=%s p=%d,%d V=%d ocb=%d owb=%d T=%d b=%d res=%d act=%d/%g/%g",
+                                 shape_str(cg->arena, &x->shape), shape_str(cg->arena, &n->shape), k.pt, k.pl, k.V, k.ocb,
+                                 k.owb, k.T, n->bias != NULL, has_res, n->act.kind, n->act.alpha, n->act.beta);
+  LLVMValueRef fn = cg_kernel_begin(cg, key, arena_printf(cg->arena, "%s.winograd_%s", cg->g->name, n->name),
+                                    4 + has_res + (n->bias != NULL), &is_new);
+  if (!is_new) return fn;
+  cg_vector_attrs(cg, fn, k.V);
+  unsigned a = 0;
+  k.in = LLVMGetParam(fn, a++);
+  k.res = has_res ? LLVMGetParam(fn, a++) : NULL;
+  k.out = LLVMGetParam(fn, a++);
+  k.U = LLVMGetParam(fn, a++);
+  k.bias = n->bias ? LLVMGetParam(fn, a++) : NULL;
+  LLVMValueRef scratch = LLVMGetParam(fn, a++);
+  k.vt = LLVMVectorType(cg->f32, (unsigned)k.V);
+  k.TI = scratch;
+  k.M = cg_gep(cg, scratch, cg_i64(cg, 36 * k.T * k.ICp), "M");
+  for (int i = 0; i < k.ocb * k.owb; i++) k.acc[i] = cg_alloca(cg, k.vt, "acc");
+
+  Loop ln = cg_for(cg, "n", x->shape.dim[0]);
+  k.nn = ln.iv;
+  Loop lc = cg_loop_begin(cg, "chunk", cg_i64(cg, 0), cg_i64(cg, k.ntiles), k.T);
+  k.t0 = lc.iv;
+  Loop lt = cg_for(cg, "t", k.T);
+  input_transform(cg, &k, lt.iv);
+  cg_loop_end(cg, &lt);
+  gemm(cg, &k);
+  lt = cg_for(cg, "t", k.T);
+  output_transform(cg, &k, lt.iv);
+  cg_loop_end(cg, &lt);
+  cg_loop_end(cg, &lc);
+  cg_loop_end(cg, &ln);
+  cg_kernel_end(cg);
+  return fn;
+}
