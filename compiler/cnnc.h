@@ -332,6 +332,7 @@ typedef struct {
   Param **params;         /* every parameter, in creation order */
   int nparams, capparams;
   int64_t workspace_size; /* bytes (memplan) */
+  int64_t workspace_bound;/* most bytes live at any one time: no plan can do better */
   bool random_weights;    /* --random-weights: weights_bind fills params found nowhere */
   uint64_t random_seed;   /* its SEED */
 } Graph;
@@ -396,6 +397,7 @@ struct TargetInfo;
 void layout(Graph *g, const struct TargetInfo *t); /* layout.c: blocked layouts, reorders, packed weights */
 int64_t node_floats(const Node *n); /* floats in a node's buffer, given its layout */
 void schedule(Graph *g);     /* schedule.c: needs: verified graph; gives: Node.sched */
+void stats_print(const Graph *g, const struct TargetInfo *t, FILE *f); /* stats.c: --stats */
 void memplan(Graph *g);      /* memplan.c: needs: schedule; gives: offsets, workspace size */
 
 /* ===================================================================== */
@@ -426,6 +428,7 @@ typedef struct TargetInfo {
 /* Resolves the target from the options (host CPU features by default,
  * else a table of known CPU names, then --features overrides). */
 void target_info(const Options *o, TargetInfo *t);
+int target_x86_cpu_width(const char *cpu); /* 16, 8, 4; 0: not a known x86-64 CPU */
 
 /* Generates the module and writes the object (or .ll).  Returns false on
  * failure (reported with error_plain). */

@@ -38,6 +38,12 @@ bool emit_target_machine(CodeGen *cg) {
   char *err = NULL;
   LLVMTargetRef target = NULL;
   bool ok = false;
+  bool x86 = !strncmp(triple, "x86_64", 6);
+  if (x86 && o->cpu && !target_x86_cpu_width(o->cpu)) {
+    error_plain("unknown CPU '%s' for %s (e.g. x86-64, x86-64-v2, x86-64-v3, x86-64-v4, haswell, znver4, "
+                "skylake-avx512)", o->cpu, triple);
+    goto out;
+  }
   if (LLVMGetTargetFromTriple(triple, &target, &err)) {
     error_plain("unknown target '%s': %s", triple, err);
     goto out;

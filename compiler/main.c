@@ -35,6 +35,7 @@ static const char usage[] =
     "  --random-weights SEED\n"
     "                     fill parameters that are neither inline nor in the weights file\n"
     "                     with a deterministic pattern from SEED (for benchmarking)\n"
+    "  --stats            print per layer FLOPs, weight and activation bytes, kernel and tiling\n"
     "  --help             print this help\n"
     "  --version          print the version\n";
 
@@ -42,6 +43,7 @@ typedef struct {
   Options o;
   const char *input; /* spec path */
   const char *dump;  /* letters */
+  bool stats;        /* --stats */
   bool random_weights; /* --random-weights */
   uint64_t seed;       /* its SEED */
 } Cli;
@@ -90,6 +92,8 @@ static int parse_args(int argc, char **argv, Cli *c) {
     } else if (!strcmp(a, "--version")) {
       printf("cnnc %s (model format %d)\n", CNNC_VERSION, CNNC_FORMAT_VERSION);
       return 1;
+    } else if (!strcmp(a, "--stats")) {
+      c->stats = true;
     } else if (!strcmp(a, "--emit-llvm")) {
       c->o.emit_llvm = true;
     } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
@@ -170,6 +174,7 @@ static int compile(Arena *arena, Cli *c) {
   dump(c, 'l', g, "layout");
   memplan(g);
   dump(c, 'm', g, "memory planning");
+  if (c->stats) stats_print(g, &t, stdout);
   if (!c->o.output) c->o.output = stem_with(arena, c->input, c->o.emit_llvm ? ".ll" : ".o");
   if (!c->o.header) c->o.header = header_path(arena, c->o.output);
   if (!strcmp(c->o.header, c->o.output)) {

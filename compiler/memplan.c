@@ -80,6 +80,13 @@ void memplan(Graph *g) {
       int r = root_of(g, g->nodes[i].in[j]);
       if (index[r] >= 0 && bufs[index[r]].last < i) bufs[index[r]].last = i;
     }
+  g->workspace_bound = 0;
+  for (int t = 0; t < g->nnodes; t++) {
+    int64_t live = 0;
+    for (int i = 0; i < nb; i++)
+      if (bufs[i].first <= t && t <= bufs[i].last) live += bufs[i].size;
+    if (live > g->workspace_bound) g->workspace_bound = live;
+  }
   qsort(bufs, (size_t)nb, sizeof *bufs, by_size);
   int64_t total = 0;
   for (int i = 0; i < nb; i++) {
