@@ -9,8 +9,8 @@
  * streaming the weights, so the kernel only has to keep the loads busy:
  * ROWS rows of the weight matrix at a time, each with its own vector
  * accumulator over V-wide slices of k (explicit vectors, because LLVM may
- * not reassociate a float reduction on its own), a horizontal sum at the
- * end, and the k tail in scalars.  With V = 1 (no vector unit) the same
+ * not reassociate a float reduction on its own), the k tail as one masked
+ * vector step, and a horizontal sum at the end.  With V = 1 (no vector unit) the same
  * code is scalar.
  *
  * Kernel arguments: (in, out, weight[, bias]).
@@ -32,6 +32,19 @@ static LLVMValueRef vload(CodeGen *cg, Dot *d, LLVMValueRef base, LLVMValueRef i
   return l;
 }
 
+/* Loads the first n < V floats at base[idx], zeros in the other lanes. */
+static LLVMValueRef masked_load(CodeGen *cg, Dot *d, LLVMValueRef base, LLVMValueRef idx, int64_t n) {
+  LLVMValueRef lanes[64];
+  for (int64_t i = 0; i < d->V; i++) lanes[i] = LLVMConstInt(cg->i1, i < n, 0);
+  LLVMValueRef ptr = cg_gep(cg, base, idx, "");
+  LLVMTypeRef types[2] = {d->vt, cg->ptr};
+  unsigned id = LLVMLookupIntrinsicID("llvm.masked.load", 16);
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, types, 2);
+  LLVMValueRef args[4] = {ptr, LLVMConstInt(cg->i32, 4, 0), LLVMConstVector(lanes, (unsigned)d->V),
+                          LLVMConstNull(d->vt)};
+  return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2), fn, args, 4, "tail");
+}
+
 /* Sums rows u0 .. u0+nrows-1 of w against x; returns the scalar dot products. */
 static void dots(CodeGen *cg, Dot *d, LLVMValueRef u0, int nrows, LLVMValueRef *res) {
   int64_t kmain = d->K / d->V * d->V;
@@ -47,11 +60,20 @@ static void dots(CodeGen *cg, Dot *d, LLVMValueRef u0, int nrows, LLVMValueRef *
     }
     cg_loop_end(cg, &lk);
   }
+  int64_t tail = d->K - kmain;
+  if (tail && d->V > 1) { /* the k tail: masked vector loads, no scalar loop */
+    LLVMValueRef xv = masked_load(cg, d, d->x, cg_i64(cg, kmain), tail);
+    for (int r = 0; r < nrows; r++) {
+      LLVMValueRef wv = masked_load(cg, d, d->w, cg_add(cg, wrow[r], cg_i64(cg, kmain)), tail);
+      LLVMBuildStore(cg->b, cg_fma(cg, wv, xv, LLVMBuildLoad2(cg->b, d->vt, d->acc[r], "")), d->acc[r]);
+    }
+  }
   for (int r = 0; r < nrows; r++) {
     LLVMValueRef v = LLVMBuildLoad2(cg->b, d->vt, d->acc[r], "");
     LLVMValueRef args[2] = {cg_f32(cg, 0), v};
-    LLVMValueRef s = d->V > 1 ? cg_intrinsic(cg, "llvm.vector.reduce.fadd", d->vt, args, 2, "sum") : v;
-    for (int64_t k = kmain; k < d->K; k++)
+    LLVMValueRef s = v;
+    if (d->V > 1) s = cg_intrinsic(cg, "llvm.vector.reduce.fadd", d->vt, args, 2, "sum");
+    for (int64_t k = kmain; d->V == 1 && k < d->K; k++)
       s = cg_fma(cg, cg_load(cg, d->w, cg_add(cg, wrow[r], cg_i64(cg, k)), "w"), cg_load(cg, d->x, cg_i64(cg, k), "x"),
                  s);
     res[r] = s;
