@@ -10,6 +10,9 @@
  *     no activation, no other consumer, and the other input computed
  *     before it: the conv gets the other input as in[1] (its residual),
  *     and the add's activation.
+ *   - no zero constant pad directly before a conv2d that is its only
+ *     consumer: the pad widens the conv's own (possibly asymmetric)
+ *     padding, whose taps the kernels skip instead of reading zeros.
  * A removed layer that was a graph output hands that role (and its name)
  * to the layer it was fused into.
  */
@@ -66,9 +69,36 @@ static void fuse_residuals(Graph *g, int *replace) {
   }
 }
 
+static void fuse_pads(Graph *g) {
+  for (int i = 0; i < g->nnodes; i++) {
+    Node *c = &g->nodes[i];
+    if (c->op != OP_CONV2D) continue;
+    Node *p = &g->nodes[c->in[0]];
+    if (p->op != OP_PAD || p->a.pad.mode != PAD_CONSTANT || p->a.pad.value != 0 || !sole_private_use(p)) continue;
+    for (int k = 0; k < 4; k++) c->a.conv.pad[k] += p->a.pad.pad[k];
+    int *in = arena_array(g->arena, (size_t)c->nin, sizeof(int));
+    for (int j = 0; j < c->nin; j++) in[j] = c->in[j];
+    in[0] = p->in[0];
+    c->in = in;
+  }
+}
+
+/* Drops pads that fuse_pads left without readers. */
+static void drop_dead_pads(Graph *g, int *replace) {
+  graph_count_uses(g);
+  for (int i = 0; i < g->nnodes; i++) {
+    Node *p = &g->nodes[i];
+    if (p->op == OP_PAD && p->nuses == 0 && p->output_index < 0) replace[i] = p->in[0];
+  }
+}
+
 void fuse(Graph *g) {
   graph_count_uses(g);
   int *replace = graph_identity_map(g);
+  fuse_pads(g);
+  drop_dead_pads(g, replace);
+  graph_rewrite(g, replace);
+  replace = graph_identity_map(g);
   fuse_acts(g, replace);
   graph_rewrite(g, replace);
   replace = graph_identity_map(g);

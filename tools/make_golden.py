@@ -56,7 +56,8 @@ def case(name, desc, inputs, scale=1.0, inline=False, fold_flatten=False, data=N
          output=None):
     """Registers a case.  inputs: {name: shape}; the decorated function
     returns the nn.Module.  data: optional function returning the inputs;
-    output: optional new name for the model's output (default: its last layer)."""
+    output: optional new name for the model's output (default: its last layer),
+    or a list of names when the model returns a tuple of outputs."""
     def reg(fn):
         assert name.isidentifier() and name not in CASES, name
         CASES[name] = dict(desc=desc, inputs=inputs, scale=scale, inline=inline,
@@ -426,6 +427,343 @@ def _():
 
 
 # --------------------------------------------------------------------------
+# architecture families at reduced width and resolution (fam_*)
+#
+# Built from torchvision's own blocks (or its model classes with small
+# configurations), so the traced graphs have the real block structure; all
+# BatchNorm statistics and affine parameters are randomised so that
+# batchnorm folding is really tested.  See docs/golden.md.
+# --------------------------------------------------------------------------
+
+def randomize_bn(model, gen=None):
+    """Gives every BatchNorm non-trivial running statistics and affine
+    parameters (the seeded torch RNG unless gen is given).  Scales stay near
+    1 so that deep stacks keep activations of order 1."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            c = m.num_features
+            with torch.no_grad():
+                m.running_mean.copy_(torch.randn(c, generator=gen) * 0.2)
+                m.running_var.copy_(torch.rand(c, generator=gen) * 1.5 + 0.5)
+                if m.weight is not None:
+                    m.weight.copy_(torch.rand(c, generator=gen) * 0.8 + 0.6)
+                    m.bias.copy_(torch.randn(c, generator=gen) * 0.2)
+    return model
+
+
+def reset_linear(model):
+    """PyTorch's default init for every nn.Linear: torchvision initialises
+    some classifiers with std 0.01, which would leave logits so small that
+    the absolute part of the tolerance dominates."""
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            m.reset_parameters()
+    return model
+
+
+def _tv(module):
+    """A torchvision.models submodule (some share a name with a builder)."""
+    import importlib
+    return importlib.import_module("torchvision.models." + module)
+
+
+class SmallResNet(nn.Module):
+    """torchvision's ResNet layout (stem, maxpool, stages of BasicBlock or
+    Bottleneck with conv1x1+BN downsampling, avgpool, fc) at small widths;
+    _make_layer follows torchvision.models.resnet.ResNet._make_layer."""
+
+    def __init__(self, block, layers, widths, stem=8, num_classes=10, groups=1,
+                 width_per_group=64):
+        super().__init__()
+        self.inplanes, self.groups, self.base_width = stem, groups, width_per_group
+        self.conv1 = nn.Conv2d(3, stem, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(stem)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        stages = []
+        for i, (n, w) in enumerate(zip(layers, widths)):
+            stages.append(self._make_layer(block, w, n, 1 if i == 0 else 2))
+        self.layers = nn.Sequential(*stages)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(widths[-1] * block.expansion, num_classes)
+
+    def _make_layer(self, block, planes, blocks, stride):
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride=stride,
+                          bias=False),
+                nn.BatchNorm2d(planes * block.expansion))
+        kw = {}
+        if block.expansion == 4:
+            kw = dict(groups=self.groups, base_width=self.base_width)
+        layers = [block(self.inplanes, planes, stride, downsample, **kw)]
+        self.inplanes = planes * block.expansion
+        for _ in range(1, blocks):
+            layers.append(block(self.inplanes, planes, **kw))
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layers(x)
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+@case("fam_resnet_basic", "ResNet-18 family: stem conv+BN+relu, maxpool, torchvision "
+      "BasicBlocks (two per stage, conv1x1+BN downsampling at stride 2; residual add + "
+      "relu), adaptive avgpool to 1x1, flatten, fc; randomised BN statistics",
+      {"x": [1, 3, 32, 32]})
+def _():
+    r = _tv("resnet")
+    return randomize_bn(SmallResNet(r.BasicBlock, [2, 2, 1], [8, 12, 16]))
+
+
+@case("fam_resnet_bottleneck", "ResNet-50 family, batch 2: torchvision Bottleneck blocks "
+      "(1x1-3x3-1x1, expansion 4) with a grouped 3x3 (ResNeXt style, groups 2) and "
+      "projection shortcuts; 24x24 input", {"x": [2, 3, 24, 24]})
+def _():
+    r = _tv("resnet")
+    return randomize_bn(SmallResNet(r.Bottleneck, [2, 1], [4, 6], groups=2,
+                                    width_per_group=32))
+
+
+@case("fam_mobilenet_v2", "MobileNetV2 family: torchvision's MobileNetV2 class (its "
+      "forward: F.adaptive_avg_pool2d, flatten, dropout, linear) with a small inverted "
+      "residual setting (expand 1 and 6, depthwise 3x3, relu6, residual adds) and a "
+      "48-channel last conv", {"x": [1, 3, 32, 32]})
+def _():
+    mv2 = _tv("mobilenetv2")
+    from torchvision.ops.misc import Conv2dNormActivation
+    m = mv2.MobileNetV2(num_classes=10, inverted_residual_setting=[
+        [1, 8, 1, 1], [6, 12, 2, 2], [6, 16, 2, 2]], width_mult=1.0)
+    m.features[-1] = Conv2dNormActivation(16, 48, kernel_size=1,
+                                          activation_layer=nn.ReLU6)
+    m.classifier[1] = nn.Linear(48, 10)
+    return reset_linear(randomize_bn(m))
+
+
+@case("fam_mobilenet_v3", "MobileNetV3 family: torchvision's MobileNetV3 class with a "
+      "small setting: hardswish and relu blocks, squeeze-and-excitation (avgpool, 1x1 "
+      "convs, hardsigmoid, [N,C,1,1] * [N,C,H,W]), 5x5 depthwise, residual adds; "
+      "classifier linear + hardswish + dropout + linear", {"x": [1, 3, 32, 32]})
+def _():
+    mv3 = _tv("mobilenetv3")
+    C = mv3.InvertedResidualConfig
+    setting = [C(8, 3, 8, 8, True, "RE", 2, 1, 1.0),
+               C(8, 3, 24, 16, False, "RE", 2, 1, 1.0),
+               C(16, 3, 40, 16, False, "RE", 1, 1, 1.0),
+               C(16, 5, 48, 24, True, "HS", 2, 1, 1.0),
+               C(24, 5, 64, 24, True, "HS", 1, 1, 1.0)]
+    return reset_linear(randomize_bn(mv3.MobileNetV3(setting, last_channel=32,
+                                                     num_classes=10)))
+
+
+@case("fam_efficientnet", "EfficientNet-B0 family: torchvision's EfficientNet class with "
+      "small MBConv configs (SiLU, squeeze-and-excitation with sigmoid gate, "
+      "stochastic depth = identity in eval, residual adds, 5x5 depthwise)",
+      {"x": [1, 3, 32, 32]})
+def _():
+    ef = _tv("efficientnet")
+    M = ef.MBConvConfig
+    setting = [M(1, 3, 1, 8, 8, 1), M(6, 3, 2, 8, 12, 2), M(6, 5, 2, 12, 16, 2)]
+    return reset_linear(randomize_bn(ef.EfficientNet(setting, dropout=0.2, num_classes=10,
+                                                     last_channel=32)))
+
+
+class SmallMNASNet(nn.Module):
+    """MNASNet layout (stem conv, depthwise-separable, torchvision mnasnet._stack
+    of _InvertedResidual with 3x3 and 5x5 depthwise, x.mean([2, 3]), dropout,
+    linear) at small widths."""
+
+    def __init__(self):
+        super().__init__()
+        mn = _tv("mnasnet")
+        m = 1 - 0.9997
+        self.layers = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1, stride=2, bias=False), nn.BatchNorm2d(8, momentum=m),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), nn.BatchNorm2d(8, momentum=m),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8, momentum=m),
+            mn._stack(8, 12, 3, 2, 3, 2, m), mn._stack(12, 16, 5, 2, 3, 2, m),
+            mn._stack(16, 16, 5, 1, 6, 1, m),
+            nn.Conv2d(16, 32, 1, bias=False), nn.BatchNorm2d(32, momentum=m),
+            nn.ReLU(inplace=True))
+        self.classifier = nn.Sequential(nn.Dropout(p=0.2, inplace=True), nn.Linear(32, 10))
+
+    def forward(self, x):  # as torchvision.models.MNASNet.forward
+        x = self.layers(x)
+        x = x.mean([2, 3])
+        return self.classifier(x)
+
+
+@case("fam_mnasnet", "MNASNet family: stem, depthwise separable conv, torchvision "
+      "mnasnet._stack inverted residuals (3x3 and 5x5 depthwise, residual adds), "
+      "x.mean([2, 3]) (global average pool + flatten), linear", {"x": [1, 3, 32, 32]})
+def _():
+    return randomize_bn(SmallMNASNet())
+
+
+class SmallSqueezeNet(nn.Module):
+    """SqueezeNet 1.1 layout with torchvision Fire modules (squeeze 1x1, expand
+    1x1 and 3x3, torch.cat) and its classifier (dropout, 1x1 conv, relu,
+    adaptive avgpool, flatten)."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        Fire = _tv("squeezenet").Fire
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 16, 3, stride=2), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            Fire(16, 4, 8, 8), Fire(16, 4, 8, 8),
+            nn.MaxPool2d(3, stride=2, ceil_mode=True),
+            Fire(16, 6, 12, 12), Fire(24, 6, 12, 12))
+        self.classifier = nn.Sequential(nn.Dropout(p=0.5), nn.Conv2d(24, num_classes, 1),
+                                        nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d((1, 1)))
+
+    def forward(self, x):  # as torchvision.models.SqueezeNet.forward
+        x = self.features(x)
+        x = self.classifier(x)
+        return torch.flatten(x, 1)
+
+
+@case("fam_squeezenet", "SqueezeNet 1.1 family: torchvision Fire modules (concat of the "
+      "1x1 and 3x3 expands), maxpool ceil_mode, conv classifier + relu + adaptive "
+      "avgpool; 35x35 input (odd sizes through the ceil_mode pools)", {"x": [1, 3, 35, 35]})
+def _():
+    return SmallSqueezeNet()
+
+
+class SmallVGG(nn.Module):
+    """torchvision VGG layout: vgg.make_layers(cfg, batch_norm), adaptive avgpool
+    (here to 3x3 from 4x4: overlapping bins), flatten, classifier linear + relu +
+    dropout."""
+
+    def __init__(self, cfg, batch_norm):
+        super().__init__()
+        self.features = _tv("vgg").make_layers(cfg, batch_norm=batch_norm)
+        self.avgpool = nn.AdaptiveAvgPool2d((3, 3))
+        c = [v for v in cfg if v != "M"][-1]
+        self.classifier = nn.Sequential(
+            nn.Linear(c * 9, 32), nn.ReLU(True), nn.Dropout(p=0.5),
+            nn.Linear(32, 32), nn.ReLU(True), nn.Dropout(p=0.5), nn.Linear(32, 10))
+
+    def forward(self, x):  # as torchvision.models.VGG.forward
+        x = self.features(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
+
+
+@case("fam_vgg", "VGG-16 family: torchvision vgg.make_layers blocks (3x3 convs + relu, "
+      "maxpool), adaptive avgpool 4x4 -> 3x3 (overlapping bins), flatten, "
+      "linear/relu/dropout classifier", {"x": [1, 3, 32, 32]})
+def _():
+    return SmallVGG([8, 8, "M", 16, 16, "M", 16, 16, 16, "M"], batch_norm=False)
+
+
+@case("fam_vgg_bn", "VGG-BN family, batch 2: vgg.make_layers with batch_norm (conv, BN, "
+      "relu) on 20x28 input (adaptive avgpool 2x3 -> 3x3 upsamples bins)",
+      {"x": [2, 3, 20, 28]})
+def _():
+    return randomize_bn(SmallVGG([8, "M", 12, "M", 16, "M"], batch_norm=True))
+
+
+class SmallGoogLeNet(nn.Module):
+    """GoogLeNet layout with torchvision's transform_input (x[:, k] slices,
+    scaled and concatenated back), BasicConv2d (conv, BN eps 1e-3, relu) and
+    Inception blocks (four branches concatenated, maxpool ceil_mode branch)."""
+
+    def __init__(self):
+        super().__init__()
+        g = _tv("googlenet")
+        self.transform_input = True
+        self.conv1 = g.BasicConv2d(3, 16, kernel_size=3, stride=1, padding=1)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.inception3a = g.Inception(16, 8, 8, 12, 4, 6, 6)
+        self.inception3b = g.Inception(32, 12, 8, 12, 4, 6, 6)
+        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.inception4a = g.Inception(36, 8, 8, 12, 4, 6, 6)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.dropout = nn.Dropout(0.2)
+        self.fc = nn.Linear(32, 10)
+
+    def _transform_input(self, x):
+        return _tv("googlenet").GoogLeNet._transform_input(self, x)
+
+    def forward(self, x):
+        x = self._transform_input(x)
+        x = self.maxpool1(self.conv1(x))
+        x = self.maxpool3(self.inception3b(self.inception3a(x)))
+        x = self.inception4a(x)
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.fc(self.dropout(x))
+
+
+@case("fam_googlenet", "GoogLeNet family: torchvision transform_input (per-channel "
+      "affine on x[:, k], exported as a batchnorm), BasicConv2d (BN eps 1e-3) and "
+      "Inception blocks (4-way concat, 3x3 maxpool ceil_mode branch), adaptive avgpool, "
+      "dropout, fc; 29x29 input", {"x": [1, 3, 29, 29]})
+def _():
+    return randomize_bn(SmallGoogLeNet())
+
+
+@case("fam_densenet", "DenseNet-121 family: torchvision's DenseNet class (growth 8, "
+      "blocks (3, 2), bn_size 2): BN+relu before every conv, concat of all previous "
+      "features, transition (BN, relu, 1x1 conv, avgpool 2), final BN + relu, "
+      "F.adaptive_avg_pool2d, linear", {"x": [1, 3, 32, 32]})
+def _():
+    dn = _tv("densenet")
+    return randomize_bn(dn.DenseNet(growth_rate=8, block_config=(3, 2), num_init_features=16,
+                                    bn_size=2, num_classes=10))
+
+
+class SmallUNet(nn.Module):
+    """An encoder-decoder exercising the remaining exported ops: reflect and
+    replicate padding, a constant non-zero F.pad, PReLU, ELU, LeakyReLU, GELU,
+    Hardtanh (clip), ConvTranspose2d, nearest and bilinear upsampling, skip
+    concatenation, scalar arithmetic (x * 0.5 + 1 -> batchnorm), two outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.pad0 = nn.ReflectionPad2d(1)
+        self.enc1 = nn.Conv2d(3, 8, 3)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.act1 = nn.PReLU(8)
+        self.pool = nn.MaxPool2d(2)
+        self.pad1 = nn.ReplicationPad2d((1, 2, 0, 1))
+        self.enc2 = nn.Conv2d(8, 12, (2, 4))
+        self.act2 = nn.ELU(alpha=0.5)
+        self.up1 = nn.ConvTranspose2d(12, 8, 3, stride=2, padding=1, output_padding=1)
+        self.act3 = nn.LeakyReLU(0.1)
+        self.dec1 = nn.Conv2d(16, 8, 3, padding=1)
+        self.act4 = nn.GELU()
+        self.head = nn.Conv2d(8, 2, 1)
+        self.head2 = nn.Conv2d(8, 1, 1)
+        self.up2 = nn.Upsample(scale_factor=(1, 2), mode="nearest")
+        self.clip = nn.Hardtanh(-0.5, 2.0)
+
+    def forward(self, x):
+        e1 = self.act1(self.bn1(self.enc1(self.pad0(x))))          # 8 x H x W
+        e2 = self.act2(self.enc2(self.pad1(self.pool(e1))))         # 12 x H/2 x W/2
+        d1 = self.act3(self.up1(e2))                                # 8 x H x W
+        d1 = self.act4(self.dec1(torch.cat([d1, e1], dim=1)))
+        d1 = F.pad(d1, (1, 1, 1, 1), value=0.25)                    # not foldable
+        seg = self.clip(self.head(d1) * 0.5 + 1.0)
+        up = self.up2(torch.sigmoid(self.head2(d1)))
+        up = F.interpolate(up, scale_factor=2, mode="bilinear", align_corners=True)
+        return seg, up
+
+
+@case("fam_unet", "encoder-decoder, batch 2: reflect and replicate pads, PReLU, ELU, "
+      "ConvTranspose2d (stride 2, output_padding), LeakyReLU, skip concat, GELU, a "
+      "constant 0.25 F.pad, x * 0.5 + 1 (a batchnorm), Hardtanh (clip), sigmoid, "
+      "nearest [1, 2] and bilinear (align_corners) upsampling; two outputs", {"x": [2, 3, 12, 10]}, output=["seg", "up"])
+def _():
+    return randomize_bn(SmallUNet())
+
+
+# --------------------------------------------------------------------------
 # generation
 # --------------------------------------------------------------------------
 
@@ -461,30 +799,36 @@ def make_case(name, c, out_dir):
     os.makedirs(d)
     header = ["Generated by tools/make_golden.py; do not edit (rerun the script).",
               "Golden case %s: %s" % (name, c["desc"])]
+    out_rename = c["output"]
+    if isinstance(out_rename, str):
+        out_rename = [out_rename]
     ex = cnnc_export.write_model(model, c["inputs"], name, os.path.join(d, "model.yaml"),
-                                 outputs=[c["output"]] if c["output"] else None,
-                                 inline=c["inline"], header=header,
+                                 outputs=out_rename, inline=c["inline"], header=header,
                                  fold_flatten=c["fold_flatten"])
     assert [n for n, _ in ex.inputs] == list(c["inputs"]), name
-    (out_name,) = ex.outputs
     # Reference: float32 eval mode; float64 only to check conditioning.
     torch.manual_seed(seed)
     args = [inputs[k] for k in c["inputs"]]
     with torch.no_grad():
         want = model(*args)
         want64 = model.double()(*[a.double() for a in args])
-    worst = _check_conditioning(name, want, want64)
+    if not isinstance(want, (tuple, list)):
+        want, want64 = (want,), (want64,)
+    assert len(want) == len(ex.outputs), name
+    worst = max(_check_conditioning(name, w, w64) for w, w64 in zip(want, want64))
 
     for k in c["inputs"]:
         _write_f32(os.path.join(d, "in_%s.bin" % k), inputs[k])
-    _write_f32(os.path.join(d, "out_%s.bin" % out_name), want)
+    for out_name, w in zip(ex.outputs, want):
+        _write_f32(os.path.join(d, "out_%s.bin" % out_name), w)
     with open(os.path.join(d, "case.txt"), "w") as f:
         f.write("%s\n\n" % c["desc"])
         for k in c["inputs"]:
             f.write("input  %s %s\n" % (k, list(inputs[k].shape)))
-        f.write("output %s %s\n" % (out_name, list(want.shape)))
+        for out_name, w in zip(ex.outputs, want):
+            f.write("output %s %s\n" % (out_name, list(w.shape)))
     _verify_yaml(name, d, ex.yaml)
-    return want.shape, worst
+    return want[0].shape if len(want) == 1 else [list(w.shape) for w in want], worst
 
 
 def _verify_yaml(name, d, text):
@@ -526,8 +870,10 @@ def main():
     for name in args.cases or CASES:
         shape, worst = make_case(name, CASES[name], args.out)
         print("%-26s out %-18s f32-vs-f64 %.3f of tolerance" % (name, list(shape), worst))
+    # op_* cases belong to tools/make_golden_ops.py.
     stale = sorted(n for n in os.listdir(args.out)
-                   if os.path.isdir(os.path.join(args.out, n)) and n not in CASES)
+                   if os.path.isdir(os.path.join(args.out, n)) and n not in CASES
+                   and not n.startswith("op_"))
     if stale:
         print("note: directories without a case in this script: %s" % ", ".join(stale))
     print("total golden data: %.1f KiB" % (dir_size(args.out) / 1024.0))
