@@ -50,7 +50,7 @@ static LLVMValueRef begin(CodeGen *cg, const Node *n, const char *what, const ch
   for (int j = 0; j < n->nin; j++)
     key = arena_printf(cg->arena, "%s in%d=%s/%d", key, j, shape_str(cg->arena, &cg->g->nodes[n->in[j]].shape),
                        cg->g->nodes[n->in[j]].layout);
-  key = arena_printf(cg->arena, "%s V=%d act=%d/%g/%g", key, n->cblock, n->act.kind, n->act.alpha, n->act.beta);
+  key = arena_printf(cg->arena, "%s V=%d act=%s", key, n->cblock, cg_act_key(cg, &n->act));
   LLVMValueRef fn = cg_kernel_begin(cg, key, arena_printf(cg->arena, "%s.%s_%s", cg->g->name, what, n->name), nargs,
                                     is_new);
   if (*is_new) cg_vector_attrs(cg, fn, n->cblock);

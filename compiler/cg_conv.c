@@ -18,11 +18,10 @@
 static const char *conv_key(CodeGen *cg, const Node *n, const Shape *in) {
   const ConvAttr *c = &n->a.conv;
   return arena_printf(cg->arena,
-                      "conv ref in=%s out=%s k=%dx%d s=%dx%d p=%d,%d,%d,%d d=%dx%d g=%d b=%d res=%d act=%d/%g/%g",
+                      "conv ref in=%s out=%s k=%dx%d s=%dx%d p=%d,%d,%d,%d d=%dx%d g=%d b=%d res=%d act=%s",
                       shape_str(cg->arena, in), shape_str(cg->arena, &n->shape), c->kernel[0],
                       c->kernel[1], c->stride[0], c->stride[1], c->pad[0], c->pad[1], c->pad[2],
-                      c->pad[3], c->dilation[0], c->dilation[1], c->groups, c->has_bias, n->nin == 2, n->act.kind,
-                      n->act.alpha, n->act.beta);
+                      c->pad[3], c->dilation[0], c->dilation[1], c->groups, c->has_bias, n->nin == 2, cg_act_key(cg, &n->act));
 }
 
 /* Input coordinate of output coordinate `o` and tap `k` along one axis. */

@@ -211,11 +211,11 @@ static const char *direct_key(CodeGen *cg, const Conv *k) {
   const ConvAttr *c = &k->n->a.conv;
   return arena_printf(cg->arena,
                       "conv direct dw=%d in=%s inl=%d out=%s k=%dx%d s=%dx%d p=%d,%d d=%dx%d V=%d ocb=%d owb=%d "
-                      "b=%d res=%d act=%d/%g/%g",
+                      "b=%d res=%d act=%s",
                       k->dw, shape_str(cg->arena, &cg->g->nodes[k->n->in[0]].shape), k->in_blocked,
                       shape_str(cg->arena, &k->n->shape), c->kernel[0], c->kernel[1], c->stride[0], c->stride[1],
                       c->pad[0], c->pad[1], c->dilation[0], c->dilation[1], k->V, k->ocb, k->owb, k->bias != NULL,
-                      k->res != NULL, k->n->act.kind, k->n->act.alpha, k->n->act.beta);
+                      k->res != NULL, cg_act_key(cg, &k->n->act));
 }
 
 LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n) {

@@ -86,8 +86,8 @@ LLVMValueRef cg_dense(CodeGen *cg, const Node *n) {
   int64_t N = n->shape.dim[0], U = n->shape.dim[1], K = shape_numel(is) / N;
   int V = n->sched.vec > 1 ? n->sched.vec : 1;
   bool is_new;
-  const char *key = arena_printf(cg->arena, "dense n=%lld k=%lld u=%lld V=%d b=%d act=%d/%g/%g", (long long)N,
-                                 (long long)K, (long long)U, V, da->has_bias, n->act.kind, n->act.alpha, n->act.beta);
+  const char *key = arena_printf(cg->arena, "dense n=%lld k=%lld u=%lld V=%d b=%d act=%s", (long long)N,
+                                 (long long)K, (long long)U, V, da->has_bias, cg_act_key(cg, &n->act));
   LLVMValueRef fn = cg_kernel_begin(cg, key, arena_printf(cg->arena, "%s.dense_%s", cg->g->name, n->name),
                                     da->has_bias ? 4 : 3, &is_new);
   if (!is_new) return fn;

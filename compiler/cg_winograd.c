@@ -194,9 +194,9 @@ LLVMValueRef cg_winograd(CodeGen *cg, const Node *n) {
   k.ntiles = (k.OH + 3) / 4 * k.TW;
   CNNC_ASSERT(k.ocb * k.owb <= MAXACC && k.T % k.owb == 0 && k.OCB % k.ocb == 0);
   bool has_res = n->nin == 2, is_new;
-  const char *key = arena_printf(cg->arena, "winograd in=%s out=%s p=%d,%d V=%d ocb=%d owb=%d T=%d b=%d res=%d act=%d/%g/%g",
+  const char *key = arena_printf(cg->arena, "winograd in=%s out=%s p=%d,%d V=%d ocb=%d owb=%d T=%d b=%d res=%d act=%s",
                                  shape_str(cg->arena, &x->shape), shape_str(cg->arena, &n->shape), k.pt, k.pl, k.V, k.ocb,
-                                 k.owb, k.T, n->bias != NULL, has_res, n->act.kind, n->act.alpha, n->act.beta);
+                                 k.owb, k.T, n->bias != NULL, has_res, cg_act_key(cg, &n->act));
   LLVMValueRef fn = cg_kernel_begin(cg, key, arena_printf(cg->arena, "%s.winograd_%s", cg->g->name, n->name),
                                     4 + has_res + (n->bias != NULL), &is_new);
   if (!is_new) return fn;

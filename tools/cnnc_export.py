@@ -2,23 +2,32 @@
 """cnnc_export: turn a PyTorch nn.Module into a cnnc spec (format version 1).
 
 The model is traced with torch.fx (symbolic tracing, eval mode), so any DAG
-of supported operations can be exported, not just nn.Sequential chains.
-Shapes are propagated once with a random example input of the given input
-shapes; they resolve implicit arguments (softmax's legacy dim, negative
-axes) and let the exporter recognise `x.view(x.size(0), -1)` as a flatten.
+of supported operations can be exported: residual branches, concatenations,
+several inputs and outputs.  Shapes are propagated once with a random example
+input of the given input shapes; they resolve implicit arguments (softmax's
+legacy dim, negative axes, adaptive pooling's None sizes, reshape targets).
+docs/export.md lists every supported module and function and how it maps.
 
-Each traced node becomes at most one spec layer, named after the fx node:
-the module path with '.' replaced by '_' (`features.0` -> `features_0`),
-or the function's name (`relu`, `flatten_1`) for functional calls.
-Parameters are written under those layer names (`<layer>.weight`,
-`<layer>.bias`), so the safetensors file always matches the YAML even when
-module paths contain dots.  Simplifications done on the way:
+Each traced node becomes a spec layer named after the fx node: the module
+path with '.' replaced by '_' (`layer1.0.conv1` -> `layer1_0_conv1`), or the
+function's name (`add`, `cat_1`) for functional calls.  Parameters are
+written under those layer names (`<layer>.weight`, `<layer>.bias`,
+`<layer>.running_mean`, `<layer>.running_var`), so the safetensors file always
+matches the YAML.  Simplifications done on the way:
 
-  - relu after a conv2d/dense that has no other user (and is no graph
-    output) is fused as `activation: relu`;
-  - identities (nn.Dropout, nn.Identity, F.dropout, contiguous) vanish;
+  - an activation (relu, relu6, hardswish, sigmoid, silu, gelu, clip, ...)
+    after a conv2d / conv_transpose2d / dense / add / mul that has no other
+    user (and is no graph output) is fused as that layer's `activation:`;
+  - identities (dropout, nn.Identity, stochastic depth in eval mode,
+    contiguous, flatten of one dim) vanish;
   - a constant zero F.pad / nn.ZeroPad2d whose only user is a zero-padded
     conv2d is folded into the conv's [top, left, bottom, right] padding;
+    any other pad is a pad layer;
+  - arithmetic with Python numbers (x * 0.5 + 1) and channel slices put back
+    together (googlenet's transform_input: x[:, k] * a + b, torch.cat) become
+    one batchnorm with mean 0, var 1, epsilon 0;
+  - x.mean([2, 3]) is global_avgpool2d (+ flatten without keepdim);
+    adaptive pooling to 1x1 is global_avgpool2d / global_maxpool2d;
   - optionally (fold_flatten=True) a flatten from dim 1 whose only user is
     a dense layer is dropped, since cnnc's dense flattens a 4D input.
 
@@ -369,12 +378,22 @@ class _Exporter:
         if len(a.src_shape) not in (2, 4):
             raise ExportError("%s: arithmetic with a constant needs a rank-2 or rank-4 "
                               "tensor (it is written as a batchnorm)" % self.where(node))
+        self.affine_layer(node, node.name, a)
+
+    def affine_layer(self, node, base, a):
+        """The batchnorm layer y = x * scale + shift for a whole _Affine;
+        aliases `node` to it when node is given."""
         c = len(a.chans)
-        layer = self.add(node, "batchnorm", [a.src], epsilon=0.0)
+        layer = Layer(self.fresh(base), "batchnorm", [a.src], epsilon=0.0)
+        self.layers.append(layer)
+        self.by_name[layer.name] = layer
+        if node is not None:
+            self.alias[node] = layer.name
         layer.params["weight"] = torch.tensor(a.scale, dtype=torch.float32)
         layer.params["bias"] = torch.tensor(a.shift, dtype=torch.float32)
         layer.params["running_mean"] = torch.zeros(c)
         layer.params["running_var"] = torch.ones(c)
+        return layer
 
     def fresh(self, base):
         name = base.replace(".", "_")
@@ -668,9 +687,19 @@ class _Exporter:
             raise ExportError("%s: alpha is not supported" % self.where(node))
         ta, tb = isinstance(a, torch.fx.Node), isinstance(b, torch.fx.Node)
         if ta and tb:
+            if kind == "sub":  # a - b = a + (b * -1): the negation is a batchnorm
+                first = self.src(a, node)
+                nb = self.affine_of(b, node)
+                if not nb.is_whole():
+                    self.src(b, node)  # raises the slice error
+                neg = self.affine_layer(None, node.name + "_neg",
+                                        nb.derive(None, scale=[-v for v in nb.scale],
+                                                  shift=[-v for v in nb.shift]))
+                self.add(node, "add", [first, neg.name])
+                return
             if kind not in ("add", "mul"):
-                raise ExportError("%s: %s of two tensors is not supported (add, mul only)"
-                                  % (self.where(node), kind))
+                raise ExportError("%s: %s of two tensors is not supported (add, sub, mul "
+                                  "only)" % (self.where(node), kind))
             self.add(node, kind, [self.src(a, node), self.src(b, node)])
             return
         if not ((ta and _is_number(b)) or (tb and _is_number(a))):

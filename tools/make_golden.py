@@ -722,7 +722,9 @@ class SmallUNet(nn.Module):
     """An encoder-decoder exercising the remaining exported ops: reflect and
     replicate padding, a constant non-zero F.pad, PReLU, ELU, LeakyReLU, GELU,
     Hardtanh (clip), ConvTranspose2d, nearest and bilinear upsampling, skip
-    concatenation, scalar arithmetic (x * 0.5 + 1 -> batchnorm), two outputs."""
+    concatenation, scalar arithmetic (x * 0.5 + 1 -> batchnorm), a broadcast
+    subtraction of the spatial mean (global_avgpool2d, negated by a batchnorm,
+    add), two outputs."""
 
     def __init__(self):
         super().__init__()
@@ -746,6 +748,7 @@ class SmallUNet(nn.Module):
     def forward(self, x):
         e1 = self.act1(self.bn1(self.enc1(self.pad0(x))))          # 8 x H x W
         e2 = self.act2(self.enc2(self.pad1(self.pool(e1))))         # 12 x H/2 x W/2
+        e2 = e2 - e2.mean((2, 3), keepdim=True)                     # broadcast sub
         d1 = self.act3(self.up1(e2))                                # 8 x H x W
         d1 = self.act4(self.dec1(torch.cat([d1, e1], dim=1)))
         d1 = F.pad(d1, (1, 1, 1, 1), value=0.25)                    # not foldable
@@ -756,6 +759,7 @@ class SmallUNet(nn.Module):
 
 
 @case("fam_unet", "encoder-decoder, batch 2: reflect and replicate pads, PReLU, ELU, "
+      "x - x.mean((2, 3), keepdim=True), "
       "ConvTranspose2d (stride 2, output_padding), LeakyReLU, skip concat, GELU, a "
       "constant 0.25 F.pad, x * 0.5 + 1 (a batchnorm), Hardtanh (clip), sigmoid, "
       "nearest [1, 2] and bilinear (align_corners) upsampling; two outputs", {"x": [2, 3, 12, 10]}, output=["seg", "up"])
