@@ -398,6 +398,7 @@ void layout(Graph *g, const struct TargetInfo *t); /* layout.c: blocked layouts,
 int64_t node_floats(const Node *n); /* floats in a node's buffer, given its layout */
 void schedule(Graph *g);     /* schedule.c: needs: verified graph; gives: Node.sched */
 void stats_print(const Graph *g, const struct TargetInfo *t, FILE *f); /* stats.c: --stats */
+int64_t node_flops(const Graph *g, const Node *n); /* stats.c: 2 per multiply-add */
 void memplan(Graph *g);      /* memplan.c: needs: schedule; gives: offsets, workspace size */
 
 /* ===================================================================== */
@@ -413,6 +414,7 @@ typedef struct {
   int opt_level;       /* 0..3 */
   bool emit_llvm;      /* write textual IR to `output` instead of an object */
   int winograd;        /* -1 auto, 0 off, 1 on (--winograd=auto|off|on) */
+  bool profile;        /* --profile: count cycles per layer (see codegen.c) */
 } Options;
 
 /* target.c: what the schedule needs to know about the target. */
@@ -435,7 +437,7 @@ int target_x86_cpu_width(const char *cpu); /* 16, 8, 4; 0: not a known x86-64 CP
 bool codegen_emit(Graph *g, const Options *o);
 
 /* header.c */
-bool header_write(const Graph *g, const char *path);
+bool header_write(const Graph *g, const char *path, bool profile);
 
 /* Writes `len` bytes to `path` atomically (temp file + rename). */
 bool write_file_atomic(const char *path, const void *data, size_t len);

@@ -278,6 +278,44 @@ static void call_kernel(CodeGen *cg, const Node *n, LLVMValueRef kfn) {
   LLVMBuildCall2(cg->b, fty, kfn, args, (unsigned)na, "");
 }
 
+static LLVMValueRef cstring(CodeGen *cg, const char *s, const char *gname);
+
+/* ---- --profile ---- */
+
+static LLVMValueRef read_cycles(CodeGen *cg) {
+  unsigned id = LLVMLookupIntrinsicID("llvm.readcyclecounter", 21);
+  LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0);
+  return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, NULL, 0), fn, NULL, 0, "tsc");
+}
+
+static LLVMValueRef global_const(CodeGen *cg, const char *name, LLVMValueRef init) {
+  LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  return gv;
+}
+
+/* <name>_profile_count, _layers[], _flops[] (constant) and _ticks[]
+ * (zeroed, updated by every run); returns _ticks. */
+static LLVMValueRef emit_profile_tables(CodeGen *cg, LLVMValueRef *kernels) {
+  Graph *g = cg->g;
+  int k = 0;
+  LLVMValueRef *names = arena_array(cg->arena, (size_t)g->nnodes + 1, sizeof *names);
+  LLVMValueRef *flops = arena_array(cg->arena, (size_t)g->nnodes + 1, sizeof *flops);
+  for (int i = 0; i < g->nnodes; i++) {
+    if (!kernels[i]) continue;
+    names[k] = cstring(cg, g->nodes[i].name, arena_printf(cg->arena, "%s.prof.%d", g->name, k));
+    flops[k++] = cg_i64(cg, node_flops(g, &g->nodes[i]));
+  }
+  global_const(cg, arena_printf(cg->arena, "%s_profile_count", g->name), cg_i64(cg, k));
+  global_const(cg, arena_printf(cg->arena, "%s_profile_layers", g->name), LLVMConstArray2(cg->ptr, names, (uint64_t)k));
+  global_const(cg, arena_printf(cg->arena, "%s_profile_flops", g->name), LLVMConstArray2(cg->i64, flops, (uint64_t)k));
+  LLVMTypeRef at = LLVMArrayType2(cg->i64, (uint64_t)k);
+  LLVMValueRef ticks = LLVMAddGlobal(cg->mod, at, arena_printf(cg->arena, "%s_profile_ticks", g->name));
+  LLVMSetInitializer(ticks, LLVMConstNull(at));
+  return ticks;
+}
+
 static LLVMValueRef emit_run(CodeGen *cg, LLVMValueRef *kernels) {
   Graph *g = cg->g;
   int np = g->ninputs + g->noutputs + 1;
@@ -304,8 +342,18 @@ static LLVMValueRef emit_run(CodeGen *cg, LLVMValueRef *kernels) {
     fail_if(cg, LLVMBuildICmp(cg->b, LLVMIntNE, mis, cg_i64(cg, 0), ""), CNNRT_ERR_ALIGN, "align");
   }
   bind_buffers(cg, ws);
-  for (int i = 0; i < g->nnodes; i++)
-    if (kernels[i]) call_kernel(cg, &g->nodes[i], kernels[i]);
+  LLVMValueRef ticks = cg->opt->profile ? emit_profile_tables(cg, kernels) : NULL;
+  for (int i = 0, k = 0; i < g->nnodes; i++) {
+    if (!kernels[i]) continue;
+    LLVMValueRef t0 = ticks ? read_cycles(cg) : NULL;
+    call_kernel(cg, &g->nodes[i], kernels[i]);
+    if (ticks) {
+      LLVMValueRef idx[2] = {cg_i64(cg, 0), cg_i64(cg, k++)};
+      LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, LLVMGlobalGetValueType(ticks), ticks, idx, 2, "");
+      LLVMValueRef dt = LLVMBuildSub(cg->b, read_cycles(cg), t0, "dt");
+      LLVMBuildStore(cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->i64, slot, ""), dt), slot);
+    }
+  }
   LLVMBuildRet(cg->b, ret_code(cg, CNNRT_OK));
   return fn;
 }

@@ -35,6 +35,7 @@ static const char usage[] =
     "  --random-weights SEED\n"
     "                     fill parameters that are neither inline nor in the weights file\n"
     "                     with a deterministic pattern from SEED (for benchmarking)\n"
+    "  --profile          count cycles per layer in NAME_profile_ticks[] (for tuning; see docs/bench.md)\n"
     "  --stats            print per layer FLOPs, weight and activation bytes, kernel and tiling\n"
     "  --help             print this help\n"
     "  --version          print the version\n";
@@ -92,6 +93,8 @@ static int parse_args(int argc, char **argv, Cli *c) {
     } else if (!strcmp(a, "--version")) {
       printf("cnnc %s (model format %d)\n", CNNC_VERSION, CNNC_FORMAT_VERSION);
       return 1;
+    } else if (!strcmp(a, "--profile")) {
+      c->o.profile = true;
     } else if (!strcmp(a, "--stats")) {
       c->stats = true;
     } else if (!strcmp(a, "--emit-llvm")) {
@@ -182,7 +185,7 @@ static int compile(Arena *arena, Cli *c) {
     return 1;
   }
   if (!codegen_emit(g, &c->o)) return 1;
-  if (!c->o.emit_llvm && !header_write(g, c->o.header)) {
+  if (!c->o.emit_llvm && !header_write(g, c->o.header, c->o.profile)) {
     unlink(c->o.output);
     return 1;
   }

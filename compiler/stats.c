@@ -9,7 +9,7 @@
  */
 #include "cnnc.h"
 
-static int64_t layer_flops(const Graph *g, const Node *n) {
+int64_t node_flops(const Graph *g, const Node *n) {
   const Shape *o = &n->shape, *x = n->nin ? &g->nodes[n->in[0]].shape : NULL;
   switch (n->op) {
   case OP_CONV2D:
@@ -56,7 +56,7 @@ void stats_print(const Graph *g, const TargetInfo *t, FILE *f) {
   for (int i = 0; i < g->nnodes; i++) {
     const Node *n = &g->nodes[i];
     if (n->op == OP_INPUT) continue;
-    int64_t fl = layer_flops(g, n), wb = param_bytes(n), ab = node_floats(n) * 4;
+    int64_t fl = node_flops(g, n), wb = param_bytes(n), ab = node_floats(n) * 4;
     tf += fl;
     tw += wb;
     ta += n->alias ? 0 : ab;
