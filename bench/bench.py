@@ -234,9 +234,15 @@ class Bench:
         for stale in (obj, os.path.join(d, "cnnc", "timing"), os.path.join(d, "out_cnnc.bin")):
             if os.path.exists(stale):
                 os.remove(stale)
-        cmd = [self.cnnc] + self.a.cnnc_flags.split() + [meta["cnnc_yaml"], "-o", obj]
-        p = run(cmd, self.a.compile_timeout, os.path.join(d, "cnnc_compile.log"))
+        cmd = [self.cnnc] + self.a.cnnc_flags.split() + [meta["cnnc_yaml"], "-o", obj, "--stats"]
+        log = os.path.join(d, "cnnc_compile.log")
+        p = run(cmd, self.a.compile_timeout, log)
         r["compile_s"] = p.seconds if p.ok else None
+        if p.ok:  # --stats' last line: "workspace: N bytes (liveness bound M bytes); ..."
+            with open(log, errors="replace") as f:
+                m = re.search(r"workspace: (\d+) bytes \(liveness bound (\d+) bytes\)", f.read())
+            if m:
+                r["liveness_bound"] = int(m.group(2))
         r["compile_cmd"] = " ".join(os.path.relpath(c, REPO) if c.startswith("/") else c
                                     for c in cmd)
         if not p.ok or not os.path.exists(obj):
@@ -389,19 +395,21 @@ def write_md(path, res):
              "(lower is better). Made by `bench/run.sh`; see docs/bench.md." % res["pinning"])
     L.append("")
     L.append("| model | GFLOP | cnnc ms | ORT ms | PyTorch ms | cnnc/ORT | cnnc GFLOP/s "
-             "| cnnc % peak | ORT GFLOP/s | ORT % peak | cnnc compile s | cnnc workspace MiB |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+             "| cnnc % peak | ORT GFLOP/s | ORT % peak | cnnc compile s | cnnc workspace MiB "
+             "| liveness bound MiB |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
     for row in res["models"]:
         c, o, t = row["cnnc"], row["ort"], row["torch"]
         gflop = fmt(row.get("flops") and row["flops"] * 1e-9, "%.2f")
         ws = c.get("workspace")
-        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        lb = c.get("liveness_bound")
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             row["model"], gflop, ms(c), ms(o), ms(t),
             ratio(row),
             fmt(c.get("gflops"), "%.1f"), fmt(c.get("pct_peak"), "%.1f"),
             fmt(o.get("gflops"), "%.1f"), fmt(o.get("pct_peak"), "%.1f"),
-            fmt(c.get("compile_s"), "%.2f"), fmt(ws and ws / 2**20, "%.2f")))
+            fmt(c.get("compile_s"), "%.2f"), fmt(ws and ws / 2**20, "%.2f"), fmt(lb and lb / 2**20, "%.2f")))
         for e, label in (("cnnc", "cnnc"), ("ort", "ONNX Runtime"), ("torch", "PyTorch")):
             if e in row and row[e].get("reason"):
                 notes.append("- %s, %s: %s: %s" % (row["model"], label, row[e]["status"],
