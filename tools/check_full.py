@@ -134,7 +134,7 @@ def check_model(name, args, work):
     # Compile and link.
     obj = os.path.join(d, name + ".o")
     t0 = time.time()
-    cmd = [args.cnnc, yaml_path, "-o", obj] + (["--cpu=" + args.cpu] if args.cpu else [])
+    cmd = [args.cnnc, yaml_path, "-o", obj] + (["--cpu=" + args.cpu] if args.cpu else []) + args.cnnc_flags.split()
     run(cmd, "cnnc")
     t_compile = time.time() - t0
     drv_c = os.path.join(d, "driver.c")
@@ -176,6 +176,7 @@ def main():
                    "cnnc's directory)")
     p.add_argument("--cc", default=os.environ.get("CC", "cc"), help="C compiler (default $CC or cc)")
     p.add_argument("--cpu", help="pass --cpu=CPU to cnnc (e.g. x86-64, x86-64-v3)")
+    p.add_argument("--cnnc-flags", default="", help="more cnnc options, e.g. '--winograd=off'")
     p.add_argument("--seed", type=int, default=0, help="seed of the input and BN statistics")
     p.add_argument("--plain-bn", action="store_true", help="keep torchvision's initial BN "
                    "statistics (mean 0, var 1, weight 1, bias 0)")
