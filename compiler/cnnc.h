@@ -312,6 +312,7 @@ typedef struct {
   int output_index;/* >= 0: the graph's output #k (written to caller memory) */
   int nuses;       /* number of consumers (graph_count_uses) */
   bool alias;      /* output is the input buffer viewed differently (flatten) */
+  bool inplace;    /* writes its output over in[0]'s buffer, which dies here (memplan) */
   int64_t offset;  /* workspace byte offset (memplan); -1 = not in workspace */
   int64_t scratch; /* bytes of kernel-private scratch the kernel needs (layout.c) */
   int64_t scratch_offset; /* its workspace byte offset (memplan) */

@@ -134,6 +134,7 @@ static void add_attr(CodeGen *cg, LLVMValueRef fn, unsigned idx, const char *nam
 
 LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int nptr,
                              bool *is_new) {
+  if (cg->inplace) key = arena_printf(cg->arena, "%s inplace", key);
   for (int i = 0; i < cg->nkernels; i++)
     if (strcmp(cg->kernels[i].key, key) == 0) {
       *is_new = false;
@@ -149,7 +150,7 @@ LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int
   add_attr(cg, fn, LLVMAttributeFunctionIndex, "nofree");
   add_attr(cg, fn, LLVMAttributeFunctionIndex, "nosync");
   for (int i = 0; i < nptr; i++) {
-    add_attr(cg, fn, (unsigned)i + 1, "noalias");
+    if (!cg->inplace) add_attr(cg, fn, (unsigned)i + 1, "noalias");
     add_attr(cg, fn, (unsigned)i + 1, "nocapture");
   }
   Kernel k = {arena_strdup(cg->arena, key), fn};
@@ -475,7 +476,11 @@ bool codegen_emit(Graph *g, const Options *o) {
   if (!emit_target_machine(&cg)) goto cleanup;
   emit_params(&cg);
   LLVMValueRef *kernels = arena_array(g->arena, (size_t)g->nnodes, sizeof *kernels);
-  for (int i = 0; i < g->nnodes; i++) kernels[i] = node_kernel(&cg, &g->nodes[i]);
+  for (int i = 0; i < g->nnodes; i++) {
+    cg.inplace = g->nodes[i].inplace;
+    kernels[i] = node_kernel(&cg, &g->nodes[i]);
+  }
+  cg.inplace = false;
   LLVMValueRef run = emit_run(&cg, kernels);
   emit_descriptor(&cg, emit_run_generic(&cg, run));
   if (!verify_module(&cg)) goto cleanup;

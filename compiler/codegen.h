@@ -50,6 +50,7 @@ typedef struct {
   LLVMValueRef *param_global; /* per Graph.params index: the weight global */
   LLVMValueRef *node_ptr;  /* per node: its buffer inside the run function */
   LLVMValueRef ws;         /* the run function's workspace argument */
+  bool inplace;            /* the kernel being made runs in place: no noalias */
   Kernel *kernels;         /* emitted kernels, for sharing */
   int nkernels, capkernels;
 } CodeGen;
