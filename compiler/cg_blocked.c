@@ -27,21 +27,6 @@ static Blk blk(CodeGen *cg, const Node *n) {
   return b;
 }
 
-static LLVMValueRef vld(CodeGen *cg, const Blk *b, LLVMValueRef base, LLVMValueRef idx) {
-  LLVMValueRef l = LLVMBuildLoad2(cg->b, b->vt, cg_gep(cg, base, idx, ""), "");
-  LLVMSetAlignment(l, 4);
-  return l;
-}
-
-static void vst(CodeGen *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
-  LLVMSetAlignment(LLVMBuildStore(cg->b, v, cg_gep(cg, base, idx, "")), 4);
-}
-
-static LLVMValueRef vsplat(CodeGen *cg, const Blk *b, LLVMValueRef x) {
-  LLVMValueRef v = LLVMBuildInsertElement(cg->b, LLVMGetUndef(b->vt), x, LLVMConstInt(cg->i32, 0, 0), "");
-  return LLVMBuildShuffleVector(cg->b, v, LLVMGetUndef(b->vt), LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)b->V)), "");
-}
-
 /* Starts (or finds) the kernel `what` of node n; `detail` goes into the
  * key only. */
 static LLVMValueRef begin(CodeGen *cg, const Node *n, const char *what, const char *detail, int nargs,
@@ -78,22 +63,22 @@ static LLVMValueRef eltwise(CodeGen *cg, const Node *n) {
   CNNC_ASSERT(n->nin <= 16);
   for (int j = 0; j < n->nin; j++) /* per-channel operands are loaded once per block */
     chan[j] = is_per_channel(&cg->g->nodes[n->in[j]].shape, &n->shape)
-                  ? vld(cg, &b, LLVMGetParam(fn, (unsigned)j), cg_mul(cg, nc, cg_i64(cg, b.V)))
+                  ? cg_vload(cg, b.vt, LLVMGetParam(fn, (unsigned)j), cg_mul(cg, nc, cg_i64(cg, b.V)))
                   : NULL;
   LLVMValueRef scale = NULL, shift = NULL;
   if (bn) {
-    scale = vld(cg, &b, LLVMGetParam(fn, (unsigned)n->nin + 1), cg_mul(cg, lc.iv, cg_i64(cg, b.V)));
-    shift = vld(cg, &b, LLVMGetParam(fn, (unsigned)n->nin + 2), cg_mul(cg, lc.iv, cg_i64(cg, b.V)));
+    scale = cg_vload(cg, b.vt, LLVMGetParam(fn, (unsigned)n->nin + 1), cg_mul(cg, lc.iv, cg_i64(cg, b.V)));
+    shift = cg_vload(cg, b.vt, LLVMGetParam(fn, (unsigned)n->nin + 2), cg_mul(cg, lc.iv, cg_i64(cg, b.V)));
   }
   Loop lp = cg_for(cg, "hw", b.H * b.W);
   LLVMValueRef idx = cg_mul(cg, cg_muladd(cg, nc, b.H * b.W, lp.iv), cg_i64(cg, b.V));
   LLVMValueRef v = NULL;
   for (int j = 0; j < n->nin; j++) {
-    LLVMValueRef x = chan[j] ? chan[j] : vld(cg, &b, LLVMGetParam(fn, (unsigned)j), idx);
+    LLVMValueRef x = chan[j] ? chan[j] : cg_vload(cg, b.vt, LLVMGetParam(fn, (unsigned)j), idx);
     v = !v ? x : n->op == OP_MUL ? LLVMBuildFMul(cg->b, v, x, "") : LLVMBuildFAdd(cg->b, v, x, "");
   }
   if (bn) v = cg_fma(cg, v, scale, shift);
-  vst(cg, cg_act(cg, &n->act, v), out, idx);
+  cg_vstore(cg, cg_act(cg, &n->act, v), out, idx);
   cg_loop_end(cg, &lp);
   cg_loop_end(cg, &lc);
   cg_loop_end(cg, &ln);
@@ -119,7 +104,7 @@ static LLVMValueRef pool(CodeGen *cg, const Node *n) {
   Loop lc = cg_for(cg, "ncb", b.N * b.CB);
   Loop lh = cg_for(cg, "oh", b.H);
   Loop lw = cg_for(cg, "ow", b.W);
-  LLVMBuildStore(cg->b, vsplat(cg, &b, cg_f32(cg, is_max ? -1.0 / 0.0 : 0.0)), acc);
+  LLVMBuildStore(cg->b, cg_splat(cg, b.vt, cg_f32(cg, is_max ? -1.0 / 0.0 : 0.0)), acc);
   Loop lkh = cg_for(cg, "kh", p->kernel[0]);
   LLVMValueRef ih = cg_add(cg, cg_muladd(cg, lh.iv, p->stride[0], cg_i64(cg, -p->pad[0])),
                            cg_mul(cg, lkh.iv, cg_i64(cg, p->dilation[0])));
@@ -128,7 +113,7 @@ static LLVMValueRef pool(CodeGen *cg, const Node *n) {
   LLVMValueRef iw = cg_add(cg, cg_muladd(cg, lw.iv, p->stride[1], cg_i64(cg, -p->pad[1])),
                            cg_mul(cg, lkw.iv, cg_i64(cg, p->dilation[1])));
   LLVMBasicBlockRef wj = cg_if_begin(cg, cg_in_range(cg, iw, W), "win");
-  LLVMValueRef v = vld(cg, &b, in, cg_mul(cg, cg_muladd(cg, cg_muladd(cg, lc.iv, H, ih), W, iw), cg_i64(cg, b.V)));
+  LLVMValueRef v = cg_vload(cg, b.vt, in, cg_mul(cg, cg_muladd(cg, cg_muladd(cg, lc.iv, H, ih), W, iw), cg_i64(cg, b.V)));
   LLVMValueRef a = LLVMBuildLoad2(cg->b, b.vt, acc, "");
   LLVMBuildStore(cg->b, is_max ? cg_max(cg, a, v) : LLVMBuildFAdd(cg->b, a, v, ""), acc);
   cg_if_end(cg, wj);
@@ -139,9 +124,9 @@ static LLVMValueRef pool(CodeGen *cg, const Node *n) {
   if (!is_max) {
     LLVMValueRef c = cg_mul(cg, cg_pool_count(cg, lh.iv, p->stride[0], p->pad[0], p->kernel[0], H, p->count_include_pad),
                             cg_pool_count(cg, lw.iv, p->stride[1], p->pad[1], p->kernel[1], W, p->count_include_pad));
-    r = LLVMBuildFDiv(cg->b, r, vsplat(cg, &b, LLVMBuildSIToFP(cg->b, c, cg->f32, "")), "avg");
+    r = LLVMBuildFDiv(cg->b, r, cg_splat(cg, b.vt, LLVMBuildSIToFP(cg->b, c, cg->f32, "")), "avg");
   }
-  vst(cg, r, out, cg_mul(cg, cg_muladd(cg, cg_muladd(cg, lc.iv, b.H, lh.iv), b.W, lw.iv), cg_i64(cg, b.V)));
+  cg_vstore(cg, r, out, cg_mul(cg, cg_muladd(cg, cg_muladd(cg, lc.iv, b.H, lh.iv), b.W, lw.iv), cg_i64(cg, b.V)));
   cg_loop_end(cg, &lw);
   cg_loop_end(cg, &lh);
   cg_loop_end(cg, &lc);
@@ -159,15 +144,15 @@ static LLVMValueRef global_pool(CodeGen *cg, const Node *n) {
   LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1);
   LLVMValueRef acc = cg_alloca(cg, b.vt, "acc");
   Loop lc = cg_for(cg, "ncb", b.N * b.CB);
-  LLVMBuildStore(cg->b, vsplat(cg, &b, cg_f32(cg, is_max ? -1.0 / 0.0 : 0.0)), acc);
+  LLVMBuildStore(cg->b, cg_splat(cg, b.vt, cg_f32(cg, is_max ? -1.0 / 0.0 : 0.0)), acc);
   Loop lp = cg_for(cg, "hw", HW);
-  LLVMValueRef v = vld(cg, &b, in, cg_mul(cg, cg_muladd(cg, lc.iv, HW, lp.iv), cg_i64(cg, b.V)));
+  LLVMValueRef v = cg_vload(cg, b.vt, in, cg_mul(cg, cg_muladd(cg, lc.iv, HW, lp.iv), cg_i64(cg, b.V)));
   LLVMValueRef a = LLVMBuildLoad2(cg->b, b.vt, acc, "");
   LLVMBuildStore(cg->b, is_max ? cg_max(cg, a, v) : LLVMBuildFAdd(cg->b, a, v, ""), acc);
   cg_loop_end(cg, &lp);
   LLVMValueRef r = LLVMBuildLoad2(cg->b, b.vt, acc, "");
-  if (!is_max) r = LLVMBuildFDiv(cg->b, r, vsplat(cg, &b, cg_f32(cg, (double)HW)), "avg");
-  vst(cg, r, out, cg_mul(cg, lc.iv, cg_i64(cg, b.V)));
+  if (!is_max) r = LLVMBuildFDiv(cg->b, r, cg_splat(cg, b.vt, cg_f32(cg, (double)HW)), "avg");
+  cg_vstore(cg, r, out, cg_mul(cg, lc.iv, cg_i64(cg, b.V)));
   cg_loop_end(cg, &lc);
   cg_kernel_end(cg);
   return fn;
@@ -200,7 +185,7 @@ static LLVMValueRef concat(CodeGen *cg, const Node *n) {
       LLVMValueRef src = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, ln.iv, CBj, lc.iv), HW, lp.iv), cg_i64(cg, b.V));
       LLVMValueRef dcb = cg_add(cg, lc.iv, cg_i64(cg, c0 / b.V));
       LLVMValueRef dst = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, ln.iv, b.CB, dcb), HW, lp.iv), cg_i64(cg, b.V));
-      vst(cg, vld(cg, &b, in, src), out, dst);
+      cg_vstore(cg, cg_vload(cg, b.vt, in, src), out, dst);
       cg_loop_end(cg, &lp);
       cg_loop_end(cg, &lc);
       cg_loop_end(cg, &ln);

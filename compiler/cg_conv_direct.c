@@ -42,30 +42,6 @@ typedef struct {
   LLVMValueRef nn, grp, oh, kh_lo, kh_hi;
 } Conv;
 
-static LLVMValueRef vload(CodeGen *cg, Conv *k, LLVMValueRef base, LLVMValueRef idx) {
-  LLVMValueRef l = LLVMBuildLoad2(cg->b, k->vt, cg_gep(cg, base, idx, ""), "");
-  LLVMSetAlignment(l, 4);
-  return l;
-}
-
-static void vstore(CodeGen *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
-  LLVMValueRef s = LLVMBuildStore(cg->b, v, cg_gep(cg, base, idx, ""));
-  LLVMSetAlignment(s, 4);
-}
-
-static LLVMValueRef splat(CodeGen *cg, Conv *k, LLVMValueRef x) {
-  LLVMValueRef v = LLVMBuildInsertElement(cg->b, LLVMGetUndef(k->vt), x, LLVMConstInt(cg->i32, 0, 0), "");
-  return LLVMBuildShuffleVector(cg->b, v, LLVMGetUndef(k->vt), LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)k->V)),
-                                "bc");
-}
-
-static LLVMValueRef smax(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
-  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, a, b, ""), a, b, "");
-}
-static LLVMValueRef smin(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
-  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
-}
-
 /* Valid kernel rows for output row oh: kh with 0 <= oh*sh - pt + kh*dh < H. */
 static void row_range(CodeGen *cg, Conv *k) {
   bool all_inside = k->pt == 0 && (k->OH - 1) * k->sh + (int64_t)(k->KH - 1) * k->dh < k->H;
@@ -77,9 +53,9 @@ static void row_range(CodeGen *cg, Conv *k) {
   LLVMValueRef ih0 = cg_muladd(cg, k->oh, k->sh, cg_i64(cg, -k->pt));
   /* kh_lo = ceil(-ih0 / dh) clamped at 0; kh_hi = ceil((H - ih0) / dh) clamped at KH */
   LLVMValueRef neg = LLVMBuildSub(cg->b, cg_i64(cg, k->dh - 1), ih0, "");
-  LLVMValueRef lo = smax(cg, LLVMBuildSDiv(cg->b, smax(cg, neg, cg_i64(cg, 0)), cg_i64(cg, k->dh), ""), cg_i64(cg, 0));
+  LLVMValueRef lo = cg_smax(cg, LLVMBuildSDiv(cg->b, cg_smax(cg, neg, cg_i64(cg, 0)), cg_i64(cg, k->dh), ""), cg_i64(cg, 0));
   LLVMValueRef rem = LLVMBuildSub(cg->b, cg_i64(cg, k->H + k->dh - 1), ih0, "");
-  LLVMValueRef hi = smin(cg, LLVMBuildSDiv(cg->b, smax(cg, rem, cg_i64(cg, 0)), cg_i64(cg, k->dh), ""), cg_i64(cg, k->KH));
+  LLVMValueRef hi = cg_smin(cg, LLVMBuildSDiv(cg->b, cg_smax(cg, rem, cg_i64(cg, 0)), cg_i64(cg, k->dh), ""), cg_i64(cg, k->KH));
   k->kh_lo = lo;
   k->kh_hi = hi;
 }
@@ -100,7 +76,7 @@ static void acc_init(CodeGen *cg, Conv *k, int width) {
     LLVMValueRef init = LLVMConstNull(k->vt);
     if (k->bias) {
       LLVMValueRef ob = cg_add(cg, cg_mul(cg, k->grp, cg_i64(cg, k->ocb)), cg_i64(cg, o));
-      init = vload(cg, k, k->bias, cg_mul(cg, ob, cg_i64(cg, k->V)));
+      init = cg_vload(cg, k->vt, k->bias, cg_mul(cg, ob, cg_i64(cg, k->V)));
     }
     for (int j = 0; j < width; j++) LLVMBuildStore(cg->b, init, k->acc[o * k->owb + j]);
   }
@@ -132,11 +108,11 @@ static void block_direct(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t static_
   LLVMValueRef wrow = cg_add(cg, wic, cg_mul(cg, lkh.iv, cg_i64(cg, k->KW * G)));
   for (int kw = 0; kw < k->KW; kw++) {
     LLVMValueRef wv[4];
-    for (int o = 0; o < k->ocb; o++) wv[o] = vload(cg, k, k->w, cg_add(cg, wrow, cg_i64(cg, kw * G + o * k->V)));
+    for (int o = 0; o < k->ocb; o++) wv[o] = cg_vload(cg, k->vt, k->w, cg_add(cg, wrow, cg_i64(cg, kw * G + o * k->V)));
     for (int j = 0; j < width; j++) {
       if (static_ow0 >= 0 && !col_inside(k, static_ow0, j, kw)) continue;
       int64_t off = ((int64_t)j * k->sw + (int64_t)kw * k->dw_) * xstride;
-      LLVMValueRef x = splat(cg, k, cg_load(cg, k->in, cg_add(cg, rowx, cg_i64(cg, off)), "x"));
+      LLVMValueRef x = cg_splat(cg, k->vt, cg_load(cg, k->in, cg_add(cg, rowx, cg_i64(cg, off)), "x"));
       for (int o = 0; o < k->ocb; o++) acc_fma(cg, k, o, j, wv[o], x);
     }
   }
@@ -153,11 +129,11 @@ static void block_depthwise(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t stat
   LLVMValueRef rowx = in_index(cg, k, c0, ih, iw0);
   LLVMValueRef wrow = cg_mul(cg, cg_muladd(cg, k->grp, taps, cg_mul(cg, lkh.iv, cg_i64(cg, k->KW))), cg_i64(cg, k->V));
   for (int kw = 0; kw < k->KW; kw++) {
-    LLVMValueRef wv = vload(cg, k, k->w, cg_add(cg, wrow, cg_i64(cg, (int64_t)kw * k->V)));
+    LLVMValueRef wv = cg_vload(cg, k->vt, k->w, cg_add(cg, wrow, cg_i64(cg, (int64_t)kw * k->V)));
     for (int j = 0; j < width; j++) {
       if (static_ow0 >= 0 && !col_inside(k, static_ow0, j, kw)) continue;
       int64_t off = ((int64_t)j * k->sw + (int64_t)kw * k->dw_) * k->V;
-      acc_fma(cg, k, 0, j, wv, vload(cg, k, k->in, cg_add(cg, rowx, cg_i64(cg, off))));
+      acc_fma(cg, k, 0, j, wv, cg_vload(cg, k->vt, k->in, cg_add(cg, rowx, cg_i64(cg, off))));
     }
   }
   cg_loop_end(cg, &lkh);
@@ -170,8 +146,8 @@ static void acc_store(CodeGen *cg, Conv *k, LLVMValueRef ow0, int width) {
     for (int j = 0; j < width; j++) {
       LLVMValueRef idx = cg_mul(cg, cg_add(cg, row, cg_i64(cg, j)), cg_i64(cg, k->V));
       LLVMValueRef v = LLVMBuildLoad2(cg->b, k->vt, k->acc[o * k->owb + j], "");
-      if (k->res) v = LLVMBuildFAdd(cg->b, v, vload(cg, k, k->res, idx), "res");
-      vstore(cg, cg_act(cg, &k->n->act, v), k->out, idx);
+      if (k->res) v = LLVMBuildFAdd(cg->b, v, cg_vload(cg, k->vt, k->res, idx), "res");
+      cg_vstore(cg, cg_act(cg, &k->n->act, v), k->out, idx);
     }
   }
 }

@@ -26,12 +26,6 @@ typedef struct {
   LLVMValueRef acc[ROWS];
 } Dot;
 
-static LLVMValueRef vload(CodeGen *cg, Dot *d, LLVMValueRef base, LLVMValueRef idx) {
-  LLVMValueRef l = LLVMBuildLoad2(cg->b, d->vt, cg_gep(cg, base, idx, ""), "");
-  LLVMSetAlignment(l, 4);
-  return l;
-}
-
 /* Loads the first n < V floats at base[idx], zeros in the other lanes. */
 static LLVMValueRef masked_load(CodeGen *cg, Dot *d, LLVMValueRef base, LLVMValueRef idx, int64_t n) {
   LLVMValueRef lanes[64];
@@ -53,9 +47,9 @@ static void dots(CodeGen *cg, Dot *d, LLVMValueRef u0, int nrows, LLVMValueRef *
   for (int r = 0; r < nrows; r++) wrow[r] = cg_mul(cg, cg_add(cg, u0, cg_i64(cg, r)), cg_i64(cg, d->K));
   if (kmain > 0) {
     Loop lk = cg_loop_begin(cg, "k", cg_i64(cg, 0), cg_i64(cg, kmain), d->V);
-    LLVMValueRef xv = vload(cg, d, d->x, lk.iv);
+    LLVMValueRef xv = cg_vload(cg, d->vt, d->x, lk.iv);
     for (int r = 0; r < nrows; r++) {
-      LLVMValueRef wv = vload(cg, d, d->w, cg_add(cg, wrow[r], lk.iv));
+      LLVMValueRef wv = cg_vload(cg, d->vt, d->w, cg_add(cg, wrow[r], lk.iv));
       LLVMBuildStore(cg->b, cg_fma(cg, wv, xv, LLVMBuildLoad2(cg->b, d->vt, d->acc[r], "")), d->acc[r]);
     }
     cg_loop_end(cg, &lk);

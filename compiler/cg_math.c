@@ -74,26 +74,38 @@ static LLVMValueRef pow2i(CodeGen *cg, LLVMTypeRef t, LLVMValueRef k) {
   return LLVMBuildBitCast(cg->b, bits, t, "");
 }
 
-LLVMValueRef cg_exp(CodeGen *cg, LLVMValueRef x) {
+/* The reduction shared by exp and expm1: x clamped to [lo, 89] (NaN to 0,
+ * so fptosi never sees it), x = n ln2 + r with |r| <= ln2/2 (ln2 split in
+ * two for an exact product), and expm1(r) = r + r^2 P(r).  Returns n as an
+ * integer vector/scalar and sets *em = expm1(r). */
+static LLVMValueRef exp_reduce(CodeGen *cg, LLVMValueRef x, double lo, LLVMValueRef *em) {
   LLVMTypeRef t = LLVMTypeOf(x);
-  LLVMValueRef nan = fcmp(cg, LLVMRealUNO, x, x);
-  /* exp overflows above 88.73 and is 0 below -103.98: clamping keeps n in
-   * range for the two-step scale and keeps NaN away from fptosi. */
   LLVMValueRef xc = sel(cg, fcmp(cg, LLVMRealOGT, x, fc(cg, t, 89.0)), fc(cg, t, 89.0), x);
-  xc = sel(cg, fcmp(cg, LLVMRealOLT, xc, fc(cg, t, -104.0)), fc(cg, t, -104.0), xc);
-  xc = sel(cg, nan, fc(cg, t, 0.0), xc);
+  xc = sel(cg, fcmp(cg, LLVMRealOLT, xc, fc(cg, t, lo)), fc(cg, t, lo), xc);
+  xc = sel(cg, fcmp(cg, LLVMRealUNO, x, x), fc(cg, t, 0.0), xc);
   LLVMValueRef fn = round_small(cg, fmul(cg, xc, fc(cg, t, 1.44269504088896341)));
   LLVMValueRef r = cg_fma(cg, fn, fc(cg, t, -0.693359375), xc);
   r = cg_fma(cg, fn, fc(cg, t, 2.12194440e-4), r);
   static const double c[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
                              4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
-  LLVMValueRef p = poly(cg, r, c, 6);
-  LLVMValueRef y = fadd(cg, cg_fma(cg, fmul(cg, p, r), r, r), fc(cg, t, 1.0));
-  LLVMValueRef n = LLVMBuildFPToSI(cg->b, fn, int_like(cg, t), "");
+  *em = cg_fma(cg, fmul(cg, poly(cg, r, c, 6), r), r, r);
+  return LLVMBuildFPToSI(cg->b, fn, int_like(cg, t), "");
+}
+
+/* y * 2^n for n in [-150, 128], in two steps so that neither factor
+ * overflows and a subnormal result is rounded once. */
+static LLVMValueRef scale2(CodeGen *cg, LLVMValueRef y, LLVMValueRef n) {
+  LLVMTypeRef t = LLVMTypeOf(y);
   LLVMValueRef n1 = LLVMBuildAShr(cg->b, n, ic(cg, t, 1), "");
   LLVMValueRef n2 = LLVMBuildSub(cg->b, n, n1, "");
-  y = fmul(cg, fmul(cg, y, pow2i(cg, t, n1)), pow2i(cg, t, n2));
-  return sel(cg, nan, x, y);
+  return fmul(cg, fmul(cg, y, pow2i(cg, t, n1)), pow2i(cg, t, n2));
+}
+
+LLVMValueRef cg_exp(CodeGen *cg, LLVMValueRef x) {
+  /* exp overflows above 88.73 and is 0 below -103.98. */
+  LLVMValueRef em, n = exp_reduce(cg, x, -104.0, &em);
+  LLVMValueRef y = scale2(cg, fadd(cg, em, fc(cg, LLVMTypeOf(x), 1.0)), n);
+  return sel(cg, fcmp(cg, LLVMRealUNO, x, x), x, y);
 }
 
 LLVMValueRef cg_log(CodeGen *cg, LLVMValueRef x) {
@@ -153,21 +165,10 @@ static LLVMValueRef copysign_(CodeGen *cg, LLVMValueRef mag, LLVMValueRef sgn) {
 LLVMValueRef cg_expm1(CodeGen *cg, LLVMValueRef x) {
   LLVMTypeRef t = LLVMTypeOf(x);
   LLVMValueRef nan = fcmp(cg, LLVMRealUNO, x, x);
-  LLVMValueRef xc = sel(cg, fcmp(cg, LLVMRealOGT, x, fc(cg, t, 89.0)), fc(cg, t, 89.0), x);
-  xc = sel(cg, fcmp(cg, LLVMRealOLT, xc, fc(cg, t, -30.0)), fc(cg, t, -30.0), xc);
-  xc = sel(cg, nan, fc(cg, t, 0.0), xc);
-  LLVMValueRef fn = round_small(cg, fmul(cg, xc, fc(cg, t, 1.44269504088896341)));
-  LLVMValueRef r = cg_fma(cg, fn, fc(cg, t, -0.693359375), xc);
-  r = cg_fma(cg, fn, fc(cg, t, 2.12194440e-4), r);
-  static const double c[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
-                             4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
-  LLVMValueRef em = cg_fma(cg, fmul(cg, poly(cg, r, c, 6), r), r, r);
-  LLVMValueRef n = LLVMBuildFPToSI(cg->b, fn, int_like(cg, t), "");
+  LLVMValueRef em, n = exp_reduce(cg, x, -30.0, &em);
   LLVMValueRef s = pow2i(cg, t, n);
   LLVMValueRef small = cg_fma(cg, s, em, fsub(cg, s, fc(cg, t, 1.0)));
-  LLVMValueRef n1 = LLVMBuildAShr(cg->b, n, ic(cg, t, 1), "");
-  LLVMValueRef n2 = LLVMBuildSub(cg->b, n, n1, "");
-  LLVMValueRef big = fmul(cg, fmul(cg, fadd(cg, em, fc(cg, t, 1.0)), pow2i(cg, t, n1)), pow2i(cg, t, n2));
+  LLVMValueRef big = scale2(cg, fadd(cg, em, fc(cg, t, 1.0)), n);
   LLVMValueRef y = sel(cg, LLVMBuildICmp(cg->b, LLVMIntSGT, n, ic(cg, t, 24), ""), big, small);
   return sel(cg, nan, x, y);
 }

@@ -27,21 +27,14 @@ static const char *pool_key(CodeGen *cg, const Node *n, const Shape *in) {
                       p->pad[2], p->pad[3], p->dilation[0], p->dilation[1], p->count_include_pad);
 }
 
-static LLVMValueRef smin(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
-  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
-}
-static LLVMValueRef smax(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
-  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, a, b, ""), a, b, "");
-}
-
 /* Number of taps avgpool divides by along one axis, as PyTorch counts. */
 LLVMValueRef cg_pool_count(CodeGen *cg, LLVMValueRef o, int stride, int pad, int k, int64_t size,
                               bool include_pad) {
   LLVMValueRef start = cg_muladd(cg, o, stride, cg_i64(cg, -pad));
-  LLVMValueRef end = smin(cg, cg_add(cg, start, cg_i64(cg, k)), cg_i64(cg, size + pad));
+  LLVMValueRef end = cg_smin(cg, cg_add(cg, start, cg_i64(cg, k)), cg_i64(cg, size + pad));
   if (!include_pad) {
-    start = smax(cg, start, cg_i64(cg, 0));
-    end = smin(cg, end, cg_i64(cg, size));
+    start = cg_smax(cg, start, cg_i64(cg, 0));
+    end = cg_smin(cg, end, cg_i64(cg, size));
   }
   return LLVMBuildSub(cg->b, end, start, "cnt");
 }

@@ -41,22 +41,6 @@ typedef struct {
   LLVMValueRef nn, t0;
 } Wino;
 
-static LLVMValueRef vld(CodeGen *cg, Wino *k, LLVMValueRef base, LLVMValueRef idx) {
-  LLVMValueRef l = LLVMBuildLoad2(cg->b, k->vt, cg_gep(cg, base, idx, ""), "");
-  LLVMSetAlignment(l, 4);
-  return l;
-}
-
-static void vst(CodeGen *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
-  LLVMSetAlignment(LLVMBuildStore(cg->b, v, cg_gep(cg, base, idx, "")), 4);
-}
-
-static LLVMValueRef vsplat(CodeGen *cg, Wino *k, LLVMValueRef x) {
-  LLVMValueRef v = LLVMBuildInsertElement(cg->b, LLVMGetUndef(k->vt), x, LLVMConstInt(cg->i32, 0, 0), "");
-  return LLVMBuildShuffleVector(cg->b, v, LLVMGetUndef(k->vt), LLVMConstNull(LLVMVectorType(cg->i32, (unsigned)k->V)),
-                                "");
-}
-
 /* sum_i c[i] * v[i * stride] with the constant coefficients folded in. */
 static LLVMValueRef lin(CodeGen *cg, Wino *k, const double *c, LLVMValueRef *v, int n, int stride) {
   LLVMValueRef s = NULL;
@@ -64,7 +48,7 @@ static LLVMValueRef lin(CodeGen *cg, Wino *k, const double *c, LLVMValueRef *v, 
     if (c[i] == 0) continue;
     LLVMValueRef x = v[i * stride];
     double a = c[i] < 0 ? -c[i] : c[i];
-    if (a != 1) x = LLVMBuildFMul(cg->b, x, vsplat(cg, k, cg_f32(cg, a)), "");
+    if (a != 1) x = LLVMBuildFMul(cg->b, x, cg_splat(cg, k->vt, cg_f32(cg, a)), "");
     if (!s) s = c[i] < 0 ? LLVMBuildFNeg(cg->b, x, "") : x;
     else s = c[i] < 0 ? LLVMBuildFSub(cg->b, s, x, "") : LLVMBuildFAdd(cg->b, s, x, "");
   }
@@ -96,7 +80,7 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
       LLVMValueRef ok = LLVMBuildAnd(cg->b, rowok, cg_in_range(cg, iw, k->W), "ok");
       LLVMValueRef idx = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->H, ih), k->W, iw), cg_i64(cg, k->V));
       idx = LLVMBuildSelect(cg->b, ok, idx, cg_i64(cg, 0), "");
-      d[i * 6 + j] = LLVMBuildSelect(cg->b, ok, vld(cg, k, k->in, idx), LLVMConstNull(k->vt), "d");
+      d[i * 6 + j] = LLVMBuildSelect(cg->b, ok, cg_vload(cg, k->vt, k->in, idx), LLVMConstNull(k->vt), "d");
     }
   }
   for (int i = 0; i < 6; i++) /* tmp = B^T d */
@@ -107,7 +91,7 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
       LLVMValueRef idx = cg_add(cg, cg_mul(cg, cg_muladd(cg, t, 1, cg_i64(cg, (int64_t)(i * 6 + j) * k->T)),
                                            cg_i64(cg, k->ICp)),
                                 cg_mul(cg, lc.iv, cg_i64(cg, k->V)));
-      vst(cg, r, k->TI, idx);
+      cg_vstore(cg, r, k->TI, idx);
     }
   cg_loop_end(cg, &lc);
 }
@@ -124,10 +108,10 @@ static void gemm(CodeGen *cg, Wino *k) {
   Loop lic = cg_for(cg, "ic", k->C);
   LLVMValueRef wv[4];
   LLVMValueRef urow = cg_add(cg, ubase, cg_mul(cg, lic.iv, cg_i64(cg, G)));
-  for (int o = 0; o < k->ocb; o++) wv[o] = vld(cg, k, k->U, cg_add(cg, urow, cg_i64(cg, (int64_t)o * k->V)));
+  for (int o = 0; o < k->ocb; o++) wv[o] = cg_vload(cg, k->vt, k->U, cg_add(cg, urow, cg_i64(cg, (int64_t)o * k->V)));
   LLVMValueRef xrow = cg_add(cg, tirow, lic.iv);
   for (int j = 0; j < k->owb; j++) {
-    LLVMValueRef x = vsplat(cg, k, cg_load(cg, k->TI, cg_add(cg, xrow, cg_i64(cg, (int64_t)j * k->ICp)), "x"));
+    LLVMValueRef x = cg_splat(cg, k->vt, cg_load(cg, k->TI, cg_add(cg, xrow, cg_i64(cg, (int64_t)j * k->ICp)), "x"));
     for (int o = 0; o < k->ocb; o++) {
       LLVMValueRef p = k->acc[o * k->owb + j];
       LLVMBuildStore(cg->b, cg_fma(cg, wv[o], x, LLVMBuildLoad2(cg->b, k->vt, p, "")), p);
@@ -139,7 +123,7 @@ static void gemm(CodeGen *cg, Wino *k) {
       LLVMValueRef trow = cg_add(cg, cg_muladd(cg, lx.iv, k->T, lt.iv), cg_i64(cg, j));
       LLVMValueRef ob = cg_add(cg, cg_mul(cg, lg.iv, cg_i64(cg, k->ocb)), cg_i64(cg, o));
       LLVMValueRef idx = cg_add(cg, cg_mul(cg, trow, cg_i64(cg, k->OCp)), cg_mul(cg, ob, cg_i64(cg, k->V)));
-      vst(cg, LLVMBuildLoad2(cg->b, k->vt, k->acc[o * k->owb + j], ""), k->M, idx);
+      cg_vstore(cg, LLVMBuildLoad2(cg->b, k->vt, k->acc[o * k->owb + j], ""), k->M, idx);
     }
   cg_loop_end(cg, &lt);
   cg_loop_end(cg, &lg);
@@ -157,11 +141,11 @@ static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   for (int x = 0; x < 36; x++) {
     LLVMValueRef idx = cg_add(cg, cg_mul(cg, cg_muladd(cg, t, 1, cg_i64(cg, (int64_t)x * k->T)), cg_i64(cg, k->OCp)),
                               cg_mul(cg, lo.iv, cg_i64(cg, k->V)));
-    m[x] = vld(cg, k, k->M, idx);
+    m[x] = cg_vload(cg, k->vt, k->M, idx);
   }
   for (int i = 0; i < 4; i++) /* tmp = A^T m */
     for (int j = 0; j < 6; j++) tmp[i * 6 + j] = lin(cg, k, AT[i], &m[j], 6, 6);
-  LLVMValueRef bias = k->bias ? vld(cg, k, k->bias, cg_mul(cg, lo.iv, cg_i64(cg, k->V))) : NULL;
+  LLVMValueRef bias = k->bias ? cg_vload(cg, k->vt, k->bias, cg_mul(cg, lo.iv, cg_i64(cg, k->V))) : NULL;
   LLVMValueRef plane = cg_muladd(cg, k->nn, k->OCB, lo.iv);
   for (int i = 0; i < 4; i++)
     for (int j = 0; j < 4; j++) {
@@ -173,8 +157,8 @@ static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
         join = cg_if_begin(cg, LLVMBuildAnd(cg->b, cg_in_range(cg, oh, k->OH), cg_in_range(cg, ow, k->OW), ""), "in");
       LLVMValueRef idx = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->OH, oh), k->OW, ow), cg_i64(cg, k->V));
       if (bias) y = LLVMBuildFAdd(cg->b, y, bias, "");
-      if (k->res) y = LLVMBuildFAdd(cg->b, y, vld(cg, k, k->res, idx), "res");
-      vst(cg, cg_act(cg, &k->n->act, y), k->out, idx);
+      if (k->res) y = LLVMBuildFAdd(cg->b, y, cg_vload(cg, k->vt, k->res, idx), "res");
+      cg_vstore(cg, cg_act(cg, &k->n->act, y), k->out, idx);
       if (join) cg_if_end(cg, join);
     }
   cg_loop_end(cg, &lo);

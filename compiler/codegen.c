@@ -47,6 +47,30 @@ void cg_store(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v) 
   LLVMBuildStore(cg->b, v, cg_gep(cg, base, idx, ""));
 }
 
+LLVMValueRef cg_vload(CodeGen *cg, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMValueRef l = LLVMBuildLoad2(cg->b, vt, cg_gep(cg, base, idx, ""), "");
+  LLVMSetAlignment(l, 4);
+  return l;
+}
+
+void cg_vstore(CodeGen *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
+  LLVMSetAlignment(LLVMBuildStore(cg->b, v, cg_gep(cg, base, idx, "")), 4);
+}
+
+LLVMValueRef cg_splat(CodeGen *cg, LLVMTypeRef vt, LLVMValueRef x) {
+  unsigned n = LLVMGetVectorSize(vt);
+  LLVMValueRef v = LLVMBuildInsertElement(cg->b, LLVMGetUndef(vt), x, LLVMConstInt(cg->i32, 0, 0), "");
+  return LLVMBuildShuffleVector(cg->b, v, LLVMGetUndef(vt), LLVMConstNull(LLVMVectorType(cg->i32, n)), "splat");
+}
+
+LLVMValueRef cg_smin(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, a, b, ""), a, b, "");
+}
+
+LLVMValueRef cg_smax(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, a, b, ""), a, b, "");
+}
+
 LLVMValueRef cg_add(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWAdd(cg->b, a, b, ""); }
 LLVMValueRef cg_mul(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildNSWMul(cg->b, a, b, ""); }
 

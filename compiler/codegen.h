@@ -78,6 +78,12 @@ LLVMValueRef cg_alloca(CodeGen *cg, LLVMTypeRef t, const char *name);
 LLVMValueRef cg_gep(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, const char *name);
 LLVMValueRef cg_load(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, const char *name);
 void cg_store(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v);
+/* Vector load/store of type vt at base[idx] (float index; alignment 4). */
+LLVMValueRef cg_vload(CodeGen *cg, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx);
+void cg_vstore(CodeGen *cg, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx);
+LLVMValueRef cg_splat(CodeGen *cg, LLVMTypeRef vt, LLVMValueRef x); /* scalar -> all lanes */
+LLVMValueRef cg_smin(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);  /* signed i64 */
+LLVMValueRef cg_smax(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_add(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_mul(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_muladd(CodeGen *cg, LLVMValueRef a, int64_t k, LLVMValueRef c); /* a*k+c */
