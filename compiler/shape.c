@@ -94,14 +94,18 @@ static bool need_rank4(Graph *g, Node *n, const Shape *in) {
   return false;
 }
 
+/* A 4-d input whose channels the groups divide (conv2d, conv_transpose2d). */
+static bool conv_input_ok(Graph *g, Node *n, const Shape *in) {
+  if (!need_rank4(g, n, in)) return false;
+  if (in->dim[1] % n->a.conv.groups == 0) return true;
+  error_at(n->loc, "%s layer '%s': input channels (%" PRId64 ") are not divisible by groups (%d)", op_name(n->op),
+           nname(n), in->dim[1], n->a.conv.groups);
+  return false;
+}
+
 static void infer_conv(Graph *g, Node *n, const Shape *in) {
   ConvAttr *c = &n->a.conv;
-  if (!need_rank4(g, n, in)) return;
-  if (in->dim[1] % c->groups != 0) {
-    error_at(n->loc, "%s layer '%s': input channels (%" PRId64 ") are not divisible by groups (%d)",
-             op_name(n->op), nname(n), in->dim[1], c->groups);
-    return;
-  }
+  if (!conv_input_ok(g, n, in)) return;
   int64_t oh, ow;
   if (!spatial(g, n, in, c->kernel, c->stride, c->dilation, c->pad, false, &oh, &ow)) return;
   n->shape = (Shape){4, {in->dim[0], c->filters, oh, ow}};
@@ -127,12 +131,7 @@ static int64_t transpose_out(int64_t in, int k, int s, int d, int p, int op) {
 
 static void infer_conv_transpose(Graph *g, Node *n, const Shape *in) {
   ConvAttr *c = &n->a.conv;
-  if (!need_rank4(g, n, in)) return;
-  if (in->dim[1] % c->groups != 0) {
-    error_at(n->loc, "%s layer '%s': input channels (%" PRId64 ") are not divisible by groups (%d)",
-             op_name(n->op), nname(n), in->dim[1], c->groups);
-    return;
-  }
+  if (!conv_input_ok(g, n, in)) return;
   int64_t oh = transpose_out(in->dim[2], c->kernel[0], c->stride[0], c->dilation[0], c->pad[0],
                              c->output_padding[0]);
   int64_t ow = transpose_out(in->dim[3], c->kernel[1], c->stride[1], c->dilation[1], c->pad[1],
