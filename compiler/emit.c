@@ -10,14 +10,26 @@
  */
 #include "codegen.h"
 
+#include <llvm-c/ErrorHandling.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* LLVM aborts on some targets it cannot generate code for (a soft-float
+ * RISC-V, say): report that as an error instead of crashing.  Nothing has
+ * been written yet (output goes through a temporary file after
+ * emission), so exiting leaves no file behind. */
+static void llvm_fatal(const char *reason) {
+  fprintf(stderr, "cnnc: error: LLVM cannot compile this model for the chosen target: %s\n", reason);
+  exit(1);
+}
+
 static void init_llvm_targets(void) {
   static bool done;
   if (done) return;
+  LLVMInstallFatalErrorHandler(llvm_fatal);
   LLVMInitializeAllTargetInfos();
   LLVMInitializeAllTargets();
   LLVMInitializeAllTargetMCs();
