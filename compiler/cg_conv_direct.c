@@ -166,21 +166,30 @@ static bool block_interior(const Conv *k, int64_t ow0, int width) {
   return true;
 }
 
-/* One output row: border blocks unrolled, interior blocks in a loop. */
-static void row(CodeGen *cg, Conv *k) {
-  int64_t nfull = k->OW / k->owb, tail = k->OW % k->owb;
-  int64_t lo = 0, hi = nfull; /* interior full blocks [lo, hi) */
-  while (lo < hi && !block_interior(k, lo * k->owb, k->owb)) lo++;
-  while (hi > lo && !block_interior(k, (hi - 1) * k->owb, k->owb)) hi--;
-  if (hi - lo < 2) lo = hi = nfull; /* not worth a loop */
-  for (int64_t b = 0; b < lo; b++) block(cg, k, cg_i64(cg, b * k->owb), b * k->owb, k->owb);
+/* `count` blocks of `width` columns from column `start`: border blocks
+ * unrolled, interior blocks in a loop. */
+static void segment(CodeGen *cg, Conv *k, int64_t start, int width, int64_t count) {
+  int64_t lo = 0, hi = count; /* interior blocks [lo, hi) */
+  while (lo < hi && !block_interior(k, start + lo * width, width)) lo++;
+  while (hi > lo && !block_interior(k, start + (hi - 1) * width, width)) hi--;
+  if (hi - lo < 2) lo = hi = count; /* not worth a loop */
+  for (int64_t b = 0; b < lo; b++) block(cg, k, cg_i64(cg, start + b * width), start + b * width, width);
   if (hi > lo) {
-    Loop lb = cg_loop_begin(cg, "owb", cg_i64(cg, lo * k->owb), cg_i64(cg, hi * k->owb), k->owb);
-    block(cg, k, lb.iv, -1, k->owb);
+    Loop lb = cg_loop_begin(cg, "owb", cg_i64(cg, start + lo * width), cg_i64(cg, start + hi * width), width);
+    block(cg, k, lb.iv, -1, width);
     cg_loop_end(cg, &lb);
   }
-  for (int64_t b = hi; b < nfull; b++) block(cg, k, cg_i64(cg, b * k->owb), b * k->owb, k->owb);
-  if (tail) block(cg, k, cg_i64(cg, nfull * k->owb), nfull * k->owb, (int)tail);
+  for (int64_t b = hi; b < count; b++) block(cg, k, cg_i64(cg, start + b * width), start + b * width, width);
+}
+
+/* One output row in nblk = ceil(OW / owb) blocks as even as possible:
+ * some of owb columns, the rest of owb - 1 (56 columns with owb 6 are six
+ * blocks of 6 and four of 5, not nine of 6 and one of 2). */
+static void row(CodeGen *cg, Conv *k) {
+  int64_t nblk = (k->OW + k->owb - 1) / k->owb;
+  int64_t nwide = k->owb == 1 ? nblk : k->OW - (int64_t)(k->owb - 1) * nblk;
+  segment(cg, k, 0, k->owb, nwide);
+  if (nblk > nwide) segment(cg, k, nwide * k->owb, k->owb - 1, nblk - nwide);
 }
 
 static const char *direct_key(CodeGen *cg, const Conv *k) {
