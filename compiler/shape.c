@@ -57,19 +57,20 @@ static void set_param(Graph *g, Node *n, Param *p, int rank, const int64_t *dims
 
 /* Output length of a sliding window along one spatial dim (PyTorch's
  * pooling_output_shape_pad_lr; conv is the same with ceil_mode false).
- * Returns -1 if the (dilated) kernel does not fit the padded input. */
+ * With ceil_mode a window may run past the padded input as long as it starts
+ * inside it, so the kernel may be larger than the padded input, as in
+ * PyTorch.  Returns < 1 if no window fits. */
 static int64_t window_out(int64_t in, int k, int s, int d, int plo, int phi, bool ceil_mode) {
   int64_t padded, eff = (int64_t)d * (k - 1) + 1, num;
-  if (!ck_add(in, (int64_t)plo + phi, &padded) || eff > padded) return -1;
-  num = padded - eff;
-  if (ceil_mode && !ck_add(num, s - 1, &num)) return -1;
-  int64_t out = num / s + 1;
-  if (ceil_mode && (out - 1) * s >= in + plo) out--;
+  if (!ck_add(in, (int64_t)plo + phi, &padded)) return -1;
+  if (!ck_add(padded - eff, ceil_mode ? s - 1 : 0, &num)) return -1;
+  int64_t out = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1; /* floor division */
+  if (ceil_mode && out >= 1 && (out - 1) * s >= in + plo) out--;
   return out;
 }
 
-/* Spatial output for conv and pooling; reports and returns false when the
- * kernel is larger than the padded input. */
+/* Spatial output for conv and pooling; reports and returns false when no
+ * window fits (the kernel is larger than the padded input). */
 static bool spatial(Graph *g, Node *n, const Shape *in, const int *k, const int *s, const int *d,
                     const int *pad, bool ceil_mode, int64_t *oh, int64_t *ow) {
   *oh = window_out(in->dim[2], k[0], s[0], d[0], pad[0], pad[2], ceil_mode);

@@ -271,6 +271,26 @@ def _():
     return Seq(pool=nn.AvgPool2d(2, stride=2, padding=1, ceil_mode=True))
 
 
+@case("maxpool_kernel_gt_input", "maxpool 4x4 stride 3 ceil_mode on 2x2, 19 channels: the "
+      "kernel is larger than the input, which PyTorch allows with ceil_mode (one window, "
+      "clipped to the input)", {"x": [1, 19, 2, 2]})
+def _():
+    return Seq(pool=nn.MaxPool2d(4, stride=3, ceil_mode=True))
+
+
+@case("avgpool_kernel_gt_input", "avgpool kernel [4, 3] stride [3, 2] padding [1, 0] "
+      "ceil_mode on 1x5, 17 channels: the window runs past the padded input; the divisor "
+      "counts the padded rows it covers", {"x": [2, 17, 1, 5]})
+def _():
+    return Seq(pool=nn.AvgPool2d((4, 3), stride=(3, 2), padding=(1, 0), ceil_mode=True))
+
+
+@case("avgpool_kernel_gt_input_nocount", "avgpool 3x3 ceil_mode count_include_pad=False "
+      "on 1x1 (the kernel covers 9 pixels of which one exists)", {"x": [1, 5, 1, 1]})
+def _():
+    return Seq(pool=nn.AvgPool2d(3, ceil_mode=True, count_include_pad=False))
+
+
 @case("avgpool_stride_gt_kernel", "avgpool 2x2 with stride 3 on 8x11 (skips pixels)",
       {"x": [1, 2, 8, 11]})
 def _():
