@@ -66,6 +66,7 @@ bool header_write(const Graph *g, const char *path, bool profile) {
   for (int i = 0; i < g->noutputs; i++) tensor_macros(&o, g, M, &g->nodes[g->outputs[i]]);
   put(&o, "\n/* Runs the model.  Tensors are float32, row-major in the shapes above.\n"
           " * Returns CNNRT_OK, or CNNRT_ERR_NULL / CNNRT_ERR_ALIGN for bad pointers.\n"
+          " * Outputs and the workspace must not overlap each other or the inputs.\n"
           " * Thread-safe given a workspace per concurrent call. */\n");
   put(&o, "int %s_run(", g->name);
   for (int i = 0; i < g->ninputs; i++) put(&o, "const float *%s, ", g->nodes[g->inputs[i]].name);

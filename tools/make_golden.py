@@ -271,6 +271,15 @@ def _():
     return Seq(pool=nn.AvgPool2d(2, stride=2, padding=1, ceil_mode=True))
 
 
+@case("output_copy_after_pool", "batch 3: 1x1 conv on 1x1 images, global avgpool, flatten "
+      "as the graph output: the output is a copy out of the workspace, which LLVM once "
+      "merged with the reorder's copy into a memmove call (found by tools/fuzz_diff.py)",
+      {"x": [3, 1, 1, 1]})
+def _():
+    return Seq(conv=nn.Conv2d(1, 64, 1, bias=False), pool=nn.AdaptiveAvgPool2d(1),
+               flat=nn.Flatten())
+
+
 @case("maxpool_kernel_gt_input", "maxpool 4x4 stride 3 ceil_mode on 2x2, 19 channels: the "
       "kernel is larger than the input, which PyTorch allows with ceil_mode (one window, "
       "clipped to the input)", {"x": [1, 19, 2, 2]})
