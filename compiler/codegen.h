@@ -139,4 +139,8 @@ bool emit_target_machine(CodeGen *cg);
 /* Optimises and writes the module to o->output (object or .ll). */
 bool emit_module(CodeGen *cg);
 
+/* ---- lower_memmove.c ---- */
+/* Replaces the optimiser's llvm.memmove calls with an internal copy loop. */
+void lower_memmove(CodeGen *cg);
+
 #endif

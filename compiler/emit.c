@@ -163,6 +163,7 @@ bool write_file_atomic(const char *path, const void *data, size_t len) {
 bool emit_module(CodeGen *cg) {
   tag_functions(cg);
   if (!optimise(cg)) return false;
+  lower_memmove(cg);
   if (cg->opt->emit_llvm) {
     char *text = LLVMPrintModuleToString(cg->mod);
     bool ok = write_file_atomic(cg->opt->output, text, strlen(text));

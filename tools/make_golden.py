@@ -280,6 +280,27 @@ def _():
                flat=nn.Flatten())
 
 
+class _PoolMoveNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.apool = nn.AdaptiveAvgPool2d((1, 3))
+        self.mean = nn.AdaptiveAvgPool2d(1)
+        self.conv = nn.Conv2d(64, 1, 3, padding=1, bias=False)
+        self.pool = nn.MaxPool2d(3, stride=1, padding=1)
+
+    def forward(self, x):
+        m = self.mean(self.apool(x))
+        return torch.cat([self.conv(m), m, self.pool(m)], 1)
+
+
+@case("identity_pool_copy_overlap", "batch 2, 1x1 images: a maxpool that is an identity "
+      "copies a tensor whose workspace buffer overlaps its own; LLVM merges the copies into "
+      "a memmove, which cnnc lowers to an internal loop (found by tools/fuzz_diff.py)",
+      {"x": [2, 64, 1, 1]})
+def _():
+    return _PoolMoveNet()
+
+
 @case("maxpool_kernel_gt_input", "maxpool 4x4 stride 3 ceil_mode on 2x2, 19 channels: the "
       "kernel is larger than the input, which PyTorch allows with ceil_mode (one window, "
       "clipped to the input)", {"x": [1, 19, 2, 2]})
