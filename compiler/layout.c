@@ -178,8 +178,14 @@ static void choose_blocking(const TargetInfo *t, int64_t OCB, int64_t OW, int *o
 
 /* ---- Winograd F(4x4, 3x3) (cg_winograd.c) ---- */
 
-static const double WG[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+/* G of the points 0, 1, -1, 1/2, -2 and infinity (see cg_winograd.c):
+ * row j is (1, p_j, p_j^2) / prod_{l != j} (p_j - p_l). */
+static const double WG[6][3] = {{1, 0, 0},
+                                {1.0 / 3, 1.0 / 3, 1.0 / 3},
+                                {-1.0 / 3, 1.0 / 3, -1.0 / 3},
+                                {-16.0 / 15, -8.0 / 15, -4.0 / 15},
+                                {1.0 / 15, -2.0 / 15, 4.0 / 15},
+                                {0, 0, 1}};
 
 static bool winograd_eligible(const Graph *g, const Node *n, const TargetInfo *t) {
   const ConvAttr *c = &n->a.conv;
