@@ -22,6 +22,11 @@
  *
  * Epilogue: bias, fused residual (conv with two inputs), activation.
  * Kernel arguments: (in, [residual], out, packed weight, [padded bias]).
+ *
+ * Depthwise + 1x1 (fuse_dw.c): per output row, the depthwise kernel writes
+ * that row of its output, all channel blocks, into a scratch row, and the
+ * 1x1 kernel reads it as a one-row image.  Arguments: (in, [residual], out,
+ * weight, [bias], depthwise weight, [depthwise bias], scratch).
  */
 #include "codegen.h"
 
@@ -40,6 +45,9 @@ typedef struct {
   LLVMValueRef acc[MAX_ACC];          /* allocas, [o * owb + j] */
   /* per row, set in the row loop */
   LLVMValueRef nn, grp, oh, kh_lo, kh_hi;
+  /* where results go: image onn, row ooh of OHo rows (normally nn, oh, OH) */
+  LLVMValueRef onn, ooh;
+  int64_t OHo;
 } Conv;
 
 /* Valid kernel rows for output row oh: kh with 0 <= oh*sh - pt + kh*dh < H. */
@@ -142,7 +150,7 @@ static void block_depthwise(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t stat
 static void acc_store(CodeGen *cg, Conv *k, LLVMValueRef ow0, int width) {
   for (int o = 0; o < k->ocb; o++) {
     LLVMValueRef ob = cg_add(cg, cg_mul(cg, k->grp, cg_i64(cg, k->ocb)), cg_i64(cg, o));
-    LLVMValueRef row = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, k->nn, k->OCB, ob), k->OH, k->oh), k->OW, ow0);
+    LLVMValueRef row = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, k->onn, k->OCB, ob), k->OHo, k->ooh), k->OW, ow0);
     for (int j = 0; j < width; j++) {
       LLVMValueRef idx = cg_mul(cg, cg_add(cg, row, cg_i64(cg, j)), cg_i64(cg, k->V));
       LLVMValueRef v = LLVMBuildLoad2(cg->b, k->vt, k->acc[o * k->owb + j], "");
@@ -203,8 +211,7 @@ static const char *direct_key(CodeGen *cg, const Conv *k) {
                       k->res != NULL, cg_act_key(cg, &k->n->act));
 }
 
-LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n) {
-  const Node *x = &cg->g->nodes[n->in[0]];
+static Conv conv_of(CodeGen *cg, const Node *n, const Node *x) {
   const ConvAttr *c = &n->a.conv;
   Conv k = {.n = n, .dw = c->groups > 1, .in_blocked = x->layout == LAYOUT_NCHWC, .V = n->sched.vec,
             .ocb = n->sched.tile_oc, .owb = n->sched.tile_ow, .C = x->shape.dim[1], .H = x->shape.dim[2],
@@ -214,6 +221,88 @@ LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n) {
   CNNC_ASSERT(k.ocb * k.owb <= MAX_ACC && k.ocb <= 4 && n->layout == LAYOUT_NCHWC);
   CNNC_ASSERT(!k.in_blocked || x->cblock == k.V);
   k.OCB = (k.OC + k.V - 1) / k.V;
+  k.OHo = k.OH;
+  k.vt = LLVMVectorType(cg->f32, (unsigned)k.V);
+  return k;
+}
+
+static void alloc_acc(CodeGen *cg, Conv *k) {
+  for (int i = 0; i < k->ocb * k->owb; i++) k->acc[i] = cg_alloca(cg, k->vt, "acc");
+}
+
+/* Depthwise conv d computed row by row into a scratch row that the 1x1
+ * conv p reads (see the comment at the top and fuse_dw.c). */
+static LLVMValueRef conv_dw_pw(CodeGen *cg, const Node *n) {
+  const Node *dn = &cg->g->nodes[n->pre_dw - 1], *x = &cg->g->nodes[n->in[0]];
+  Conv d = conv_of(cg, dn, x), p = conv_of(cg, n, dn);
+  /* p reads the scratch: a strip of tile_oh rows of d's output */
+  p.H = p.OH = n->sched.tile_oh;
+  bool has_res = n->nin == 2, is_new;
+  int nargs = 4 + has_res + (n->bias != NULL) + 1 + (dn->bias != NULL);
+  d.bias = dn->bias ? (LLVMValueRef)1 : NULL; /* for the keys; replaced below */
+  p.bias = n->bias ? (LLVMValueRef)1 : NULL;
+  p.res = has_res ? (LLVMValueRef)1 : NULL;
+  const char *key = arena_printf(cg->arena, "fused R=%d [%s] [%s]", n->sched.tile_oh, direct_key(cg, &d),
+                                 direct_key(cg, &p));
+  LLVMValueRef fn = cg_kernel_begin(cg, key, arena_printf(cg->arena, "%s.conv_%s", cg->g->name, n->name), nargs,
+                                    &is_new);
+  if (!is_new) return fn;
+  unsigned a = 0;
+  d.in = LLVMGetParam(fn, a++);
+  p.res = has_res ? LLVMGetParam(fn, a++) : NULL;
+  p.out = LLVMGetParam(fn, a++);
+  p.w = LLVMGetParam(fn, a++);
+  p.bias = n->bias ? LLVMGetParam(fn, a++) : NULL;
+  d.w = LLVMGetParam(fn, a++);
+  d.bias = dn->bias ? LLVMGetParam(fn, a++) : NULL;
+  d.out = p.in = LLVMGetParam(fn, a++);
+  d.res = NULL;
+  alloc_acc(cg, &d);
+  alloc_acc(cg, &p);
+  cg_vector_attrs(cg, fn, d.V);
+
+  int64_t R = n->sched.tile_oh, OH = d.OH;
+  CNNC_ASSERT(R >= 1 && OH % R == 0);
+  Loop ln = cg_for(cg, "n", x->shape.dim[0]);
+  Loop ls = cg_for(cg, "strip", OH / R);
+  LLVMValueRef oh0 = cg_mul(cg, ls.iv, cg_i64(cg, R));
+  /* depthwise rows oh0 .. oh0 + R - 1 into the scratch strip */
+  Loop lr = cg_for(cg, "r", R);
+  d.nn = ln.iv;
+  d.oh = cg_add(cg, oh0, lr.iv);
+  d.onn = cg_i64(cg, 0);
+  d.ooh = lr.iv;
+  d.OHo = R;
+  row_range(cg, &d);
+  Loop lc = cg_for(cg, "cb", d.OCB);
+  d.grp = lc.iv;
+  row(cg, &d);
+  cg_loop_end(cg, &lc);
+  cg_loop_end(cg, &lr);
+  /* the 1x1 conv of the strip */
+  p.H = p.OH = R;
+  Loop lg = cg_for(cg, "ocg", p.OCB / p.ocb);
+  Loop lq = cg_for(cg, "r", R);
+  p.nn = cg_i64(cg, 0);
+  p.grp = lg.iv;
+  p.oh = lq.iv;
+  p.onn = ln.iv;
+  p.ooh = cg_add(cg, oh0, lq.iv);
+  p.OHo = OH;
+  row_range(cg, &p);
+  row(cg, &p);
+  cg_loop_end(cg, &lq);
+  cg_loop_end(cg, &lg);
+  cg_loop_end(cg, &ls);
+  cg_loop_end(cg, &ln);
+  cg_kernel_end(cg);
+  return fn;
+}
+
+LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n) {
+  if (n->pre_dw) return conv_dw_pw(cg, n);
+  const Node *x = &cg->g->nodes[n->in[0]];
+  Conv k = conv_of(cg, n, x);
   bool has_res = n->nin == 2, is_new;
   int nargs = 3 + has_res + (n->bias != NULL);
   k.bias = n->bias ? (LLVMValueRef)1 : NULL; /* for the key; replaced below */
@@ -227,16 +316,15 @@ LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n) {
   k.out = LLVMGetParam(fn, (unsigned)a++);
   k.w = LLVMGetParam(fn, (unsigned)a++);
   k.bias = n->bias ? LLVMGetParam(fn, (unsigned)a++) : NULL;
-  k.vt = LLVMVectorType(cg->f32, (unsigned)k.V);
-  for (int i = 0; i < k.ocb * k.owb; i++) k.acc[i] = cg_alloca(cg, k.vt, "acc");
+  alloc_acc(cg, &k);
   cg_vector_attrs(cg, fn, k.V);
 
   Loop ln = cg_for(cg, "n", x->shape.dim[0]);
   Loop lg = cg_for(cg, "ocg", k.dw ? k.OCB : k.OCB / k.ocb);
   Loop lr = cg_for(cg, "oh", k.OH);
-  k.nn = ln.iv;
+  k.nn = k.onn = ln.iv;
   k.grp = lg.iv;
-  k.oh = lr.iv;
+  k.oh = k.ooh = lr.iv;
   row_range(cg, &k);
   row(cg, &k);
   cg_loop_end(cg, &lr);

@@ -313,6 +313,10 @@ typedef struct {
   int nuses;       /* number of consumers (graph_count_uses) */
   bool alias;      /* output is the input buffer viewed differently (flatten) */
   bool inplace;    /* writes its output over in[0]'s buffer, which dies here (memplan) */
+  bool fused;      /* a depthwise conv computed row by row inside its consumer (fuse_dw.c):
+                      no kernel, no buffer */
+  int pre_dw;      /* 1 + index of the fused depthwise conv whose output rows this 1x1
+                      conv consumes (its in[0] is then that conv's input); 0 = none */
   int64_t offset;  /* workspace byte offset (memplan); -1 = not in workspace */
   int64_t scratch; /* bytes of kernel-private scratch the kernel needs (layout.c) */
   int64_t scratch_offset; /* its workspace byte offset (memplan) */
@@ -396,6 +400,7 @@ void fold_bn(Graph *g);      /* fold_bn.c: batchnorm after conv folded into its 
 void fuse(Graph *g);         /* fuse.c:    activations and residual adds into conv epilogues */
 struct TargetInfo;
 void layout(Graph *g, const struct TargetInfo *t); /* layout.c: blocked layouts, reorders, packed weights */
+void fuse_dw(Graph *g, const struct TargetInfo *t); /* fuse_dw.c: depthwise into the next 1x1 conv */
 int64_t node_floats(const Node *n); /* floats in a node's buffer, given its layout */
 void schedule(Graph *g);     /* schedule.c: needs: verified graph; gives: Node.sched */
 void stats_print(const Graph *g, const struct TargetInfo *t, FILE *f); /* stats.c: --stats */
@@ -416,6 +421,7 @@ typedef struct {
   bool emit_llvm;      /* write textual IR to `output` instead of an object */
   int winograd;        /* -1 auto, 0 off, 1 on (--winograd=auto|off|on) */
   bool profile;        /* --profile: count cycles per layer (see codegen.c) */
+  bool fuse_dw;        /* --fuse-dw=on: depthwise convs inside the next 1x1 conv (fuse_dw.c) */
 } Options;
 
 /* target.c: what the schedule needs to know about the target. */
@@ -426,6 +432,7 @@ typedef struct TargetInfo {
   int64_t l1, l2; /* data cache bytes per core */
   const char *isa;/* "avx512", "avx2", "sse2", "generic" for --stats and dumps */
   int winograd;   /* from --winograd: -1 auto (per layer), 0 never, 1 wherever eligible */
+  bool fuse_dw;   /* from --fuse-dw: depthwise convs into the 1x1 convs after them (fuse_dw.c) */
 } TargetInfo;
 
 /* Resolves the target from the options (host CPU features by default,

@@ -216,6 +216,7 @@ static LLVMValueRef param_value(CodeGen *cg, const Param *p) {
 
 /* Emits (or reuses) the kernel of node `n`; NULL for nodes without code. */
 static LLVMValueRef node_kernel(CodeGen *cg, const Node *n) {
+  if (n->fused) return NULL; /* computed inside its consumer (fuse_dw.c) */
   if (n->layout == LAYOUT_NCHWC && n->op != OP_CONV2D && n->op != OP_REORDER && !n->alias)
     return cg_blocked(cg, n);
   switch (n->op) {
@@ -287,13 +288,18 @@ static void bind_buffers(CodeGen *cg, LLVMValueRef ws) {
 /* Kernel arguments: inputs, output, then weight, bias, mean, var (those
  * the node has). */
 static void call_kernel(CodeGen *cg, const Node *n, LLVMValueRef kfn) {
-  LLVMValueRef *args = arena_array(cg->arena, (size_t)n->nin + 5, sizeof *args);
+  LLVMValueRef *args = arena_array(cg->arena, (size_t)n->nin + 7, sizeof *args);
   int na = 0;
   for (int j = 0; j < n->nin; j++) args[na++] = cg->node_ptr[n->in[j]];
   args[na++] = cg->node_ptr[n - cg->g->nodes];
   const Param *params[4] = {n->weight, n->bias, n->mean, n->var};
   for (int j = 0; j < 4; j++)
     if (params[j]) args[na++] = param_value(cg, params[j]);
+  if (n->pre_dw) { /* the fused depthwise conv's weight and bias */
+    const Node *d = &cg->g->nodes[n->pre_dw - 1];
+    args[na++] = param_value(cg, d->weight);
+    if (d->bias) args[na++] = param_value(cg, d->bias);
+  }
   if (n->scratch > 0) {
     LLVMValueRef off = cg_i64(cg, n->scratch_offset);
     args[na++] = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->ws, &off, 1, "scratch");

@@ -31,6 +31,8 @@ static const char usage[] =
     "  --features LIST    LLVM feature string, e.g. +avx2,+fma (default: the CPU's)\n"
     "  -O0 -O1 -O2 -O3    optimisation level (default: -O3)\n"
     "  --winograd=MODE    3x3 convolutions by Winograd F(4x4,3x3): auto (per layer, default), on, off\n"
+    "  --fuse-dw=on|off   compute depthwise convs in strips inside the 1x1 conv after them: less\n"
+    "                     workspace, slightly slower here (default off; see docs/compiler.md)\n"
     "  --dump=LETTERS     print the graph after passes: p parse, s shapes, f fusion, l layout, m memory plan\n"
     "  --random-weights SEED\n"
     "                     fill parameters that are neither inline nor in the weights file\n"
@@ -119,6 +121,11 @@ static int parse_args(int argc, char **argv, Cli *c) {
       else if (!strcmp(v, "off")) c->o.winograd = 0;
       else if (!strcmp(v, "on")) c->o.winograd = 1;
       else error_plain("--winograd takes auto, off or on, not '%s'", v);
+    } else if (takes_value(a, "--fuse-dw", &i, argc, argv, &v)) {
+      if (!v) continue;
+      if (!strcmp(v, "on")) c->o.fuse_dw = true;
+      else if (!strcmp(v, "off")) c->o.fuse_dw = false;
+      else error_plain("--fuse-dw takes on or off, not '%s'", v);
     } else if (takes_value(a, "--dump", &i, argc, argv, &v)) {
       c->dump = v;
     } else if (takes_value(a, "--random-weights", &i, argc, argv, &v)) {
@@ -174,7 +181,8 @@ static int compile(Arena *arena, Cli *c) {
   target_info(&c->o, &t);
   schedule(g);
   layout(g, &t);
-  dump(c, 'l', g, "layout");
+  fuse_dw(g, &t);
+  dump(c, 'l', g, "layout and depthwise fusion");
   memplan(g);
   dump(c, 'm', g, "memory planning");
   if (c->stats) stats_print(g, &t, stdout);

@@ -119,7 +119,7 @@ void memplan(Graph *g) {
     Node *n = &g->nodes[i];
     n->offset = -1;
     index[i] = -1;
-    if (n->input_index >= 0 || n->output_index >= 0 || n->alias || n->inplace) continue;
+    if (n->input_index >= 0 || n->output_index >= 0 || n->alias || n->inplace || n->fused) continue;
     int64_t bytes = node_floats(n) * (int64_t)sizeof(float);
     index[i] = nb;
     bufs[nb++] = (Buf){.node = i, .first = i, .last = i, .size = (bytes + 63) & ~(int64_t)63};

@@ -34,11 +34,15 @@ static int64_t param_bytes(const Node *n) {
   return b;
 }
 
-static const char *kernel_str(Arena *a, const Node *n) {
+static const char *kernel_str(Arena *a, const Graph *g, const Node *n) {
   const Schedule *s = &n->sched;
+  if (n->fused) return "fused into the next 1x1 conv";
   switch (s->kernel) {
   case KERNEL_DIRECT:
     if (n->op != OP_CONV2D) return arena_printf(a, "vector x%d", s->vec);
+    if (n->pre_dw)
+      return arena_printf(a, "direct x%d %dx%d after %s in strips of %d rows", s->vec, s->tile_oc, s->tile_ow,
+                          g->nodes[n->pre_dw - 1].name, s->tile_oh);
     return arena_printf(a, "direct x%d %dx%d", s->vec, s->tile_oc, s->tile_ow);
   case KERNEL_WINOGRAD: return arena_printf(a, "winograd4x3 x%d %dx%d T=%d", s->vec, s->tile_oc, s->tile_ow, s->tile_oh);
   case KERNEL_REF: break;
@@ -59,11 +63,11 @@ void stats_print(const Graph *g, const TargetInfo *t, FILE *f) {
     int64_t fl = node_flops(g, n), wb = param_bytes(n), ab = node_floats(n) * 4;
     tf += fl;
     tw += wb;
-    ta += n->alias ? 0 : ab;
+    ta += n->alias || n->fused ? 0 : ab;
     const char *op = n->op == OP_ACT ? act_names[n->act.kind] : op_name(n->op);
     const char *lay = n->layout == LAYOUT_NCHWC ? arena_printf(&a, "nchw%dc", n->cblock) : "nchw";
     fprintf(f, "%-28s %-18s %14.3f %12.1f %12.1f  %-9s %s%s%s%s\n", n->name, op, fl / 1e6, wb / 1024.0, ab / 1024.0,
-            lay, n->alias ? "view" : kernel_str(&a, n), n->act.kind && n->op != OP_ACT ? " +" : "",
+            lay, n->alias ? "view" : kernel_str(&a, g, n), n->act.kind && n->op != OP_ACT ? " +" : "",
             n->act.kind && n->op != OP_ACT ? act_names[n->act.kind] : "", n->nin == 2 && n->op == OP_CONV2D ? " +residual" : "");
   }
   fprintf(f, "total: %.3f GFLOP, weights %.2f MiB, activations %.2f MiB\n", tf / 1e9, tw / 1048576.0, ta / 1048576.0);

@@ -109,6 +109,7 @@ void target_info(const Options *o, TargetInfo *t) {
   }
   if (x86) t->nregs = t->vec == 16 ? 32 : 16;
   t->winograd = o->winograd;
+  t->fuse_dw = o->fuse_dw;
   t->isa = !x86 ? "generic" : t->vec == 16 ? "avx512" : t->vec == 8 ? "avx2" : "sse2";
   LLVMDisposeMessage(host_triple);
 }

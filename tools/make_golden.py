@@ -324,6 +324,32 @@ def _():
     return fuzz_diff.build(copy.deepcopy(_FUZZ_WINO_NET), _fuzz_wino_inputs())[0]
 
 
+class _DwPw(nn.Module):
+    """Depthwise + pointwise pairs for --fuse-dw (fuse_dw.c): a stride-2
+    depthwise on an odd image into a 1x1, and an inverted residual block."""
+
+    def __init__(self):
+        super().__init__()
+        self.dw1 = nn.Conv2d(19, 19, 3, stride=2, padding=1, groups=19)
+        self.pw1 = nn.Conv2d(19, 23, 1)
+        self.exp = nn.Conv2d(19, 40, 1)
+        self.dw2 = nn.Conv2d(40, 40, 3, padding=1, groups=40, bias=False)
+        self.pw2 = nn.Conv2d(40, 19, 1, bias=False)
+
+    def forward(self, x):
+        a = self.pw1(F.relu6(self.dw1(x)))
+        b = x + self.pw2(F.relu6(self.dw2(F.relu6(self.exp(x)))))
+        return a, b
+
+
+@case("dw_pw_pairs", "batch 2, 19 channels on 9x11: depthwise 3x3 stride 2 + relu6 into a "
+      "1x1 conv to 23 channels; and an inverted residual block (1x1 to 40, depthwise "
+      "without bias, 1x1 back to 19, + input): the pairs --fuse-dw=on fuses",
+      {"x": [2, 19, 9, 11]}, output=["a", "b"])
+def _():
+    return _DwPw()
+
+
 @case("maxpool_kernel_gt_input", "maxpool 4x4 stride 3 ceil_mode on 2x2, 19 channels: the "
       "kernel is larger than the input, which PyTorch allows with ceil_mode (one window, "
       "clipped to the input)", {"x": [1, 19, 2, 2]})

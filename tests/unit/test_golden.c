@@ -264,7 +264,8 @@ int main(int argc, char **argv) {
   }
   /* One cnnc option per run, from CNNC_GOLDEN_OPT (tests/CMakeLists.txt
    * registers a run per optimisation level and code path: default (the
-   * host's widest vectors), -O0, AVX2 and SSE2).  A code path the host
+   * host's widest vectors), -O0, AVX2 and SSE2; and one each with Winograd
+   * wherever eligible and with --fuse-dw=on).  A code path the host
    * cannot execute is skipped with a message.  Optional filter:
    * test_golden CASE... */
   const char *opt = getenv("CNNC_GOLDEN_OPT");
