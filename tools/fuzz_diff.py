@@ -410,6 +410,12 @@ def _shape_ok_for(shape, want):
     return list(shape) == list(want)
 
 
+# Kinds added by --extra (none by default, so that the nets of a seed stay
+# the same): "dwpw" is a depthwise conv and a 1x1 conv after it (what
+# cnnc --fuse-dw=on fuses), sometimes as an inverted residual block.
+EXTRA_KINDS = []
+
+
 def gen_node(r, vals, ninp):
     """A random node reading existing values (by index), or None."""
     shapes = [list(v.shape) for v in vals]
@@ -434,6 +440,7 @@ def gen_node(r, vals, ninp):
         ops += [("dense", 12), ("act2", 4), ("bn1d", 3), ("softmax", 4), ("binary2", 2)]
     if four:
         ops += [("head", 3)]
+        ops += [(k, w) for k, w in EXTRA_KINDS]
     tot = sum(w for _, w in ops)
     t = r.uniform(0, tot)
     for kind, w in ops:
@@ -489,6 +496,25 @@ def gen_node(r, vals, ninp):
                 n["filters"] = g * r.randint(1, max(1, 64 // g))
         return n
 
+    if kind == "dwpw":
+        k = r.choice([3, 3, 5, 7])
+        st = r.choice([1, 1, 2, 3])
+        p = r.randint(0, k // 2 + 1) if r.random() < 0.3 else k // 2
+        dw = {"op": "conv", "in": [s], "seed": r.getrandbits(31), "k": [k, k], "stride": [st, st],
+              "dil": [1, 1], "pad": [p, p], "bias": r.random() < 0.6, "filters": C, "groups": "dw",
+              "mult": 1}
+        body = [dw]
+        if r.random() < 0.7:
+            body.append(_rand_act(r, {"op": "act", "in": ["prev"], "seed": r.getrandbits(31)}))
+        residual = st == 1 and p == k // 2 and r.random() < 0.5
+        body.append({"op": "conv", "in": ["prev"], "seed": r.getrandbits(31), "k": [1, 1],
+                     "stride": [1, 1], "dil": [1, 1], "pad": [0, 0], "bias": r.random() < 0.6,
+                     "filters": C if residual else _pick_ch(r), "groups": 1})
+        if residual:
+            body.append({"op": "add", "in": [s, "prev"], "seed": r.getrandbits(31)})
+        if r.random() < 0.3:
+            body.append(_rand_act(r, {"op": "act", "in": ["prev"], "seed": r.getrandbits(31)}))
+        return body
     if kind == "conv":
         node = conv_node(s)
         if r.random() < 0.35:
@@ -1230,8 +1256,15 @@ def main(argv=None):
     ap.add_argument("--cnnc")
     ap.add_argument("--runtime")
     ap.add_argument("--json", help="append one JSON line per result here")
+    ap.add_argument("--extra", default="", help="comma-separated extra node kinds, with weights: "
+                    "dwpw=20 (see EXTRA_KINDS)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
+    for item in filter(None, args.extra.split(",")):
+        k, _, w = item.partition("=")
+        if k not in ("dwpw",):
+            sys.exit("fuzz_diff: unknown --extra kind '%s'" % k)
+        EXTRA_KINDS.append((k, float(w or 20)))
     args.cnnc = args.cnnc or os.path.join(args.build, "compiler", "cnnc")
     args.runtime = args.runtime or os.path.join(args.build, "runtime", "libcnnrt.a")
     for p in (args.cnnc, args.runtime):
