@@ -23,10 +23,11 @@
  * Epilogue: bias, fused residual (conv with two inputs), activation.
  * Kernel arguments: (in, [residual], out, packed weight, [padded bias]).
  *
- * Depthwise + 1x1 (fuse_dw.c): per output row, the depthwise kernel writes
- * that row of its output, all channel blocks, into a scratch row, and the
- * 1x1 kernel reads it as a one-row image.  Arguments: (in, [residual], out,
- * weight, [bias], depthwise weight, [depthwise bias], scratch).
+ * Depthwise + 1x1 (fuse_dw.c): per strip of Schedule.tile_oh output rows,
+ * the depthwise kernel writes those rows of its output, all channel blocks,
+ * into scratch, and the 1x1 kernel reads the strip as a tile_oh-row image.
+ * Arguments: (in, [residual], out, weight, [bias], depthwise weight,
+ * [depthwise bias], scratch).
  */
 #include "codegen.h"
 
@@ -230,8 +231,8 @@ static void alloc_acc(CodeGen *cg, Conv *k) {
   for (int i = 0; i < k->ocb * k->owb; i++) k->acc[i] = cg_alloca(cg, k->vt, "acc");
 }
 
-/* Depthwise conv d computed row by row into a scratch row that the 1x1
- * conv p reads (see the comment at the top and fuse_dw.c). */
+/* Depthwise conv d computed strip by strip into scratch that the 1x1 conv
+ * p reads (see the comment at the top and fuse_dw.c). */
 static LLVMValueRef conv_dw_pw(CodeGen *cg, const Node *n) {
   const Node *dn = &cg->g->nodes[n->pre_dw - 1], *x = &cg->g->nodes[n->in[0]];
   Conv d = conv_of(cg, dn, x), p = conv_of(cg, n, dn);
@@ -256,7 +257,6 @@ static LLVMValueRef conv_dw_pw(CodeGen *cg, const Node *n) {
   d.w = LLVMGetParam(fn, a++);
   d.bias = dn->bias ? LLVMGetParam(fn, a++) : NULL;
   d.out = p.in = LLVMGetParam(fn, a++);
-  d.res = NULL;
   alloc_acc(cg, &d);
   alloc_acc(cg, &p);
   cg_vector_attrs(cg, fn, d.V);
@@ -280,7 +280,6 @@ static LLVMValueRef conv_dw_pw(CodeGen *cg, const Node *n) {
   cg_loop_end(cg, &lc);
   cg_loop_end(cg, &lr);
   /* the 1x1 conv of the strip */
-  p.H = p.OH = R;
   Loop lg = cg_for(cg, "ocg", p.OCB / p.ocb);
   Loop lq = cg_for(cg, "r", R);
   p.nn = cg_i64(cg, 0);

@@ -313,7 +313,7 @@ typedef struct {
   int nuses;       /* number of consumers (graph_count_uses) */
   bool alias;      /* output is the input buffer viewed differently (flatten) */
   bool inplace;    /* writes its output over in[0]'s buffer, which dies here (memplan) */
-  bool fused;      /* a depthwise conv computed row by row inside its consumer (fuse_dw.c):
+  bool fused;      /* a depthwise conv computed in strips inside its consumer (fuse_dw.c):
                       no kernel, no buffer */
   int pre_dw;      /* 1 + index of the fused depthwise conv whose output rows this 1x1
                       conv consumes (its in[0] is then that conv's input); 0 = none */

@@ -286,7 +286,7 @@ static void bind_buffers(CodeGen *cg, LLVMValueRef ws) {
 }
 
 /* Kernel arguments: inputs, output, then weight, bias, mean, var (those
- * the node has). */
+ * the node has), a fused depthwise conv's weight and bias, and scratch. */
 static void call_kernel(CodeGen *cg, const Node *n, LLVMValueRef kfn) {
   LLVMValueRef *args = arena_array(cg->arena, (size_t)n->nin + 7, sizeof *args);
   int na = 0;

@@ -1,5 +1,5 @@
 /*
- * fuse_dw.c: a depthwise convolution computed row by row inside the 1x1
+ * fuse_dw.c: a depthwise convolution computed in strips of rows inside the 1x1
  * convolution that consumes it (MobileNet's depthwise + projection).
  *
  * needs: layout (blocked layouts, direct schedules); gives: for each fused
@@ -30,12 +30,12 @@ static bool fusable_pw(const Node *n) {
   const ConvAttr *c = &n->a.conv;
   return n->op == OP_CONV2D && n->sched.kernel == KERNEL_DIRECT && n->layout == LAYOUT_NCHWC && c->groups == 1 &&
          c->kernel[0] == 1 && c->kernel[1] == 1 && c->stride[0] == 1 && c->stride[1] == 1 && c->pad[0] == 0 &&
-         c->pad[1] == 0 && c->pad[2] == 0 && c->pad[3] == 0 && n->pre_dw == 0;
+         c->pad[1] == 0 && c->pad[2] == 0 && c->pad[3] == 0;
 }
 
 static bool fusable_dw(const Graph *g, const Node *d) {
   if (d->op != OP_CONV2D || d->sched.kernel != KERNEL_DIRECT || d->layout != LAYOUT_NCHWC || d->nin != 1 ||
-      d->nuses != 1 || d->output_index >= 0 || d->alias || d->fused)
+      d->nuses != 1 || d->output_index >= 0 || d->alias)
     return false;
   const Node *x = &g->nodes[d->in[0]];
   int64_t C = x->shape.dim[1];

@@ -26,8 +26,8 @@ static bool is_memmove_call(LLVMValueRef inst) {
   return len >= 12 && strncmp(name, "llvm.memmove", 12) == 0;
 }
 
-/* One copy loop: i from lo while i != hi, copying byte i + off (off = 0
- * going up, -1 going down). */
+/* One copy loop: i from lo while i != hi in steps of `step`, copying byte
+ * i going up (step 1) or byte i - 1 going down (step -1). */
 static void copy_loop(LLVMContextRef ctx, LLVMBuilderRef b, LLVMValueRef fn, LLVMValueRef d, LLVMValueRef s,
                       LLVMValueRef lo, LLVMValueRef hi, int step, LLVMBasicBlockRef done) {
   LLVMTypeRef i64 = LLVMInt64TypeInContext(ctx), i8 = LLVMInt8TypeInContext(ctx);
