@@ -46,6 +46,7 @@ typedef struct {
 } Arena;
 
 void *arena_alloc(Arena *a, size_t size); /* zeroed, 64-byte aligned, never NULL */
+void *arena_packed(Arena *a, size_t size); /* zeroed, 8-byte aligned: many small objects */
 void *arena_array(Arena *a, size_t n, size_t elem); /* aborts on size overflow */
 char *arena_strdup(Arena *a, const char *s);
 char *arena_printf(Arena *a, const char *fmt, ...)
@@ -60,6 +61,22 @@ void arena_grow(Arena *a, void **data, int *cap, int need, size_t elem);
     arena_grow((arena), (void **)&(data), &(cap), (len) + 1, sizeof *(data)); \
     (data)[(len)++] = (value);                                                \
   } while (0)
+
+/* A string -> pointer hash map in arena memory; keys are not copied. */
+typedef struct {
+  const char **keys; /* NULL: empty slot */
+  void **vals;
+  int cap, n;        /* cap: 0 or a power of two */
+} StrMap;
+void *strmap_get(const StrMap *m, const char *key);                 /* NULL if absent */
+void *strmap_put(Arena *a, StrMap *m, const char *key, void *val); /* returns the old value */
+
+/* Bytes of the longest prefix of s[0..len) of at most max bytes that ends
+ * on a UTF-8 character boundary. */
+size_t utf8_prefix(const char *s, size_t len, size_t max);
+/* s[0..len) cut to about max bytes with "..." and with control characters
+ * and invalid UTF-8 escaped as \xNN. */
+char *printable(Arena *a, const char *s, size_t len, size_t max);
 
 /* Diagnostics go to diag_stream (stderr by default).  error_at prints
  * "file:line:col: error: msg", then the source line and a caret when the
@@ -83,8 +100,66 @@ _Noreturn void cnnc_die(const char *file, int line, const char *msg);
 bool ck_mul(int64_t a, int64_t b, int64_t *r);
 bool ck_add(int64_t a, int64_t b, int64_t *r);
 
-/* Reads a whole file into arena memory (NUL-terminated); NULL + errno on failure. */
-char *read_file(Arena *a, const char *path, size_t *len);
+/* ===================================================================== */
+/* limits (util.c holds the values; main.c sets them from the options)   */
+/* ===================================================================== */
+
+/* What a model may demand of the compiler, checked before allocating
+ * (docs/format.md, "Limits"; each has a --max-* option). */
+typedef struct {
+  int64_t file_bytes;  /* --max-file-bytes: each input file (model, weights, external data) */
+  int64_t yaml_values; /* --max-yaml-values: YAML nodes, each alias counted as what it names */
+  int64_t layers;      /* --max-layers: graph inputs and layers */
+  int64_t param_bytes; /* --max-param-bytes: parameters as stored in the object */
+  int64_t dim;         /* --max-dim: any one dimension of a tensor */
+  int64_t memory;      /* --max-memory: the compiler's estimated peak memory */
+} Limits;
+extern Limits cnnc_limits;
+void limits_default(Limits *l);
+
+/* ===================================================================== */
+/* files.c: reading inputs, committing outputs                            */
+/* ===================================================================== */
+
+/* Reads a regular file (or standard input for "-") into arena memory,
+ * NUL-terminated, at most --max-file-bytes; reports at `at` (what: "model
+ * file", "weights file", ...) and returns NULL on failure. */
+char *file_read(Arena *a, const char *path, const char *what, Loc at, size_t *len);
+/* Plans an output; -1 after reporting (a directory, an input, another
+ * output, a missing directory, ...).  Call for every output before work. */
+int out_plan(const char *path, const char *what);
+bool out_write(int handle, const void *data, size_t len); /* into its temporary file */
+bool out_commit(void);          /* all outputs at once, or none changed */
+void files_abandon(void);       /* removes temporary files (async-signal-safe) */
+void files_catch_signals(void); /* SIGINT etc. remove temporary files first */
+void files_reset(void);         /* forgets inputs and outputs (tests, fuzzers) */
+
+/* ===================================================================== */
+/* yaml.c: YAML text -> tree                                              */
+/* ===================================================================== */
+
+typedef enum { Y_SCALAR, Y_SEQ, Y_MAP } YType;
+typedef struct YNode YNode;
+struct YNode {
+  uint8_t type;        /* YType */
+  bool plain;          /* scalar: plain style (typed by the core schema); quoted = string */
+  int32_t line, col;   /* 1-based */
+  uint32_t len;        /* scalar: bytes of s; seq: items; map: pairs */
+  union {
+    const char *s;     /* scalar: value, NUL-terminated (may hold NULs) */
+    YNode **kids;      /* seq: items; map: key, value, key, value, ... */
+  };
+};
+typedef struct {       /* a sequence or mapping */
+  YNode n;
+  bool open;           /* still being read (an alias of it would be a cycle) */
+  int64_t weight;      /* nodes in it, aliases expanded */
+  void *user;          /* spec.c: its inline values, once read */
+} YColl;
+/* The first document's root (NULL for an empty stream); false after
+ * reporting when the text is not YAML. */
+bool yaml_load(Arena *a, const char *file, const char *text, size_t len, YNode **root);
+int64_t yaml_weight(const YNode *n);
 
 /* ===================================================================== */
 /* ir: ops, activations, shapes, nodes, graph (graph.c)                   */
@@ -279,7 +354,7 @@ static inline bool op_internal(Op op) { return op == OP_REORDER; }
 
 typedef struct {
   Op op;            /* which member of `a` is used: see CNNC_OPS */
-  const char *name; /* layer name from the spec (a C-identifier-ish string) */
+  const char *name; /* layer name from the model file: any non-empty string */
   Loc loc;          /* the layer's mapping in the spec */
   int nin;          /* number of inputs; a conv2d with 2 has a fused residual in[1],
                        added to the result before `act` (fuse.c) */
@@ -326,6 +401,9 @@ typedef struct {
   Arena *arena;           /* owns everything below */
   const char *file;       /* spec path */
   const char *name;       /* model name: C identifier, prefixes symbols */
+  Loc name_loc;           /* where it is given */
+  const char **in_cname;  /* per input index: its C identifier in the header (names.c) */
+  const char **out_cname; /* per output index */
   const char *weights;    /* safetensors path resolved against the spec's dir; NULL if none */
   Loc weights_loc;        /* where `weights:` is */
   Node *nodes;            /* topological order */
@@ -351,6 +429,30 @@ const char *shape_str(Arena *a, const Shape *s); /* "[1, 3, 224, 224]" */
 void graph_dump(const Graph *g, FILE *f);
 
 /* ===================================================================== */
+/* build.c: the frontend-neutral graph builder                            */
+/* ===================================================================== */
+
+typedef struct Builder Builder;
+Builder *build_begin(Graph *g);
+void build_input(Builder *b, Node n, Loc name_loc);
+/* A layer reading the named nodes; nrefs < 0: the previous layer. */
+void build_layer(Builder *b, Node n, Loc name_loc, const char **refs, Loc *ref_locs, int nrefs);
+void build_output(Builder *b, const char *name, Loc loc); /* none: the last layer */
+/* Resolves names, orders nodes, fills the graph; false after reporting. */
+bool build_end(Builder *b);
+
+/* ===================================================================== */
+/* names.c: C identifiers of the generated API                            */
+/* ===================================================================== */
+
+/* Whether `name` can be a model name (reports at loc if not). */
+bool names_check_model(const char *name, Loc loc);
+/* Fills in_cname/out_cname; false after reporting collisions. */
+bool names_assign(Graph *g);
+/* s with "*" "/" kept apart and non-printable bytes as \xNN: safe in a C comment. */
+const char *names_comment(Arena *a, const char *s);
+
+/* ===================================================================== */
 /* spec.c: YAML spec -> Graph                                             */
 /* ===================================================================== */
 
@@ -374,6 +476,7 @@ typedef struct {
 typedef struct {
   StTensor *tensors;
   int ntensors;
+  StrMap index; /* name -> StTensor* */
 } StFile;
 
 /* Parses a safetensors blob; reports problems at `loc` (the `weights:`
@@ -406,6 +509,11 @@ void schedule(Graph *g);     /* schedule.c: needs: verified graph; gives: Node.s
 void stats_print(const Graph *g, const struct TargetInfo *t, FILE *f); /* stats.c: --stats */
 int64_t node_flops(const Graph *g, const Node *n); /* stats.c: 2 per multiply-add */
 void memplan(Graph *g);      /* memplan.c: needs: schedule; gives: offsets, workspace size */
+/* budget.c: the resource limits.  budget_params: needs shapes, before any
+ * parameter is allocated; budget_plan: needs the memory plan, before
+ * codegen.  Both report and return false when a limit would be passed. */
+bool budget_params(Graph *g);
+bool budget_plan(Graph *g);
 
 /* ===================================================================== */
 /* codegen.c / cg_*.c / emit.c                                            */
@@ -422,6 +530,7 @@ typedef struct {
   int winograd;        /* -1 auto, 0 off, 1 on (--winograd=auto|off|on) */
   bool profile;        /* --profile: count cycles per layer (see codegen.c) */
   bool fuse_dw;        /* --fuse-dw=on: depthwise convs inside the next 1x1 conv (fuse_dw.c) */
+  int obj_out, hdr_out;/* files.c handles of the object (or IR) and the header */
 } Options;
 
 /* target.c: what the schedule needs to know about the target. */
@@ -444,10 +553,7 @@ int target_x86_cpu_width(const char *cpu); /* 16, 8, 4; 0: not a known x86-64 CP
  * failure (reported with error_plain). */
 bool codegen_emit(Graph *g, const Options *o);
 
-/* header.c */
-bool header_write(const Graph *g, const char *path, bool profile);
-
-/* Writes `len` bytes to `path` atomically (temp file + rename). */
-bool write_file_atomic(const char *path, const void *data, size_t len);
+/* header.c: the header's text. */
+const char *header_text(const Graph *g, bool profile, size_t *len);
 
 #endif

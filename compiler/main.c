@@ -7,12 +7,14 @@
  *
  * `--dump=LETTERS` prints the graph after the passes named by letters
  * (p: parse, s: shapes, m: memory plan) to stderr.  Nothing is written
- * unless every phase succeeds; outputs are written through temporary
- * files, and the object is removed again if the header cannot be written.
+ * unless every phase succeeds: outputs are planned once the inputs are
+ * read (files.c refuses to write over an input or a directory), written
+ * to temporary files and committed together at the very end.
  */
 #include "cnnc.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,11 +23,13 @@ static const char usage[] =
     "usage: cnnc [options] MODEL.yaml\n"
     "\n"
     "Compiles a CNN described in YAML into an object file and a C header.\n"
+    "MODEL may be '-' to read the model from standard input (then -o is required).\n"
     "\n"
     "options:\n"
     "  -o FILE            object file to write (default: MODEL.o in the current directory)\n"
     "  --header FILE      header to write (default: FILE with .o replaced by .h)\n"
-    "  --emit-llvm        write optimised LLVM IR (text) to -o instead of an object\n"
+    "  --name NAME        model name: prefixes every generated symbol (default: the model's own)\n"
+    "  --emit-llvm        write optimised LLVM IR (text) to -o instead of an object (and the header)\n"
     "  --target TRIPLE    target triple (default: the host)\n"
     "  --cpu NAME         target CPU, e.g. x86-64-v3, skylake-avx512 (default: the host CPU)\n"
     "  --features LIST    LLVM feature string, e.g. +avx2,+fma (default: the CPU's)\n"
@@ -40,12 +44,22 @@ static const char usage[] =
     "  --profile          count cycles per layer in NAME_profile_ticks[] (for tuning; see docs/bench.md)\n"
     "  --stats            print per layer FLOPs, weight and activation bytes, kernel and tiling\n"
     "  --help             print this help\n"
-    "  --version          print the version\n";
+    "  --version          print the version\n"
+    "\n"
+    "limits (checked before anything is allocated; see docs/format.md, \"Limits\"):\n"
+    "  --max-file-bytes N    each input file (default 4 GiB)\n"
+    "  --max-yaml-values N   YAML values, an alias counting as what it names (default 33554432)\n"
+    "  --max-layers N        inputs and layers (default 1000000)\n"
+    "  --max-param-bytes N   parameters as stored in the object (default 2 GiB)\n"
+    "  --max-dim N           any one tensor dimension (default 2147483647)\n"
+    "  --max-memory N        the compiler's estimated peak memory (default: 3/4 of the RAM)\n"
+    "  N is a byte count or count, optionally with a K, M or G suffix (powers of 1024).\n";
 
 typedef struct {
   Options o;
   const char *input; /* spec path */
   const char *dump;  /* letters */
+  const char *name;  /* --name */
   bool stats;        /* --stats */
   bool random_weights; /* --random-weights */
   uint64_t seed;       /* its SEED */
@@ -83,6 +97,39 @@ static void parse_seed(const char *v, Cli *c) {
   c->seed = (uint64_t)x;
 }
 
+/* N[K|M|G]: a positive count; false (after reporting) otherwise. */
+static void parse_limit(const char *opt, const char *v, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  int64_t scale = 1;
+  if (*end == 'K' || *end == 'k') scale = 1 << 10, end++;
+  else if (*end == 'M' || *end == 'm') scale = 1 << 20, end++;
+  else if (*end == 'G' || *end == 'g') scale = 1 << 30, end++;
+  int64_t r;
+  if (!*v || *end || *v == '-' || *v == '+' || errno == ERANGE || x < 1 || !ck_mul(x, scale, &r)) {
+    error_plain("%s needs a positive number, optionally with a K, M or G suffix; got '%s'", opt, v);
+    return;
+  }
+  *out = r;
+}
+
+static bool limit_option(const char *a, int *i, int argc, char **argv) {
+  static const struct {
+    const char *opt;
+    size_t off;
+  } opts[] = {{"--max-file-bytes", offsetof(Limits, file_bytes)}, {"--max-yaml-values", offsetof(Limits, yaml_values)},
+              {"--max-layers", offsetof(Limits, layers)},         {"--max-param-bytes", offsetof(Limits, param_bytes)},
+              {"--max-dim", offsetof(Limits, dim)},               {"--max-memory", offsetof(Limits, memory)}};
+  const char *v;
+  for (size_t k = 0; k < sizeof opts / sizeof *opts; k++)
+    if (takes_value(a, opts[k].opt, i, argc, argv, &v)) {
+      if (v) parse_limit(opts[k].opt, v, (int64_t *)((char *)&cnnc_limits + opts[k].off));
+      return true;
+    }
+  return false;
+}
+
 /* Returns 0 to go on, or an exit status + 1. */
 static int parse_args(int argc, char **argv, Cli *c) {
   c->o.opt_level = 3;
@@ -109,6 +156,8 @@ static int parse_args(int argc, char **argv, Cli *c) {
       else error_plain("option '-o' needs a value");
     } else if (takes_value(a, "--header", &i, argc, argv, &v)) {
       c->o.header = v;
+    } else if (takes_value(a, "--name", &i, argc, argv, &v)) {
+      if (v && names_check_model(v, (Loc){"--name", 0, 0})) c->name = v;
     } else if (takes_value(a, "--target", &i, argc, argv, &v)) {
       c->o.triple = v;
     } else if (takes_value(a, "--cpu", &i, argc, argv, &v)) {
@@ -130,6 +179,7 @@ static int parse_args(int argc, char **argv, Cli *c) {
       c->dump = v;
     } else if (takes_value(a, "--random-weights", &i, argc, argv, &v)) {
       if (v) parse_seed(v, c);
+    } else if (limit_option(a, &i, argc, argv)) {
     } else if (a[0] == '-' && a[1]) {
       error_plain("unknown option '%s' (see cnnc --help)", a);
     } else if (c->input) {
@@ -139,6 +189,8 @@ static int parse_args(int argc, char **argv, Cli *c) {
     }
   }
   if (!c->input && !diag_error_count()) error_plain("no model file given (see cnnc --help)");
+  if (c->input && !strcmp(c->input, "-") && !c->o.output && !diag_error_count())
+    error_plain("reading the model from standard input needs -o FILE");
   return diag_error_count() ? 2 : 0;
 }
 
@@ -165,15 +217,33 @@ static void dump(const Cli *c, char pass, const Graph *g, const char *what) {
   graph_dump(g, stderr);
 }
 
-static int compile(Arena *arena, Cli *c) {
+/* The model file through verification: a graph with bound weights. */
+static Graph *front_end(Arena *arena, Cli *c) {
   Graph *g = spec_parse(arena, c->input);
-  if (!g) return 1;
+  if (!g) return NULL;
+  if (c->name) g->name = c->name;
   g->random_weights = c->random_weights;
   g->random_seed = c->seed;
   dump(c, 'p', g, "parse");
-  if (!shape_infer(g)) return 1;
+  bool names_ok = names_assign(g);
+  if (!shape_infer(g) || !names_ok) return NULL;
   dump(c, 's', g, "shape inference");
-  if (!weights_bind(g) || !verify(g)) return 1;
+  if (!budget_params(g) || !weights_bind(g) || !verify(g)) return NULL;
+  return g;
+}
+
+/* Plans -o and --header (after the inputs are known, before any work). */
+static bool plan_outputs(Arena *arena, Cli *c) {
+  if (!c->o.output) c->o.output = stem_with(arena, c->input, c->o.emit_llvm ? ".ll" : ".o");
+  if (!c->o.header) c->o.header = header_path(arena, c->o.output);
+  c->o.obj_out = out_plan(c->o.output, c->o.emit_llvm ? "LLVM IR file" : "object file");
+  c->o.hdr_out = out_plan(c->o.header, "header");
+  return c->o.obj_out >= 0 && c->o.hdr_out >= 0;
+}
+
+static int compile(Arena *arena, Cli *c) {
+  Graph *g = front_end(arena, c);
+  if (!g || !plan_outputs(arena, c)) return 1;
   fold_bn(g);
   fuse(g);
   dump(c, 'f', g, "batchnorm folding and fusion");
@@ -183,29 +253,26 @@ static int compile(Arena *arena, Cli *c) {
   layout(g, &t);
   fuse_dw(g, &t);
   dump(c, 'l', g, "layout and depthwise fusion");
+  if (!budget_plan(g)) return 1;
   memplan(g);
   dump(c, 'm', g, "memory planning");
   if (c->stats) stats_print(g, &t, stdout);
-  if (!c->o.output) c->o.output = stem_with(arena, c->input, c->o.emit_llvm ? ".ll" : ".o");
-  if (!c->o.header) c->o.header = header_path(arena, c->o.output);
-  if (!strcmp(c->o.header, c->o.output)) {
-    error_plain("the header path '%s' is the output path", c->o.header);
-    return 1;
-  }
   if (!codegen_emit(g, &c->o)) return 1;
-  if (!c->o.emit_llvm && !header_write(g, c->o.header, c->o.profile)) {
-    unlink(c->o.output);
-    return 1;
-  }
+  size_t hlen;
+  const char *htext = header_text(g, c->o.profile, &hlen);
+  if (!out_write(c->o.hdr_out, htext, hlen) || !out_commit()) return 1;
   return 0;
 }
 
 int main(int argc, char **argv) {
+  limits_default(&cnnc_limits);
   Cli c = {0};
   int r = parse_args(argc, argv, &c);
   if (r) return r - 1;
+  files_catch_signals();
   Arena arena = {0};
   r = compile(&arena, &c);
+  if (r) files_abandon();
   arena_free(&arena);
   return r;
 }

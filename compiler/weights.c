@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
   Graph *g;
@@ -46,15 +47,17 @@ typedef struct {
 static bool load_file(Binder *b) {
   Graph *g = b->g;
   size_t len;
-  char *buf = read_file(g->arena, g->weights, &len);
-  if (!buf && errno == ENOENT && g->random_weights) {
+  if (g->random_weights && access(g->weights, F_OK) != 0 && errno == ENOENT) {
     note_at(g->weights_loc, "weights file '%s' does not exist; --random-weights fills every "
                             "parameter that is not inline", g->weights);
     b->no_file = true;
     return false;
   }
-  if (!buf) {
-    error_at(g->weights_loc, "cannot read weights file '%s': %s", g->weights, strerror(errno));
+  char *buf = file_read(g->arena, g->weights, "weights file", g->weights_loc, &len);
+  if (!buf) return false;
+  if (len >= 4 && memcmp(buf, "PK\x03\x04", 4) == 0) {
+    error_at(g->weights_loc, "'%s' is a zip archive, as torch.save writes it, not a safetensors file; "
+                             "convert it with tools/pt2safetensors.py (see docs/export.md)", g->weights);
     return false;
   }
   b->loaded = st_parse_named(g->arena, (const unsigned char *)buf, len, g->weights,

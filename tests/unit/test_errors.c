@@ -11,7 +11,8 @@
  *   - it prints no more "error:" diagnostics than there are expectations;
  *   - the output directory stays empty: no out.o, no out.h, no temp files.
  * Lines that echo the source under a diagnostic ("   12 | ...") are not
- * diagnostics, even though they may show the `# error:` comment.
+ * diagnostics, even though they may show the `# error:` comment.  A first
+ * line `# options: ARGS` passes extra space-separated options to cnnc.
  *
  * Each file is one cmocka test, built at run time from the directory
  * listing (sorted, so that runs are comparable).
@@ -224,7 +225,11 @@ static void test_spec(void **state) {
   if (!mkdtemp(dir)) fail_msg("mkdtemp: %s", strerror(errno));
   char out[sizeof dir + 16];
   snprintf(out, sizeof out, "%s/out.o", dir);
-  char *argv[] = {(char *)cnnc, (char *)path, "-o", out, NULL};
+  char *argv[16] = {(char *)cnnc, (char *)path, "-o", out};
+  int argc = 4;
+  char *opts = strncmp(text, "# options: ", 11) == 0 ? strndup(text + 11, strcspn(text + 11, "\n")) : NULL;
+  for (char *tok = opts ? strtok(opts, " ") : NULL; tok && argc < 15; tok = strtok(NULL, " ")) argv[argc++] = tok;
+  argv[argc] = NULL;
   Buf err = {0}, msg = {0}, left = {0};
   int status = run_capture(argv, &err);
 
@@ -246,6 +251,7 @@ static void test_spec(void **state) {
   }
   for (int i = 0; i < nex; i++) free((char *)ex[i].text);
   free(ex);
+  free(opts);
   free(text);
   free(err.buf);
   free(left.buf);

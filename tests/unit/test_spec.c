@@ -319,7 +319,8 @@ static void test_deep_nesting(void **state) {
 static void test_read_failure(void **state) {
   Ctx *c = *state;
   assert_null(spec_parse(&c->arena, "/nonexistent/dir/x.yaml"));
-  assert_diag(c, "/nonexistent/dir/x.yaml: error: cannot read the spec: No such file or directory\n");
+  assert_diag(c, "/nonexistent/dir/x.yaml: error: cannot read the model file '/nonexistent/dir/x.yaml': No such file or "
+                 "directory\n");
 }
 
 /* ---- issue 3: new ops, activations, n-ary inputs ---- */
