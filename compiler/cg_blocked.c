@@ -59,8 +59,7 @@ static LLVMValueRef eltwise(CodeGen *cg, const Node *n) {
   Loop ln = cg_for(cg, "n", b.N);
   Loop lc = cg_for(cg, "cb", b.CB);
   LLVMValueRef nc = cg_muladd(cg, ln.iv, b.CB, lc.iv); /* index of the channel block */
-  LLVMValueRef chan[16];
-  CNNC_ASSERT(n->nin <= 16);
+  LLVMValueRef *chan = arena_array(cg->arena, (size_t)n->nin, sizeof *chan);
   for (int j = 0; j < n->nin; j++) /* per-channel operands are loaded once per block */
     chan[j] = is_per_channel(&cg->g->nodes[n->in[j]].shape, &n->shape)
                   ? cg_vload(cg, b.vt, LLVMGetParam(fn, (unsigned)j), cg_mul(cg, nc, cg_i64(cg, b.V)))

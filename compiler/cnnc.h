@@ -74,6 +74,7 @@ void *strmap_put(Arena *a, StrMap *m, const char *key, void *val); /* returns th
 /* Bytes of the longest prefix of s[0..len) of at most max bytes that ends
  * on a UTF-8 character boundary. */
 size_t utf8_prefix(const char *s, size_t len, size_t max);
+size_t utf8_char(const char *s, size_t n); /* bytes of the valid UTF-8 character at s, 0 if invalid */
 /* s[0..len) cut to about max bytes with "..." and with control characters
  * and invalid UTF-8 escaped as \xNN. */
 char *printable(Arena *a, const char *s, size_t len, size_t max);

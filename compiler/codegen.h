@@ -24,10 +24,12 @@
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
+/* Pointer -> LLVM value (parameters' globals), open addressing. */
 typedef struct {
-  const char *key; /* spells out op, shapes and attributes */
-  LLVMValueRef fn; /* the kernel function */
-} Kernel;
+  const void **keys;
+  LLVMValueRef *vals;
+  size_t cap, n;
+} PtrMap;
 
 typedef struct {
   LLVMValueRef iv;          /* induction variable (i64) */
@@ -47,12 +49,13 @@ typedef struct {
   LLVMTypeRef f32, i1, i8, i32, i64, ptr, void_t; /* cached types */
   LLVMValueRef fn;         /* function being emitted */
   LLVMBasicBlockRef entry; /* its entry block (allocas go here) */
-  LLVMValueRef *param_global; /* per Graph.params index: the weight global */
-  LLVMValueRef *node_ptr;  /* per node: its buffer inside the run function */
-  LLVMValueRef ws;         /* the run function's workspace argument */
+  PtrMap params;           /* Param* -> its constant global, made on first use */
+  LLVMValueRef *node_ptr;  /* per node: its buffer in the function being emitted */
+  int *node_part;          /* per node: 1 + the run part node_ptr[] was made in */
+  int part;                /* 1 + the run part being emitted */
+  LLVMValueRef ws;         /* the workspace argument of the function being emitted */
   bool inplace;            /* the kernel being made runs in place: no noalias */
-  Kernel *kernels;         /* emitted kernels, for sharing */
-  int nkernels, capkernels;
+  StrMap kernels;          /* key -> kernel function (LLVMValueRef), for sharing */
 } CodeGen;
 
 /* ---- codegen.c: helpers for kernel emission ---- */

@@ -64,6 +64,23 @@ static void tensor_macros(Out *o, const Graph *g, const char *M, const Node *n, 
   put(o, "#define %s_%s_SIZE %lld /* floats */\n", M, T, (long long)shape_numel(&n->shape));
 }
 
+/* The run function's tensor parameters, one per line when there are many
+ * or their original names are shown. */
+static void run_params(Out *o, const Graph *g) {
+  int n = g->ninputs + g->noutputs;
+  bool renamed = false;
+  for (int i = 0; i < g->ninputs; i++) renamed |= strcmp(g->in_cname[i], g->nodes[g->inputs[i]].name) != 0;
+  for (int i = 0; i < g->noutputs; i++) renamed |= strcmp(g->out_cname[i], g->nodes[g->outputs[i]].name) != 0;
+  bool multi = n > 3 || renamed;
+  for (int i = 0; i < n; i++) {
+    bool in = i < g->ninputs;
+    const char *c = in ? g->in_cname[i] : g->out_cname[i - g->ninputs];
+    const Node *nd = &g->nodes[in ? g->inputs[i] : g->outputs[i - g->ninputs]];
+    put(o, "%s%s *%s,%s", multi ? "\n    " : i ? " " : "", in ? "const float" : "float", c, was(g, c, nd->name));
+  }
+  put(o, multi ? "\n    " : " ");
+}
+
 const char *header_text(const Graph *g, bool profile, size_t *len) {
   Out o = {.a = g->arena};
   const char *M = upper(g->arena, g->name);
@@ -81,10 +98,7 @@ const char *header_text(const Graph *g, bool profile, size_t *len) {
           " * Outputs and the workspace must not overlap each other or the inputs.\n"
           " * Thread-safe given a workspace per concurrent call. */\n");
   put(&o, "int %s_run(", g->name);
-  for (int i = 0; i < g->ninputs; i++)
-    put(&o, "const float *%s,%s ", g->in_cname[i], was(g, g->in_cname[i], g->nodes[g->inputs[i]].name));
-  for (int i = 0; i < g->noutputs; i++)
-    put(&o, "float *%s,%s ", g->out_cname[i], was(g, g->out_cname[i], g->nodes[g->outputs[i]].name));
+  run_params(&o, g);
   put(&o, "void *workspace);\n\n");
   put(&o, "/* Describes the model for generic drivers (see cnnrt.h). */\n");
   put(&o, "extern const cnnrt_model %s_model;\n\n", g->name);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char usage[] =
@@ -232,13 +233,21 @@ static Graph *front_end(Arena *arena, Cli *c) {
   return g;
 }
 
-/* Plans -o and --header (after the inputs are known, before any work). */
+/* Whether `path` exists and is not a regular file (-o /dev/null). */
+static bool is_special(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+/* Plans -o and --header (after the inputs are known, before any work).
+ * With -o naming a device or FIFO and no --header, no header is written
+ * (`-o /dev/null` checks that a model compiles). */
 static bool plan_outputs(Arena *arena, Cli *c) {
   if (!c->o.output) c->o.output = stem_with(arena, c->input, c->o.emit_llvm ? ".ll" : ".o");
-  if (!c->o.header) c->o.header = header_path(arena, c->o.output);
+  if (!c->o.header && !is_special(c->o.output)) c->o.header = header_path(arena, c->o.output);
   c->o.obj_out = out_plan(c->o.output, c->o.emit_llvm ? "LLVM IR file" : "object file");
-  c->o.hdr_out = out_plan(c->o.header, "header");
-  return c->o.obj_out >= 0 && c->o.hdr_out >= 0;
+  c->o.hdr_out = c->o.header ? out_plan(c->o.header, "header") : -2;
+  return c->o.obj_out >= 0 && c->o.hdr_out != -1;
 }
 
 static int compile(Arena *arena, Cli *c) {
@@ -260,7 +269,7 @@ static int compile(Arena *arena, Cli *c) {
   if (!codegen_emit(g, &c->o)) return 1;
   size_t hlen;
   const char *htext = header_text(g, c->o.profile, &hlen);
-  if (!out_write(c->o.hdr_out, htext, hlen) || !out_commit()) return 1;
+  if ((c->o.hdr_out >= 0 && !out_write(c->o.hdr_out, htext, hlen)) || !out_commit()) return 1;
   return 0;
 }
 

@@ -161,11 +161,18 @@ bool names_assign(Graph *g) {
 const char *names_comment(Arena *a, const char *s) {
   size_t n = strlen(s);
   char *c = arena_alloc(a, 4 * n + 1), *o = c;
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p < 0x20 || *p >= 0x7f) o += sprintf(o, "\\x%02x", *p);
-    else if (*p == '/' && o > c && o[-1] == '*') o += sprintf(o, "\\x2f"); /* no comment end */
-    else if (*p == '*' && o > c && o[-1] == '/') o += sprintf(o, "\\x2a"); /* no nested opener */
-    else *o++ = (char)*p;
+  for (const char *p = s; *p;) {
+    unsigned char b = (unsigned char)*p;
+    size_t l = utf8_char(p, strlen(p));
+    if (l > 1) { /* valid UTF-8 is kept */
+      memcpy(o, p, l), o += l, p += l;
+      continue;
+    }
+    if (b < 0x20 || b >= 0x7f) o += sprintf(o, "\\x%02x", b);
+    else if (b == '/' && o > c && o[-1] == '*') o += sprintf(o, "\\x2f"); /* no comment end */
+    else if (b == '*' && o > c && o[-1] == '/') o += sprintf(o, "\\x2a"); /* no nested opener */
+    else *o++ = (char)b;
+    p++;
   }
   *o = 0;
   return c;

@@ -213,6 +213,8 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
   return len;
 }
 
+size_t utf8_char(const char *s, size_t n) { return n ? utf8_len((const unsigned char *)s, n) : 0; }
+
 size_t utf8_prefix(const char *s, size_t len, size_t max) {
   size_t i = 0;
   while (i < len && i < max) {
