@@ -148,6 +148,39 @@ void cg_if_end(CodeGen *cg, LLVMBasicBlockRef join) {
   LLVMPositionBuilderAtEnd(cg->b, join);
 }
 
+/* ---- blocked summation ---- */
+
+typedef struct {
+  LLVMTypeRef t;   /* float or float vector */
+  LLVMValueRef hi; /* end of the range */
+  CgTerm term;
+  void *ctx;
+  const char *name;
+} Sum;
+
+/* The sum of terms [base, min(base + SUM_BLOCK^(level+1), hi)): a loop of
+ * at most SUM_BLOCK steps, each a partial sum of the level below. */
+static LLVMValueRef sum_level(CodeGen *cg, Sum *s, int level, LLVMValueRef base) {
+  int64_t step = 1;
+  for (int k = 0; k < level; k++) step *= CG_SUM_BLOCK;
+  LLVMValueRef end = cg_smin(cg, cg_add(cg, base, cg_i64(cg, step * CG_SUM_BLOCK)), s->hi);
+  LLVMValueRef acc = cg_alloca(cg, s->t, s->name);
+  LLVMBuildStore(cg->b, LLVMConstNull(s->t), acc);
+  Loop l = cg_loop_begin(cg, s->name, base, end, step);
+  LLVMValueRef v = level == 0 ? s->term(cg, s->ctx, l.iv) : sum_level(cg, s, level - 1, l.iv);
+  LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, s->t, acc, ""), v, ""), acc);
+  cg_loop_end(cg, &l);
+  return LLVMBuildLoad2(cg->b, s->t, acc, s->name);
+}
+
+LLVMValueRef cg_sum(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValueRef lo, LLVMValueRef hi, int64_t maxn,
+                    CgTerm term, void *ctx) {
+  int levels = 1;
+  for (int64_t span = CG_SUM_BLOCK; span < maxn; span *= CG_SUM_BLOCK) levels++;
+  Sum s = {.t = t, .hi = hi, .term = term, .ctx = ctx, .name = name};
+  return sum_level(cg, &s, levels - 1, lo);
+}
+
 /* ---- kernels ---- */
 
 static void add_attr(CodeGen *cg, LLVMValueRef fn, unsigned idx, const char *name) {

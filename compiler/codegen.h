@@ -97,6 +97,20 @@ LLVMValueRef cg_fma(CodeGen *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 /* Unsigned range check 0 <= v < n as an i1. */
 LLVMValueRef cg_in_range(CodeGen *cg, LLVMValueRef v, int64_t n);
 
+/* Blocked summation, for every reduction whose length a model controls:
+ * sum of term(ctx, i) over i in [lo, hi) (at most maxn terms), as a loop of
+ * at most CG_SUM_BLOCK partial sums of at most CG_SUM_BLOCK partial sums...
+ * so that the rounding error grows like CG_SUM_BLOCK * log(n) rather than
+ * n (a 4096x4096 mean: 1e-7 instead of 1e-4).  With maxn <= CG_SUM_BLOCK
+ * it is the plain loop.  t: float or a float vector (lane-wise sums). */
+enum {
+  CG_SUM_BLOCK = 64,          /* partial sums of at most this many terms */
+  CG_LONG_REDUCTION = 16384,  /* convolutions summing more terms sum them blocked */
+};
+typedef LLVMValueRef (*CgTerm)(CodeGen *cg, void *ctx, LLVMValueRef i);
+LLVMValueRef cg_sum(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValueRef lo, LLVMValueRef hi, int64_t maxn,
+                    CgTerm term, void *ctx);
+
 /* ---- cg_math.c: inline transcendentals (scalar or vector float) ---- */
 LLVMValueRef cg_exp(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_log(CodeGen *cg, LLVMValueRef x);
@@ -133,6 +147,13 @@ LLVMValueRef cg_blocked(CodeGen *cg, const Node *n);     /* cg_blocked.c: pools,
 LLVMValueRef cg_reorder(CodeGen *cg, const Node *n);     /* cg_blocked.c */
 /* Keeps LLVM from splitting V-lane vectors on targets that prefer narrower ones. */
 void cg_vector_attrs(CodeGen *cg, LLVMValueRef fn, int V);
+/* cg_pool.c: the blocked sum of a window: rows row0 + [r0, r1) (at most
+ * maxr), columns col0 + [c0, c1) (at most maxc) of a plane of rows of W
+ * pixels of `lanes` floats (1, or V for blocked tensors, then t is <V x float>);
+ * row0 counts rows from the start of `in`. */
+LLVMValueRef cg_window_sum(CodeGen *cg, LLVMTypeRef t, LLVMValueRef in, int64_t lanes, int64_t W, LLVMValueRef row0,
+                           LLVMValueRef r0, LLVMValueRef r1, int64_t maxr, LLVMValueRef col0, LLVMValueRef c0,
+                           LLVMValueRef c1, int64_t maxc);
 /* cg_pool.c: taps avgpool divides by along one axis, as PyTorch counts them. */
 LLVMValueRef cg_pool_count(CodeGen *cg, LLVMValueRef o, int stride, int pad, int k, int64_t size, bool include_pad);
 

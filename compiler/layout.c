@@ -187,10 +187,13 @@ static const double WG[6][3] = {{1, 0, 0},
                                 {1.0 / 15, -2.0 / 15, 4.0 / 15},
                                 {0, 0, 1}};
 
+enum { CONV_WINOGRAD_MAX_C = 4096 };
+
 static bool winograd_eligible(const Graph *g, const Node *n, const TargetInfo *t) {
   const ConvAttr *c = &n->a.conv;
   const Node *x = &g->nodes[n->in[0]];
-  if (t->winograd == 0 || c->groups != 1 || c->kernel[0] != 3 || c->kernel[1] != 3 || c->stride[0] != 1 ||
+  /* the 36 GEMMs sum over input channels unblocked: long ones go direct (chunked) */
+  if (t->winograd == 0 || c->groups != 1 || x->shape.dim[1] > CONV_WINOGRAD_MAX_C || c->kernel[0] != 3 || c->kernel[1] != 3 || c->stride[0] != 1 ||
       c->stride[1] != 1 || c->dilation[0] != 1 || c->dilation[1] != 1 || x->layout != LAYOUT_NCHWC)
     return false;
   if (t->winograd == 1) return true;

@@ -181,7 +181,22 @@ static void test_case(void **state) {
   PATH_FMT(exe, "%s/driver", tmp);
   PATH_FMT(driver, "%s/tests/golden_driver.c", src);
 
-  char *compile[] = {(char *)cnnc, yaml, "-o", obj, (char *)c->opt, NULL};
+  /* options.txt: extra cnnc options of the case (e.g. --random-weights SEED
+   * for weights too large to commit; tools/make_golden_scale.py) */
+  char optpath[4096], opts[256] = "";
+  PATH_FMT(optpath, "%s/options.txt", c->dir);
+  FILE *of = fopen(optpath, "r");
+  if (of) {
+    if (!fgets(opts, sizeof opts, of)) opts[0] = 0;
+    fclose(of);
+    opts[strcspn(opts, "\n")] = 0;
+  }
+  char *compile[16] = {(char *)cnnc, yaml, "-o", obj};
+  int nc = 4;
+  if (c->opt) compile[nc++] = (char *)c->opt;
+  for (char *save, *tok = strtok_r(opts, " ", &save); tok && nc < 15; tok = strtok_r(NULL, " ", &save))
+    compile[nc++] = tok;
+  compile[nc] = NULL;
   if (run(compile, NULL, 0) != 0)
     fail_msg("%s: cnnc failed (temporary files in %s)", c->name, tmp);
   if (!file_exists(obj) || !file_exists(hdr))
