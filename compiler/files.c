@@ -238,23 +238,31 @@ static bool same_file(const Out *a, const Out *b) {
   return strcmp(a->name, b->name) == 0;
 }
 
+/* Whether output o may be written (after resolve): not an input, not another output. */
+static bool allowed(const Out *o) {
+  for (int i = 0; i < ninputs && !o->name; i++)
+    if (inputs[i].dev == o->dev && inputs[i].ino == o->ino) {
+      error_plain("refusing to write the %s to '%s': it is the input file '%s'", o->what, o->path,
+                  inputs[i].path);
+      return false;
+    }
+  for (int i = 0; i < nouts; i++)
+    if (same_file(&outs[i], o) && !(o->in_place && outs[i].in_place)) {
+      error_plain("the %s '%s' and the %s '%s' are the same file", outs[i].what, outs[i].path, o->what, o->path);
+      return false;
+    }
+  return true;
+}
+
 int out_plan(const char *path, const char *what) {
   if (nouts == MAX_OUTPUTS) CNNC_UNREACHABLE();
   Out *o = &outs[nouts];
   *o = (Out){.path = path, .what = what};
-  if (!resolve(o)) return -1;
-  for (int i = 0; i < ninputs && !o->name; i++)
-    if (inputs[i].dev == o->dev && inputs[i].ino == o->ino) {
-      error_plain("refusing to write the %s to '%s': it is the input file '%s'", what, path,
-                  inputs[i].path);
-      return -1;
-    }
-  for (int i = 0; i < nouts; i++)
-    if (same_file(&outs[i], o) && !(o->in_place && outs[i].in_place)) {
-      error_plain("the %s '%s' and the %s '%s' are the same file", outs[i].what, outs[i].path, what, path);
-      return -1;
-    }
-  return nouts++;
+  if (resolve(o) && allowed(o)) return nouts++;
+  free(o->dest);
+  free(o->name);
+  *o = (Out){0};
+  return -1;
 }
 
 /* A new file "dir/.name.XXXXXX" beside `dest`; NULL after reporting. */
@@ -418,4 +426,7 @@ void files_reset(void) {
     free(outs[i].data);
   }
   nouts = ninputs = 0;
+  free(inputs);
+  inputs = NULL;
+  capinputs = 0;
 }

@@ -281,7 +281,7 @@ int main(int argc, char **argv) {
   files_catch_signals();
   Arena arena = {0};
   r = compile(&arena, &c);
-  if (r) files_abandon();
+  files_reset(); /* removes what a failed run left (temporary files) and frees */
   arena_free(&arena);
   return r;
 }

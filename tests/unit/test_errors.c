@@ -301,5 +301,12 @@ int main(void) {
     snprintf(path, l, "%s/%s", dirpath, names[i]);
     tests[i] = (struct CMUnitTest){.name = names[i], .test_func = test_spec, .initial_state = path};
   }
-  return _cmocka_run_group_tests("errors", tests, (size_t)n, NULL, NULL);
+  int r = _cmocka_run_group_tests("errors", tests, (size_t)n, NULL, NULL);
+  for (int i = 0; i < n; i++) {
+    free((void *)tests[i].initial_state);
+    free(names[i]);
+  }
+  free(tests);
+  free(names);
+  return r;
 }

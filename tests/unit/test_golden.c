@@ -213,9 +213,16 @@ static void test_case(void **state) {
   PATH_FMT(def_ws, "-DMODEL_WORKSPACE_MACRO=%s_WORKSPACE_SIZE", upper);
   PATH_FMT(inc_rt, "-I%s", rt_inc);
   PATH_FMT(inc_tmp, "-I%s", tmp);
-  char *link[] = {(char *)cc, "-std=c11", "-O1", "-Wall", "-Werror", def_desc,
-                  "-DMODEL_HEADER=\"out.h\"", def_ws, inc_rt, inc_tmp, driver, obj,
-                  (char *)rt_lib, "-o", exe, NULL};
+  char *link[32] = {(char *)cc, "-std=c11", "-O1", "-Wall", "-Werror", def_desc,
+                    "-DMODEL_HEADER=\"out.h\"", def_ws, inc_rt, inc_tmp, driver, obj,
+                    (char *)rt_lib, "-o", exe};
+  int nl = 15;
+  char extra[512] = "";
+  const char *tf = getenv("CNNC_TEST_CFLAGS"); /* sanitizer flags: libcnnrt.a needs them */
+  if (tf) snprintf(extra, sizeof extra, "%s", tf);
+  for (char *save, *tok = strtok_r(extra, " ", &save); tok && nl < 31; tok = strtok_r(NULL, " ", &save))
+    link[nl++] = tok;
+  link[nl] = NULL;
   if (run(link, NULL, 0) != 0)
     fail_msg("%s: compiling/linking golden_driver.c with the model failed "
              "(temporary files in %s)", c->name, tmp);

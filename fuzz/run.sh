@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# fuzz/run.sh: runs one libFuzzer target for a while (see fuzz/README.md).
+#
+#   fuzz/run.sh TARGET SECONDS [libFuzzer options...]
+#     TARGET: spec, codegen, safetensors (or onnx, once it exists)
+#
+# Builds the targets in ./build-fuzz with clang-19 (ASan, UBSan, libFuzzer)
+# if needed, seeds the corpus from the test files (tests/golden, tests/errors,
+# models), fuzzes for SECONDS, prints libFuzzer's final statistics, and
+# exits non-zero if it found a crash, a sanitizer report, a leak or a
+# timeout; the input that caused it is in build-fuzz/findings/.  The corpus
+# grows in build-fuzz/corpus/TARGET between runs (not committed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${1:?usage: fuzz/run.sh TARGET SECONDS [libFuzzer options]}
+secs=${2:?usage: fuzz/run.sh TARGET SECONDS [libFuzzer options]}
+shift 2
+build=${CNNC_FUZZ_BUILD:-build-fuzz}
+cc=${CNNC_FUZZ_CC:-clang-19}
+command -v "$cc" >/dev/null || { echo "fuzz/run.sh: $cc not found (apt-get install clang-19 libclang-rt-19-dev)" >&2; exit 2; }
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  CC=$cc cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_FUZZ=ON -DCNNC_TESTS=OFF >/dev/null
+fi
+cmake --build "$build" -j"$(nproc)" --target "fuzz_$target" >/dev/null
+
+corpus=$build/corpus/$target seeds=$build/seeds/$target
+mkdir -p "$corpus" "$seeds" "$build/findings"
+dict=()
+case $target in
+  spec|codegen)
+    for f in tests/golden/*/model.yaml tests/errors/*.yaml models/*.yaml; do
+      cp "$f" "$seeds/$(echo "$f" | tr / _)"
+    done
+    dict=(-dict=fuzz/spec.dict) ;;
+  safetensors)
+    for f in tests/golden/*/model.safetensors tests/errors/*.safetensors; do
+      [ "$(stat -c %s "$f")" -le 1048576 ] && cp "$f" "$seeds/$(echo "$f" | tr / _)"
+    done ;;
+  onnx)
+    for f in tests/onnx/*.onnx tests/errors/*.onnx; do
+      [ -f "$f" ] && cp "$f" "$seeds/$(echo "$f" | tr / _)"
+    done ;;
+  *) echo "fuzz/run.sh: unknown target '$target'" >&2; exit 2 ;;
+esac
+
+status=0
+"$build/fuzz/fuzz_$target" -max_total_time="$secs" -timeout=30 -rss_limit_mb=3072 -max_len=65536 \
+  -print_final_stats=1 -artifact_prefix="$build/findings/$target-" "${dict[@]}" "$@" \
+  "$corpus" "$seeds" 2> "$build/fuzz_$target.log" || status=$?
+grep -E "^(stat::|#[0-9]+ +DONE|==[0-9]+==ERROR|SUMMARY)" "$build/fuzz_$target.log" || true
+if [ $status -ne 0 ]; then
+  echo "fuzz/run.sh: $target found a problem (status $status); see $build/fuzz_$target.log and $build/findings/" >&2
+  tail -40 "$build/fuzz_$target.log" >&2
+fi
+exit $status
