@@ -503,7 +503,7 @@ void graph_take_output(Graph *g, Node *dst, const Node *src);
 void fold_bn(Graph *g);      /* fold_bn.c: batchnorm after conv folded into its weights */
 void fuse(Graph *g);         /* fuse.c:    activations and residual adds into conv epilogues */
 struct TargetInfo;
-void layout(Graph *g, const struct TargetInfo *t); /* layout.c: blocked layouts, reorders, packed weights */
+bool layout(Graph *g, const struct TargetInfo *t); /* layout.c: blocked layouts, reorders, packed weights */
 void fuse_dw(Graph *g, const struct TargetInfo *t); /* fuse_dw.c: depthwise into the next 1x1 conv */
 int64_t node_floats(const Node *n); /* floats in a node's buffer, given its layout */
 void schedule(Graph *g);     /* schedule.c: needs: verified graph; gives: Node.sched */

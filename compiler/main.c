@@ -259,7 +259,7 @@ static int compile(Arena *arena, Cli *c) {
   TargetInfo t;
   target_info(&c->o, &t);
   schedule(g);
-  layout(g, &t);
+  if (!layout(g, &t)) return 1;
   fuse_dw(g, &t);
   dump(c, 'l', g, "layout and depthwise fusion");
   if (!budget_plan(g)) return 1;

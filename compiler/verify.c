@@ -8,9 +8,13 @@
  *   - every Param has a shape and data holding numel(shape) floats,
  *   - inputs are OP_INPUT nodes numbered 0..ninputs-1, outputs are layers
  *     numbered 0..noutputs-1, no node is listed twice,
- *   - the total bytes of all parameters and of all intermediate tensors
- *     (an upper bound on any workspace plan), each rounded up to 64, fit
- *     int64, so later size arithmetic cannot overflow.
+ *   - the total bytes of all parameters and of all intermediate tensors,
+ *     each rounded up to 64, fit int64.
+ * Sizes that later passes make (tensors padded to whole channel blocks,
+ * packed and Winograd weights, kernel scratch) are checked where they are
+ * made: layout.c reserves packed weights against --max-param-bytes before
+ * allocating them, and budget_plan (budget.c) checks the padded buffers
+ * and scratch before the memory planner adds them up.
  * Broken invariants that earlier phases should have prevented are
  * internal bugs (CNNC_ASSERT); what a user could still cause is reported
  * with a location.

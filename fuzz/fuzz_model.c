@@ -54,7 +54,7 @@ static void back_end(Graph *g, uint64_t h) {
   TargetInfo t;
   target_info(&o, &t);
   schedule(g);
-  layout(g, &t);
+  if (!layout(g, &t)) return;
   fuse_dw(g, &t);
   if (!budget_plan(g)) return;
   memplan(g);
