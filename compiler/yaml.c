@@ -139,7 +139,7 @@ static void on_end(Loader *l) {
   YColl *c = f.node;
   size_t n = l->nkids - f.first;
   c->n.kids = arena_array(l->a, n + 1, sizeof *c->n.kids);
-  memcpy(c->n.kids, l->kids + f.first, n * sizeof *c->n.kids);
+  if (n) memcpy(c->n.kids, l->kids + f.first, n * sizeof *c->n.kids); /* no kids yet: l->kids may be NULL */
   c->n.len = (uint32_t)(c->n.type == Y_MAP ? n / 2 : n);
   c->weight = 1;
   for (size_t i = 0; i < n; i++) c->weight += yaml_weight(c->n.kids[i]);
