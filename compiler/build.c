@@ -16,8 +16,10 @@
  * in the number of layers and references (names are hashed; the walk is
  * iterative, so long chains cannot overflow the C stack).
  *
- * A layer with nrefs < 0 reads the layer before it (the first layer reads
- * the first graph input): the YAML format's default.
+ * A layer with nrefs == BUILD_PREVIOUS reads the layer before it (the
+ * first layer reads the first graph input): the YAML format's default.
+ * BUILD_SAME_INPUTS reads what the layer before it reads (the parts of a
+ * split, which the frontend adds as consecutive layers).
  */
 #include "cnnc.h"
 
@@ -28,7 +30,7 @@ typedef struct {
   Loc name_loc;      /* the name (for duplicate notes) */
   const char **refs; /* input names */
   Loc *ref_locs;     /* where each is */
-  int nrefs;         /* -1: the previous layer */
+  int nrefs;         /* BUILD_PREVIOUS, BUILD_SAME_INPUTS, or the count */
 } Item;
 
 struct Builder {
@@ -111,6 +113,13 @@ static void resolve_refs(Builder *b) {
   for (int i = b->nin; i < b->nall; i++) {
     Item *l = b->all[i];
     Node *n = &l->node;
+    if (l->nrefs == BUILD_SAME_INPUTS && i > b->nin) {
+      const Node *prev = &b->all[i - 1]->node;
+      n->in = arena_array(b->a, (size_t)prev->nin + 1, sizeof *n->in);
+      memcpy(n->in, prev->in, (size_t)prev->nin * sizeof *n->in);
+      n->nin = prev->nin;
+      continue;
+    }
     if (l->nrefs < 0) {
       if (i == b->nin && b->nin == 0) continue;
       n->in = arena_alloc(b->a, sizeof *n->in);

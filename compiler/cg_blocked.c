@@ -51,7 +51,7 @@ static bool is_per_channel(const Shape *s, const Shape *out) {
 static LLVMValueRef eltwise(CodeGen *cg, const Node *n) {
   Blk b = blk(cg, n);
   bool is_new;
-  const char *what = n->op == OP_ACT ? "act" : n->op == OP_ADD ? "add" : n->op == OP_MUL ? "mul" : "bn";
+  const char *what = n->op == OP_ACT ? "act" : op_name(n->op);
   bool bn = n->op == OP_BATCHNORM;
   LLVMValueRef fn = begin(cg, n, what, "", n->nin + 1 + (bn ? 2 : 0), &is_new);
   if (!is_new) return fn;
@@ -74,7 +74,7 @@ static LLVMValueRef eltwise(CodeGen *cg, const Node *n) {
   LLVMValueRef v = NULL;
   for (int j = 0; j < n->nin; j++) {
     LLVMValueRef x = chan[j] ? chan[j] : cg_vload(cg, b.vt, LLVMGetParam(fn, (unsigned)j), idx);
-    v = !v ? x : n->op == OP_MUL ? LLVMBuildFMul(cg->b, v, x, "") : LLVMBuildFAdd(cg->b, v, x, "");
+    v = !v ? x : cg_combine(cg, n->op, v, x);
   }
   if (bn) v = cg_fma(cg, v, scale, shift);
   cg_vstore(cg, cg_act(cg, &n->act, v), out, idx);
@@ -284,6 +284,10 @@ LLVMValueRef cg_blocked(CodeGen *cg, const Node *n) {
   case OP_ACT:
   case OP_ADD:
   case OP_MUL:
+  case OP_SUB:
+  case OP_DIV:
+  case OP_MAX:
+  case OP_MIN:
   case OP_BATCHNORM: return eltwise(cg, n);
   case OP_MAXPOOL2D:
   case OP_AVGPOOL2D: return pool(cg, n);

@@ -2,8 +2,9 @@
  * cg_dense.c: fully connected layers.
  *
  * out[n][u] = act(bias[u] + sum_k in[n][k] * weight[u][k]), with the input
- * read as [N, K] whatever its logical rank (dense flattens [N, C, H, W]
- * implicitly, in NCHW order like torch.flatten).
+ * read as [N, K] whatever its logical rank: dense flattens [N, C, H, W]
+ * implicitly, in NCHW order like torch.flatten; linear (torch.nn.Linear)
+ * works over the last axis, so N is the product of the other dims.
  *
  * At batch 1 this is a matrix-vector product bound by the bandwidth of
  * streaming the weights, so the kernel only has to keep the loads busy:
@@ -107,7 +108,8 @@ static void dots(CodeGen *cg, Dot *d, LLVMValueRef u0, int nrows, LLVMValueRef *
 LLVMValueRef cg_dense(CodeGen *cg, const Node *n) {
   const Shape *is = &cg->g->nodes[n->in[0]].shape;
   const DenseAttr *da = &n->a.dense;
-  int64_t N = n->shape.dim[0], U = n->shape.dim[1], K = shape_numel(is) / N;
+  /* rows: the batch (dense), or every leading position (linear, over the last axis) */
+  int64_t U = n->a.dense.units, N = shape_numel(&n->shape) / U, K = shape_numel(is) / N;
   int V = n->sched.vec > 1 ? n->sched.vec : 1;
   bool is_new;
   const char *key = arena_printf(cg->arena, "dense n=%lld k=%lld u=%lld V=%d b=%d act=%s", (long long)N,

@@ -173,36 +173,66 @@ typedef struct {
   int64_t dim[MAX_RANK]; /* PyTorch order: NCHW or N,features */
 } Shape;
 
+/* Facts about ops, as op table columns (each decided here, once). */
+enum {
+  F_ACT = 1,      /* takes a fused activation epilogue (`activation:`, fuse.c) */
+  F_INPLACE = 2,  /* output element i depends only on element i of each input: may
+                     overwrite a dying in[0] of its own shape (memplan.c) */
+  F_VIEW = 4,     /* output is in[0]'s elements in the same order: a view of its
+                     buffer unless it is a graph output (schedule.c) */
+  F_BLOCKED = 8,  /* has a kernel for channel-blocked tensors; layout.c decides
+                     per node whether the shapes allow it */
+  F_INTERNAL = 16,/* made by passes, never in a model file */
+  F_PARAMS = 32,  /* always has a `weight` parameter (conv, dense, norms, ...) */
+};
+
 /* Ops.  Columns: enum suffix, spec name, attribute union member, the
  * op-specific attribute keys the spec accepts (besides name, op, input,
- * inputs, and inline parameters). */
-#define CNNC_OPS(X)                                                                        \
-  X(INPUT, "input", none, "")                                                              \
-  X(CONV2D, "conv2d", conv,                                                                \
-    "filters kernel stride padding dilation groups bias activation weight")                \
-  X(CONV_TRANSPOSE2D, "conv_transpose2d", conv,                                            \
-    "filters kernel stride padding output_padding dilation groups bias activation weight") \
-  X(MAXPOOL2D, "maxpool2d", pool, "kernel stride padding dilation ceil_mode")              \
-  X(AVGPOOL2D, "avgpool2d", pool, "kernel stride padding ceil_mode count_include_pad")     \
-  X(GLOBAL_AVGPOOL2D, "global_avgpool2d", none, "")                                        \
-  X(GLOBAL_MAXPOOL2D, "global_maxpool2d", none, "")                                        \
-  X(ADAPTIVE_AVGPOOL2D, "adaptive_avgpool2d", adaptive, "output_size")                     \
-  X(BATCHNORM, "batchnorm", bn, "epsilon weight bias running_mean running_var")            \
-  X(ACT, "activation", act, "") /* relu etc.: spec maps act names to this op */           \
-  X(ADD, "add", none, "activation")        /* n-ary, broadcasting */                       \
-  X(MUL, "mul", none, "activation")        /* n-ary, broadcasting */                       \
-  X(CONCAT, "concat", concat, "axis")                                                      \
-  X(PAD, "pad", pad, "padding mode value")                                                 \
-  X(UPSAMPLE, "upsample", upsample, "scale mode align_corners")                            \
-  X(FLATTEN, "flatten", flatten, "start_dim")                                              \
-  X(RESHAPE, "reshape", reshape, "shape")                                                  \
-  X(DROPOUT, "dropout", none, "p")         /* identity in eval mode */                     \
-  X(DENSE, "dense", dense, "units bias activation weight")                                 \
-  X(SOFTMAX, "softmax", softmax, "axis")                                                   \
-  X(REORDER, "reorder", none, "") /* internal (layout pass): change of layout only */
+ * inputs, and inline parameters), the fewest and most inputs (-1: any
+ * number), flags. */
+#define CNNC_OPS(X)                                                                                        \
+  X(INPUT, "input", none, "", 0, 0, 0)                                                                     \
+  X(CONSTANT, "constant", constant, "shape value", 0, 0, 0) /* a parameter as a tensor */                  \
+  X(CONV2D, "conv2d", conv, "filters kernel stride padding dilation groups bias activation weight", 1, 1,  \
+    F_ACT | F_BLOCKED | F_PARAMS)                                                                          \
+  X(CONV_TRANSPOSE2D, "conv_transpose2d", conv,                                                            \
+    "filters kernel stride padding output_padding dilation groups bias activation weight", 1, 1,           \
+    F_ACT | F_PARAMS)                                                                                      \
+  X(MAXPOOL2D, "maxpool2d", pool, "kernel stride padding dilation ceil_mode", 1, 1, F_BLOCKED)             \
+  X(AVGPOOL2D, "avgpool2d", pool, "kernel stride padding ceil_mode count_include_pad", 1, 1, F_BLOCKED)    \
+  X(GLOBAL_AVGPOOL2D, "global_avgpool2d", none, "", 1, 1, F_BLOCKED)                                       \
+  X(GLOBAL_MAXPOOL2D, "global_maxpool2d", none, "", 1, 1, F_BLOCKED)                                       \
+  X(ADAPTIVE_AVGPOOL2D, "adaptive_avgpool2d", adaptive, "output_size", 1, 1, 0)                            \
+  X(BATCHNORM, "batchnorm", bn, "epsilon weight bias running_mean running_var", 1, 1,                      \
+    F_INPLACE | F_BLOCKED | F_PARAMS)                                                                      \
+  X(LAYER_NORM, "layer_norm", norm, "axes epsilon elementwise_affine weight bias", 1, 1, 0)                \
+  X(INSTANCE_NORM, "instance_norm", norm, "epsilon affine weight bias", 1, 1, 0)                           \
+  X(ACT, "activation", act, "", 1, 1, F_INPLACE | F_BLOCKED) /* relu etc.: spec maps act names here */    \
+  X(ADD, "add", none, "activation", 2, -1, F_ACT | F_INPLACE | F_BLOCKED) /* broadcasting */               \
+  X(MUL, "mul", none, "activation", 2, -1, F_ACT | F_INPLACE | F_BLOCKED)                                  \
+  X(SUB, "sub", none, "activation", 2, 2, F_ACT | F_INPLACE | F_BLOCKED)                                   \
+  X(DIV, "div", none, "activation", 2, 2, F_ACT | F_INPLACE | F_BLOCKED)                                   \
+  X(MAX, "max", none, "activation", 2, -1, F_ACT | F_INPLACE | F_BLOCKED) /* NaN-propagating */           \
+  X(MIN, "min", none, "activation", 2, -1, F_ACT | F_INPLACE | F_BLOCKED)                                  \
+  X(CONCAT, "concat", concat, "axis", 1, -1, F_BLOCKED)                                                    \
+  X(SLICE, "slice", slice, "axis start end step", 1, 1, 0)                                                 \
+  X(TRANSPOSE, "transpose", transpose, "perm", 1, 1, 0)                                                    \
+  X(PAD, "pad", pad, "padding mode value", 1, 1, 0)                                                        \
+  X(UPSAMPLE, "upsample", upsample, "scale size mode align_corners coordinate_mode nearest_mode", 1, 1, 0) \
+  X(FLATTEN, "flatten", flatten, "start_dim", 1, 1, F_VIEW)                                                \
+  X(RESHAPE, "reshape", reshape, "shape", 1, 1, F_VIEW)                                                    \
+  X(DROPOUT, "dropout", none, "p", 1, 1, F_VIEW | F_BLOCKED) /* identity in eval mode */                  \
+  X(DENSE, "dense", dense, "units bias activation weight", 1, 1, F_ACT | F_PARAMS)                         \
+  X(LINEAR, "linear", dense, "units bias activation weight", 1, 1, F_ACT | F_PARAMS) /* over the last axis */ \
+  X(REDUCE_MEAN, "reduce_mean", reduce, "axes keepdims", 1, 1, 0)                                          \
+  X(REDUCE_SUM, "reduce_sum", reduce, "axes keepdims", 1, 1, 0)                                            \
+  X(REDUCE_MAX, "reduce_max", reduce, "axes keepdims", 1, 1, 0)                                            \
+  X(REDUCE_MIN, "reduce_min", reduce, "axes keepdims", 1, 1, 0)                                            \
+  X(SOFTMAX, "softmax", softmax, "axis", 1, 1, 0)                                                          \
+  X(REORDER, "reorder", none, "", 1, 1, F_INTERNAL) /* layout pass: change of layout only */
 
 typedef enum {
-#define X(e, name, member, attrs) OP_##e,
+#define X(e, name, member, attrs, lo, hi, flags) OP_##e,
   CNNC_OPS(X)
 #undef X
       OP_COUNT
@@ -210,7 +240,10 @@ typedef enum {
 
 extern const char *const op_names[OP_COUNT];
 extern const char *const op_attr_keys[OP_COUNT];
+extern const signed char op_min_in[OP_COUNT], op_max_in[OP_COUNT]; /* max -1: any number */
+extern const unsigned char op_flags[OP_COUNT];
 const char *op_name(Op op);
+static inline bool op_has(Op op, unsigned flag) { return (unsigned)op < OP_COUNT && (op_flags[op] & flag); }
 
 /* Activations, usable as a layer (`op: relu`) and as a fused epilogue
  * (`activation: relu`).  Columns: enum suffix, spec name. */
@@ -221,14 +254,24 @@ const char *op_name(Op op);
   X(LEAKY_RELU, "leaky_relu") /* alpha: negative slope, default 0.01 */ \
   X(PRELU, "prelu")           /* layer only: <layer>.weight, [C] or [1] */ \
   X(ELU, "elu")               /* alpha, default 1 */                    \
+  X(SELU, "selu")             /* alpha (1.6733), beta = scale (1.0507) */ \
   X(SIGMOID, "sigmoid")                                                 \
   X(TANH, "tanh")                                                       \
-  X(HARDSIGMOID, "hardsigmoid")                                         \
+  X(HARDSIGMOID, "hardsigmoid") /* max(0, min(1, alpha*x + beta)): 1/6, 1/2 */ \
   X(HARDSWISH, "hardswish")                                             \
   X(SILU, "silu")                                                       \
   X(GELU, "gelu")             /* exact (erf) form */                    \
   X(GELU_TANH, "gelu_tanh")   /* approximate='tanh' */                  \
-  X(CLIP, "clip")             /* alpha = min, beta = max */
+  X(SOFTPLUS, "softplus")     /* log(1 + exp(x)) */                     \
+  X(CLIP, "clip")             /* alpha = min, beta = max */             \
+  X(EXP, "exp")                                                         \
+  X(NEG, "neg")                                                         \
+  X(ABS, "abs")                                                         \
+  X(SQRT, "sqrt")                                                       \
+  X(RECIPROCAL, "reciprocal")                                           \
+  X(ERF, "erf")                                                         \
+  X(POW, "pow")               /* x ** alpha (exponent) */               \
+  X(SCALE, "scale")           /* alpha * x + beta */
 
 typedef enum {
 #define X(e, name) ACT_##e,
@@ -243,8 +286,9 @@ ActKind act_lookup(const char *name);
 
 typedef struct {
   ActKind kind; /* ACT_NONE: identity */
-  float alpha;  /* leaky_relu slope, elu alpha, clip min (-INFINITY: none) */
-  float beta;   /* clip max (INFINITY: none) */
+  float alpha;  /* leaky_relu slope, elu/selu alpha, hardsigmoid slope, clip min
+                   (-INFINITY: none), pow exponent, scale factor */
+  float beta;   /* clip max (INFINITY: none), selu scale, hardsigmoid and scale offset */
 } Act;
 
 /* Memory layout of a node's output.  Shapes stay logical; layout says how
@@ -326,11 +370,65 @@ typedef struct {
   float value; /* PAD_CONSTANT */
 } PadAttr;
 
+/* How an output coordinate maps to an input coordinate (ONNX Resize's
+ * coordinate_transformation_mode; PyTorch's align_corners = false is
+ * half_pixel for linear and asymmetric + floor for nearest). */
+typedef enum {
+  COORD_HALF_PIXEL,         /* (o + 0.5) / scale - 0.5 */
+  COORD_PYTORCH_HALF_PIXEL, /* same, but 0 when the output length is 1 */
+  COORD_ALIGN_CORNERS,      /* o * (in - 1) / (out - 1) */
+  COORD_ASYMMETRIC,         /* o / scale */
+  COORD_TF_HALF_PIXEL_FOR_NN, /* (o + 0.5) / scale */
+} CoordMode;
+
+typedef enum {
+  NEAREST_FLOOR,             /* PyTorch's nearest */
+  NEAREST_CEIL,
+  NEAREST_ROUND_PREFER_FLOOR,/* ONNX's default */
+  NEAREST_ROUND_PREFER_CEIL,
+} NearestMode;
+
 typedef struct {
-  int scale[2];       /* integer scale factors, h and w */
+  float scale[2];     /* h and w scale factors (output / input); 0 when size gives them */
+  int64_t size[2];    /* output h and w as given, or 0 (then from the scales) */
   bool bilinear;      /* else nearest */
-  bool align_corners; /* bilinear only */
+  CoordMode coord;
+  NearestMode nearest;
 } UpsampleAttr;
+
+typedef struct {
+  Shape shape;  /* the tensor's shape; its values are the node's `weight` */
+} ConstantAttr;
+
+typedef struct {
+  int axis;           /* normalised to 0..rank-1 by shape inference */
+  int64_t start, end; /* clamped to 0..dim (or -1..dim-1 for a negative step) by shape.c */
+  int64_t step;       /* non-zero */
+  int part, nparts;   /* part `part` of a split (`op: split`) into nparts; shape.c turns it
+                         into start/end once the axis' length is known; nparts 0: a slice */
+  const int64_t *sizes; /* the split's sizes, or NULL for torch.chunk's equal parts */
+} SliceAttr;
+
+typedef struct {
+  int rank;           /* perm's length = the input's rank */
+  int perm[MAX_RANK]; /* output dim i is input dim perm[i] (torch.permute) */
+} TransposeAttr;
+
+typedef struct {
+  int first, count;   /* normalised dims [first, first + count) (layer_norm: the last
+                         `count` dims of `axes`; instance_norm: 2..rank-1) */
+  int naxes;          /* layer_norm as given: axes[0..naxes), negative counted from the end */
+  int axes[MAX_RANK];
+  float epsilon;      /* default 1e-5 */
+  bool affine;        /* has weight and bias (default true) */
+} NormAttr;
+
+typedef struct {
+  unsigned axes;      /* bit i: dim i is reduced (shape.c normalises; 0 in the spec: all) */
+  int naxes;          /* as given, before normalisation */
+  int given[MAX_RANK];
+  bool keepdims;      /* reduced dims stay as 1 (default true, as ONNX) */
+} ReduceAttr;
 
 typedef struct {
   Shape shape; /* as given: may hold one -1 and 0 (= copy the input dim) */
@@ -351,7 +449,7 @@ typedef struct {
 } Param;
 
 /* Ops that exist only inside the compiler, never in a spec. */
-static inline bool op_internal(Op op) { return op == OP_REORDER; }
+static inline bool op_internal(Op op) { return op_has(op, F_INTERNAL); }
 
 typedef struct {
   Op op;            /* which member of `a` is used: see CNNC_OPS */
@@ -362,8 +460,9 @@ typedef struct {
   int *in;          /* input node ids, each < this node's id */
   Shape shape;      /* output shape, logical (shape.c) */
   Act act;          /* OP_ACT: the op itself; otherwise fused epilogue */
-  Param *weight;    /* conv2d, conv_transpose2d, dense, batchnorm, prelu; else NULL */
-  Param *bias;      /* conv*, dense when has_bias; batchnorm */
+  Param *weight;    /* conv2d, conv_transpose2d, dense, linear, batchnorm, prelu, the norms
+                       when affine, constant (its values); else NULL */
+  Param *bias;      /* conv*, dense, linear when has_bias; batchnorm; the norms when affine */
   Param *mean;      /* batchnorm running_mean */
   Param *var;       /* batchnorm running_var */
   union {
@@ -375,7 +474,12 @@ typedef struct {
     PadAttr pad;           /* OP_PAD */
     UpsampleAttr upsample; /* OP_UPSAMPLE */
     ReshapeAttr reshape;   /* OP_RESHAPE */
-    DenseAttr dense;       /* OP_DENSE */
+    DenseAttr dense;       /* OP_DENSE, OP_LINEAR */
+    ConstantAttr constant; /* OP_CONSTANT */
+    SliceAttr slice;       /* OP_SLICE */
+    TransposeAttr transpose; /* OP_TRANSPOSE */
+    NormAttr norm;         /* OP_LAYER_NORM, OP_INSTANCE_NORM */
+    ReduceAttr reduce;     /* OP_REDUCE_* */
     SoftmaxAttr softmax;   /* OP_SOFTMAX */
     FlattenAttr flatten;   /* OP_FLATTEN */
     int num_parameters;    /* OP_ACT with ACT_PRELU: 1 or C (weight [num_parameters]) */
@@ -436,7 +540,9 @@ void graph_dump(const Graph *g, FILE *f);
 typedef struct Builder Builder;
 Builder *build_begin(Graph *g);
 void build_input(Builder *b, Node n, Loc name_loc);
-/* A layer reading the named nodes; nrefs < 0: the previous layer. */
+/* A layer reading the named nodes, or (nrefs) the previous layer, or what
+ * the previous layer reads. */
+enum { BUILD_PREVIOUS = -1, BUILD_SAME_INPUTS = -2 };
 void build_layer(Builder *b, Node n, Loc name_loc, const char **refs, Loc *ref_locs, int nrefs);
 void build_output(Builder *b, const char *name, Loc loc); /* none: the last layer */
 /* Resolves names, orders nodes, fills the graph; false after reporting. */

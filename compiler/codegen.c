@@ -281,7 +281,8 @@ static LLVMValueRef node_kernel(CodeGen *cg, const Node *n) {
   case OP_CONV2D: return cg_conv(cg, n);
   case OP_MAXPOOL2D:
   case OP_AVGPOOL2D: return cg_pool(cg, n);
-  case OP_DENSE: return cg_dense(cg, n);
+  case OP_DENSE:
+  case OP_LINEAR: return cg_dense(cg, n);
   case OP_SOFTMAX: return cg_softmax(cg, n);
   case OP_CONV_TRANSPOSE2D: return cg_convt(cg, n);
   case OP_GLOBAL_AVGPOOL2D:
@@ -289,7 +290,21 @@ static LLVMValueRef node_kernel(CodeGen *cg, const Node *n) {
   case OP_ADAPTIVE_AVGPOOL2D: return cg_adaptive_pool(cg, n);
   case OP_BATCHNORM: return cg_batchnorm(cg, n);
   case OP_ADD:
-  case OP_MUL: return cg_binary(cg, n);
+  case OP_MUL:
+  case OP_SUB:
+  case OP_DIV:
+  case OP_MAX:
+  case OP_MIN: return cg_binary(cg, n);
+  case OP_CONSTANT: /* its buffer is its parameter (node_buffer), unless the caller wants it */
+    return n->output_index >= 0 ? cg_eltwise(cg, n) : NULL;
+  case OP_LAYER_NORM:
+  case OP_INSTANCE_NORM: return cg_norm(cg, n);
+  case OP_SLICE:
+  case OP_TRANSPOSE: return cg_strided(cg, n);
+  case OP_REDUCE_MEAN:
+  case OP_REDUCE_SUM:
+  case OP_REDUCE_MAX:
+  case OP_REDUCE_MIN: return cg_reduce(cg, n);
   case OP_CONCAT: return cg_concat(cg, n);
   case OP_PAD: return cg_pad(cg, n);
   case OP_UPSAMPLE: return cg_upsample(cg, n);
@@ -331,6 +346,8 @@ static LLVMValueRef node_buffer(CodeGen *cg, int id) {
     v = LLVMGetParam(cg->fn, (unsigned)n->input_index);
   else if (n->output_index >= 0)
     v = LLVMGetParam(cg->fn, (unsigned)(g->ninputs + n->output_index));
+  else if (n->op == OP_CONSTANT)
+    v = param_value(cg, n->weight);
   else if (n->alias)
     v = node_buffer(cg, n->in[0]);
   else {

@@ -119,6 +119,9 @@ LLVMValueRef cg_tanh(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_sigmoid(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_erf(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_max(CodeGen *cg, LLVMValueRef a, LLVMValueRef b); /* NaN-propagating */
+LLVMValueRef cg_min(CodeGen *cg, LLVMValueRef a, LLVMValueRef b); /* NaN-propagating */
+/* The binary ops' combination of two values (add, mul, sub, div, max, min). */
+LLVMValueRef cg_combine(CodeGen *cg, Op op, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_prelu(CodeGen *cg, LLVMValueRef x, LLVMValueRef slope); /* x > 0 ? x : x*slope */
 /* Any activation but ACT_PRELU (which needs its weight: cg_prelu). */
 LLVMValueRef cg_act(CodeGen *cg, const Act *act, LLVMValueRef x);
@@ -139,6 +142,9 @@ LLVMValueRef cg_concat(CodeGen *cg, const Node *n);
 LLVMValueRef cg_pad(CodeGen *cg, const Node *n);
 LLVMValueRef cg_upsample(CodeGen *cg, const Node *n);
 LLVMValueRef cg_convt(CodeGen *cg, const Node *n);         /* conv_transpose2d */
+LLVMValueRef cg_strided(CodeGen *cg, const Node *n);       /* cg_copy.c: transpose, slice */
+LLVMValueRef cg_norm(CodeGen *cg, const Node *n);          /* cg_norm.c: layer_norm, instance_norm */
+LLVMValueRef cg_reduce(CodeGen *cg, const Node *n);        /* cg_norm.c: reduce_* */
 
 /* ---- fast paths for channel-blocked layouts (layout.c) ---- */
 LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n); /* cg_conv_direct.c */

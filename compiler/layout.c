@@ -46,7 +46,7 @@ static bool blocked_conv(const Graph *g, const Node *n) {
 
 /* Whether `n` has a kernel that reads and writes blocked tensors. */
 static bool has_blocked_kernel(const Graph *g, const Node *n) {
-  if (n->shape.rank != 4) return false;
+  if (n->shape.rank != 4 || !op_has(n->op, F_BLOCKED)) return false;
   switch (n->op) {
   case OP_CONV2D: return blocked_conv(g, n);
   case OP_MAXPOOL2D:
@@ -58,6 +58,10 @@ static bool has_blocked_kernel(const Graph *g, const Node *n) {
   case OP_ACT: return n->act.kind != ACT_PRELU;
   case OP_ADD:
   case OP_MUL:
+  case OP_SUB:
+  case OP_DIV:
+  case OP_MAX:
+  case OP_MIN:
     for (int j = 0; j < n->nin; j++) {
       const Shape *s = &g->nodes[n->in[j]].shape;
       bool same = shape_eq(s, &n->shape);

@@ -54,13 +54,13 @@ static int *choose_inplace(Graph *g) {
     for (int j = 0; j < g->nodes[i].nin; j++) lastuse[g->nodes[i].in[j]] = i;
   for (int i = 0; i < g->nnodes; i++) {
     Node *nd = &g->nodes[i];
-    bool eltwise = (nd->op == OP_ACT && nd->act.kind != ACT_PRELU) || nd->op == OP_BATCHNORM ||
-                   nd->op == OP_ADD || nd->op == OP_MUL;
+    bool eltwise = op_has(nd->op, F_INPLACE) && !(nd->op == OP_ACT && nd->act.kind == ACT_PRELU);
     if (eltwise && !nd->alias && nd->output_index < 0 && nd->nin >= 1) {
       const Node *x = &g->nodes[nd->in[0]];
       int r = root[nd->in[0]];
       bool ok = shape_eq(&x->shape, &nd->shape) && x->layout == nd->layout && x->cblock == nd->cblock &&
-                g->nodes[r].input_index < 0 && g->nodes[r].output_index < 0 && maxlast[r] <= i;
+                g->nodes[r].input_index < 0 && g->nodes[r].output_index < 0 && g->nodes[r].op != OP_CONSTANT &&
+                maxlast[r] <= i;
       for (int j = 1; j < nd->nin && ok; j++) ok = root[nd->in[j]] != r;
       nd->inplace = ok;
     }
@@ -167,7 +167,8 @@ void memplan(Graph *g) {
     Node *n = &g->nodes[i];
     n->offset = -1;
     index[i] = -1;
-    if (n->input_index >= 0 || n->output_index >= 0 || n->alias || n->inplace || n->fused) continue;
+    if (n->input_index >= 0 || n->output_index >= 0 || n->alias || n->inplace || n->fused || n->op == OP_CONSTANT)
+      continue; /* caller memory, shared buffers, or constant data in the object */
     int64_t bytes = node_floats(n) * (int64_t)sizeof(float);
     index[i] = nb;
     bufs[nb++] = (Buf){.node = i, .first = i, .last = i, .size = (bytes + 63) & ~(int64_t)63};

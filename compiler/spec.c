@@ -401,7 +401,7 @@ static bool get_num(P *p, YNode *v, const char *key, double lo, double hi, float
   }
   if (d < lo || d > hi) {
     if (hi >= FLT_MAX)
-      error_at(loc_of(p, v), "'%s' must be non-negative, got %s", key, show(p, v));
+      error_at(loc_of(p, v), "'%s' must be %s, got %s", key, lo > 0 ? "positive" : "non-negative", show(p, v));
     else
       error_at(loc_of(p, v), "'%s' must be between %g and %g, got %s", key, lo, hi, show(p, v));
     return false;
@@ -535,10 +535,21 @@ static const char *act_keys(ActKind k) {
   switch (k) {
   case ACT_LEAKY_RELU:
   case ACT_ELU: return "alpha";
+  case ACT_SELU: return "alpha gamma";
+  case ACT_HARDSIGMOID: return "alpha beta";
+  case ACT_SOFTPLUS: return "beta";
+  case ACT_POW: return "exponent";
+  case ACT_SCALE: return "scale offset";
   case ACT_CLIP: return "min max";
   case ACT_PRELU: return "num_parameters weight";
   default: return "";
   }
+}
+
+/* An optional number key of mapping m (NULL for the string form) into *out. */
+static void opt_num(P *p, YNode *m, const char *key, float *out) {
+  YNode *v;
+  if (m && (v = map_get(p, m, key, NULL))) get_num(p, v, key, -FLT_MAX, FLT_MAX, out);
 }
 
 /* Defaults, then the activation's own keys from mapping `m` (a layer or a
@@ -550,7 +561,32 @@ static void parse_act_params(P *p, YNode *m, Act *act, YNode *at) {
   case ACT_LEAKY_RELU:
   case ACT_ELU:
     act->alpha = act->kind == ACT_ELU ? 1.0f : 0.01f;
-    if (m && (v = map_get(p, m, "alpha", NULL))) get_num(p, v, "alpha", -FLT_MAX, FLT_MAX, &act->alpha);
+    opt_num(p, m, "alpha", &act->alpha);
+    break;
+  case ACT_SELU: /* torch.nn.SELU's constants */
+    act->alpha = 1.6732632423543772f, act->beta = 1.0507009873554805f;
+    opt_num(p, m, "alpha", &act->alpha);
+    opt_num(p, m, "gamma", &act->beta);
+    break;
+  case ACT_HARDSIGMOID: /* torch.nn.Hardsigmoid: relu6(x + 3) / 6 */
+    act->alpha = 1.0f / 6, act->beta = 0.5f;
+    opt_num(p, m, "alpha", &act->alpha);
+    opt_num(p, m, "beta", &act->beta);
+    break;
+  case ACT_SOFTPLUS:
+    act->alpha = 1;
+    if (m && (v = map_get(p, m, "beta", NULL))) get_num(p, v, "beta", FLT_MIN, FLT_MAX, &act->alpha);
+    break;
+  case ACT_SCALE:
+    act->alpha = 1, act->beta = 0;
+    opt_num(p, m, "scale", &act->alpha);
+    opt_num(p, m, "offset", &act->beta);
+    break;
+  case ACT_POW:
+    if (!m || !(v = map_get(p, m, "exponent", NULL)))
+      error_at(loc_of(p, at), "pow needs 'exponent'%s", m ? "" : "; write e.g. activation: {op: pow, exponent: 2}");
+    else
+      get_num(p, v, "exponent", -FLT_MAX, FLT_MAX, &act->alpha);
     break;
   case ACT_CLIP:
     act->alpha = -INFINITY, act->beta = INFINITY;
@@ -749,7 +785,7 @@ static void parse_pool(P *p, YNode *m, Node *n) {
 }
 
 static void parse_dense(P *p, YNode *m, Node *n) {
-  const char *where = arena_printf(p->a, "dense layer '%s'", n->name ? n->name : "?");
+  const char *where = arena_printf(p->a, "%s layer '%s'", op_name(n->op), n->name ? n->name : "?");
   YNode *v;
   if ((v = require(p, m, "units", where))) get_i32(p, v, "units", 1, &n->a.dense.units);
   YNode *inline_bias;
@@ -783,18 +819,61 @@ static void parse_pad(P *p, YNode *m, Node *n) {
     get_num(p, value, "value", -FLT_MAX, FLT_MAX, &q->value);
 }
 
+/* scale: a number or [h, w] (positive); size: [h, w] (positive integers). */
+static void parse_upsample_size(P *p, YNode *m, Node *n, const char *where) {
+  UpsampleAttr *u = &n->a.upsample;
+  YNode *scale = map_get(p, m, "scale", NULL), *size = map_get(p, m, "size", NULL);
+  if (!scale && !size) {
+    error_at(loc_of(p, m), "%s needs 'scale' or 'size'", where);
+    return;
+  }
+  if (scale && size) {
+    error_at(loc_of(p, size), "%s: give 'scale' or 'size', not both", where);
+    return;
+  }
+  if (size) {
+    if (size->type != Y_SEQ || seq_len(size) != 2) {
+      error_at(loc_of(p, size), "'size' must be a list [h, w], got %s", describe(p, size));
+      return;
+    }
+    for (int i = 0; i < 2; i++) get_int(p, seq_at(p, size, i), "size", 1, cnnc_limits.dim, &u->size[i]);
+    return;
+  }
+  bool list = scale->type == Y_SEQ;
+  if (list && seq_len(scale) != 2) {
+    error_at(loc_of(p, scale), "'scale' must be a number or a list [h, w], got a list of %d", seq_len(scale));
+    return;
+  }
+  if (!list) {
+    if (get_num(p, scale, "scale", FLT_MIN, FLT_MAX, &u->scale[0])) u->scale[1] = u->scale[0];
+    return;
+  }
+  for (int i = 0; i < 2; i++) get_num(p, seq_at(p, scale, i), "scale", FLT_MIN, FLT_MAX, &u->scale[i]);
+}
+
 static void parse_upsample(P *p, YNode *m, Node *n) {
   UpsampleAttr *u = &n->a.upsample;
-  YNode *v, *ac = map_get(p, m, "align_corners", NULL);
-  int mode = 0;
-  if ((v = require(p, m, "scale", arena_printf(p->a, "upsample layer '%s'", n->name ? n->name : "?"))))
-    get_ints(p, v, "scale", 1, 2, u->scale);
-  if ((v = map_get(p, m, "mode", NULL))) get_word(p, v, "mode", "nearest bilinear", &mode);
-  u->bilinear = mode == 1;
-  if (ac && !u->bilinear)
-    error_at(loc_of(p, ac), "'align_corners' only applies to mode 'bilinear'");
-  else if (ac)
-    get_bool(p, ac, "align_corners", &u->align_corners);
+  const char *where = arena_printf(p->a, "upsample layer '%s'", n->name ? n->name : "?");
+  YNode *v, *ac = map_get(p, m, "align_corners", NULL), *cm = map_get(p, m, "coordinate_mode", NULL);
+  int mode = 0, k;
+  parse_upsample_size(p, m, n, where);
+  if ((v = map_get(p, m, "mode", NULL))) get_word(p, v, "mode", "nearest bilinear linear", &mode);
+  u->bilinear = mode >= 1;
+  /* PyTorch's defaults: nearest is asymmetric + floor, bilinear half_pixel */
+  u->coord = u->bilinear ? COORD_HALF_PIXEL : COORD_ASYMMETRIC;
+  u->nearest = NEAREST_FLOOR;
+  bool align = false;
+  if (ac && cm) error_at(loc_of(p, ac), "give 'align_corners' or 'coordinate_mode', not both");
+  else if (ac && !u->bilinear) error_at(loc_of(p, ac), "'align_corners' only applies to mode 'bilinear'");
+  else if (ac && get_bool(p, ac, "align_corners", &align) && align) u->coord = COORD_ALIGN_CORNERS;
+  if (cm && get_word(p, cm, "coordinate_mode", "half_pixel pytorch_half_pixel align_corners asymmetric tf_half_pixel_for_nn", &k))
+    u->coord = (CoordMode)k;
+  if ((v = map_get(p, m, "nearest_mode", NULL))) {
+    if (u->bilinear)
+      error_at(loc_of(p, v), "'nearest_mode' only applies to mode 'nearest'");
+    else if (get_word(p, v, "nearest_mode", "floor ceil round_prefer_floor round_prefer_ceil", &k))
+      u->nearest = (NearestMode)k;
+  }
 }
 
 /* shape: [d, ...], each positive, 0 (copy the input's) or -1 (inferred, once). */
@@ -834,6 +913,76 @@ static void parse_reshape(P *p, YNode *m, Node *n) {
   if (ok) s->rank = seq_len(v);
 }
 
+/* A list of axes (or one axis) in [-MAX_RANK, MAX_RANK), into out[0..*n). */
+static bool get_axes(P *p, YNode *v, const char *key, int *out, int *n) {
+  int64_t x;
+  if (v->type != Y_SEQ) {
+    if (!get_int(p, v, key, -MAX_RANK, MAX_RANK - 1, &x)) return false;
+    out[0] = (int)x, *n = 1;
+    return true;
+  }
+  if (seq_len(v) > MAX_RANK) {
+    error_at(loc_of(p, v), "'%s' lists %d axes; tensors have at most %d", key, seq_len(v), MAX_RANK);
+    return false;
+  }
+  bool ok = true;
+  *n = 0;
+  for (int i = 0; i < seq_len(v); i++)
+    if ((ok &= get_int(p, seq_at(p, v, i), key, -MAX_RANK, MAX_RANK - 1, &x))) out[(*n)++] = (int)x;
+  return ok;
+}
+
+static void parse_input_shape(P *p, YNode *v, Shape *s);
+
+static void parse_constant(P *p, YNode *m, Node *n) {
+  YNode *v = require(p, m, "shape", arena_printf(p->a, "constant layer '%s'", n->name ? n->name : "?"));
+  if (v) parse_input_shape(p, v, &n->a.constant.shape);
+  if (n->name) n->weight = param(p, m, n, "value");
+}
+
+/* layer_norm: axes (default [-1]), contiguous; instance_norm: dims 2.. */
+static void parse_norm(P *p, YNode *m, Node *n) {
+  NormAttr *q = &n->a.norm;
+  YNode *v;
+  bool ln = n->op == OP_LAYER_NORM;
+  q->epsilon = 1e-5f;
+  q->affine = ln; /* torch: LayerNorm(elementwise_affine=True), InstanceNorm2d(affine=False) */
+  q->naxes = 1, q->axes[0] = -1;
+  if (ln && (v = map_get(p, m, "axes", NULL))) get_axes(p, v, "axes", q->axes, &q->naxes);
+  if ((v = map_get(p, m, "epsilon", NULL))) get_num(p, v, "epsilon", 0, FLT_MAX, &q->epsilon);
+  if ((v = map_get(p, m, ln ? "elementwise_affine" : "affine", NULL))) get_bool(p, v, ln ? "elementwise_affine" : "affine", &q->affine);
+  if (q->affine && n->name) {
+    n->weight = param(p, m, n, "weight");
+    n->bias = param(p, m, n, "bias");
+  }
+}
+
+static void parse_reduce(P *p, YNode *m, Node *n) {
+  ReduceAttr *q = &n->a.reduce;
+  YNode *v;
+  if ((v = map_get(p, m, "axes", NULL))) get_axes(p, v, "axes", q->given, &q->naxes);
+  if ((v = map_get(p, m, "keepdims", NULL))) get_bool(p, v, "keepdims", &q->keepdims);
+}
+
+static void parse_transpose(P *p, YNode *m, Node *n) {
+  TransposeAttr *q = &n->a.transpose;
+  YNode *v = require(p, m, "perm", arena_printf(p->a, "transpose layer '%s'", n->name ? n->name : "?"));
+  if (v) get_axes(p, v, "perm", q->perm, &q->rank);
+}
+
+/* slice: axis (default 0), start (default 0), end (default: the end), step (default 1, not 0). */
+static void parse_slice(P *p, YNode *m, Node *n) {
+  SliceAttr *q = &n->a.slice;
+  YNode *v;
+  int64_t x;
+  *q = (SliceAttr){.axis = 0, .start = 0, .end = INT64_MAX, .step = 1};
+  if ((v = map_get(p, m, "axis", NULL)) && get_int(p, v, "axis", -MAX_RANK, MAX_RANK - 1, &x)) q->axis = (int)x;
+  if ((v = map_get(p, m, "start", NULL))) get_int(p, v, "start", INT64_MIN, INT64_MAX, &q->start);
+  if ((v = map_get(p, m, "end", NULL))) get_int(p, v, "end", INT64_MIN, INT64_MAX, &q->end);
+  if ((v = map_get(p, m, "step", NULL)) && get_int(p, v, "step", INT64_MIN, INT64_MAX, &q->step) && q->step == 0)
+    error_at(loc_of(p, v), "'step' must not be 0");
+}
+
 static void parse_attrs(P *p, YNode *m, Node *n) {
   YNode *v;
   int64_t x;
@@ -849,7 +998,20 @@ static void parse_attrs(P *p, YNode *m, Node *n) {
     break;
   case OP_BATCHNORM: parse_batchnorm(p, m, n); break;
   case OP_ADD:
-  case OP_MUL: parse_activation(p, m, n); break;
+  case OP_MUL:
+  case OP_SUB:
+  case OP_DIV:
+  case OP_MAX:
+  case OP_MIN: parse_activation(p, m, n); break;
+  case OP_CONSTANT: parse_constant(p, m, n); break;
+  case OP_LAYER_NORM:
+  case OP_INSTANCE_NORM: parse_norm(p, m, n); break;
+  case OP_REDUCE_MEAN:
+  case OP_REDUCE_SUM:
+  case OP_REDUCE_MAX:
+  case OP_REDUCE_MIN: parse_reduce(p, m, n); break;
+  case OP_TRANSPOSE: parse_transpose(p, m, n); break;
+  case OP_SLICE: parse_slice(p, m, n); break;
   case OP_CONCAT:
     n->a.concat.axis = 1;
     if ((v = map_get(p, m, "axis", NULL)) && get_int(p, v, "axis", -MAX_RANK, MAX_RANK - 1, &x))
@@ -864,7 +1026,8 @@ static void parse_attrs(P *p, YNode *m, Node *n) {
     break;
   }
   case OP_ACT: parse_act_layer(p, m, n); break;
-  case OP_DENSE: parse_dense(p, m, n); break;
+  case OP_DENSE:
+  case OP_LINEAR: parse_dense(p, m, n); break;
   case OP_SOFTMAX:
     n->a.softmax.axis = 1;
     if ((v = map_get(p, m, "axis", NULL)) && get_int(p, v, "axis", -MAX_RANK, MAX_RANK - 1, &x))
@@ -891,7 +1054,7 @@ static const char *spec_ops(P *p) {
   for (int i = 0; i < OP_COUNT; i++) {
     if (i == OP_INPUT || i == OP_ACT || op_internal((Op)i)) continue;
     s = arena_printf(p->a, "%s%s ", s, op_names[i]);
-    if (i == OP_SOFTMAX) s = arena_printf(p->a, "%slog_softmax ", s);
+    if (i == OP_SOFTMAX) s = arena_printf(p->a, "%slog_softmax split ", s);
   }
   for (int i = 0; i < ACT_COUNT; i++)
     if (i != ACT_NONE) s = arena_printf(p->a, "%s%s ", s, act_names[i]);
@@ -957,6 +1120,46 @@ static Refs parse_refs(P *p, YNode *m) {
   return r;
 }
 
+/* `op: split`: one slice layer per name of `outputs`, in order, each
+ * reading the split's input: `sizes` along `axis` (torch.split) or
+ * `chunks` equal parts (torch.chunk; the last may be shorter). */
+static void parse_split(P *p, YNode *m, Node *n) {
+  const char *where = arena_printf(p->a, "split layer '%s'", n->name ? n->name : "?");
+  check_keys(p, m, "name op input inputs axis sizes chunks outputs", where);
+  YNode *v, *outs = require(p, m, "outputs", where), *sizes = map_get(p, m, "sizes", NULL);
+  YNode *chunks = map_get(p, m, "chunks", NULL);
+  int64_t axis = 0, x, *sz = NULL;
+  if ((v = map_get(p, m, "axis", NULL))) get_int(p, v, "axis", -MAX_RANK, MAX_RANK - 1, &axis);
+  if (!outs) return;
+  if (outs->type != Y_SEQ || seq_len(outs) < 1) {
+    error_at(loc_of(p, outs), "'outputs' must be a non-empty list of names, got %s", describe(p, outs));
+    return;
+  }
+  int k = seq_len(outs);
+  if (!sizes == !chunks) {
+    error_at(loc_of(p, m), "%s needs 'sizes' or 'chunks', not both", where);
+  } else if (sizes) {
+    if (sizes->type != Y_SEQ || seq_len(sizes) != k) {
+      error_at(loc_of(p, sizes), "'sizes' must be a list of %d lengths (one per output), got %s", k, describe(p, sizes));
+      return;
+    }
+    sz = arena_array(p->a, (size_t)k, sizeof *sz);
+    for (int i = 0; i < k; i++) get_int(p, seq_at(p, sizes, i), "sizes", 0, INT64_MAX, &sz[i]);
+  } else if (get_int(p, chunks, "chunks", 1, INT32_MAX, &x) && x != k) {
+    error_at(loc_of(p, chunks), "'chunks' is %lld but 'outputs' names %d parts", (long long)x, k);
+  }
+  Refs r = parse_refs(p, m);
+  for (int i = 0; i < k; i++) {
+    Node part = *n;
+    part.op = OP_SLICE;
+    part.a.slice = (SliceAttr){.axis = (int)axis, .step = 1, .part = i, .nparts = k, .sizes = sz};
+    YNode *it = seq_at(p, outs, i);
+    if (!get_name(p, it, "each of 'outputs'", &part.name)) continue;
+    part.loc = loc_of(p, it);
+    build_layer(p->b, part, loc_of(p, it), r.refs, r.locs, i == 0 ? r.n : BUILD_SAME_INPUTS);
+  }
+}
+
 static void parse_layer(P *p, YNode *m) {
   if (m->type != Y_MAP) {
     error_at(loc_of(p, m), "a layer must be a mapping with 'name' and 'op', got %s", describe(p, m));
@@ -968,6 +1171,10 @@ static void parse_layer(P *p, YNode *m) {
   if (v && get_name(p, v, "a layer name", &n->name)) name_loc = loc_of(p, v);
   const char *where = arena_printf(p->a, "layer '%s'", n->name ? n->name : "?");
   v = require(p, m, "op", where);
+  if (v && scalar_is(v, "split")) {
+    parse_split(p, m, n);
+    return;
+  }
   bool op_ok = v && parse_op(p, v, n);
   if (op_ok) {
     const char *opn = v ? show(p, v) : "?";
@@ -998,7 +1205,7 @@ static void parse_input_shape(P *p, YNode *v, Shape *s) {
   }
   int rank = seq_len(v);
   if (rank < 1 || rank > MAX_RANK) {
-    error_at(loc_of(p, v), "input shape must have rank 1 to %d (e.g. [N, C, H, W] or [N, features]), "
+    error_at(loc_of(p, v), "'shape' must have rank 1 to %d (e.g. [N, C, H, W] or [N, features]), "
                            "got rank %d", MAX_RANK, rank);
     return;
   }
