@@ -599,6 +599,9 @@ const StTensor *st_find(const StFile *f, const char *name);
 /* ===================================================================== */
 
 bool shape_infer(Graph *g);  /* shape.c:   needs: spec graph; gives: shapes, param shapes */
+/* One node, its inputs' shapes known: for frontends that need shapes while
+ * translating (onnx.c); false after reporting. */
+bool shape_infer_node(Graph *g, int id);
 bool weights_bind(Graph *g); /* weights.c: needs: param shapes; gives: every Param.data */
 bool verify(Graph *g);       /* verify.c:  needs: all above; checks invariants, sizes */
 /* rewrite.c: node removal for passes that merge nodes. */

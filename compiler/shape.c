@@ -615,6 +615,12 @@ static void infer_node(Graph *g, Node *n) {
   check_node_size(g, n);
 }
 
+bool shape_infer_node(Graph *g, int id) {
+  int errors0 = diag_error_count();
+  infer_node(g, &g->nodes[id]);
+  return diag_error_count() == errors0 && g->nodes[id].shape.rank > 0;
+}
+
 bool shape_infer(Graph *g) {
   int errors0 = diag_error_count();
   for (int i = 0; i < g->nnodes; i++) {
