@@ -2,14 +2,15 @@
 # fuzz/run.sh: runs one libFuzzer target for a while (see fuzz/README.md).
 #
 #   fuzz/run.sh TARGET SECONDS [libFuzzer options...]
-#     TARGET: spec, codegen, safetensors (or onnx, once it exists)
+#     TARGET: spec, codegen, safetensors, onnx
 #
 # Builds the targets in ./build-fuzz with clang-19 (ASan, UBSan, libFuzzer)
 # if needed, seeds the corpus from the test files (tests/golden, tests/errors,
-# models), fuzzes for SECONDS, prints libFuzzer's final statistics, and
-# exits non-zero if it found a crash, a sanitizer report, a leak or a
-# timeout; the input that caused it is in build-fuzz/findings/.  The corpus
-# grows in build-fuzz/corpus/TARGET between runs (not committed).
+# models; for onnx, the 300 smallest models of libonnx-testdata), fuzzes
+# for SECONDS, prints libFuzzer's final statistics, and exits non-zero if it
+# found a crash, a sanitizer report, a leak or a timeout; the input that
+# caused it is in build-fuzz/findings/.  The corpus grows in
+# build-fuzz/corpus/TARGET between runs (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: fuzz/run.sh TARGET SECONDS [libFuzzer options]}
@@ -39,7 +40,17 @@ case $target in
   onnx)
     for f in tests/onnx/*.onnx tests/errors/*.onnx; do
       [ -f "$f" ] && cp "$f" "$seeds/$(echo "$f" | tr / _)"
-    done ;;
+    done
+    # the 300 smallest models of libonnx-testdata (if installed)
+    testdata=/usr/share/libonnx-testdata/data
+    if [ -d $testdata ]; then
+      mapfile -t small < <(find $testdata -name model.onnx -printf '%s %p\n' | sort -n | head -300)
+      for line in "${small[@]}"; do
+        f=${line#* }
+        cp "$f" "$seeds/$(echo "${f#$testdata/}" | tr / _)"
+      done
+    fi
+    dict=(-dict=fuzz/onnx.dict) ;;
   *) echo "fuzz/run.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 

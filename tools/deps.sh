@@ -4,12 +4,15 @@
 # yet (checked with dpkg-query, so a prepared machine needs no network and
 # no root), with apt-get as root or through sudo otherwise.
 
+# protobuf-c-compiler, libprotobuf-c-dev and libonnx-dev (onnx.proto) build
+# the ONNX loader; libonnx-testdata holds the models its unit test loads.
 CNNC_DEPS=(build-essential cmake binutils llvm-19-dev libyaml-dev libcmocka-dev
-           dataset-fashion-mnist gzip)
+           dataset-fashion-mnist gzip protobuf-c-compiler libprotobuf-c-dev libonnx-dev
+           libonnx-testdata)
 # Only for the test suite: clang-19 and its sanitizer/libFuzzer runtime for
 # the fuzz targets (fuzz/run.sh).
 CNNC_TEST_DEPS=(clang-19 libclang-rt-19-dev)
-CNNC_FUZZ_TARGETS="spec codegen safetensors"
+CNNC_FUZZ_TARGETS="spec codegen safetensors onnx"
 CNNC_TORCH_DEPS=(python3-torch python3-numpy)
 
 is_installed() {
