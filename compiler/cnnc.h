@@ -569,6 +569,26 @@ Graph *spec_parse(Arena *a, const char *path);
 Graph *spec_parse_string(Arena *a, const char *path, const char *text, size_t len);
 
 /* ===================================================================== */
+/* onnx.c: ONNX model -> Graph                                            */
+/* ===================================================================== */
+
+typedef struct {
+  const char *name; /* a graph input */
+  Shape shape;      /* its shape, for models whose dims are dynamic */
+} InputShape;
+
+typedef struct {
+  const InputShape *inputs; /* --input-shape NAME=D,D,... */
+  int ninputs;
+} OnnxOptions;
+
+/* Whether a file is ONNX (onnx_load.c; by content, not by name). */
+bool onnx_sniff(const unsigned char *buf, size_t len);
+/* Translates an ONNX model (docs/format.md, "ONNX models"); NULL after
+ * reporting every problem found. */
+Graph *onnx_parse(Arena *a, const char *path, const unsigned char *buf, size_t len, const OnnxOptions *o);
+
+/* ===================================================================== */
 /* safetensors.c                                                          */
 /* ===================================================================== */
 

@@ -21,15 +21,19 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: cnnc [options] MODEL.yaml\n"
+    "usage: cnnc [options] MODEL.yaml|MODEL.onnx\n"
     "\n"
-    "Compiles a CNN described in YAML into an object file and a C header.\n"
-    "MODEL may be '-' to read the model from standard input (then -o is required).\n"
+    "Compiles a CNN, described in YAML or as an ONNX file (recognised by content),\n"
+    "into an object file and a C header.  MODEL may be '-' to read the model from\n"
+    "standard input (then -o is required).\n"
     "\n"
     "options:\n"
     "  -o FILE            object file to write (default: MODEL.o in the current directory)\n"
     "  --header FILE      header to write (default: FILE with .o replaced by .h)\n"
-    "  --name NAME        model name: prefixes every generated symbol (default: the model's own)\n"
+    "  --name NAME        model name: prefixes every generated symbol (default: the model's own,\n"
+    "                     or an ONNX file's name)\n"
+    "  --input-shape NAME=D,D,...\n"
+    "                     the shape of an ONNX model's input whose dims are dynamic (repeatable)\n"
     "  --emit-llvm        write optimised LLVM IR (text) to -o instead of an object (and the header)\n"
     "  --target TRIPLE    target triple (default: the host)\n"
     "  --cpu NAME         target CPU, e.g. x86-64-v3, skylake-avx512 (default: the host CPU)\n"
@@ -61,6 +65,9 @@ typedef struct {
   const char *input; /* spec path */
   const char *dump;  /* letters */
   const char *name;  /* --name */
+  InputShape *shapes; /* --input-shape */
+  int nshapes, capshapes;
+  Arena args;        /* their memory */
   bool stats;        /* --stats */
   bool random_weights; /* --random-weights */
   uint64_t seed;       /* its SEED */
@@ -131,6 +138,27 @@ static bool limit_option(const char *a, int *i, int argc, char **argv) {
   return false;
 }
 
+/* --input-shape NAME=D,D,...: positive dims, at most MAX_RANK. */
+static void parse_input_shape(Cli *c, const char *v) {
+  const char *eq = strrchr(v, '=');
+  InputShape is = {0};
+  bool ok = eq && eq > v;
+  for (const char *p = eq ? eq + 1 : ""; ok && *p;) {
+    char *end;
+    errno = 0;
+    long long d = strtoll(p, &end, 10);
+    ok = end != p && d >= 1 && errno != ERANGE && is.shape.rank < MAX_RANK && d <= cnnc_limits.dim && (*end == ',' || !*end);
+    if (ok) is.shape.dim[is.shape.rank++] = d;
+    p = *end == ',' ? end + 1 : end;
+  }
+  if (!ok || is.shape.rank == 0) {
+    error_plain("--input-shape takes NAME=D,D,... with 1 to %d positive dimensions, got '%s'", MAX_RANK, v);
+    return;
+  }
+  is.name = arena_printf(&c->args, "%.*s", (int)(eq - v), v);
+  VEC_PUSH(&c->args, c->shapes, c->nshapes, c->capshapes, is);
+}
+
 /* Returns 0 to go on, or an exit status + 1. */
 static int parse_args(int argc, char **argv, Cli *c) {
   c->o.opt_level = 3;
@@ -159,6 +187,8 @@ static int parse_args(int argc, char **argv, Cli *c) {
       c->o.header = v;
     } else if (takes_value(a, "--name", &i, argc, argv, &v)) {
       if (v && names_check_model(v, (Loc){"--name", 0, 0})) c->name = v;
+    } else if (takes_value(a, "--input-shape", &i, argc, argv, &v)) {
+      if (v) parse_input_shape(c, v);
     } else if (takes_value(a, "--target", &i, argc, argv, &v)) {
       c->o.triple = v;
     } else if (takes_value(a, "--cpu", &i, argc, argv, &v)) {
@@ -218,9 +248,25 @@ static void dump(const Cli *c, char pass, const Graph *g, const char *what) {
   graph_dump(g, stderr);
 }
 
+/* The model file, YAML or ONNX by its content, as a graph. */
+static Graph *read_model(Arena *arena, Cli *c) {
+  size_t len;
+  char *text = file_read(arena, c->input, "model file", (Loc){c->input, 0, 0}, &len);
+  if (!text) return NULL;
+  if (onnx_sniff((const unsigned char *)text, len)) {
+    OnnxOptions o = {c->shapes, c->nshapes};
+    return onnx_parse(arena, c->input, (const unsigned char *)text, len, &o);
+  }
+  if (c->nshapes) {
+    error_plain("--input-shape is for ONNX models; a YAML spec gives its inputs' shapes");
+    return NULL;
+  }
+  return spec_parse_string(arena, c->input, text, len);
+}
+
 /* The model file through verification: a graph with bound weights. */
 static Graph *front_end(Arena *arena, Cli *c) {
-  Graph *g = spec_parse(arena, c->input);
+  Graph *g = read_model(arena, c);
   if (!g) return NULL;
   if (c->name) g->name = c->name;
   g->random_weights = c->random_weights;
@@ -283,5 +329,6 @@ int main(int argc, char **argv) {
   r = compile(&arena, &c);
   files_reset(); /* removes what a failed run left (temporary files) and frees */
   arena_free(&arena);
+  arena_free(&c.args);
   return r;
 }
