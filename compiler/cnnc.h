@@ -71,6 +71,11 @@ typedef struct {
 void *strmap_get(const StrMap *m, const char *key);                 /* NULL if absent */
 void *strmap_put(Arena *a, StrMap *m, const char *key, void *val); /* returns the old value */
 
+/* Levenshtein distance between a and b, or a value > limit when it is
+ * larger than limit (or either string is longer than 256 bytes); costs
+ * O(strlen(a) * strlen(b)) time and no heap.  For "did you mean". */
+int edit_distance(const char *a, const char *b, int limit);
+
 /* Bytes of the longest prefix of s[0..len) of at most max bytes that ends
  * on a UTF-8 character boundary. */
 size_t utf8_prefix(const char *s, size_t len, size_t max);

@@ -186,7 +186,7 @@ static bool op_min(T *t) { return binary(t, OP_MIN, true); }
 static bool op_pow(T *t) {
   if (!onnx_check_attrs(t, "")) return false;
   Val *x = onnx_in(t, 0), *e = need_const(t, 1, "exponent");
-  float p;
+  float p = 0;
   if (!live(x) || !e || !const_float(t, e, &p, "the exponent")) return false;
   if (x->kind != V_NODE) return onnx_fail(t, "the base must be computed, not a constant");
   Node n = {.op = OP_ACT, .act = {ACT_POW, p, 0}};
@@ -239,7 +239,7 @@ static bool op_reshape(T *t) {
   if (!onnx_check_attrs(t, t->opset < 5 ? "shape" : "allowzero")) return false;
   Val *x = onnx_in(t, 0), *c = need_const(t, 1, "shape");
   int64_t d[MAX_RANK];
-  int n;
+  int n = 0;
   if (!live(x) || !c || !const_ints(t, c, d, MAX_RANK, &n, "the shape")) return false;
   Shape s = {n, {0}};
   for (int i = 0; i < n; i++) {
@@ -255,7 +255,7 @@ static int get_axes(T *t, int from_opset, int64_t *axes) {
   if (t->opset < from_opset) return onnx_attr_ints(t, "axes", axes, MAX_RANK);
   if (!onnx_in(t, 1)) return -1;
   Val *c = need_const(t, 1, "axes");
-  int n;
+  int n = 0;
   if (!c || !const_ints(t, c, axes, MAX_RANK, &n, "axes")) return -2;
   return n;
 }
@@ -904,7 +904,7 @@ static bool resize(T *t, bool upsample) {
     ns = (int)a->n_floats;
   } else {
     int si = upsample || t->opset < 11 ? 1 : 2;
-    Val *c;
+    Val *c = NULL;
     if (onnx_in(t, si) && (c = need_const(t, si, "scales")) && c->numel > 0) {
       if (c->numel > MAX_RANK) return onnx_fail(t, "scales has %lld values", (long long)c->numel);
       floats_of(t, c);

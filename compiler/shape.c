@@ -311,7 +311,11 @@ static int norm_axis(Graph *g, Node *n, int axis, const Shape *in, const char *w
 /* layer_norm over contiguous axes; weight and bias have the normalised shape. */
 static void infer_layer_norm(Graph *g, Node *n, const Shape *in) {
   NormAttr *q = &n->a.norm;
-  int ax[MAX_RANK];
+  int ax[MAX_RANK] = {0};
+  if (q->naxes < 1) {
+    error_at(n->loc, "layer_norm layer '%s': needs at least one axis to normalise over", nname(n));
+    return;
+  }
   for (int i = 0; i < q->naxes; i++)
     if ((ax[i] = norm_axis(g, n, q->axes[i], in, "axis")) < 0) return;
   for (int i = 1; i < q->naxes; i++)

@@ -272,23 +272,6 @@ static bool has_word(const char *list, const char *w, size_t n) {
   return false;
 }
 
-/* Edit distance, for "did you mean" (short strings only). */
-static int edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la > 31 || lb > 31) return 99;
-  int d[32][32];
-  for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
-  for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
-  for (size_t i = 1; i <= la; i++)
-    for (size_t j = 1; j <= lb; j++) {
-      int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      d[i][j] = best;
-    }
-  return d[la][lb];
-}
-
 /* The word of space-separated `list` closest to `got`, if close enough. */
 static const char *did_you_mean(P *p, const char *got, const char *list) {
   const char *best = NULL;
@@ -302,7 +285,7 @@ static const char *did_you_mean(P *p, const char *got, const char *list) {
     if (n && n < sizeof word) {
       memcpy(word, s, n);
       word[n] = 0;
-      int d = edit_distance(got, word);
+      int d = edit_distance(got, word, bestd);
       if (d < bestd && d < (int)n) bestd = d, best = arena_strdup(p->a, word);
     }
     s = e;

@@ -133,6 +133,28 @@ static size_t strmap_slot(const StrMap *m, const char *key) {
   return i;
 }
 
+int edit_distance(const char *a, const char *b, int limit) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 256 || lb > 256) return limit + 1;
+  if ((la > lb ? la - lb : lb - la) > (size_t)limit) return limit + 1;
+  int row[257];
+  for (size_t j = 0; j <= lb; j++) row[j] = (int)j;
+  for (size_t i = 1; i <= la; i++) {
+    int diag = row[0], lo;
+    row[0] = lo = (int)i;
+    for (size_t j = 1; j <= lb; j++) {
+      int best = diag + (a[i - 1] != b[j - 1]);
+      if (row[j] + 1 < best) best = row[j] + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      diag = row[j];
+      row[j] = best;
+      if (best < lo) lo = best;
+    }
+    if (lo > limit) return limit + 1;
+  }
+  return row[lb];
+}
+
 void *strmap_get(const StrMap *m, const char *key) {
   if (!m->cap) return NULL;
   size_t i = strmap_slot(m, key);

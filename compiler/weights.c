@@ -41,7 +41,53 @@ typedef struct {
   StFile st;    /* parsed weights file */
   bool loaded;  /* st is valid */
   bool no_file; /* random weights and the named file does not exist */
+  int nmissing;  /* missing parameters reported so far */
 } Binder;
+
+/* Suggestions are searched for the first few missing parameters only:
+ * each search compares with every tensor of the file. */
+enum { MAX_SUGGESTED = 16, MAX_NEAREST = 3 };
+
+static bool ends_with_dotted(const char *s, const char *tail) {
+  size_t ls = strlen(s), lt = strlen(tail);
+  return ls > lt + 1 && s[ls - lt - 1] == '.' && strcmp(s + ls - lt, tail) == 0;
+}
+
+/* "; nearest names in FILE: 'a', 'b'" (or why there are none) for a
+ * missing tensor `name`.  A name that differs only by a leading module
+ * path (DataParallel's 'module.', a wrapper's 'model.') is named first. */
+static const char *nearest_names(Binder *b, const char *name) {
+  Arena *a = b->g->arena;
+  const StFile *st = &b->st;
+  for (int i = 0; i < st->ntensors; i++) {
+    const char *t = st->tensors[i].name;
+    if (ends_with_dotted(t, name))
+      return arena_printf(a, "; the file has '%s' (its names have the prefix '%.*s')", t,
+                          (int)(strlen(t) - strlen(name)), t);
+    if (ends_with_dotted(name, t))
+      return arena_printf(a, "; the file has '%s' (the spec's name has the prefix '%.*s')", t,
+                          (int)(strlen(name) - strlen(t)), name);
+  }
+  int limit = (int)strlen(name) / 4;
+  if (limit < 2) limit = 2;
+  const char *best[MAX_NEAREST] = {0};
+  int bestd[MAX_NEAREST], nbest = 0;
+  for (int i = 0; i < st->ntensors; i++) {
+    const char *t = st->tensors[i].name;
+    int worst = nbest == MAX_NEAREST ? bestd[MAX_NEAREST - 1] - 1 : limit;
+    int d = edit_distance(name, t, worst);
+    if (d > worst) continue;
+    int k = nbest < MAX_NEAREST ? nbest++ : MAX_NEAREST - 1;
+    for (; k > 0 && bestd[k - 1] > d; k--) best[k] = best[k - 1], bestd[k] = bestd[k - 1];
+    best[k] = t, bestd[k] = d;
+  }
+  if (!nbest)
+    return arena_printf(a, " (none of its %d tensors has a similar name)", st->ntensors);
+  const char *list = "";
+  for (int k = 0; k < nbest; k++)
+    list = arena_printf(a, "%s%s'%s'", list, k ? ", " : "", best[k]);
+  return arena_printf(a, "; nearest names in the file: %s", list);
+}
 
 /* Reads and parses g->weights; false after reporting why not. */
 static bool load_file(Binder *b) {
@@ -95,7 +141,8 @@ static bool bind_from_file(Binder *b, Param *p) {
   const StTensor *t = st_find(&b->st, p->name);
   if (!t && g->random_weights) return true; /* filled later */
   if (!t) {
-    error_at(p->loc, "missing weight '%s': no such tensor in %s", p->name, g->weights);
+    const char *hint = b->nmissing++ < MAX_SUGGESTED ? nearest_names(b, p->name) : "";
+    error_at(p->loc, "missing weight '%s': no such tensor in %s%s", p->name, g->weights, hint);
     return false;
   }
   bool ok = true;
