@@ -1,10 +1,11 @@
 /*
  * test_golden.c: end-to-end golden tests.
  *
- * Every directory tests/golden/<case>/ with a model.yaml is one case (found
- * at run time, so a new case needs no CMake change).  The yaml's `name:` is
- * the directory name; the directory also holds in_<input>.bin and
- * out_<output>.bin made once with PyTorch by tools/make_golden.py.  For each
+ * Every directory tests/golden/<case>/ with a model.yaml or a model.onnx is
+ * one case (found at run time, so a new case needs no CMake change).  The
+ * yaml's `name:` is the directory name (an ONNX model is compiled with
+ * `--name <case>`); the directory also holds in_<input>.bin and
+ * out_<output>.bin made once with PyTorch by tools/make_golden*.py.  For each
  * case and optimisation level this test
  *
  *   1. runs  $CNNC model.yaml -o TMP/out.o [-O0]   (must exit 0 and write
@@ -44,6 +45,8 @@ extern char **environ;
 typedef struct {
   char name[256];  /* case = directory = model name */
   char dir[4096];  /* absolute case directory */
+  char model[4200];/* its model.yaml or model.onnx */
+  bool onnx;
   const char *opt; /* extra cnnc option ("-O0") or NULL for the default */
 } Case;
 
@@ -175,7 +178,7 @@ static void test_case(void **state) {
   const char *base = getenv("TMPDIR");
   PATH_FMT(tmp, "%s/cnnc_golden_%s_XXXXXX", base && *base ? base : "/tmp", c->name);
   assert_non_null(mkdtemp(tmp));
-  PATH_FMT(yaml, "%s/model.yaml", c->dir);
+  PATH_FMT(yaml, "%s", c->model);
   PATH_FMT(obj, "%s/out.o", tmp);
   PATH_FMT(hdr, "%s/out.h", tmp);
   PATH_FMT(exe, "%s/driver", tmp);
@@ -193,6 +196,7 @@ static void test_case(void **state) {
   }
   char *compile[16] = {(char *)cnnc, yaml, "-o", obj};
   int nc = 4;
+  if (c->onnx) compile[nc++] = "--name", compile[nc++] = (char *)c->name;
   if (c->opt) compile[nc++] = (char *)c->opt;
   for (char *save, *tok = strtok_r(opts, " ", &save); tok && nc < 15; tok = strtok_r(NULL, " ", &save))
     compile[nc++] = tok;
@@ -238,7 +242,7 @@ static int by_name(const void *a, const void *b) {
   return strcmp(((const Case *)a)->name, ((const Case *)b)->name);
 }
 
-/* Finds tests/golden/<case>/model.yaml; returns the count (sorted cases). */
+/* Finds tests/golden/<case>/model.{yaml,onnx}; returns the count (sorted cases). */
 static int find_cases(const char *src, Case **out) {
   char root[4096];
   DIR *d = fmt(root, sizeof root, "%s/tests/golden", src) ? opendir(root) : NULL;
@@ -248,10 +252,13 @@ static int find_cases(const char *src, Case **out) {
   Case *cases = calloc((size_t)cap, sizeof *cases);
   struct dirent *e;
   while (cases && (e = readdir(d))) {
-    char yaml[8192];
+    char yaml[4200], onnx[4200];
     if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof cases->name)
       continue;
-    if (!fmt(yaml, sizeof yaml, "%s/%s/model.yaml", root, e->d_name) || !file_exists(yaml))
+    bool is_yaml = fmt(yaml, sizeof yaml, "%s/%s/model.yaml", root, e->d_name) && file_exists(yaml);
+    bool is_onnx = !is_yaml && fmt(onnx, sizeof onnx, "%s/%s/model.onnx", root, e->d_name) &&
+                   file_exists(onnx);
+    if (!is_yaml && !is_onnx)
       continue;
     if (n == cap) {
       cap *= 2;
@@ -262,6 +269,8 @@ static int find_cases(const char *src, Case **out) {
     if (!fmt(cases[n].dir, sizeof cases[n].dir, "%s/%s", root, e->d_name))
       continue;
     fmt(cases[n].name, sizeof cases[n].name, "%s", e->d_name);
+    fmt(cases[n].model, sizeof cases[n].model, "%s", is_yaml ? yaml : onnx);
+    cases[n].onnx = is_onnx;
     n++;
   }
   closedir(d);
@@ -281,7 +290,7 @@ int main(int argc, char **argv) {
   Case *found = NULL;
   int n = find_cases(src, &found);
   if (n == 0) {
-    fprintf(stderr, "test_golden: no cases in %s/tests/golden/*/model.yaml\n", src);
+    fprintf(stderr, "test_golden: no cases in %s/tests/golden/*/model.{yaml,onnx}\n", src);
     return 1;
   }
   /* One cnnc option per run, from CNNC_GOLDEN_OPT (tests/CMakeLists.txt
