@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -248,14 +249,56 @@ static void dump(const Cli *c, char pass, const Graph *g, const char *what) {
   graph_dump(g, stderr);
 }
 
-/* The model file, YAML or ONNX by its content, as a graph. */
+/* Whether path ends in ".onnx" (any case). */
+static bool onnx_named(const char *path) {
+  size_t n = strlen(path);
+  return n >= 5 && !strcasecmp(path + n - 5, ".onnx");
+}
+
+/* A file of a format that users mistake for a model cnnc reads: what it
+ * is and what to do, or NULL. */
+static const char *foreign_format(const unsigned char *b, size_t len) {
+  if (len >= 4 && !memcmp(b, "PK\x03\x04", 4))
+    return "a zip archive, as torch.save writes it; cnnc reads ONNX models and YAML specs: export "
+           "the module with torch.onnx.export, or with tools/cnnc_export.py (docs/export.md)";
+  if (len >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5)
+    return "a Python pickle (an old torch.save file); cnnc reads ONNX models and YAML specs: export "
+           "the module with torch.onnx.export, or with tools/cnnc_export.py (docs/export.md)";
+  if (len >= 8 && !memcmp(b + 4, "TFL3", 4))
+    return "a TensorFlow Lite flatbuffer; cnnc reads ONNX models (tf2onnx converts .tflite files) "
+           "and YAML specs";
+  return NULL;
+}
+
+/* Control bytes (other than tab and line ends) or invalid UTF-8 in the
+ * first 4 KiB. */
+static bool looks_binary(const unsigned char *b, size_t len) {
+  size_t n = len < 4096 ? len : 4096;
+  for (size_t i = 0, k; i < n; i += k) {
+    if ((b[i] < 0x20 && b[i] != '\t' && b[i] != '\n' && b[i] != '\r') || b[i] == 0x7f) return true;
+    k = utf8_char((const char *)b + i, len - i);
+    if (!k) return true;
+  }
+  return false;
+}
+
+/* The model file as a graph: ONNX by its content or its name, else YAML. */
 static Graph *read_model(Arena *arena, Cli *c) {
   size_t len;
   char *text = file_read(arena, c->input, "model file", (Loc){c->input, 0, 0}, &len);
   if (!text) return NULL;
-  if (onnx_sniff((const unsigned char *)text, len)) {
+  const unsigned char *bytes = (const unsigned char *)text;
+  const char *foreign = foreign_format(bytes, len);
+  if (foreign) {
+    error_at((Loc){c->input, 0, 0}, "not a model cnnc can read: %s", foreign);
+    return NULL;
+  }
+  /* A binary file named .onnx is read as ONNX even when it does not look
+   * like it, so that a damaged one gets the ONNX reader's message, not
+   * YAML's (text is read as YAML whatever its name). */
+  if (onnx_sniff(bytes, len) || (onnx_named(c->input) && looks_binary(bytes, len))) {
     OnnxOptions o = {c->shapes, c->nshapes};
-    return onnx_parse(arena, c->input, (const unsigned char *)text, len, &o);
+    return onnx_parse(arena, c->input, bytes, len, &o);
   }
   if (c->nshapes) {
     error_plain("--input-shape is for ONNX models; a YAML spec gives its inputs' shapes");

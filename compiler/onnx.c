@@ -266,11 +266,26 @@ static bool input_shape(T *t, const Onnx__ValueInfoProto *vi, Loc at, Shape *s) 
     error_at(at, "its elements are %s; cnnc compiles models whose inputs are float32", elem_type_name(tt->elem_type));
     return false;
   }
-  if (given) {
-    *s = given->shape;
-    return true;
-  }
   const Onnx__TensorShapeProto *sp = tt->shape;
+  if (given) { /* it must fit what the model says: its rank and its fixed dims */
+    *s = given->shape;
+    if (!sp) return true;
+    if (sp->n_dim != (size_t)s->rank) {
+      error_at(at, "--input-shape gives %d dimensions, but the model's input has rank %zu", s->rank, sp->n_dim);
+      return false;
+    }
+    bool ok = true;
+    for (size_t d = 0; d < sp->n_dim; d++) {
+      const Onnx__TensorShapeProto__Dimension *dim = sp->dim[d];
+      if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dim->dim_value > 0 &&
+          dim->dim_value != s->dim[d]) {
+        error_at(at, "--input-shape gives %lld for dimension %zu, which the model fixes at %lld",
+                 (long long)s->dim[d], d, (long long)dim->dim_value);
+        ok = false;
+      }
+    }
+    return ok;
+  }
   if (!sp) {
     error_at(at, "its shape is not given in the model; give it with --input-shape %s=DIM,DIM,...", vi->name);
     return false;
@@ -330,19 +345,17 @@ static void add_inputs(T *t) {
 
 /* ---- nodes ---- */
 
-static void node_loc(T *t, const Onnx__NodeProto *nd, int index) {
-  const char *name = nd->name && *nd->name ? nd->name : nd->n_output && *nd->output[0] ? nd->output[0] : "";
-  t->loc = (Loc){arena_printf(t->a, "%s: node '%s' (#%d, %s)", t->path, name, index, nd->op_type ? nd->op_type : "?"),
-                 0, 0};
-}
+static void node_loc(T *t, int index) { t->loc = onnx_node_loc(t->a, t->path, t->graph, (size_t)index); }
 
-/* Outputs that nobody reads need not be made; those that are read but the
- * handler did not bind are an error. */
-static void check_outputs(T *t) {
+/* Outputs that nobody reads need not be made; those that are read but a
+ * successful handler did not bind are an error.  After a failure (reported
+ * already) the node's outputs are marked bad, so that nodes reading them
+ * stay silent. */
+static void check_outputs(T *t, bool ok) {
   for (size_t k = 0; k < t->node->n_output; k++) {
     const char *o = t->node->output[k];
     if (!*o || strmap_get(&t->vals, o)) continue;
-    if (strmap_get(&t->used, o))
+    if (ok && strmap_get(&t->used, o))
       onnx_fail(t, "output %zu ('%s') is used, but cnnc computes only the first output of %s", k, o,
                 t->node->op_type);
     strmap_put(t->a, &t->vals, o, bad(t));
@@ -363,29 +376,27 @@ static void translate_node(T *t, const Onnx__NodeProto *nd, int index) {
   t->node = nd;
   t->index = index;
   t->internal = 0;
-  node_loc(t, nd, index);
+  node_loc(t, index);
   const char *op = nd->op_type ? nd->op_type : "";
   if (nd->domain && *nd->domain && strcmp(nd->domain, "ai.onnx")) {
     onnx_fail(t, "operators of domain '%s' are not supported (only the default ONNX domain)", nd->domain);
-    check_outputs(t);
+    check_outputs(t, false);
     return;
   }
   OpFn fn = onnx_op(op);
   bool poisoned = any_bad_input(t), ok = true;
   if (!poisoned && onnx_fold(t, op, &ok)) {
-    check_outputs(t);
+    check_outputs(t, ok);
     return;
   }
   if (!fn) {
     onnx_fail(t, "operator %s is not supported (supported: %s)", op, onnx_ops_list());
-  } else if (poisoned) {
-    /* check the op's attributes without its inputs' shapes: the handler
-     * sees bad inputs and only validates */
-    fn(t);
+    ok = false;
   } else {
-    fn(t);
+    /* with a bad input the handler sees it and only checks the attributes */
+    ok = fn(t) && !poisoned;
   }
-  check_outputs(t);
+  check_outputs(t, ok);
 }
 
 /* ---- graph outputs ---- */

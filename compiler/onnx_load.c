@@ -479,9 +479,10 @@ Loc onnx_loc(Arena *a, const char *path, const char *what, const char *name) {
 
 Loc onnx_node_loc(Arena *a, const char *path, const Onnx__GraphProto *g, size_t i) {
   const Onnx__NodeProto *n = g->node[i];
-  if (n->name && *n->name) return onnx_loc(a, path, "node", n->name);
-  const char *gn = g->name ? g->name : "";
-  return (Loc){arena_printf(a, "%s: unnamed node #%zu of graph '%s'", path, i, printable(a, gn, strlen(gn), 200)),
+  const char *name = n->name && *n->name ? n->name : n->n_output && *n->output[0] ? n->output[0] : "";
+  const char *op = n->op_type ? n->op_type : "?";
+  return (Loc){arena_printf(a, "%s: node '%s' (#%zu, %s)", path, printable(a, name, strlen(name), 200), i,
+                            printable(a, op, strlen(op), 100)),
                0, 0};
 }
 
