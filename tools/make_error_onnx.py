@@ -134,6 +134,9 @@ def main():
         with open(path, "wb") as f:
             f.write(m.SerializeToString())
         print("wrote", os.path.relpath(path))
+    # torch.save's zip, named as if it were ONNX (users do that).
+    with open(os.path.join(OUT, "onnx_torch_zip.onnx"), "wb") as f:
+        f.write(b"PK\x03\x04" + bytes(60))
     path = os.path.join(OUT, "onnx_truncated.onnx")
     with open(path, "wb") as f:
         f.write(truncated())
