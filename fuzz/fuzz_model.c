@@ -1,6 +1,6 @@
 /*
- * fuzz_model.c: libFuzzer targets for the YAML front end and everything
- * after it, on small graphs.
+ * fuzz_model.c: libFuzzer targets for the front ends and everything after
+ * them, on small graphs.
  *
  *   fuzz_spec     the input is a YAML spec: parse, names, shapes, limits,
  *                 weights (inline, and --random-weights for the rest; no
@@ -9,7 +9,12 @@
  *   fuzz_codegen  the same, then code generation for real: the LLVM
  *                 module is built, verified, optimised and emitted as an
  *                 object (to memory; nothing is written).
- * Both are built from this file (FUZZ_CODEGEN selects).  Limits are those
+ *   fuzz_onnx_graph  the input is an ONNX file: the whole translation
+ *                 (onnx.c, onnx_ops.c, onnx_fold.c on top of the loader
+ *                 that fuzz_onnx covers), then the same passes as
+ *                 fuzz_spec.  The model sits in an empty temporary
+ *                 directory, so external data is never found.
+ * All are built from this file (FUZZ_CODEGEN and FUZZ_ONNX select).  Limits are those
  * of a small graph (64 layers, 4 MiB of parameters, dimensions up to
  * 65536), so that each input takes milliseconds; the target, vector width
  * and optional passes (Winograd, depthwise fusion, -O level) are chosen by
@@ -19,7 +24,9 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cnnc.h"
 
@@ -29,10 +36,21 @@ static uint64_t hash(const uint8_t *d, size_t n) {
   return h;
 }
 
+#if FUZZ_ONNX
+static char dir[] = "/tmp/cnnc_fuzz_onnx_graph_XXXXXX";
+static char model[64];
+static void cleanup(void) { rmdir(dir); }
+#endif
+
 static void init(void) {
   static bool done;
   if (done) return;
   done = true;
+#if FUZZ_ONNX
+  if (!mkdtemp(dir)) abort();
+  snprintf(model, sizeof model, "%s/model.onnx", dir);
+  atexit(cleanup);
+#endif
   diag_set_stream(fopen("/dev/null", "w"));
   cnnc_limits.layers = 64;
   cnnc_limits.param_bytes = 4 << 20;
@@ -75,7 +93,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   diag_reset();
   Arena a = {0};
   uint64_t h = hash(data, size);
+#if FUZZ_ONNX
+  /* a copy of exactly `size` bytes, so that reads past the end are caught */
+  unsigned char *buf = malloc(size ? size : 1);
+  if (size) memcpy(buf, data, size);
+  OnnxOptions oo = {0};
+  Graph *g = onnx_parse(&a, model, buf, size, &oo);
+#else
   Graph *g = spec_parse_string(&a, "fuzz.yaml", (const char *)data, size);
+#endif
   if (g) {
     g->weights = NULL; /* never touch the file system */
     g->random_weights = true;
@@ -83,6 +109,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bool names_ok = names_assign(g);
     if (shape_infer(g) && names_ok && budget_params(g) && weights_bind(g) && verify(g)) back_end(g, h);
   }
+#if FUZZ_ONNX
+  free(buf);
+#endif
   arena_free(&a);
   files_reset();
   return 0;

@@ -2,11 +2,12 @@
 # fuzz/run.sh: runs one libFuzzer target for a while (see fuzz/README.md).
 #
 #   fuzz/run.sh TARGET SECONDS [libFuzzer options...]
-#     TARGET: spec, codegen, safetensors, onnx
+#     TARGET: spec, codegen, safetensors, onnx, onnx_graph
 #
 # Builds the targets in ./build-fuzz with clang-19 (ASan, UBSan, libFuzzer)
 # if needed, seeds the corpus from the test files (tests/golden, tests/errors,
-# models; for onnx, the 300 smallest models of libonnx-testdata), fuzzes
+# models; for onnx and onnx_graph, the ONNX golden and error files and the
+# 300 smallest models of libonnx-testdata), fuzzes
 # for SECONDS, prints libFuzzer's final statistics, and exits non-zero if it
 # found a crash, a sanitizer report, a leak or a timeout; the input that
 # caused it is in build-fuzz/findings/.  The corpus grows in
@@ -37,14 +38,17 @@ case $target in
     for f in tests/golden/*/model.safetensors tests/errors/*.safetensors; do
       [ "$(stat -c %s "$f")" -le 1048576 ] && cp "$f" "$seeds/$(echo "$f" | tr / _)"
     done ;;
-  onnx)
-    for f in tests/onnx/*.onnx tests/errors/*.onnx; do
+  onnx|onnx_graph)
+    for f in tests/golden/onnx_*/model.onnx tests/errors/*.onnx; do
       [ -f "$f" ] && cp "$f" "$seeds/$(echo "$f" | tr / _)"
     done
-    # the 300 smallest models of libonnx-testdata (if installed)
+    # the 300 smallest models of libonnx-testdata (if installed); for
+    # onnx_graph every node test (one operator each, mostly float32)
     testdata=/usr/share/libonnx-testdata/data
+    pick=(-name model.onnx) count=300
+    [ "$target" = onnx_graph ] && pick=(-path '*/node/*' -name model.onnx) count=100000
     if [ -d $testdata ]; then
-      mapfile -t small < <(find $testdata -name model.onnx -printf '%s %p\n' | sort -n | head -300)
+      mapfile -t small < <(find $testdata "${pick[@]}" -printf '%s %p\n' | sort -n | head -$count)
       for line in "${small[@]}"; do
         f=${line#* }
         cp "$f" "$seeds/$(echo "${f#$testdata/}" | tr / _)"

@@ -12,7 +12,7 @@ CNNC_DEPS=(build-essential cmake binutils llvm-19-dev libyaml-dev libcmocka-dev
 # Only for the test suite: clang-19 and its sanitizer/libFuzzer runtime for
 # the fuzz targets (fuzz/run.sh).
 CNNC_TEST_DEPS=(clang-19 libclang-rt-19-dev)
-CNNC_FUZZ_TARGETS="spec codegen safetensors onnx"
+CNNC_FUZZ_TARGETS="spec codegen safetensors onnx onnx_graph"
 CNNC_TORCH_DEPS=(python3-torch python3-numpy)
 
 is_installed() {
