@@ -116,7 +116,7 @@ static void resolve_refs(Builder *b) {
     if (l->nrefs == BUILD_SAME_INPUTS && i > b->nin) {
       const Node *prev = &b->all[i - 1]->node;
       n->in = arena_array(b->a, (size_t)prev->nin + 1, sizeof *n->in);
-      memcpy(n->in, prev->in, (size_t)prev->nin * sizeof *n->in);
+      if (prev->nin) memcpy(n->in, prev->in, (size_t)prev->nin * sizeof *n->in);
       n->nin = prev->nin;
       continue;
     }

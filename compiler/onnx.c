@@ -143,7 +143,7 @@ const char *onnx_attr_str(T *t, const char *name, const char *def) {
   const Onnx__AttributeProto *a = onnx_attr(t, name);
   if (!a || !attr_is(t, a, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING, "a string")) return def;
   char *s = arena_alloc(t->a, a->s.len + 1);
-  memcpy(s, a->s.data, a->s.len);
+  if (a->s.len) memcpy(s, a->s.data, a->s.len);
   if (strlen(s) != a->s.len) return def;
   return s;
 }
@@ -180,7 +180,7 @@ const char *onnx_name(T *t, const char *what) {
  * known while translating. */
 static int scratch_add(T *t, Node n, const int *in, int nin) {
   n.in = arena_array(t->a, (size_t)nin + 1, sizeof *n.in);
-  memcpy(n.in, in, (size_t)nin * sizeof *in);
+  if (nin) memcpy(n.in, in, (size_t)nin * sizeof *in);
   n.nin = nin;
   VEC_PUSH(t->a, t->scratch.nodes, t->scratch.nnodes, t->scratch.capnodes, n);
   return t->scratch.nnodes - 1;
@@ -381,6 +381,10 @@ static void translate_node(T *t, const Onnx__NodeProto *nd, int index) {
   if (nd->domain && *nd->domain && strcmp(nd->domain, "ai.onnx")) {
     onnx_fail(t, "operators of domain '%s' are not supported (only the default ONNX domain)", nd->domain);
     check_outputs(t, false);
+    return;
+  }
+  if (nd->n_output == 0) {
+    onnx_fail(t, "the node has no outputs");
     return;
   }
   OpFn fn = onnx_op(op);
