@@ -585,6 +585,7 @@ typedef struct {
 typedef struct {
   const InputShape *inputs; /* --input-shape NAME=D,D,... */
   int ninputs;
+  const char *name;         /* --name, or NULL: the file's name made an identifier */
 } OnnxOptions;
 
 /* Whether a file is ONNX (onnx_load.c; by content, not by name). */

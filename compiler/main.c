@@ -297,7 +297,7 @@ static Graph *read_model(Arena *arena, Cli *c) {
    * like it, so that a damaged one gets the ONNX reader's message, not
    * YAML's (text is read as YAML whatever its name). */
   if (onnx_sniff(bytes, len) || (onnx_named(c->input) && looks_binary(bytes, len))) {
-    OnnxOptions o = {c->shapes, c->nshapes};
+    OnnxOptions o = {c->shapes, c->nshapes, c->name};
     return onnx_parse(arena, c->input, bytes, len, &o);
   }
   if (c->nshapes) {

@@ -470,9 +470,12 @@ Graph *onnx_parse(Arena *a, const char *path, const unsigned char *buf, size_t l
   t->opset = t->m->opset;
   t->graph = t->m->proto->graph;
   t->g = graph_new(a, t->path);
-  t->g->name = model_name(t);
   t->g->name_loc = (Loc){t->path, 0, 0};
-  if (!names_check_model(t->g->name, t->g->name_loc)) t->g->name = "model";
+  t->g->name = opt && opt->name ? opt->name : model_name(t);
+  if (!names_check_model(t->g->name, t->g->name_loc)) {
+    note_at(t->g->name_loc, "an ONNX model's name comes from its file name; give another with --name NAME");
+    t->g->name = "model";
+  }
   t->b = build_begin(t->g);
   t->scratch.arena = a;
   index_model(t);

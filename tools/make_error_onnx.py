@@ -129,6 +129,10 @@ def truncated():
 
 
 def main():
+    # A good model whose file name gives a model name of the runtime's.
+    with open(os.path.join(OUT, "cnnrt_named.onnx"), "wb") as f:
+        f.write(model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [vi("x", [1, 4])],
+                      [vi("y", [1, 4])]).SerializeToString())
     for name, m in files():
         path = os.path.join(OUT, "onnx_%s.onnx" % name)
         with open(path, "wb") as f:
