@@ -254,5 +254,11 @@ bool build_end(Builder *b) {
   index_names(b);
   resolve_refs(b);
   emit_graph(b);
+  /* what the frontends did not already report (an ONNX graph whose only
+   * input was an initializer, or whose outputs all failed) */
+  if (diag_error_count() == errors0 && b->g->ninputs == 0)
+    error_at((Loc){b->g->file, 0, 0}, "the model has no inputs: cnnc compiles functions of at least one input");
+  if (diag_error_count() == errors0 && b->g->noutputs == 0)
+    error_at((Loc){b->g->file, 0, 0}, "the model has no outputs");
   return diag_error_count() == errors0;
 }

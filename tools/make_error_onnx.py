@@ -95,6 +95,10 @@ def files():
         helper.make_node("Sigmoid", ["x"], ["b"], name="second_b"),
     ], [x], [vi("b", [1, 4, 8, 8]), vi("missing", [1, 4, 8, 8])])
 
+    # Nothing to compute from: the only graph input is also an initializer.
+    yield "no_inputs", model([helper.make_node("Relu", ["w"], ["y"], name="relu")],
+                             [vi("w", [4, 4, 3, 3])], [vi("y", [4, 4, 3, 3])], [w])
+
     # The model level: an opset too old, a node of another domain.
     yield "opset_old", model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [x],
                              [vi("y", [1, 4, 8, 8])], opset=5)
