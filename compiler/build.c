@@ -48,11 +48,13 @@ struct Builder {
   int nall;
   StrMap names;      /* name -> 1 + index into all */
   bool too_many;     /* --max-layers reported */
+  int errors0;       /* errors reported before build_begin */
 };
 
 Builder *build_begin(Graph *g) {
   Builder *b = arena_alloc(g->arena, sizeof *b);
   b->g = g;
+  b->errors0 = diag_error_count();
   b->a = g->arena;
   return b;
 }
@@ -256,9 +258,9 @@ bool build_end(Builder *b) {
   emit_graph(b);
   /* what the frontends did not already report (an ONNX graph whose only
    * input was an initializer, or whose outputs all failed) */
-  if (diag_error_count() == errors0 && b->g->ninputs == 0)
+  if (diag_error_count() == b->errors0 && b->g->ninputs == 0)
     error_at((Loc){b->g->file, 0, 0}, "the model has no inputs: cnnc compiles functions of at least one input");
-  if (diag_error_count() == errors0 && b->g->noutputs == 0)
+  if (diag_error_count() == b->errors0 && b->g->noutputs == 0)
     error_at((Loc){b->g->file, 0, 0}, "the model has no outputs");
   return diag_error_count() == errors0;
 }
