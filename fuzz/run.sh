@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# fuzz/run.sh: runs one libFuzzer target for a while (see fuzz/README.md).
+# fuzz/run.sh: runs one libFuzzer target for a while (docs/fuzz.md, "Coverage-guided fuzzing").
 #
 #   fuzz/run.sh TARGET SECONDS [libFuzzer options...]
 #     TARGET: spec, codegen, safetensors, onnx, onnx_graph
@@ -10,7 +10,7 @@
 # 300 smallest models of libonnx-testdata), fuzzes
 # for SECONDS, prints libFuzzer's final statistics, and exits non-zero if it
 # found a crash, a sanitizer report, a leak or a timeout; the input that
-# caused it is in build-fuzz/findings/.  The corpus grows in
+# caused it is in build-fuzz/findings/ (docs/fuzz.md).  The corpus grows in
 # build-fuzz/corpus/TARGET between runs (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
