@@ -352,6 +352,14 @@ class _Proxy(torch.fx.Proxy):
             return len(v)
         return super().__len__()
 
+    def __iter__(self):
+        # torch.fx's own __iter__ reads the caller's bytecode for the
+        # unpacking length, which fails on Python 3.11; the value knows it.
+        v = self._value()
+        if isinstance(v, (torch.Tensor, tuple, list)):
+            return iter([self[i] for i in range(len(v))])
+        return super().__iter__()
+
 
 class _Tracer(torch.fx.Tracer):
     """torch.fx's symbolic tracer, plus: every node is also evaluated on the
