@@ -1669,6 +1669,8 @@ class _Exporter:
             if x in self.multi and a["name"] == "values":
                 kind_, args = self.multi[x]
                 self.reduce(node, kind_, *args)
+            elif a["name"] == "T" and _shape(x) is not None:  # x.T: all dims reversed
+                self.permute(node, x, list(range(len(_shape(x))))[::-1])
             else:
                 raise ExportError("unsupported attribute '%s' (%s)" % (a["name"], w))
         elif kind == "permute":
