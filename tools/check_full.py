@@ -4,9 +4,12 @@ with cnnc and run, against PyTorch (see docs/export.md).
 
     /usr/bin/python3 tools/check_full.py [--cnnc build/compiler/cnnc] [MODEL...]
 
-For each model: build it as export_models.py does (torchvision architecture,
-torch.manual_seed(0) init), give every BatchNorm non-trivial statistics
-(unless --plain-bn) so that batchnorm folding is exercised, export it with
+For each model of export_models.py (resnet18 ... mnasnet1_0, shufflenet_v2_x1_0,
+convnext_tiny): build it as export_models.py does (torchvision architecture,
+torch.manual_seed(0) init), give every BatchNorm non-trivial statistics, and
+LayerNorm non-trivial affine parameters and ConvNeXt's layer_scale values of
+order 1 instead of 1e-6 (make_golden.randomize_bn; unless --plain-bn) so that
+batchnorm folding and the blocks are exercised, export it with
 tools/cnnc_export.py into a temporary directory (and check that the YAML is
 the committed models/<name>.yaml), compile it with cnnc, link a small driver
 with libcnnrt.a, run it on a seeded random normal 1x3x224x224 input, and
@@ -179,7 +182,8 @@ def main():
     p.add_argument("--cnnc-flags", default="", help="more cnnc options, e.g. '--winograd=off'")
     p.add_argument("--seed", type=int, default=0, help="seed of the input and BN statistics")
     p.add_argument("--plain-bn", action="store_true", help="keep torchvision's initial BN "
-                   "statistics (mean 0, var 1, weight 1, bias 0)")
+                   "statistics (mean 0, var 1, weight 1, bias 0), norm parameters and "
+                   "layer_scale")
     p.add_argument("--reps", type=int, default=3, help="timed runs of the compiled model")
     p.add_argument("--threads", type=int, default=2, help="PyTorch threads")
     p.add_argument("--strict", action="store_true", help="only the golden tolerance against "
