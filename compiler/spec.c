@@ -970,17 +970,20 @@ static void parse_transpose(P *p, YNode *m, Node *n) {
   if (v) get_axes(p, v, "perm", q->perm, &q->rank);
 }
 
-/* slice: axis (default 0), start (default 0), end (default: the end), step (default 1, not 0). */
+/* slice: axis (default 0), start, end, step (default 1, not 0); start and
+ * end default to the whole axis, backwards for a negative step (Python's
+ * x[::-1]: from the last element through the first). */
 static void parse_slice(P *p, YNode *m, Node *n) {
   SliceAttr *q = &n->a.slice;
   YNode *v;
   int64_t x;
   *q = (SliceAttr){.axis = 0, .start = 0, .end = INT64_MAX, .step = 1};
   if ((v = map_get(p, m, "axis", NULL)) && get_int(p, v, "axis", -MAX_RANK, MAX_RANK - 1, &x)) q->axis = (int)x;
-  if ((v = map_get(p, m, "start", NULL))) get_int(p, v, "start", INT64_MIN, INT64_MAX, &q->start);
-  if ((v = map_get(p, m, "end", NULL))) get_int(p, v, "end", INT64_MIN, INT64_MAX, &q->end);
   if ((v = map_get(p, m, "step", NULL)) && get_int(p, v, "step", INT64_MIN, INT64_MAX, &q->step) && q->step == 0)
     error_at(loc_of(p, v), "'step' must not be 0");
+  if (q->step < 0) q->start = INT64_MAX, q->end = INT64_MIN; /* clamped to dim - 1 and -1 by shape.c */
+  if ((v = map_get(p, m, "start", NULL))) get_int(p, v, "start", INT64_MIN, INT64_MAX, &q->start);
+  if ((v = map_get(p, m, "end", NULL))) get_int(p, v, "end", INT64_MIN, INT64_MAX, &q->end);
 }
 
 static void parse_attrs(P *p, YNode *m, Node *n) {
