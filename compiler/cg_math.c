@@ -288,10 +288,12 @@ static LLVMValueRef softplus(CodeGen *cg, LLVMValueRef x, double beta) {
 
 /* x ** p for a constant p, as torch.pow: integer powers by repeated
  * multiplication (exact for p = 2, as PyTorch special-cases), p = 0.5 as
- * sqrt, others as e^(p log x) (NaN for x < 0, as pow). */
+ * sqrt and -0.5 as 1 / sqrt (PyTorch's rsqrt: (-0) ** -0.5 = -inf), others
+ * as e^(p log x) (NaN for x < 0, as pow). */
 static LLVMValueRef pow_const(CodeGen *cg, LLVMValueRef x, double p) {
   LLVMTypeRef t = LLVMTypeOf(x);
   if (p == 0.5) return cg_intrinsic(cg, "llvm.sqrt", t, &x, 1, "sqrt");
+  if (p == -0.5) return LLVMBuildFDiv(cg->b, fc(cg, t, 1.0), cg_intrinsic(cg, "llvm.sqrt", t, &x, 1, "sqrt"), "");
   if (p == (double)(int)p && p >= -64 && p <= 64) {
     int k = (int)(p < 0 ? -p : p);
     LLVMValueRef r = fc(cg, t, 1.0), b = x;
