@@ -289,7 +289,7 @@ static LLVMValueRef softplus(CodeGen *cg, LLVMValueRef x, double beta) {
 /* x ** p for a constant p, as torch.pow: integer powers by repeated
  * multiplication (exact for p = 2, as PyTorch special-cases), p = 0.5 as
  * sqrt and -0.5 as 1 / sqrt (PyTorch's rsqrt: (-0) ** -0.5 = -inf), others
- * as e^(p log x) (NaN for x < 0, as pow). */
+ * as e^(p log x) (NaN for x < 0, as pow, but (-inf) ** p is inf or 0). */
 static LLVMValueRef pow_const(CodeGen *cg, LLVMValueRef x, double p) {
   LLVMTypeRef t = LLVMTypeOf(x);
   if (p == 0.5) return cg_intrinsic(cg, "llvm.sqrt", t, &x, 1, "sqrt");
@@ -304,6 +304,7 @@ static LLVMValueRef pow_const(CodeGen *cg, LLVMValueRef x, double p) {
     return p < 0 ? LLVMBuildFDiv(cg->b, fc(cg, t, 1.0), r, "") : r;
   }
   LLVMValueRef y = cg_exp(cg, fmul(cg, fc(cg, t, p), cg_log(cg, x)));
+  y = sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, t, -1.0 / 0.0)), fc(cg, t, p > 0 ? 1.0 / 0.0 : 0.0), y); /* as pow */
   return sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, t, 0.0)), fc(cg, t, p > 0 ? 0.0 : 1.0 / 0.0), y);
 }
 
