@@ -389,7 +389,8 @@ typedef enum {
 } NearestMode;
 
 typedef struct {
-  float scale[2];     /* h and w scale factors (output / input); 0 when size gives them */
+  double scale[2];    /* h and w scale factors (output / input) as written: PyTorch computes
+                         the output size and 1/scale in double */
   int64_t size[2];    /* output h and w as given, or 0 (then from the scales) */
   bool bilinear;      /* else nearest */
   CoordMode coord;

@@ -282,7 +282,7 @@ static void infer_upsample(Graph *g, Node *n, const Shape *in) {
   for (int i = 0; i < 2; i++) {
     if (u->size[i] > 0) {
       out.dim[2 + i] = u->size[i];
-      u->scale[i] = (float)((double)u->size[i] / (double)in->dim[2 + i]);
+      u->scale[i] = (double)u->size[i] / (double)in->dim[2 + i];
       continue;
     }
     double o = (double)in->dim[2 + i] * u->scale[i];

@@ -387,8 +387,8 @@ static bool get_float(P *p, YNode *v, const char *key, float *out) {
   return true;
 }
 
-/* A number attribute (epsilon, alpha, ...) within [lo, hi]. */
-static bool get_num(P *p, YNode *v, const char *key, double lo, double hi, float *out) {
+/* A number attribute (epsilon, alpha, ...) within [lo, hi], as the double written. */
+static bool get_double(P *p, YNode *v, const char *key, double lo, double hi, double *out) {
   Kind k = kind_of(v);
   if (k != K_INT && k != K_FLOAT) {
     error_at(loc_of(p, v), "'%s' must be a number, got %s", key, describe(p, v));
@@ -406,6 +406,14 @@ static bool get_num(P *p, YNode *v, const char *key, double lo, double hi, float
       error_at(loc_of(p, v), "'%s' must be between %g and %g, got %s", key, lo, hi, show(p, v));
     return false;
   }
+  *out = d;
+  return true;
+}
+
+/* The same, rounded to float. */
+static bool get_num(P *p, YNode *v, const char *key, double lo, double hi, float *out) {
+  double d;
+  if (!get_double(p, v, key, lo, hi, &d)) return false;
   *out = (float)d;
   return true;
 }
@@ -845,10 +853,10 @@ static void parse_upsample_size(P *p, YNode *m, Node *n, const char *where) {
     return;
   }
   if (!list) {
-    if (get_num(p, scale, "scale", FLT_MIN, FLT_MAX, &u->scale[0])) u->scale[1] = u->scale[0];
+    if (get_double(p, scale, "scale", FLT_MIN, FLT_MAX, &u->scale[0])) u->scale[1] = u->scale[0];
     return;
   }
-  for (int i = 0; i < 2; i++) get_num(p, seq_at(p, scale, i), "scale", FLT_MIN, FLT_MAX, &u->scale[i]);
+  for (int i = 0; i < 2; i++) get_double(p, seq_at(p, scale, i), "scale", FLT_MIN, FLT_MAX, &u->scale[i]);
 }
 
 static void parse_upsample(P *p, YNode *m, Node *n) {
