@@ -956,7 +956,8 @@ static void parse_norm(P *p, YNode *m, Node *n) {
   q->epsilon = 1e-5f;
   q->affine = ln; /* torch: LayerNorm(elementwise_affine=True), InstanceNorm2d(affine=False) */
   q->naxes = 1, q->axes[0] = -1;
-  if (ln && (v = map_get(p, m, "axes", NULL))) get_axes(p, v, "axes", q->axes, &q->naxes);
+  if (ln && (v = map_get(p, m, "axes", NULL)) && get_axes(p, v, "axes", q->axes, &q->naxes) && q->naxes == 0)
+    error_at(loc_of(p, v), "'axes' must name at least one axis");
   if ((v = map_get(p, m, "epsilon", NULL))) get_num(p, v, "epsilon", 0, FLT_MAX, &q->epsilon);
   if ((v = map_get(p, m, ln ? "elementwise_affine" : "affine", NULL))) get_bool(p, v, ln ? "elementwise_affine" : "affine", &q->affine);
   if (q->affine && n->name) {
