@@ -428,7 +428,7 @@ typedef struct {
   unsigned axes;      /* bit i: dim i is reduced (shape.c normalises; 0 in the spec: all) */
   int naxes;          /* as given, before normalisation */
   int given[MAX_RANK];
-  bool keepdims;      /* reduced dims stay as 1 (default true, as ONNX) */
+  bool keepdims;      /* reduced dims stay as 1 (default false, as torch.mean) */
 } ReduceAttr;
 
 typedef struct {
