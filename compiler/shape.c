@@ -394,8 +394,9 @@ static void infer_slice(Graph *g, Node *n, const Shape *in) {
     q->start = clamp_index(q->start, dim, neg);
     q->end = clamp_index(q->end, dim, neg);
   }
-  if (q->step > 0) len = q->end > q->start ? (q->end - q->start + q->step - 1) / q->step : 0;
-  else len = q->start > q->end ? (q->start - q->end - q->step - 1) / -q->step : 0;
+  /* ceil((end - start) / step), written so that no step (up to +-2^63) overflows */
+  if (q->step > 0) len = q->end > q->start ? (q->end - q->start - 1) / q->step + 1 : 0;
+  else len = q->start > q->end ? 1 - (q->start - q->end - 1) / q->step : 0;
   if (len < 1) {
     error_at(n->loc, "%s '%s': the part of axis %d (length %lld) from %lld to %lld in steps of %lld is empty",
              q->nparts ? "split output" : "slice layer", nname(n), ax, (long long)dim, (long long)q->start,
