@@ -355,14 +355,15 @@ static bool split_part(Graph *g, Node *n, int64_t dim) {
   int64_t start = 0, len;
   if (q->sizes) {
     int64_t total = 0;
-    for (int i = 0; i < q->nparts; i++) {
-      if (i < q->part) start += q->sizes[i];
-      total += q->sizes[i];
+    bool ok = true;
+    for (int i = 0; i < q->nparts && ok; i++) {
+      if (i == q->part) start = total;
+      ok = ck_add(total, q->sizes[i], &total);
     }
-    if (total != dim) {
+    if (!ok || total != dim) {
       if (q->part == 0)
-        error_at(n->loc, "split: the sizes add up to %lld, but the axis has length %lld", (long long)total,
-                 (long long)dim);
+        error_at(n->loc, "split: the sizes add up to %s, but the axis has length %lld",
+                 ok ? arena_printf(g->arena, "%lld", (long long)total) : "more than 2^63", (long long)dim);
       return false;
     }
     len = q->sizes[q->part];
