@@ -312,6 +312,7 @@ static int norm_axis(Graph *g, Node *n, int axis, const Shape *in, const char *w
 static void infer_layer_norm(Graph *g, Node *n, const Shape *in) {
   NormAttr *q = &n->a.norm;
   int ax[MAX_RANK];
+  CNNC_ASSERT(q->naxes >= 1); /* spec.c refuses axes: [] */
   for (int i = 0; i < q->naxes; i++)
     if ((ax[i] = norm_axis(g, n, q->axes[i], in, "axis")) < 0) return;
   for (int i = 1; i < q->naxes; i++)
