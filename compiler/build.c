@@ -17,7 +17,8 @@
  * iterative, so long chains cannot overflow the C stack).
  *
  * A layer with nrefs == BUILD_PREVIOUS reads the layer before it (the
- * first layer reads the first graph input): the YAML format's default.
+ * first layer reads the first graph input): the YAML format's default;
+ * a layer that takes no inputs (a constant) reads nothing.
  * BUILD_SAME_INPUTS reads what the layer before it reads (the parts of a
  * split, which the frontend adds as consecutive layers).
  */
@@ -123,7 +124,7 @@ static void resolve_refs(Builder *b) {
       continue;
     }
     if (l->nrefs < 0) {
-      if (i == b->nin && b->nin == 0) continue;
+      if ((i == b->nin && b->nin == 0) || ((unsigned)n->op < OP_COUNT && op_max_in[n->op] == 0)) continue;
       n->in = arena_alloc(b->a, sizeof *n->in);
       n->in[n->nin++] = i == b->nin ? 0 : i - 1;
       continue;

@@ -55,7 +55,7 @@ static Strided sliced(const Node *n, const Shape *in) {
   int64_t st[MAX_RANK];
   row_major(in, st);
   int64_t base = q->start * st[q->axis];
-  st[q->axis] *= q->step;
+  if (n->shape.dim[q->axis] > 1) st[q->axis] *= q->step; /* then |step| < dim: no overflow */
   return simplify(&n->shape, st, base);
 }
 

@@ -19,6 +19,8 @@
  */
 #include "codegen.h"
 
+#include <math.h>
+
 static LLVMTypeRef int_like(CodeGen *cg, LLVMTypeRef t) {
   if (LLVMGetTypeKind(t) == LLVMVectorTypeKind)
     return LLVMVectorType(cg->i32, LLVMGetVectorSize(t));
@@ -288,10 +290,13 @@ static LLVMValueRef softplus(CodeGen *cg, LLVMValueRef x, double beta) {
 
 /* x ** p for a constant p, as torch.pow: integer powers by repeated
  * multiplication (exact for p = 2, as PyTorch special-cases), p = 0.5 as
- * sqrt, others as e^(p log x) (NaN for x < 0, as pow). */
+ * sqrt and -0.5 as 1 / sqrt (PyTorch's rsqrt: (-0) ** -0.5 = -inf), others
+ * as e^(p log x): NaN for x < 0 unless p is an integer, and (-inf) ** p is
+ * inf or 0, as pow. */
 static LLVMValueRef pow_const(CodeGen *cg, LLVMValueRef x, double p) {
   LLVMTypeRef t = LLVMTypeOf(x);
   if (p == 0.5) return cg_intrinsic(cg, "llvm.sqrt", t, &x, 1, "sqrt");
+  if (p == -0.5) return LLVMBuildFDiv(cg->b, fc(cg, t, 1.0), cg_intrinsic(cg, "llvm.sqrt", t, &x, 1, "sqrt"), "");
   if (p == (double)(int)p && p >= -64 && p <= 64) {
     int k = (int)(p < 0 ? -p : p);
     LLVMValueRef r = fc(cg, t, 1.0), b = x;
@@ -301,8 +306,12 @@ static LLVMValueRef pow_const(CodeGen *cg, LLVMValueRef x, double p) {
     }
     return p < 0 ? LLVMBuildFDiv(cg->b, fc(cg, t, 1.0), r, "") : r;
   }
-  LLVMValueRef y = cg_exp(cg, fmul(cg, fc(cg, t, p), cg_log(cg, x)));
-  return sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, t, 0.0)), fc(cg, t, p > 0 ? 0.0 : 1.0 / 0.0), y);
+  /* integers beyond 64: |x| ** p, negative for odd p and negative x */
+  bool integral = p == floor(p), odd = integral && fmod(p, 2) != 0;
+  LLVMValueRef y = cg_exp(cg, fmul(cg, fc(cg, t, p), cg_log(cg, integral ? fabs_(cg, x) : x)));
+  y = sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, t, -1.0 / 0.0)), fc(cg, t, p > 0 ? 1.0 / 0.0 : 0.0), y); /* as pow */
+  y = sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, t, 0.0)), fc(cg, t, p > 0 ? 0.0 : 1.0 / 0.0), y);
+  return odd ? copysign_(cg, y, x) : y;
 }
 
 /* Each activation in the order of operations PyTorch's CPU kernels use,

@@ -17,8 +17,15 @@
  *   l1 = clamp(r - i0, 0, 1), l0 = 1 - l1,
  *   out = (x00 l0w + x01 l1w) l0h + (x10 l0w + x11 l1w) l1h
  * (the edge value beyond the last row, as ONNX pads and PyTorch clamps).
- * An axis with scale 1 and size unchanged is a plain copy, as in PyTorch.
- * Row indices and weights are computed once per output row.
+ * PyTorch's kernels special-case some lengths, whatever the scale, and so
+ * does cnnc in PyTorch's modes (nearest: asymmetric + floor; bilinear:
+ * half_pixel or align_corners): bilinear along an axis whose length does
+ * not change is a copy; nearest is too, and to exactly twice the length it
+ * takes o / 2, but only for one channel (PyTorch runs [N, 1, H, W], which
+ * is channels-last contiguous as well, through its channels-last kernel,
+ * which has these cases; its NCHW kernel has not).  ONNX's other modes
+ * always use the formulas.  Row indices and weights are computed once per
+ * output row.
  *
  * Kernel arguments: (in, out).
  */
@@ -71,9 +78,21 @@ static LLVMValueRef nearest_index(CodeGen *cg, const UpsampleAttr *u, LLVMValueR
   return cg_smin(cg, i, cg_i64(cg, size - 1));
 }
 
-static Taps axis_taps(CodeGen *cg, const UpsampleAttr *u, int axis, LLVMValueRef o, int64_t size, int64_t osize) {
+static bool torch_mode(const UpsampleAttr *u) {
+  return u->bilinear ? u->coord == COORD_HALF_PIXEL || u->coord == COORD_ALIGN_CORNERS
+                     : u->coord == COORD_ASYMMETRIC && u->nearest == NEAREST_FLOOR;
+}
+
+/* C: the input's channels (PyTorch's nearest special cases need one). */
+static Taps axis_taps(CodeGen *cg, const UpsampleAttr *u, int axis, LLVMValueRef o, int64_t size, int64_t osize,
+                      int64_t C) {
   LLVMBuilderRef b = cg->b;
-  if (size == osize && u->size[axis] == 0 && u->scale[axis] == 1.0f) return (Taps){o, o, cg_f32(cg, 1.0), cg_f32(cg, 0.0)};
+  bool special = torch_mode(u) && (u->bilinear || C == 1);
+  if (size == osize && special) return (Taps){o, o, cg_f32(cg, 1.0), cg_f32(cg, 0.0)};
+  if (osize == 2 * size && !u->bilinear && special) {
+    LLVMValueRef i = LLVMBuildAShr(b, o, cg_i64(cg, 1), "");
+    return (Taps){i, i, NULL, NULL};
+  }
   LLVMValueRef r = src_coord(cg, u, LLVMBuildSIToFP(b, o, cg->f32, ""), axis_ratio(u, axis, size, osize), size, osize);
   if (!u->bilinear) {
     LLVMValueRef i = nearest_index(cg, u, r, size);
@@ -103,9 +122,9 @@ LLVMValueRef cg_upsample(CodeGen *cg, const Node *n) {
   int64_t NC = is->dim[0] * is->dim[1], H = is->dim[2], W = is->dim[3];
   int64_t OH = n->shape.dim[2], OW = n->shape.dim[3];
   bool is_new;
-  const char *key = arena_printf(cg->arena, "upsample nc=%lld in=%lldx%lld out=%lldx%lld s=%a,%a sized=%d,%d "
+  const char *key = arena_printf(cg->arena, "upsample nc=%lld c1=%d in=%lldx%lld out=%lldx%lld s=%a,%a sized=%d,%d "
                                  "bilinear=%d coord=%d nearest=%d",
-                                 (long long)NC, (long long)H, (long long)W, (long long)OH, (long long)OW,
+                                 (long long)NC, is->dim[1] == 1, (long long)H, (long long)W, (long long)OH, (long long)OW,
                                  (double)u->scale[0], (double)u->scale[1], u->size[0] > 0, u->size[1] > 0,
                                  u->bilinear, u->coord, u->nearest);
   LLVMValueRef fn = cg_kernel_begin(cg, key, arena_printf(cg->arena, "%s.upsample_%s", cg->g->name, n->name), 2,
@@ -116,12 +135,12 @@ LLVMValueRef cg_upsample(CodeGen *cg, const Node *n) {
   Loop lc = cg_for(cg, "nc", NC);
   LLVMValueRef plane = cg_gep(cg, in, cg_mul(cg, lc.iv, cg_i64(cg, H * W)), "plane");
   Loop loh = cg_for(cg, "oh", OH);
-  Taps th = axis_taps(cg, u, 0, loh.iv, H, OH);
+  Taps th = axis_taps(cg, u, 0, loh.iv, H, OH, is->dim[1]);
   LLVMValueRef row0 = cg_gep(cg, plane, cg_mul(cg, th.i0, cg_i64(cg, W)), "row0");
   LLVMValueRef row1 = cg_gep(cg, plane, cg_mul(cg, th.i1, cg_i64(cg, W)), "row1");
   LLVMValueRef orow = cg_gep(cg, out, cg_mul(cg, cg_muladd(cg, lc.iv, OH, loh.iv), cg_i64(cg, OW)), "orow");
   Loop low = cg_for(cg, "ow", OW);
-  Taps tw = axis_taps(cg, u, 1, low.iv, W, OW);
+  Taps tw = axis_taps(cg, u, 1, low.iv, W, OW, is->dim[1]);
   LLVMValueRef y;
   if (!u->bilinear) {
     y = cg_load(cg, row0, tw.i0, "x");

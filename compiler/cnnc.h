@@ -394,7 +394,8 @@ typedef enum {
 } NearestMode;
 
 typedef struct {
-  float scale[2];     /* h and w scale factors (output / input); 0 when size gives them */
+  double scale[2];    /* h and w scale factors (output / input) as written: PyTorch computes
+                         the output size and 1/scale in double */
   int64_t size[2];    /* output h and w as given, or 0 (then from the scales) */
   bool bilinear;      /* else nearest */
   CoordMode coord;
@@ -432,7 +433,7 @@ typedef struct {
   unsigned axes;      /* bit i: dim i is reduced (shape.c normalises; 0 in the spec: all) */
   int naxes;          /* as given, before normalisation */
   int given[MAX_RANK];
-  bool keepdims;      /* reduced dims stay as 1 (default true, as ONNX) */
+  bool keepdims;      /* reduced dims stay as 1 (default false, as torch.mean) */
 } ReduceAttr;
 
 typedef struct {

@@ -344,7 +344,7 @@ bool layout(Graph *g, const TargetInfo *t) {
     Node *n = &g->nodes[i];
     n->layout = LAYOUT_NCHW;
     n->cblock = 0;
-    if (n->op == OP_DENSE) n->sched.vec = V; /* vectorised matrix-vector kernel */
+    if (n->op == OP_DENSE || n->op == OP_LINEAR) n->sched.vec = V; /* vectorised matrix-vector kernel */
     if (V < 4 || !has_blocked_kernel(g, n)) continue;
     bool blocked = n->op == OP_CONV2D;
     for (int j = 0; j < n->nin && !blocked; j++) blocked = g->nodes[n->in[j]].layout == LAYOUT_NCHWC;

@@ -282,7 +282,7 @@ static void infer_upsample(Graph *g, Node *n, const Shape *in) {
   for (int i = 0; i < 2; i++) {
     if (u->size[i] > 0) {
       out.dim[2 + i] = u->size[i];
-      u->scale[i] = (float)((double)u->size[i] / (double)in->dim[2 + i]);
+      u->scale[i] = (double)u->size[i] / (double)in->dim[2 + i];
       continue;
     }
     double o = (double)in->dim[2 + i] * u->scale[i];
@@ -359,14 +359,15 @@ static bool split_part(Graph *g, Node *n, int64_t dim) {
   int64_t start = 0, len;
   if (q->sizes) {
     int64_t total = 0;
-    for (int i = 0; i < q->nparts; i++) {
-      if (i < q->part) start += q->sizes[i];
-      total += q->sizes[i];
+    bool ok = true;
+    for (int i = 0; i < q->nparts && ok; i++) {
+      if (i == q->part) start = total;
+      ok = ck_add(total, q->sizes[i], &total);
     }
-    if (total != dim) {
+    if (!ok || total != dim) {
       if (q->part == 0)
-        error_at(n->loc, "split: the sizes add up to %lld, but the axis has length %lld", (long long)total,
-                 (long long)dim);
+        error_at(n->loc, "split: the sizes add up to %s, but the axis has length %lld",
+                 ok ? arena_printf(g->arena, "%lld", (long long)total) : "more than 2^63", (long long)dim);
       return false;
     }
     len = q->sizes[q->part];
@@ -398,8 +399,9 @@ static void infer_slice(Graph *g, Node *n, const Shape *in) {
     q->start = clamp_index(q->start, dim, neg);
     q->end = clamp_index(q->end, dim, neg);
   }
-  if (q->step > 0) len = q->end > q->start ? (q->end - q->start + q->step - 1) / q->step : 0;
-  else len = q->start > q->end ? (q->start - q->end - q->step - 1) / -q->step : 0;
+  /* ceil((end - start) / step), written so that no step (up to +-2^63) overflows */
+  if (q->step > 0) len = q->end > q->start ? (q->end - q->start - 1) / q->step + 1 : 0;
+  else len = q->start > q->end ? 1 - (q->start - q->end - 1) / q->step : 0;
   if (len < 1) {
     error_at(n->loc, "%s '%s': the part of axis %d (length %lld) from %lld to %lld in steps of %lld is empty",
              q->nparts ? "split output" : "slice layer", nname(n), ax, (long long)dim, (long long)q->start,

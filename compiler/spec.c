@@ -370,8 +370,8 @@ static bool get_float(P *p, YNode *v, const char *key, float *out) {
   return true;
 }
 
-/* A number attribute (epsilon, alpha, ...) within [lo, hi]. */
-static bool get_num(P *p, YNode *v, const char *key, double lo, double hi, float *out) {
+/* A number attribute (epsilon, alpha, ...) within [lo, hi], as the double written. */
+static bool get_double(P *p, YNode *v, const char *key, double lo, double hi, double *out) {
   Kind k = kind_of(v);
   if (k != K_INT && k != K_FLOAT) {
     error_at(loc_of(p, v), "'%s' must be a number, got %s", key, describe(p, v));
@@ -389,6 +389,14 @@ static bool get_num(P *p, YNode *v, const char *key, double lo, double hi, float
       error_at(loc_of(p, v), "'%s' must be between %g and %g, got %s", key, lo, hi, show(p, v));
     return false;
   }
+  *out = d;
+  return true;
+}
+
+/* The same, rounded to float. */
+static bool get_num(P *p, YNode *v, const char *key, double lo, double hi, float *out) {
+  double d;
+  if (!get_double(p, v, key, lo, hi, &d)) return false;
   *out = (float)d;
   return true;
 }
@@ -828,10 +836,10 @@ static void parse_upsample_size(P *p, YNode *m, Node *n, const char *where) {
     return;
   }
   if (!list) {
-    if (get_num(p, scale, "scale", FLT_MIN, FLT_MAX, &u->scale[0])) u->scale[1] = u->scale[0];
+    if (get_double(p, scale, "scale", FLT_MIN, FLT_MAX, &u->scale[0])) u->scale[1] = u->scale[0];
     return;
   }
-  for (int i = 0; i < 2; i++) get_num(p, seq_at(p, scale, i), "scale", FLT_MIN, FLT_MAX, &u->scale[i]);
+  for (int i = 0; i < 2; i++) get_double(p, seq_at(p, scale, i), "scale", FLT_MIN, FLT_MAX, &u->scale[i]);
 }
 
 static void parse_upsample(P *p, YNode *m, Node *n) {
@@ -931,7 +939,8 @@ static void parse_norm(P *p, YNode *m, Node *n) {
   q->epsilon = 1e-5f;
   q->affine = ln; /* torch: LayerNorm(elementwise_affine=True), InstanceNorm2d(affine=False) */
   q->naxes = 1, q->axes[0] = -1;
-  if (ln && (v = map_get(p, m, "axes", NULL))) get_axes(p, v, "axes", q->axes, &q->naxes);
+  if (ln && (v = map_get(p, m, "axes", NULL)) && get_axes(p, v, "axes", q->axes, &q->naxes) && q->naxes == 0)
+    error_at(loc_of(p, v), "'axes' must name at least one axis");
   if ((v = map_get(p, m, "epsilon", NULL))) get_num(p, v, "epsilon", 0, FLT_MAX, &q->epsilon);
   if ((v = map_get(p, m, ln ? "elementwise_affine" : "affine", NULL))) get_bool(p, v, ln ? "elementwise_affine" : "affine", &q->affine);
   if (q->affine && n->name) {
@@ -953,17 +962,20 @@ static void parse_transpose(P *p, YNode *m, Node *n) {
   if (v) get_axes(p, v, "perm", q->perm, &q->rank);
 }
 
-/* slice: axis (default 0), start (default 0), end (default: the end), step (default 1, not 0). */
+/* slice: axis (default 0), start, end, step (default 1, not 0); start and
+ * end default to the whole axis, backwards for a negative step (Python's
+ * x[::-1]: from the last element through the first). */
 static void parse_slice(P *p, YNode *m, Node *n) {
   SliceAttr *q = &n->a.slice;
   YNode *v;
   int64_t x;
   *q = (SliceAttr){.axis = 0, .start = 0, .end = INT64_MAX, .step = 1};
   if ((v = map_get(p, m, "axis", NULL)) && get_int(p, v, "axis", -MAX_RANK, MAX_RANK - 1, &x)) q->axis = (int)x;
-  if ((v = map_get(p, m, "start", NULL))) get_int(p, v, "start", INT64_MIN, INT64_MAX, &q->start);
-  if ((v = map_get(p, m, "end", NULL))) get_int(p, v, "end", INT64_MIN, INT64_MAX, &q->end);
   if ((v = map_get(p, m, "step", NULL)) && get_int(p, v, "step", INT64_MIN, INT64_MAX, &q->step) && q->step == 0)
     error_at(loc_of(p, v), "'step' must not be 0");
+  if (q->step < 0) q->start = INT64_MAX, q->end = INT64_MIN; /* clamped to dim - 1 and -1 by shape.c */
+  if ((v = map_get(p, m, "start", NULL))) get_int(p, v, "start", INT64_MIN, INT64_MAX, &q->start);
+  if ((v = map_get(p, m, "end", NULL))) get_int(p, v, "end", INT64_MIN, INT64_MAX, &q->end);
 }
 
 static void parse_attrs(P *p, YNode *m, Node *n) {

@@ -58,7 +58,7 @@ static const char *kernel_str(Arena *a, const Graph *g, const Node *n) {
   case KERNEL_REF: break;
   }
   if (n->layout == LAYOUT_NCHWC) return arena_printf(a, "vector x%d", n->cblock);
-  if (n->op == OP_DENSE && s->vec > 1) return arena_printf(a, "matvec x%d", s->vec);
+  if ((n->op == OP_DENSE || n->op == OP_LINEAR) && s->vec > 1) return arena_printf(a, "matvec x%d", s->vec);
   return "scalar";
 }
 

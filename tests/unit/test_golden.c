@@ -339,5 +339,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "test_golden: no case matches the arguments\n");
     return 1;
   }
-  return _cmocka_run_group_tests("golden", tests, (size_t)m, NULL, NULL);
+  int rc = _cmocka_run_group_tests("golden", tests, (size_t)m, NULL, NULL);
+  free(names);
+  free(tests);
+  free(cases);
+  free(found);
+  return rc;
 }
