@@ -446,6 +446,8 @@ typedef struct {
  * weights.c (safetensors file). */
 typedef struct {
   const char *name; /* safetensors key */
+  const char *alt;  /* a second key tried when `name` is absent (a constant's bare
+                       layer name, as a state_dict has it), or NULL */
   Shape shape;      /* required shape (shape.c) */
   float *data;      /* shape-sized, row-major; NULL until bound */
   bool is_inline;   /* given in the spec */

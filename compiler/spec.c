@@ -928,7 +928,10 @@ static void parse_input_shape(P *p, YNode *v, Shape *s);
 static void parse_constant(P *p, YNode *m, Node *n) {
   YNode *v = require(p, m, "shape", arena_printf(p->a, "constant layer '%s'", n->name ? n->name : "?"));
   if (v) parse_input_shape(p, v, &n->a.constant.shape);
-  if (n->name) n->weight = param(p, m, n, "value");
+  if (n->name) {
+    n->weight = param(p, m, n, "value");
+    n->weight->alt = n->name; /* an nn.Parameter's state_dict key is the bare path */
+  }
 }
 
 /* layer_norm: axes (default [-1]), contiguous; instance_norm: dims 2.. */

@@ -9,7 +9,8 @@
  * here they are only checked against the required shape: a flat list must
  * have exactly numel values, a nested list exactly the required shape.
  * Everything else comes from the safetensors file named by `weights:`,
- * read once.  A tensor must exist, be F32 and have the required shape.
+ * read once, under the parameter's name (a constant's also under its bare
+ * layer name).  A tensor must exist, be F32 and have the required shape.
  * Tensors nobody asks for are ignored, so a whole PyTorch state_dict
  * (num_batches_tracked and all) can be used as is.
  *
@@ -139,10 +140,12 @@ static void copy_f32le(float *dst, const unsigned char *src, int64_t n) {
 static bool bind_from_file(Binder *b, Param *p) {
   Graph *g = b->g;
   const StTensor *t = st_find(&b->st, p->name);
+  if (!t && p->alt) t = st_find(&b->st, p->alt);
   if (!t && g->random_weights) return true; /* filled later */
   if (!t) {
     const char *hint = b->nmissing++ < MAX_SUGGESTED ? nearest_names(b, p->name) : "";
-    error_at(p->loc, "missing weight '%s': no such tensor in %s%s", p->name, g->weights, hint);
+    error_at(p->loc, "missing weight '%s'%s%s%s: no such tensor in %s%s", p->name, p->alt ? " (or '" : "",
+             p->alt ? p->alt : "", p->alt ? "')" : "", g->weights, hint);
     return false;
   }
   bool ok = true;
