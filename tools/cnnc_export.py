@@ -2114,6 +2114,8 @@ def export(model, inputs, name, weights=None, outputs=None, inline=False,
             if pname in inl:
                 continue
             key = "%s.%s" % (l.name, pname)
+            if l.op == "constant" and pname not in l.synthetic:
+                key = l.name  # an nn.Parameter or buffer: its state_dict key (cnnc also looks there)
             if key in tensors:
                 raise ExportError("two parameters named '%s'" % key)
             tensors[key] = t.detach().to(torch.float32).contiguous()

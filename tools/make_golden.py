@@ -1336,10 +1336,11 @@ def main():
     for name in args.cases or CASES:
         shape, worst = make_case(name, CASES[name], args.out)
         print("%-26s out %-18s f32-vs-f64 %.3f of tolerance" % (name, list(shape), worst))
-    # op_* cases belong to tools/make_golden_ops.py.
+    # op_*, fuse_*, scale_* and onnx_* cases belong to make_golden_ops.py,
+    # make_golden_fusion.py, make_golden_scale.py and make_golden_onnx.py.
     stale = sorted(n for n in os.listdir(args.out)
                    if os.path.isdir(os.path.join(args.out, n)) and n not in CASES
-                   and not n.startswith("op_"))
+                   and not n.startswith(("op_", "fuse_", "scale_", "onnx_")))
     if stale:
         print("note: directories without a case in this script: %s" % ", ".join(stale))
     print("total golden data: %.1f KiB" % (dir_size(args.out) / 1024.0))
