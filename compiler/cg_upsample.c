@@ -24,7 +24,8 @@
  * takes o / 2, but only for one channel (PyTorch runs [N, 1, H, W], which
  * is channels-last contiguous as well, through its channels-last kernel,
  * which has these cases; its NCHW kernel has not).  ONNX's other modes
- * always use the formulas.  Row indices and weights are computed once per
+ * always use the formulas, and so does every mode with `special_cases:
+ * false` (UpsampleAttr.torch_cases), as ONNX models have it.  Row indices and weights are computed once per
  * output row.
  *
  * Kernel arguments: (in, out).
@@ -79,6 +80,7 @@ static LLVMValueRef nearest_index(CodeGen *cg, const UpsampleAttr *u, LLVMValueR
 }
 
 static bool torch_mode(const UpsampleAttr *u) {
+  if (!u->torch_cases) return false;
   return u->bilinear ? u->coord == COORD_HALF_PIXEL || u->coord == COORD_ALIGN_CORNERS
                      : u->coord == COORD_ASYMMETRIC && u->nearest == NEAREST_FLOOR;
 }

@@ -223,7 +223,7 @@ enum {
   X(SLICE, "slice", slice, "axis start end step", 1, 1, 0)                                                 \
   X(TRANSPOSE, "transpose", transpose, "perm", 1, 1, 0)                                                    \
   X(PAD, "pad", pad, "padding mode value", 1, 1, 0)                                                        \
-  X(UPSAMPLE, "upsample", upsample, "scale size mode align_corners coordinate_mode nearest_mode", 1, 1, 0) \
+  X(UPSAMPLE, "upsample", upsample, "scale size mode align_corners coordinate_mode nearest_mode special_cases", 1, 1, 0) \
   X(FLATTEN, "flatten", flatten, "start_dim", 1, 1, F_VIEW)                                                \
   X(RESHAPE, "reshape", reshape, "shape", 1, 1, F_VIEW)                                                    \
   X(DROPOUT, "dropout", none, "p", 1, 1, F_VIEW | F_BLOCKED) /* identity in eval mode */                  \
@@ -400,6 +400,8 @@ typedef struct {
   bool bilinear;      /* else nearest */
   CoordMode coord;
   NearestMode nearest;
+  bool torch_cases;   /* PyTorch's special cases in its own modes (cg_upsample.c): true
+                         for YAML (`special_cases`, default true), false for ONNX Resize */
 } UpsampleAttr;
 
 typedef struct {

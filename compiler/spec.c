@@ -865,6 +865,8 @@ static void parse_upsample(P *p, YNode *m, Node *n) {
     else if (get_word(p, v, "nearest_mode", "floor ceil round_prefer_floor round_prefer_ceil", &k))
       u->nearest = (NearestMode)k;
   }
+  u->torch_cases = true;
+  if ((v = map_get(p, m, "special_cases", NULL))) get_bool(p, v, "special_cases", &u->torch_cases);
 }
 
 /* shape: [d, ...], each positive, 0 (copy the input's) or -1 (inferred, once). */

@@ -1219,6 +1219,23 @@ def _():
             [n for n, _, _, _ in specs])
 
 
+@case("upsample_formula", "the resizes of upsample_torch_edges with special_cases: false, as ONNX Resize "
+      "computes them (no copies of unchanged axes, no o / 2): the ONNX formulas, numpy reference",
+      {"x": [1, 2, 5, 10], "y": [2, 1, 5, 10]})
+def _():
+    specs = [("n", "scale: [1.1, 0.7]", "x", (1.1, 0.7), False),
+             ("b", "scale: [1.1, 0.7], mode: bilinear", "x", (1.1, 0.7), True),
+             ("n2", "scale: [2.1, 2]", "x", (2.1, 2.0), False),
+             ("b03", "scale: [0.3, 1.25], mode: bilinear", "x", (0.3, 1.25), True),
+             ("n_c1", "scale: [1.1, 0.7]", "y", (1.1, 0.7), False),
+             ("n2_c1", "scale: [2.1, 2]", "y", (2.1, 2.0), False)]
+    layers = ["{name: %s, op: upsample, %s, special_cases: false, input: %s}" % (n, a, i) for n, a, i, _, _ in specs]
+
+    def fwd(x, p):
+        return {n: resize_ref(x[i], (_out(5, sc[0]), _out(10, sc[1])), sc, lin) for n, _, i, sc, lin in specs}
+    return layers, {}, fwd, [n for n, _, _, _, _ in specs]
+
+
 def _nearest_modes_case(name, desc, shape, attr, scale, size):
     @case(name, desc, {"x": shape})
     def _():
