@@ -137,9 +137,12 @@ static bool fold_reshape(T *t, const char *op, bool *ok) {
     s.rank = (int)c->numel;
     for (int i = 0; i < s.rank; i++) {
       int64_t d = at_i(c, i);
+      if (d < -1 || (d == -1 && infer >= 0))
+        return *ok = onnx_fail(t, "shape entry %lld is not a size, 0 or a single -1", (long long)d), true;
       s.dim[i] = d == 0 && i < x->shape.rank ? x->shape.dim[i] : d;
       if (d == -1) infer = i;
-      else known *= s.dim[i];
+      else if (!ck_mul(known, s.dim[i], &known))
+        return *ok = onnx_fail(t, "the shape's size overflows 64 bits"), true;
     }
     if (infer >= 0 && known > 0) s.dim[infer] = numel / known;
   } else if (!strcmp(op, "Flatten")) {

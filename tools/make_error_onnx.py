@@ -99,6 +99,15 @@ def files():
     yield "no_inputs", model([helper.make_node("Relu", ["w"], ["y"], name="relu")],
                              [vi("w", [4, 4, 3, 3])], [vi("y", [4, 4, 3, 3])], [w])
 
+    # Shape arithmetic on constants whose sizes overflow, or are not sizes.
+    yield "fold_shapes", model([
+        helper.make_node("Reshape", ["c", "huge"], ["r1"], name="reshape_overflow"),
+        helper.make_node("Reshape", ["c", "neg"], ["r2"], name="reshape_negative"),
+        helper.make_node("Add", ["x", "x"], ["y"], name="add"),
+    ], [x], [vi("y", [1, 4, 8, 8]), vi("r1", [2]), vi("r2", [2])],
+        [init("c", [2]), numpy_helper.from_array(np.array([1 << 62, 4, -1], np.int64), "huge"),
+         numpy_helper.from_array(np.array([-2, -1], np.int64), "neg")])
+
     # The model level: an opset too old, a node of another domain.
     yield "opset_old", model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [x],
                              [vi("y", [1, 4, 8, 8])], opset=5)
