@@ -27,6 +27,11 @@
 #include <string.h>
 
 typedef struct {
+  Loc loc;             /* its name */
+  const char *members; /* "a, b, c" */
+} Group;
+
+typedef struct {
   Node node;         /* op, name, loc, attributes, act, params */
   Loc name_loc;      /* the name (for duplicate notes) */
   const char **refs; /* input names */
@@ -48,6 +53,7 @@ struct Builder {
   Item **all;        /* inputs then layers */
   int nall;
   StrMap names;      /* name -> 1 + index into all */
+  StrMap groups;     /* name of a group of layers (a split) -> Group */
   bool too_many;     /* --max-layers reported */
   int errors0;       /* errors reported before build_begin */
 };
@@ -82,6 +88,18 @@ void build_layer(Builder *b, Node n, Loc name_loc, const char **refs, Loc *ref_l
   VEC_PUSH(b->a, b->ly, b->nly, b->capnly, it);
 }
 
+void build_group(Builder *b, const char *name, Loc loc, const char *members) {
+  Group *gr = strmap_get(&b->groups, name);
+  if (gr) {
+    error_at(loc, "duplicate name '%s'", name);
+    note_at(gr->loc, "'%s' first defined here", name);
+    return;
+  }
+  gr = arena_alloc(b->a, sizeof *gr);
+  *gr = (Group){loc, members};
+  strmap_put(b->a, &b->groups, name, gr);
+}
+
 void build_output(Builder *b, const char *name, Loc loc) {
   VEC_PUSH(b->a, b->outs, b->nouts, b->capouts, name);
   VEC_PUSH(b->a, b->out_locs, b->nout_locs, b->capout_locs, loc);
@@ -102,9 +120,17 @@ static void index_names(Builder *b) {
     Node *n = &b->all[i]->node;
     if (!n->name) continue;
     int j = lookup(b, n->name);
+    const Group *gr = strmap_get(&b->groups, n->name);
     if (j >= 0) {
       error_at(b->all[i]->name_loc, "duplicate name '%s'", n->name);
       note_at(b->all[j]->name_loc, "'%s' first defined here", n->name);
+      continue;
+    }
+    if (gr) { /* reported at whichever comes second in the file */
+      Loc here = b->all[i]->name_loc, there = gr->loc;
+      bool later = here.line > there.line || (here.line == there.line && here.col > there.col);
+      error_at(later ? here : there, "duplicate name '%s'", n->name);
+      note_at(later ? there : here, "'%s' first defined here", n->name);
       continue;
     }
     strmap_put(b->a, &b->names, n->name, (void *)(intptr_t)(i + 1));
@@ -132,7 +158,11 @@ static void resolve_refs(Builder *b) {
     n->in = arena_array(b->a, (size_t)l->nrefs + 1, sizeof *n->in);
     for (int k = 0; k < l->nrefs; k++) {
       int j = lookup(b, l->refs[k]);
-      if (j < 0)
+      const Group *gr = j < 0 ? strmap_get(&b->groups, l->refs[k]) : NULL;
+      if (gr)
+        error_at(l->ref_locs[k], "'%s' is a split, not a tensor: refer to one of its parts (%s)", l->refs[k],
+                 gr->members);
+      else if (j < 0)
         error_at(l->ref_locs[k], "unknown layer or input '%s' (referenced by layer '%s')", l->refs[k],
                  n->name ? n->name : "?");
       else

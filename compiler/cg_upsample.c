@@ -125,10 +125,10 @@ LLVMValueRef cg_upsample(CodeGen *cg, const Node *n) {
   int64_t OH = n->shape.dim[2], OW = n->shape.dim[3];
   bool is_new;
   const char *key = arena_printf(cg->arena, "upsample nc=%lld c1=%d in=%lldx%lld out=%lldx%lld s=%a,%a sized=%d,%d "
-                                 "bilinear=%d coord=%d nearest=%d",
+                                 "bilinear=%d coord=%d nearest=%d torch=%d",
                                  (long long)NC, is->dim[1] == 1, (long long)H, (long long)W, (long long)OH, (long long)OW,
                                  (double)u->scale[0], (double)u->scale[1], u->size[0] > 0, u->size[1] > 0,
-                                 u->bilinear, u->coord, u->nearest);
+                                 u->bilinear, u->coord, u->nearest, u->torch_cases);
   LLVMValueRef fn = cg_kernel_begin(cg, key, arena_printf(cg->arena, "%s.upsample_%s", cg->g->name, n->name), 2,
                                     &is_new);
   if (!is_new) return fn;

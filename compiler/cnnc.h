@@ -555,6 +555,9 @@ void build_input(Builder *b, Node n, Loc name_loc);
 enum { BUILD_PREVIOUS = -1, BUILD_SAME_INPUTS = -2 };
 void build_layer(Builder *b, Node n, Loc name_loc, const char **refs, Loc *ref_locs, int nrefs);
 void build_output(Builder *b, const char *name, Loc loc); /* none: the last layer */
+/* A name that is no tensor but must stay unique (a split, whose parts are
+ * `members`, "a, b"): duplicates and references to it are errors. */
+void build_group(Builder *b, const char *name, Loc loc, const char *members);
 /* Resolves names, orders nodes, fills the graph; false after reporting. */
 bool build_end(Builder *b);
 

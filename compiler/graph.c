@@ -249,6 +249,7 @@ static void dump_act(const Act *a, FILE *f) {
   if (a->kind == ACT_SELU || a->kind == ACT_HARDSIGMOID || a->kind == ACT_SCALE)
     fprintf(f, "(alpha=%g,beta=%g)", a->alpha, a->beta);
   if (a->kind == ACT_POW) fprintf(f, "(exponent=%g)", a->alpha);
+  if (a->kind == ACT_SOFTPLUS) fprintf(f, "(beta=%g)", a->alpha);
   if (a->kind == ACT_CLIP) fprintf(f, "(min=%g,max=%g)", a->alpha, a->beta);
 }
 

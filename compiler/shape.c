@@ -448,6 +448,10 @@ static void infer_reduce(Graph *g, Node *n, const Shape *in) {
   for (int i = 0; i < q->naxes; i++) {
     int a = norm_axis(g, n, q->given[i], in, "axis");
     if (a < 0) return;
+    if (q->axes & (1u << a)) {
+      error_at(n->loc, "%s layer '%s': axis %d is listed twice (as %d)", op_name(n->op), nname(n), a, q->given[i]);
+      return;
+    }
     q->axes |= 1u << a;
   }
   Shape out = {0};

@@ -951,6 +951,11 @@ static void parse_norm(P *p, YNode *m, Node *n) {
   if (q->affine && n->name) {
     n->weight = param(p, m, n, "weight");
     n->bias = param(p, m, n, "bias");
+  } else {
+    for (const char *const *k = (const char *const[]){"weight", "bias", NULL}; *k; k++)
+      if ((v = map_get(p, m, *k, NULL)))
+        error_at(loc_of(p, v), "'%s' needs %s: true (a norm without it has no parameters)", *k,
+                 ln ? "elementwise_affine" : "affine");
   }
 }
 
@@ -1137,7 +1142,7 @@ static void parse_split(P *p, YNode *m, Node *n) {
   }
   int k = seq_len(outs);
   if (!sizes == !chunks) {
-    error_at(loc_of(p, m), "%s needs 'sizes' or 'chunks', not both", where);
+    error_at(loc_of(p, m), "%s needs one of 'sizes' and 'chunks'%s", where, sizes ? ", not both" : "");
   } else if (sizes) {
     if (sizes->type != Y_SEQ || seq_len(sizes) != k) {
       error_at(loc_of(p, sizes), "'sizes' must be a list of %d lengths (one per output), got %s", k, describe(p, sizes));
@@ -1149,6 +1154,11 @@ static void parse_split(P *p, YNode *m, Node *n) {
     error_at(loc_of(p, chunks), "'chunks' is %lld but 'outputs' names %d parts", (long long)x, k);
   }
   Refs r = parse_refs(p, m);
+  const char *members = "";
+  for (int i = 0; i < k; i++)
+    if (seq_at(p, outs, i)->type == Y_SCALAR)
+      members = arena_printf(p->a, "%s%s%s", members, i ? ", " : "", sval(seq_at(p, outs, i)));
+  if (n->name) build_group(p->b, n->name, loc_of(p, m), members);
   for (int i = 0; i < k; i++) {
     Node part = *n;
     part.op = OP_SLICE;

@@ -25,10 +25,12 @@
  * and its name, so its values do not depend on the other parameters and
  * are the same on every machine: the floats are computed with exact
  * operations plus at most one rounding multiply (no libm, no rand()).
- * The ranges keep deep nets sane: conv, conv_transpose and dense weights
- * and biases are uniform in +-1/sqrt(fan_in) (PyTorch's default init
- * bound), batchnorm scale and running_var in [0.5, 1.5), batchnorm shift
- * and running_mean in [-0.125, 0.125), prelu slopes in [0.125, 0.375).
+ * The ranges keep deep nets sane: conv, conv_transpose, dense and linear
+ * weights and biases are uniform in +-1/sqrt(fan_in) (PyTorch's default
+ * init bound), batchnorm, layer_norm and instance_norm scales and
+ * running_var in [0.5, 1.5), their shifts and running_mean in
+ * [-0.125, 0.125), prelu slopes in [0.125, 0.375), anything else
+ * (constants) in [-0.125, 0.125).
  */
 #include "cnnc.h"
 
@@ -218,12 +220,15 @@ static void fill_node(const Graph *g, Node *n) {
   case OP_CONV2D:
   case OP_CONV_TRANSPOSE2D:
   case OP_DENSE:
+  case OP_LINEAR:
     if (n->weight && n->weight->shape.rank > 0) {
       double bound = init_bound(n->weight);
       fill(g, n->weight, 0, bound);
       fill(g, n->bias, 0, bound);
     }
     break;
+  case OP_LAYER_NORM:
+  case OP_INSTANCE_NORM:
   case OP_BATCHNORM:
     fill(g, n->weight, 1, 0.5);
     fill(g, n->bias, 0, 0.125);
