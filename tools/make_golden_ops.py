@@ -1220,7 +1220,8 @@ def _():
 
 
 @case("upsample_formula", "the resizes of upsample_torch_edges with special_cases: false, as ONNX Resize "
-      "computes them (no copies of unchanged axes, no o / 2): the ONNX formulas, numpy reference",
+      "computes them (no copies of unchanged axes, no o / 2): the ONNX formulas, numpy reference; and two "
+      "of them with PyTorch's special cases in the same model (their kernels must not be shared)",
       {"x": [1, 2, 5, 10], "y": [2, 1, 5, 10]})
 def _():
     specs = [("n", "scale: [1.1, 0.7]", "x", (1.1, 0.7), False),
@@ -1230,10 +1231,15 @@ def _():
              ("n_c1", "scale: [1.1, 0.7]", "y", (1.1, 0.7), False),
              ("n2_c1", "scale: [2.1, 2]", "y", (2.1, 2.0), False)]
     layers = ["{name: %s, op: upsample, %s, special_cases: false, input: %s}" % (n, a, i) for n, a, i, _, _ in specs]
+    # the same resizes of one channel with PyTorch's special cases, in the same model
+    torch_specs = [("n_c1_torch", "scale: [1.1, 0.7]", (1.1, 0.7)), ("n2_c1_torch", "scale: [2.1, 2]", (2.1, 2.0))]
+    layers += ["{name: %s, op: upsample, %s, input: y}" % (n, a) for n, a, _ in torch_specs]
 
     def fwd(x, p):
-        return {n: resize_ref(x[i], (_out(5, sc[0]), _out(10, sc[1])), sc, lin) for n, _, i, sc, lin in specs}
-    return layers, {}, fwd, [n for n, _, _, _, _ in specs]
+        r = {n: resize_ref(x[i], (_out(5, sc[0]), _out(10, sc[1])), sc, lin) for n, _, i, sc, lin in specs}
+        r.update({n: F.interpolate(x["y"], scale_factor=sc, mode="nearest") for n, _, sc in torch_specs})
+        return r
+    return layers, {}, fwd, [n for n, _, _, _, _ in specs] + [n for n, _, _ in torch_specs]
 
 
 def _nearest_modes_case(name, desc, shape, attr, scale, size):
