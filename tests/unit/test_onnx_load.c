@@ -224,7 +224,7 @@ static void test_model_checks(void **state) {
   relu_node(&g, "ai.onnx.ml");
   m = model_with(8, &g, 13);
   opset(&m, "ai.onnx.ml", 3);
-  expect_load_error(&m, "model.onnx: node 'relu1': error: operator 'Relu' is in the domain 'ai.onnx.ml'");
+  expect_load_error(&m, "model.onnx: node 'relu1' (#0, Relu): error: operator 'Relu' is in the domain 'ai.onnx.ml'");
   /* ... also in a subgraph. */
   Buf inner = {0}, attr = {0}, node = {0};
   relu_node(&inner, "com.microsoft");
