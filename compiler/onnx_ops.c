@@ -203,13 +203,16 @@ static bool reshape_to(T *t, Val *x, Shape s, const char *name) {
   return live(v);
 }
 
-static bool op_identity(T *t) {
-  if (!onnx_check_attrs(t, "")) return false;
+/* Output 0 is input 0 (Identity, Dropout, Cast to float32: the caller
+ * checked the attributes). */
+static bool pass_through(T *t) {
   Val *x = onnx_in(t, 0);
   if (!live(x)) return false;
   onnx_out(t, 0, x);
   return true;
 }
+
+static bool op_identity(T *t) { return onnx_check_attrs(t, "") && pass_through(t); }
 
 /* Dropout: the identity in inference (ratio ignored, training_mode false). */
 static bool op_dropout(T *t) {
@@ -220,7 +223,7 @@ static bool op_dropout(T *t) {
     if (m->numel != 1 || (m->is_int ? m->i[0] : (int64_t)m->f[0]) != 0)
       return onnx_fail(t, "training_mode must be false: cnnc compiles models for inference");
   }
-  return op_identity(t);
+  return pass_through(t);
 }
 
 static bool op_flatten(T *t) {
@@ -434,7 +437,7 @@ static bool op_cast(T *t) {
   if (!onnx_check_attrs(t, "to")) return false;
   if (onnx_attr_int(t, "to", 0) != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
     return onnx_fail(t, "casting a computed tensor to another type than float32 is not supported");
-  return op_identity(t);
+  return pass_through(t);
 }
 
 /* Pad of the spatial dims of [N, C, H, W]; negative pads crop. */
