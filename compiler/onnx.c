@@ -407,6 +407,7 @@ static void translate_node(T *t, const Onnx__NodeProto *nd, int index) {
 
 static void add_outputs(T *t) {
   t->node = NULL;
+  if (t->graph->n_output == 0) error_at((Loc){t->path, 0, 0}, "the model has no outputs");
   for (size_t i = 0; i < t->graph->n_output; i++) {
     const char *name = t->graph->output[i]->name;
     Loc at = {arena_printf(t->a, "%s: output '%s'", t->path, name ? name : ""), 0, 0};
