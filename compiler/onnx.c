@@ -205,6 +205,8 @@ Param *onnx_param(T *t, const char *layer, const char *suffix, const Val *c) {
 /* The IR node of constant c, made on its first use as an operand. */
 static void materialize(T *t, Val *c) {
   if (c->sid >= 0) return;
+  /* a graph output's name belongs to the output's named copy (add_outputs) */
+  if (strmap_get(&t->outs, c->name)) c->name = arena_printf(t->a, "%s:const", c->name);
   Node n = {.op = OP_CONSTANT, .loc = t->loc, .name = c->name};
   n.a.constant.shape = c->shape.rank ? c->shape : (Shape){1, {1}};
   n.weight = onnx_param(t, c->name, "value", c);
@@ -445,7 +447,10 @@ static void index_model(T *t) {
     for (size_t k = 0; k < t->graph->node[i]->n_input; k++)
       if (*t->graph->node[i]->input[k]) strmap_put(t->a, &t->used, t->graph->node[i]->input[k], (void *)1);
   for (size_t i = 0; i < t->graph->n_output; i++)
-    if (t->graph->output[i]->name) strmap_put(t->a, &t->used, t->graph->output[i]->name, (void *)1);
+    if (t->graph->output[i]->name) {
+      strmap_put(t->a, &t->used, t->graph->output[i]->name, (void *)1);
+      strmap_put(t->a, &t->outs, t->graph->output[i]->name, (void *)1);
+    }
 }
 
 /* "dir/resnet18.onnx" -> "resnet18", made a C identifier (names.c's rule). */

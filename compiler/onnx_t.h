@@ -47,6 +47,7 @@ struct T {
   StrMap vals;              /* tensor name -> Val* */
   StrMap inits;             /* initializer name -> Onnx__TensorProto* */
   StrMap used;              /* tensor names some node or graph output reads */
+  StrMap outs;              /* the graph outputs' names */
   const OnnxOptions *opt;
   /* the node being translated */
   const Onnx__NodeProto *node;
