@@ -300,6 +300,10 @@ static bool input_shape(T *t, const Onnx__ValueInfoProto *vi, Loc at, Shape *s) 
   for (size_t d = 0; d < sp->n_dim; d++) {
     const Onnx__TensorShapeProto__Dimension *dim = sp->dim[d];
     bool fixed = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dim->dim_value > 0;
+    if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dim->dim_value == 0) {
+      error_at(at, "dimension %zu is 0: empty tensors are not supported", d);
+      return false;
+    }
     if (!fixed) {
       const char *what = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
                              ? arena_printf(t->a, "'%s'", dim->dim_param)
@@ -319,10 +323,12 @@ static bool input_shape(T *t, const Onnx__ValueInfoProto *vi, Loc at, Shape *s) 
 }
 
 static void add_inputs(T *t) {
+  int n = 0;
   for (size_t i = 0; i < t->graph->n_input; i++) {
     const Onnx__ValueInfoProto *vi = t->graph->input[i];
     if (!vi->name || !*vi->name) continue;
     if (strmap_get(&t->inits, vi->name)) continue; /* older exporters list initializers as inputs */
+    n++;
     Loc at = {arena_printf(t->a, "%s: input '%s'", t->path, vi->name), 0, 0};
     Node n = {.op = OP_INPUT, .loc = at, .name = vi->name};
     Val *v;
@@ -338,6 +344,8 @@ static void add_inputs(T *t) {
     }
     strmap_put(t->a, &t->vals, vi->name, v);
   }
+  if (n == 0) /* its outputs would be constants */
+    error_at((Loc){t->path, 0, 0}, "the model has no inputs: cnnc compiles models with at least one input");
   for (int i = 0; t->opt && i < t->opt->ninputs; i++) {
     const char *name = t->opt->inputs[i].name;
     if (!strmap_get(&t->vals, name))
