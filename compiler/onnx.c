@@ -427,6 +427,13 @@ static void add_outputs(T *t) {
       continue;
     }
     if (v->kind == V_BAD) continue; /* reported at its node */
+    const Onnx__TypeProto *tp = t->graph->output[i]->type;
+    int32_t et = tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->tensor_type
+                     ? tp->tensor_type->elem_type : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    if (et != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && et != ONNX__TENSOR_PROTO__DATA_TYPE__UNDEFINED) {
+      error_at(at, "its elements are %s; cnnc compiles models whose outputs are float32", elem_type_name(et));
+      continue;
+    }
     if (v->kind == V_CONST) {
       t->loc = at;
       materialize(t, v);
@@ -437,8 +444,9 @@ static void add_outputs(T *t) {
       static const Onnx__NodeProto none = ONNX__NODE_PROTO__INIT;
       t->node = &none;
       Node n = {.op = OP_DROPOUT};
-      if (!onnx_emit(t, n, name, &v, 1)) continue;
+      Val *copy = onnx_emit(t, n, name, &v, 1);
       t->node = NULL;
+      if (copy->kind == V_BAD) continue;
     }
     build_output(t->b, name, at);
   }
