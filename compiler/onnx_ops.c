@@ -573,7 +573,9 @@ static bool op_conv(T *t) {
   return emit1(t, n, x);
 }
 
-/* ConvTranspose: pads, or output_shape (the pads computed from it). */
+/* ConvTranspose: pads, or output_shape (the pads computed from it, split
+ * as ONNX says; an output_shape larger than the full result adds rows and
+ * columns at the end, as output_padding does). */
 static bool op_conv_transpose(T *t) {
   if (!onnx_check_attrs(t, "auto_pad dilations group kernel_shape output_padding output_shape pads strides")) return false;
   Val *x = onnx_in(t, 0), *w = need_const(t, 1, "W"), *b = onnx_in(t, 2) ? need_const(t, 2, "B") : NULL;
@@ -586,6 +588,8 @@ static bool op_conv_transpose(T *t) {
   if (group < 1 || group > INT32_MAX || w->shape.dim[0] % group) return onnx_fail(t, "group %lld does not divide the input channels", (long long)group);
   if ((n = onnx_attr_ints(t, "output_padding", v, 8)) >= 0 && (n != 2 || (op[0] = v[0], op[1] = v[1], 0)))
     return onnx_fail(t, "output_padding has %d values, not 2", n);
+  for (int i = 0; i < 2; i++)
+    if (op[i] < 0 || op[i] > INT32_MAX) return onnx_fail(t, "output_padding must be non-negative (and fit 32 bits)");
   int nos = onnx_attr_ints(t, "output_shape", os, 4);
   if (nos == 4) os[0] = os[2], os[1] = os[3]; /* [N, C, H, W] given in full */
   else if (nos >= 0 && nos != 2) return onnx_fail(t, "output_shape has %d values", nos);
@@ -594,7 +598,12 @@ static bool op_conv_transpose(T *t) {
     for (int i = 0; i < 2; i++) {
       int64_t in = x->shape.dim[2 + i], full = win.stride[i] * (in - 1) + op[i] + (win.kernel[i] - 1) * win.dil[i] + 1;
       int64_t want = nos >= 0 ? os[i] : in * win.stride[i], total = full - want;
-      if (total < 0) return onnx_fail(t, "output_shape %lld is larger than the transposed convolution gives (%lld)", (long long)want, (long long)full);
+      if (total < 0) { /* a larger output: its last rows (columns) get no taps, as output_padding's */
+        if (-total > INT32_MAX - op[i]) return onnx_fail(t, "output_shape %lld is too large", (long long)want);
+        op[i] -= total;
+        win.pads[i] = win.pads[i + 2] = 0;
+        continue;
+      }
       bool upper = !strcmp(win.auto_pad, "SAME_UPPER");
       win.pads[i] = upper ? total / 2 : total - total / 2;
       win.pads[i + 2] = total - win.pads[i];
