@@ -331,6 +331,20 @@ static bool op_concat(T *t) {
   return live(v);
 }
 
+/* The length of ONNX's Slice of `dim` elements (starts and ends clamped). */
+static int64_t slice_len(int64_t dim, int64_t b, int64_t e, int64_t step) {
+  if (b < 0) b += dim;
+  if (e < 0) e += dim;
+  if (step > 0) {
+    b = b < 0 ? 0 : b > dim ? dim : b;
+    e = e < 0 ? 0 : e > dim ? dim : e;
+    return e > b ? (e - b - 1) / step + 1 : 0;
+  }
+  b = b < 0 ? -1 : b > dim - 1 ? dim - 1 : b;
+  e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
+  return b > e ? (b - e - 1) / -step + 1 : 0;
+}
+
 static Val *slice1(T *t, Val *x, int axis, int64_t start, int64_t end, int64_t step, const char *name) {
   Node n = {.op = OP_SLICE};
   n.a.slice = (SliceAttr){.axis = axis, .start = start, .end = end, .step = step};
@@ -398,6 +412,9 @@ static bool op_slice(T *t) {
     int64_t step = n[3] >= 0 ? v[3][i] : 1;
     if (a < 0) return false;
     if (step == 0) return onnx_fail(t, "a step of 0");
+    if (step == INT64_MIN || slice_len(cur->shape.dim[a], v[0][i], v[1][i], step) == 0)
+      return onnx_fail(t, "an empty result (axis %d from %lld to %lld in steps of %lld) is not supported: cnnc's "
+                          "tensors have no zero dimension", a, (long long)v[0][i], (long long)v[1][i], (long long)step);
     const char *name = i == n[0] - 1 ? out0(t) : onnx_name(t, "slice");
     if (!live(cur = slice1(t, cur, a, v[0][i], v[1][i], step, name))) return false;
   }
