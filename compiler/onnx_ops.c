@@ -187,7 +187,11 @@ static bool op_pow(T *t) {
   if (!onnx_check_attrs(t, "")) return false;
   Val *x = onnx_in(t, 0), *e = need_const(t, 1, "exponent");
   float p = 0;
-  if (!live(x) || !e || !const_float(t, e, &p, "the exponent")) return false;
+  if (!live(x) || !e) return false;
+  if (e->numel != 1)
+    return onnx_fail(t, "an exponent of shape %s is not supported: cnnc's Pow takes one exponent for every element",
+                     onnx_shape_str(t, &e->shape));
+  if (!const_float(t, e, &p, "the exponent")) return false;
   if (x->kind != V_NODE) return onnx_fail(t, "the base must be computed, not a constant");
   Node n = {.op = OP_ACT, .act = {ACT_POW, p, 0}};
   return emit1(t, n, x);
