@@ -958,6 +958,11 @@ static bool resize(T *t, bool upsample) {
   if (ns >= 0) {
     if (scales[0] != 1 || scales[1] != 1) return onnx_fail(t, "scales for N and C must be 1");
     if (!(scales[2] > 0) || !(scales[3] > 0)) return onnx_fail(t, "scales must be positive");
+    /* ONNX maps align_corners through the unrounded length scale * in, PyTorch (and cnnc) through the output's */
+    for (int i = 2; i < 4 && u.coord == COORD_ALIGN_CORNERS; i++)
+      if ((double)scales[i] * (double)x->shape.dim[i] != floor((double)scales[i] * (double)x->shape.dim[i]))
+        return onnx_fail(t, "align_corners with a scale that does not give a whole output length (%g x %lld) is not "
+                            "supported", scales[i], (long long)x->shape.dim[i]);
     u.scale[0] = scales[2], u.scale[1] = scales[3];
   } else {
     if (sizes[0] != x->shape.dim[0] || sizes[1] != x->shape.dim[1]) return onnx_fail(t, "sizes for N and C must be the input's");
