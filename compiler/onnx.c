@@ -88,6 +88,10 @@ Val *onnx_in(T *t, int k) {
   return v;
 }
 
+bool onnx_out_used(T *t, int k) {
+  return k < (int)t->node->n_output && *t->node->output[k] && strmap_get(&t->used, t->node->output[k]);
+}
+
 void onnx_out(T *t, int k, Val *v) {
   if (k < (int)t->node->n_output && *t->node->output[k]) strmap_put(t->a, &t->vals, t->node->output[k], v);
 }

@@ -738,6 +738,36 @@ static bool op_instance_norm(T *t) {
   return emit1(t, n, x);
 }
 
+/* Output k of the node, computed by IR node n from ins: named as the
+ * output when it is used, else internally. */
+static Val *emit_out(T *t, int k, Node n, const char *what, Val *const *ins, int nin) {
+  bool out = onnx_out_used(t, k);
+  Val *v = onnx_emit(t, n, out ? t->node->output[k] : onnx_name(t, what), ins, nin);
+  if (out) onnx_out(t, k, v);
+  return v;
+}
+
+/* LayerNormalization's Mean and InvStdDev (outputs 1 and 2), when used, as
+ * ONNX defines them: Mean = ReduceMean(X), InvStdDev = 1 / Sqrt(ReduceMean((X
+ * - Mean)^2) + epsilon), over axis.. with the reduced dims kept as 1. */
+static bool layer_norm_stats(T *t, Val *x, int a, float eps) {
+  if (!onnx_out_used(t, 1) && !onnx_out_used(t, 2)) return true;
+  Node r = {.op = OP_REDUCE_MEAN};
+  r.a.reduce.keepdims = true;
+  r.a.reduce.naxes = x->shape.rank - a;
+  for (int i = a; i < x->shape.rank; i++) r.a.reduce.given[i - a] = i;
+  Val *mean = emit_out(t, 1, r, "mean", &x, 1);
+  if (!live(mean) || !onnx_out_used(t, 2)) return live(mean);
+  Val *ins[2] = {x, mean};
+  Val *d = onnx_emit(t, (Node){.op = OP_SUB}, onnx_name(t, "dev"), ins, 2);
+  if (!live(d)) return false;
+  ins[0] = ins[1] = d;
+  Val *dd = onnx_emit(t, (Node){.op = OP_MUL}, onnx_name(t, "sq"), ins, 2), *v = live(dd) ? onnx_emit(t, r, onnx_name(t, "var"), &dd, 1) : dd;
+  if (live(v)) v = onnx_emit(t, (Node){.op = OP_ACT, .act = {ACT_SCALE, 1, eps}}, onnx_name(t, "var_eps"), &v, 1);
+  if (live(v)) v = onnx_emit(t, (Node){.op = OP_ACT, .act = {ACT_SQRT, 0, 0}}, onnx_name(t, "std"), &v, 1);
+  return live(v) && live(emit_out(t, 2, (Node){.op = OP_ACT, .act = {ACT_RECIPROCAL, 0, 0}}, "inv_std", &v, 1));
+}
+
 /* LayerNormalization (opset 17): over dims axis..; Scale and B of the
  * normalised shape (B optional: zeros). */
 static bool op_layer_norm(T *t) {
@@ -756,7 +786,7 @@ static bool op_layer_norm(T *t) {
   for (int i = 0; i < n.a.norm.naxes; i++) n.a.norm.axes[i] = a + i;
   n.weight = onnx_param(t, out0(t), "weight", s);
   n.bias = onnx_param(t, out0(t), "bias", b);
-  return emit1(t, n, x);
+  return emit1(t, n, x) && layer_norm_stats(t, x, a, n.a.norm.epsilon);
 }
 
 /* Softmax, LogSoftmax: before opset 13 over the dims axis.. flattened

@@ -60,6 +60,7 @@ struct T {
 Val *onnx_in(T *t, int k);              /* input k, NULL if absent; reports undefined ones */
 int onnx_nin(T *t);                     /* number of inputs given (trailing empty ones dropped) */
 void onnx_out(T *t, int k, Val *v);     /* binds output k */
+bool onnx_out_used(T *t, int k);        /* output k is read by a node or is a graph output */
 const Onnx__AttributeProto *onnx_attr(T *t, const char *name);
 /* Reports attributes of the node that are not in the space-separated list. */
 bool onnx_check_attrs(T *t, const char *allowed);
