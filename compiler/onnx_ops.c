@@ -60,6 +60,15 @@ static bool const_float(T *t, const Val *c, float *out, const char *what) {
   return true;
 }
 
+/* A constant's values as floats (converted in place once). */
+static bool floats_of(T *t, Val *c) {
+  if (!c->is_int) return true;
+  c->f = arena_array(t->a, (size_t)c->numel + 1, sizeof(float));
+  for (int64_t k = 0; k < c->numel; k++) c->f[k] = (float)c->i[k];
+  c->is_int = false;
+  return true;
+}
+
 static int norm_axis(T *t, int64_t axis, int rank, const char *what) {
   if (axis < -rank || axis >= rank) {
     onnx_fail(t, "%s %lld is out of range for rank %d", what, (long long)axis, rank);
@@ -121,7 +130,34 @@ static bool op_clip(T *t) {
   return emit1(t, n, x);
 }
 
-/* PRelu: a scalar slope, or one per channel (dim 1 of x). */
+/* PRelu with a slope that broadcasts to x otherwise than per channel:
+ * relu(x) + slope * min(x, 0), exactly x or slope * x. */
+static bool prelu_broadcast(T *t, Val *x, Val *s) {
+  bool fits = s->shape.rank <= x->shape.rank;
+  for (int i = 0; fits && i < s->shape.rank; i++) {
+    int64_t sd = s->shape.dim[i], xd = x->shape.dim[x->shape.rank - s->shape.rank + i];
+    fits = sd == 1 || sd == xd;
+  }
+  if (!fits)
+    return onnx_fail(t, "a slope of shape %s does not broadcast to the input's %s", onnx_shape_str(t, &s->shape),
+                     onnx_shape_str(t, &x->shape));
+  floats_of(t, s);
+  Val *zero = onnx_const(t, onnx_name(t, "zero"), (Shape){1, {1}}, arena_array(t->a, 1, sizeof(float)), NULL);
+  Val *ins[2] = {x, zero};
+  Val *neg = onnx_emit(t, (Node){.op = OP_MIN}, onnx_name(t, "neg"), ins, 2);
+  Val *pos = onnx_emit(t, (Node){.op = OP_ACT, .act = {ACT_RELU, 0, 0}}, onnx_name(t, "pos"), &x, 1);
+  if (!live(neg) || !live(pos)) return false;
+  ins[0] = s, ins[1] = neg;
+  Val *sn = onnx_emit(t, (Node){.op = OP_MUL}, onnx_name(t, "scaled"), ins, 2);
+  if (!live(sn)) return false;
+  ins[0] = pos, ins[1] = sn;
+  Val *v = onnx_emit(t, (Node){.op = OP_ADD}, out0(t), ins, 2);
+  onnx_out(t, 0, v);
+  return live(v);
+}
+
+/* PRelu: a scalar slope, or one per channel (dim 1 of x), or else through
+ * broadcasting binary ops. */
 static bool op_prelu(T *t) {
   if (!onnx_check_attrs(t, "")) return false;
   Val *x = onnx_in(t, 0), *s = need_const(t, 1, "slope");
@@ -132,9 +168,7 @@ static bool op_prelu(T *t) {
     int xd = x->shape.rank - s->shape.rank + i;
     per_channel = s->shape.dim[i] == (xd == 1 ? C : 1);
   }
-  if (s->numel != 1 && !per_channel)
-    return onnx_fail(t, "a slope of shape %s for an input %s: cnnc's prelu takes one slope or one per channel "
-                        "(dim 1)", onnx_shape_str(t, &s->shape), onnx_shape_str(t, &x->shape));
+  if (s->numel != 1 && !per_channel) return prelu_broadcast(t, x, s);
   Node n = {.op = OP_ACT, .act = {ACT_PRELU, 0, 0}};
   n.a.num_parameters = (int)s->numel;
   n.weight = onnx_param(t, out0(t), "weight", s);
@@ -830,14 +864,6 @@ static Val *weight_rows(T *t, const Val *b, bool transposed, float alpha) {
       w[u * K + k] = (float)(alpha == 1 ? v : alpha * v);
     }
   return onnx_const(t, b->name, (Shape){2, {units, K}}, w, NULL);
-}
-
-static bool floats_of(T *t, Val *c) {
-  if (!c->is_int) return true;
-  c->f = arena_array(t->a, (size_t)c->numel + 1, sizeof(float));
-  for (int64_t k = 0; k < c->numel; k++) c->f[k] = (float)c->i[k];
-  c->is_int = false;
-  return true;
 }
 
 /* Gemm: A (computed, [M, K]) times a constant B, plus a constant C. */
