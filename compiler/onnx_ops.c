@@ -461,31 +461,55 @@ static bool op_slice(T *t) {
   return live(cur);
 }
 
-/* Gather on a computed tensor with constant indices: a slice (and the
- * axis dropped for a scalar index). */
+/* Gather on a computed tensor with constant indices: one slice per run
+ * of consecutive indices, concatenated along the axis, reshaped to
+ * x.shape[:axis] + indices.shape + x.shape[axis+1:] when that differs. */
+enum { GATHER_MAX_RUNS = 256 };
+
 static bool op_gather(T *t) {
   if (!onnx_check_attrs(t, "axis")) return false;
   Val *x = onnx_in(t, 0), *idx = need_const(t, 1, "indices");
   if (!live(x) || !idx) return false;
   int a = norm_axis(t, onnx_attr_int(t, "axis", 0), x->shape.rank, "axis");
   if (a < 0) return false;
-  int64_t first = idx->is_int ? idx->i[0] : (int64_t)idx->f[0], dim = x->shape.dim[a];
-  for (int64_t k = 1; k < idx->numel; k++)
-    if ((idx->is_int ? idx->i[k] : (int64_t)idx->f[k]) != first + k)
-      return onnx_fail(t, "indices that are not consecutive: cnnc gathers one index or a contiguous range");
-  if (first < 0) first += dim;
-  if (first < 0 || first + idx->numel > dim) return onnx_fail(t, "index %lld is out of range for length %lld", (long long)first, (long long)dim);
-  bool scalar = idx->shape.rank == 0;
-  Val *s = slice1(t, x, a, first, first + idx->numel, 1, scalar ? onnx_name(t, "gather") : out0(t));
-  if (!scalar || !live(s)) {
-    onnx_out(t, 0, s);
-    return live(s);
-  }
-  Shape r = {0};
-  for (int i = 0; i < x->shape.rank; i++)
-    if (i != a) r.dim[r.rank++] = x->shape.dim[i];
+  int64_t dim = x->shape.dim[a], n = idx->numel;
+  if (n == 0) return onnx_fail(t, "empty indices (an empty result) are not supported");
+  int rank = x->shape.rank - 1 + idx->shape.rank;
+  if (rank > MAX_RANK) return onnx_fail(t, "the result would have rank %d; cnnc's tensors have at most %d", rank, MAX_RANK);
+  Shape r = {0}, cat = x->shape;
+  for (int i = 0; i < a; i++) r.dim[r.rank++] = x->shape.dim[i];
+  for (int i = 0; i < idx->shape.rank; i++) r.dim[r.rank++] = idx->shape.dim[i];
+  for (int i = a + 1; i < x->shape.rank; i++) r.dim[r.rank++] = x->shape.dim[i];
   if (r.rank == 0) r = (Shape){1, {1}};
-  return reshape_to(t, s, r, out0(t));
+  cat.dim[a] = n;
+  int64_t *k = arena_array(t->a, (size_t)n, sizeof *k);
+  int runs = 0;
+  for (int64_t j = 0; j < n; j++) {
+    int64_t v = idx->is_int ? idx->i[j] : (int64_t)idx->f[j];
+    k[j] = v < 0 ? v + dim : v;
+    if (k[j] < 0 || k[j] >= dim) return onnx_fail(t, "index %lld is out of range for length %lld", (long long)v, (long long)dim);
+    runs += j == 0 || k[j] != k[j - 1] + 1;
+  }
+  if (runs > GATHER_MAX_RUNS)
+    return onnx_fail(t, "indices in %d runs of consecutive values are not supported (at most %d)", runs, GATHER_MAX_RUNS);
+  bool reshape = !shape_eq(&cat, &r);
+  const char *last = reshape ? onnx_name(t, "gather") : out0(t);
+  Val **parts = arena_array(t->a, (size_t)runs, sizeof *parts);
+  int np = 0;
+  for (int64_t j = 0, e; j < n; j = e) {
+    for (e = j + 1; e < n && k[e] == k[e - 1] + 1; e++) {}
+    parts[np] = slice1(t, x, a, k[j], k[e - 1] + 1, 1, runs == 1 ? last : onnx_name(t, "run"));
+    if (!live(parts[np++])) return false;
+  }
+  Val *v = parts[0];
+  if (runs > 1) {
+    Node c = {.op = OP_CONCAT};
+    c.a.concat.axis = a;
+    if (!live(v = onnx_emit(t, c, last, parts, np))) return false;
+  }
+  if (reshape) return reshape_to(t, v, r, out0(t));
+  onnx_out(t, 0, v);
+  return true;
 }
 
 static bool op_cast(T *t) {
