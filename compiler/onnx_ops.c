@@ -568,31 +568,37 @@ static bool op_pad(T *t) {
 /* ---- convolution and pooling ---- */
 
 typedef struct {
-  int64_t kernel[2], stride[2], dil[2], pads[4];
+  int sd;                /* spatial dims: 1 ([N, C, L], computed as [N, C, 1, L]) or 2 */
+  int64_t kernel[2], stride[2], dil[2], pads[4]; /* 2-D (a 1-D window is 1 x L); pads: top, left, bottom, right */
   const char *auto_pad;
 } Window;
 
-static bool window(T *t, Window *w, const int64_t *kernel_from) {
+/* An ints attribute of `per` x sd values into its 2-D place in out. */
+static bool spatial_attr(T *t, const char *name, int sd, int per, int64_t *out) {
   int64_t v[8];
-  int n;
-  for (int i = 0; i < 2; i++) w->stride[i] = w->dil[i] = 1;
+  int n = onnx_attr_ints(t, name, v, 8);
+  if (n < 0) return true; /* absent, or reported */
+  if (n != per * sd) return onnx_fail(t, "%s has %d values for a %d-D window (%d expected)", name, n, sd, per * sd);
+  for (int i = 0; i < n; i++) out[sd == 2 ? i : 2 * i + 1] = v[i];
+  return true;
+}
+
+/* The window attributes; kernel_from: W's spatial dims (nfrom of them). */
+static bool window(T *t, Window *w, const int64_t *kernel_from, int nfrom) {
+  int64_t v[8];
+  int n = onnx_attr_ints(t, "kernel_shape", v, 8);
+  if (n < 0 && !kernel_from) return onnx_fail(t, "needs kernel_shape");
+  w->sd = n >= 0 ? n : nfrom;
+  if (w->sd != 1 && w->sd != 2)
+    return onnx_fail(t, "a %d-D window is not supported: cnnc supports 1-D and 2-D windows ([N, C, L] and [N, C, H, "
+                        "W] inputs)", w->sd);
+  for (int i = 0; i < 2; i++) w->kernel[i] = w->stride[i] = w->dil[i] = 1;
   memset(w->pads, 0, sizeof w->pads);
-  if ((n = onnx_attr_ints(t, "kernel_shape", v, 8)) >= 0) {
-    if (n != 2) return onnx_fail(t, "kernel_shape has %d values: cnnc supports 2-D windows ([N, C, H, W] inputs)", n);
-    w->kernel[0] = v[0], w->kernel[1] = v[1];
-  } else if (kernel_from) {
-    w->kernel[0] = kernel_from[0], w->kernel[1] = kernel_from[1];
-  } else {
-    return onnx_fail(t, "needs kernel_shape");
-  }
-  if ((n = onnx_attr_ints(t, "strides", v, 8)) >= 0 && (n != 2 || (w->stride[0] = v[0], w->stride[1] = v[1], 0)))
-    return onnx_fail(t, "strides has %d values, not 2", n);
-  if ((n = onnx_attr_ints(t, "dilations", v, 8)) >= 0 && (n != 2 || (w->dil[0] = v[0], w->dil[1] = v[1], 0)))
-    return onnx_fail(t, "dilations has %d values, not 2", n);
-  if ((n = onnx_attr_ints(t, "pads", v, 8)) >= 0) {
-    if (n != 4) return onnx_fail(t, "pads has %d values, not 4", n);
-    memcpy(w->pads, v, sizeof w->pads); /* top, left, bottom, right */
-  }
+  if (n >= 0) spatial_attr(t, "kernel_shape", w->sd, 1, w->kernel);
+  else for (int i = 0; i < nfrom; i++) w->kernel[2 - nfrom + i] = kernel_from[i];
+  if (!spatial_attr(t, "strides", w->sd, 1, w->stride) || !spatial_attr(t, "dilations", w->sd, 1, w->dil) ||
+      !spatial_attr(t, "pads", w->sd, 2, w->pads))
+    return false;
   w->auto_pad = onnx_attr_str(t, "auto_pad", "NOTSET");
   for (int i = 0; i < 2; i++)
     if (w->kernel[i] < 1 || w->stride[i] < 1 || w->dil[i] < 1 || w->kernel[i] > INT32_MAX || w->stride[i] > INT32_MAX ||
@@ -622,19 +628,47 @@ static void auto_pads(const Window *w, const Shape *in, int64_t *pads) {
   }
 }
 
-static bool need_4d(T *t, const Val *x) {
-  if (x->shape.rank == 4) return true;
-  return onnx_fail(t, "an input of rank %d: cnnc supports 2-D convolutions and pooling ([N, C, H, W] inputs)",
-                   x->shape.rank);
+/* x as [N, C, H, W]: itself, or [N, C, L] viewed as [N, C, 1, L] (sd 1);
+ * NULL after reporting another rank. */
+static Val *as_2d(T *t, Val *x, int sd) {
+  if (x->shape.rank == sd + 2 && sd == 2) return x;
+  if (x->shape.rank != sd + 2)
+    return onnx_fail(t, "an input of rank %d for a %d-D window: cnnc supports 1-D and 2-D convolutions and pooling "
+                        "([N, C, L] and [N, C, H, W] inputs)", x->shape.rank, sd), NULL;
+  Node r = {.op = OP_RESHAPE};
+  r.a.reshape.shape = (Shape){4, {x->shape.dim[0], x->shape.dim[1], 1, x->shape.dim[2]}};
+  Val *v = onnx_emit(t, r, onnx_name(t, "as2d"), &x, 1);
+  return live(v) ? v : NULL;
+}
+
+/* Emits n on x4 as output 0; a 1-D op's result [N, C, 1, L] as [N, C, L]. */
+static bool emit_window(T *t, Node n, Val *x4, int sd) {
+  if (sd == 2) return emit1(t, n, x4);
+  Val *v = onnx_emit(t, n, onnx_name(t, "2d"), &x4, 1);
+  if (!live(v)) return false;
+  return reshape_to(t, v, (Shape){3, {v->shape.dim[0], v->shape.dim[1], v->shape.dim[3]}}, out0(t));
+}
+
+/* W of a 1-D op [M, C, K] as [M, C, 1, K]. */
+static Val *weight_2d(T *t, Val *w, int sd) {
+  if (sd == 2) return w;
+  Val *v = arena_alloc(t->a, sizeof *v);
+  *v = *w;
+  v->shape = (Shape){4, {w->shape.dim[0], w->shape.dim[1], 1, w->shape.dim[2]}};
+  return v;
 }
 
 static bool op_conv(T *t) {
   if (!onnx_check_attrs(t, "auto_pad dilations group kernel_shape pads strides")) return false;
   Val *x = onnx_in(t, 0), *w = need_const(t, 1, "W"), *b = onnx_in(t, 2) ? need_const(t, 2, "B") : NULL;
-  if (!live(x) || !w || (onnx_in(t, 2) && !b) || !need_4d(t, x)) return false;
-  if (w->shape.rank != 4) return onnx_fail(t, "W of shape %s: cnnc supports 2-D convolutions", onnx_shape_str(t, &w->shape));
+  if (!live(x) || !w || (onnx_in(t, 2) && !b)) return false;
+  if (w->shape.rank != 3 && w->shape.rank != 4)
+    return onnx_fail(t, "W of shape %s: cnnc supports 1-D and 2-D convolutions", onnx_shape_str(t, &w->shape));
   Window win;
-  if (!window(t, &win, &w->shape.dim[2])) return false;
+  if (!window(t, &win, &w->shape.dim[2], w->shape.rank - 2)) return false;
+  if (win.sd != w->shape.rank - 2) return onnx_fail(t, "kernel_shape does not match W's shape %s", onnx_shape_str(t, &w->shape));
+  if (!(x = as_2d(t, x, win.sd))) return false;
+  w = weight_2d(t, w, win.sd);
   if (win.kernel[0] != w->shape.dim[2] || win.kernel[1] != w->shape.dim[3])
     return onnx_fail(t, "kernel_shape does not match W's shape %s", onnx_shape_str(t, &w->shape));
   auto_pads(&win, &x->shape, win.pads);
@@ -649,7 +683,7 @@ static bool op_conv(T *t) {
   for (int i = 0; i < 4; i++) c->pad[i] = (int)win.pads[i];
   n.weight = onnx_param(t, out0(t), "weight", w);
   if (b) n.bias = onnx_param(t, out0(t), "bias", b);
-  return emit1(t, n, x);
+  return emit_window(t, n, x, win.sd);
 }
 
 /* ConvTranspose: pads, or output_shape (the pads computed from it, split
@@ -658,20 +692,24 @@ static bool op_conv(T *t) {
 static bool op_conv_transpose(T *t) {
   if (!onnx_check_attrs(t, "auto_pad dilations group kernel_shape output_padding output_shape pads strides")) return false;
   Val *x = onnx_in(t, 0), *w = need_const(t, 1, "W"), *b = onnx_in(t, 2) ? need_const(t, 2, "B") : NULL;
-  if (!live(x) || !w || (onnx_in(t, 2) && !b) || !need_4d(t, x)) return false;
-  if (w->shape.rank != 4) return onnx_fail(t, "W of shape %s: cnnc supports 2-D convolutions", onnx_shape_str(t, &w->shape));
+  if (!live(x) || !w || (onnx_in(t, 2) && !b)) return false;
+  if (w->shape.rank != 3 && w->shape.rank != 4)
+    return onnx_fail(t, "W of shape %s: cnnc supports 1-D and 2-D convolutions", onnx_shape_str(t, &w->shape));
   Window win;
-  if (!window(t, &win, &w->shape.dim[2])) return false;
-  int64_t group = onnx_attr_int(t, "group", 1), op[2] = {0, 0}, os[4], v[8];
-  int n;
+  if (!window(t, &win, &w->shape.dim[2], w->shape.rank - 2)) return false;
+  if (win.sd != w->shape.rank - 2) return onnx_fail(t, "kernel_shape does not match W's shape %s", onnx_shape_str(t, &w->shape));
+  if (!(x = as_2d(t, x, win.sd))) return false;
+  w = weight_2d(t, w, win.sd);
+  int64_t group = onnx_attr_int(t, "group", 1), op[2] = {0, 0}, os[4] = {1, 1, 1, 1}, v[8];
   if (group < 1 || group > INT32_MAX || w->shape.dim[0] % group) return onnx_fail(t, "group %lld does not divide the input channels", (long long)group);
-  if ((n = onnx_attr_ints(t, "output_padding", v, 8)) >= 0 && (n != 2 || (op[0] = v[0], op[1] = v[1], 0)))
-    return onnx_fail(t, "output_padding has %d values, not 2", n);
+  if (!spatial_attr(t, "output_padding", win.sd, 1, op)) return false;
   for (int i = 0; i < 2; i++)
     if (op[i] < 0 || op[i] > INT32_MAX) return onnx_fail(t, "output_padding must be non-negative (and fit 32 bits)");
-  int nos = onnx_attr_ints(t, "output_shape", os, 4);
-  if (nos == 4) os[0] = os[2], os[1] = os[3]; /* [N, C, H, W] given in full */
-  else if (nos >= 0 && nos != 2) return onnx_fail(t, "output_shape has %d values", nos);
+  int nos = onnx_attr_ints(t, "output_shape", v, 4);
+  if (nos >= 0 && nos != win.sd && nos != win.sd + 2)
+    return onnx_fail(t, "output_shape has %d values for a %d-D window", nos, win.sd);
+  for (int i = 0; i < win.sd && nos >= 0; i++) /* the spatial dims, also when [N, C, ...] is given in full */
+    os[2 - win.sd + i] = v[nos - win.sd + i];
   bool same = !strcmp(win.auto_pad, "SAME_UPPER") || !strcmp(win.auto_pad, "SAME_LOWER");
   if (nos >= 0 || same)
     for (int i = 0; i < 2; i++) {
@@ -698,7 +736,7 @@ static bool op_conv_transpose(T *t) {
   for (int i = 0; i < 4; i++) c->pad[i] = (int)win.pads[i];
   nd.weight = onnx_param(t, out0(t), "weight", w);
   if (b) nd.bias = onnx_param(t, out0(t), "bias", b);
-  return emit1(t, nd, x);
+  return emit_window(t, nd, x, win.sd);
 }
 
 static bool pool(T *t, Op op) {
@@ -707,9 +745,9 @@ static bool pool(T *t, Op op) {
                              : "auto_pad ceil_mode count_include_pad kernel_shape pads strides";
   if (!onnx_check_attrs(t, attrs)) return false;
   Window win;
-  if (!window(t, &win, NULL)) return false;
+  if (!window(t, &win, NULL, 0)) return false;
   Val *x = onnx_in(t, 0);
-  if (!live(x) || !need_4d(t, x)) return false;
+  if (!live(x) || !(x = as_2d(t, x, win.sd))) return false;
   auto_pads(&win, &x->shape, win.pads);
   Node n = {.op = op};
   PoolAttr *p = &n.a.pool;
@@ -718,7 +756,7 @@ static bool pool(T *t, Op op) {
   for (int i = 0; i < 2; i++)
     p->kernel[i] = (int)win.kernel[i], p->stride[i] = (int)win.stride[i], p->dilation[i] = (int)win.dil[i];
   for (int i = 0; i < 4; i++) p->pad[i] = (int)win.pads[i];
-  return emit1(t, n, x);
+  return emit_window(t, n, x, win.sd);
 }
 
 static bool op_maxpool(T *t) { return pool(t, OP_MAXPOOL2D); }
@@ -727,8 +765,10 @@ static bool op_avgpool(T *t) { return pool(t, OP_AVGPOOL2D); }
 static bool global_pool(T *t, Op op) {
   if (!onnx_check_attrs(t, "")) return false;
   Val *x = onnx_in(t, 0);
-  if (!live(x) || !need_4d(t, x)) return false;
-  return emit1(t, (Node){.op = op}, x);
+  if (!live(x)) return false;
+  int sd = x->shape.rank == 3 ? 1 : 2;
+  if (!(x = as_2d(t, x, sd))) return false;
+  return emit_window(t, (Node){.op = op}, x, sd);
 }
 
 static bool op_global_avgpool(T *t) { return global_pool(t, OP_GLOBAL_AVGPOOL2D); }
@@ -1032,7 +1072,9 @@ static bool resize(T *t, bool upsample) {
     }
   }
   Val *x = onnx_in(t, 0);
-  if (!live(x) || !need_4d(t, x)) return false;
+  if (!live(x)) return false;
+  if (x->shape.rank != 4)
+    return onnx_fail(t, "an input of rank %d is not supported: cnnc resizes [N, C, H, W] tensors along H and W", x->shape.rank);
   if ((ns >= 0) == (nz >= 0)) return onnx_fail(t, "needs scales or sizes (exactly one)");
   if ((ns >= 0 && ns != 4) || (nz >= 0 && nz != 4)) return onnx_fail(t, "scales or sizes must have 4 values for an [N, C, H, W] input");
   if (ns >= 0) {
