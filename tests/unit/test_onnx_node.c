@@ -5,8 +5,11 @@
  * /usr/share/libonnx-testdata/data/node: each directory holds a model.onnx
  * of one node (sometimes a few) and test_data_set_0/ with input_K.pb and
  * output_K.pb (TensorProtos, computed by ONNX's reference implementation;
- * input K is the K-th graph input that is not an initializer).  For every
- * directory this test
+ * input K is the K-th graph input that is not an initializer; every node
+ * test has just this one data set).  tests/onnx_node/ holds more cases in
+ * the same form, regressions of cnnc's own (made by
+ * tools/make_onnx_cases.py, named "cnnc/NAME" here).  For every directory
+ * this test
  *
  *   1. runs  $CNNC model.onnx -o TMP/m.o --name m ; whatever the model,
  *      cnnc must exit 0, or 1 with an error message: a signal or any other
@@ -71,7 +74,8 @@
 enum { R_PASS, R_FAIL, R_SKIP };
 
 typedef struct {
-  char name[128];   /* the test's directory */
+  char name[128];   /* the test: its directory's name ("cnnc/NAME" for the repository's) */
+  char dir[512];    /* its directory */
   int status;       /* R_* */
   bool applicable;  /* step 2 said yes */
   char frozen[256]; /* inputs compiled in as constants ("" if none) */
@@ -239,8 +243,8 @@ static int32_t vi_type(const Onnx__ValueInfoProto *vi) {
 
 static const char *type_word(int32_t t) { return t < 0 ? "a sequence, map or optional" : dtype(t); }
 
-static void load_test(Test *t, const char *name) {
-  snprintf(t->dir, sizeof t->dir, NODE_DIR "/%s", name);
+static void load_test(Test *t, const char *dir) {
+  snprintf(t->dir, sizeof t->dir, "%s", dir);
   char path[600];
   snprintf(path, sizeof path, "%s/model.onnx", t->dir);
   size_t len;
@@ -481,7 +485,7 @@ static int compile(const char *model, const char *tmp, char *err, size_t n, Resu
 static void run_test(const char *tmp, Result *r) {
   Test t = {0};
   char model[600], why[256], err[512] = "";
-  load_test(&t, r->name);
+  load_test(&t, r->dir);
   snprintf(model, sizeof model, "%s/model.onnx", t.dir);
   int st = compile(model, tmp, err, sizeof err, r); /* every test: cnnc must not crash */
   if (st < 0) goto done;
@@ -541,8 +545,6 @@ static void worker(int id, int ntests) {
 
 /* ---- the report ---- */
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 typedef struct {
   const char *reason;
   int count;
@@ -583,39 +585,62 @@ static int report(int n, double secs) {
   return fail ? 1 : 0;
 }
 
+/* Adds the test directories of `root` (prefix for their names) that the
+ * arguments name (all without arguments). */
+static void find_tests(const char *root, const char *prefix, int argc, char **argv, char ***names, int *n, int *cap) {
+  DIR *d = opendir(root);
+  if (!d) return;
+  for (struct dirent *e; (e = readdir(d));) {
+    char name[300], dir[600], model[700];
+    snprintf(name, sizeof name, "%s%s", prefix, e->d_name);
+    snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
+    snprintf(model, sizeof model, "%s/model.onnx", dir);
+    struct stat st;
+    if (e->d_name[0] == '.' || strlen(name) >= sizeof sh->r[0].name || strlen(dir) >= sizeof sh->r[0].dir ||
+        stat(model, &st) != 0)
+      continue;
+    bool wanted = argc < 2;
+    for (int a = 1; a < argc; a++) wanted |= !strcmp(argv[a], name);
+    if (!wanted) continue;
+    if (*n + 2 > *cap && !(*names = realloc(*names, (size_t)(*cap = *cap * 2 + 64) * sizeof **names))) abort();
+    (*names)[(*n)++] = strdup(name);
+    (*names)[(*n)++] = strdup(dir);
+  }
+  closedir(d);
+}
+
+static int cmp_pair(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 int main(int argc, char **argv) {
   cnnc_path = getenv("CNNC"), cc_path = getenv("CC"), cflags = getenv("CNNC_TEST_CFLAGS");
-  if (!cnnc_path || !*cnnc_path || !cc_path || !*cc_path) {
-    fprintf(stderr, "test_onnx_node: CNNC and CC must be set (run through ctest)\n");
+  const char *src = getenv("CNNC_SOURCE_DIR");
+  if (!cnnc_path || !*cnnc_path || !cc_path || !*cc_path || !src || !*src) {
+    fprintf(stderr, "test_onnx_node: CNNC, CC and CNNC_SOURCE_DIR must be set (run through ctest)\n");
     return 1;
   }
   if (!cflags) cflags = "";
-  DIR *d = opendir(NODE_DIR);
-  if (!d) {
+  struct stat st;
+  if (stat(NODE_DIR, &st) != 0) {
     printf("test_onnx_node: skipped: %s is missing (apt-get install libonnx-testdata)\n", NODE_DIR);
     return 77;
   }
-  char **names = NULL;
+  char **names = NULL, extra[600];
   int n = 0, cap = 0;
-  for (struct dirent *e; (e = readdir(d));) {
-    if (e->d_name[0] == '.' || strlen(e->d_name) >= sizeof sh->r[0].name) continue;
-    bool wanted = argc < 2;
-    for (int a = 1; a < argc; a++) wanted |= !strcmp(argv[a], e->d_name);
-    if (!wanted) continue;
-    if (n == cap && !(names = realloc(names, (size_t)(cap = cap * 2 + 64) * sizeof *names))) abort();
-    names[n++] = strdup(e->d_name);
-  }
-  closedir(d);
+  snprintf(extra, sizeof extra, "%s/tests/onnx_node", src);
+  find_tests(NODE_DIR, "", argc, argv, &names, &n, &cap);
+  find_tests(extra, "cnnc/", argc, argv, &names, &n, &cap);
+  n /= 2; /* name, dir pairs */
   if (n == 0) {
     fprintf(stderr, "test_onnx_node: no test in %s%s\n", NODE_DIR, argc > 1 ? " matches the arguments" : "");
     return 1;
   }
-  qsort(names, (size_t)n, sizeof *names, cmp_str);
+  qsort(names, (size_t)n, 2 * sizeof *names, cmp_pair);
   size_t bytes = sizeof *sh + (size_t)n * sizeof sh->r[0];
   sh = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (sh == MAP_FAILED) return perror("mmap"), 1;
   for (int i = 0; i < n; i++) {
-    snprintf(sh->r[i].name, sizeof sh->r[i].name, "%s", names[i]);
+    snprintf(sh->r[i].name, sizeof sh->r[i].name, "%s", names[2 * i]);
+    snprintf(sh->r[i].dir, sizeof sh->r[i].dir, "%s", names[2 * i + 1]);
     say(&sh->r[i], R_FAIL, "%s", "not run (its worker died)");
   }
   const char *j = getenv("CNNC_NODE_JOBS");
@@ -632,7 +657,7 @@ int main(int argc, char **argv) {
   while (wait(&status) > 0) bad |= !WIFEXITED(status) || WEXITSTATUS(status) != 0;
   clock_gettime(CLOCK_MONOTONIC, &t1);
   int rc = report(n, (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9);
-  for (int i = 0; i < n; i++) free(names[i]);
+  for (int i = 0; i < 2 * n; i++) free(names[i]);
   free(names);
   return rc || bad;
 }
