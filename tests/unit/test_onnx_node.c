@@ -320,7 +320,7 @@ static bool write_frozen(Test *t, unsigned freeze, const char *path, char *names
   size_t n0 = g->n_initializer;
   Onnx__TensorProto **keep = g->initializer;
   Onnx__TensorProto **init = arena_array(&t->a, n0 + (size_t)t->nin + 1, sizeof *init);
-  memcpy(init, keep, n0 * sizeof *init);
+  if (n0) memcpy(init, keep, n0 * sizeof *init);
   names[0] = 0;
   for (int k = 0; k < t->nin; k++)
     if (freeze & (1u << k)) {
