@@ -5,8 +5,8 @@
  * /usr/share/libonnx-testdata/data/node: each directory holds a model.onnx
  * of one node (sometimes a few) and test_data_set_0/ with input_K.pb and
  * output_K.pb (TensorProtos, computed by ONNX's reference implementation;
- * input K is the K-th graph input that is not an initializer; every node
- * test has just this one data set).  tests/onnx_node/ holds more cases in
+ * input K is the K-th graph input that is not an initializer; every
+ * test_data_set_N is checked, though the node tests have one each).  tests/onnx_node/ holds more cases in
  * the same form, regressions of cnnc's own (made by
  * tools/make_onnx_cases.py, named "cnnc/NAME" here).  For every directory
  * this test
@@ -32,7 +32,8 @@
  *      failure;
  *   5. links m.o into m.so ($CC -shared), and in a fork()ed child (a crash
  *      is a failure, not the end of this test) dlopens it, runs the
- *      `m_model` descriptor (runtime/cnnrt.h) on every input_K.pb and
+ *      `m_model` descriptor (runtime/cnnrt.h) on every input_K.pb of every
+ *      data set (with inputs made constants, compiled again per set) and
  *      compares every output with output_K.pb: shapes equal (a scalar may
  *      come out as [1]) and |got - want| <= 1e-7 + 1e-3 |want| for every
  *      element (ONNX's own tolerance; NaN equals NaN, infinities must be
@@ -226,7 +227,8 @@ typedef struct {
   const char **in_name;      /* non-initializer graph inputs, in order */
   int32_t *in_type;          /* their element types (-1: not a tensor) */
   int nin, nout;
-  Onnx__TensorProto **in_pb, **out_pb; /* input_K.pb, output_K.pb (NULL: missing) */
+  int nsets;                 /* test_data_set_0 .. nsets-1 */
+  Onnx__TensorProto **in_pb, **out_pb; /* the current set's input_K.pb, output_K.pb (NULL: missing) */
 } Test;
 
 static bool is_init(const Onnx__GraphProto *g, const char *name) {
@@ -269,12 +271,22 @@ static void load_test(Test *t, const char *dir) {
   t->nout = (int)g->n_output;
   t->in_pb = arena_array(&t->a, (size_t)t->nin + 1, sizeof *t->in_pb);
   t->out_pb = arena_array(&t->a, (size_t)t->nout + 1, sizeof *t->out_pb);
+  struct stat st;
+  for (t->nsets = 0; t->nsets < 1000; t->nsets++) {
+    snprintf(path, sizeof path, "%s/test_data_set_%d", t->dir, t->nsets);
+    if (stat(path, &st) != 0) break;
+  }
+}
+
+/* Reads data set `set`'s tensors. */
+static void load_set(Test *t, int set) {
+  char path[600];
   for (int k = 0; k < t->nin; k++) {
-    snprintf(path, sizeof path, "%s/test_data_set_0/input_%d.pb", t->dir, k);
+    snprintf(path, sizeof path, "%s/test_data_set_%d/input_%d.pb", t->dir, set, k);
     t->in_pb[k] = read_pb(&t->a, path);
   }
   for (int k = 0; k < t->nout; k++) {
-    snprintf(path, sizeof path, "%s/test_data_set_0/output_%d.pb", t->dir, k);
+    snprintf(path, sizeof path, "%s/test_data_set_%d/output_%d.pb", t->dir, set, k);
     t->out_pb[k] = read_pb(&t->a, path);
   }
 }
@@ -290,12 +302,14 @@ static bool handled(const char *op) {
   return false;
 }
 
-/* Step 2: NULL if the test applies to cnnc, else why not. */
+/* Step 2: NULL if the test applies to cnnc, else why not (the data types
+ * of the current set). */
 static const char *not_applicable(Test *t, char *buf, size_t n) {
   if (!t->m) return NULL; /* cnnc's own message says why (set by the caller) */
   const Onnx__GraphProto *g = t->m->proto->graph;
   for (size_t i = 0; i < g->n_node; i++)
     if (!handled(g->node[i]->op_type)) return snprintf(buf, n, "op %s not supported", g->node[i]->op_type), buf;
+  if (t->nsets == 0) return snprintf(buf, n, "no test data set"), buf;
   for (int k = 0; k < t->nin; k++) {
     int32_t ty = t->in_type[k];
     if (ty != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && !is_int_type(ty))
@@ -482,6 +496,17 @@ static int compile(const char *model, const char *tmp, char *err, size_t n, Resu
   return -1;
 }
 
+/* Links TMP/m.o and runs it on the current data set; false if the test
+ * failed (said in r). */
+static bool check_set(Test *t, const char *tmp, int set, Result *r) {
+  link_and_run(t, tmp, r);
+  if (r->status == R_PASS || set == 0) return r->status == R_PASS;
+  char msg[sizeof r->msg];
+  snprintf(msg, sizeof msg, "%s", r->msg);
+  say(r, R_FAIL, "test_data_set_%d: %s", set, msg);
+  return false;
+}
+
 static void run_test(const char *tmp, Result *r) {
   Test t = {0};
   char model[600], why[256], err[512] = "";
@@ -489,6 +514,7 @@ static void run_test(const char *tmp, Result *r) {
   snprintf(model, sizeof model, "%s/model.onnx", t.dir);
   int st = compile(model, tmp, err, sizeof err, r); /* every test: cnnc must not crash */
   if (st < 0) goto done;
+  if (t.m && t.nsets) load_set(&t, 0);
   const char *na = not_applicable(&t, why, sizeof why);
   if (!t.m || na) {
     say(r, R_SKIP, "%s%s", na ? "" : "cnnc: ", na ? na : err);
@@ -496,7 +522,7 @@ static void run_test(const char *tmp, Result *r) {
   }
   /* step 3: the int inputs, then all but the first float input, as
    * constants; each refusal on the way must be a limitation */
-  unsigned ints = 0, all_but_first = 0;
+  unsigned ints = 0, all_but_first = 0, frozen = 0;
   int first = -1;
   for (int k = 0; k < t.nin && k < 32; k++) {
     if (is_int_type(t.in_type[k])) ints |= 1u << k;
@@ -505,11 +531,11 @@ static void run_test(const char *tmp, Result *r) {
   }
   all_but_first |= ints;
   unsigned tries[2] = {ints, all_but_first};
+  snprintf(model, sizeof model, "%s/frozen.onnx", tmp);
   for (int i = 0; i < 2 && st != 0; i++) {
     if (!limitation(err)) break;
     if (!tries[i] || (i == 1 && tries[1] == tries[0])) continue;
-    snprintf(model, sizeof model, "%s/frozen.onnx", tmp);
-    if (!write_frozen(&t, tries[i], model, r->frozen, sizeof r->frozen)) {
+    if (!write_frozen(&t, frozen = tries[i], model, r->frozen, sizeof r->frozen)) {
       say(r, R_FAIL, "cannot write %s", model);
       goto done;
     }
@@ -523,7 +549,20 @@ static void run_test(const char *tmp, Result *r) {
     goto done;
   }
   r->applicable = true;
-  link_and_run(&t, tmp, r);
+  /* step 5 on every data set; one with other constants is compiled again */
+  for (int set = 0; set < t.nsets && check_set(&t, tmp, set, r); set++) {
+    if (set + 1 == t.nsets) break;
+    load_set(&t, set + 1);
+    if ((na = not_applicable(&t, why, sizeof why))) {
+      say(r, R_FAIL, "test_data_set_%d: %s", set + 1, na);
+      break;
+    }
+    if (frozen && (!write_frozen(&t, frozen, model, r->frozen, sizeof r->frozen) ||
+                   compile(model, tmp, err, sizeof err, r) != 0)) {
+      if (r->status != R_FAIL) say(r, R_FAIL, "test_data_set_%d: cnnc refuses it: %s", set + 1, err);
+      break;
+    }
+  }
 done:
   arena_free(&t.a);
 }
