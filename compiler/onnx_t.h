@@ -85,5 +85,6 @@ const char *onnx_ops_list(void);        /* "Abs, Add, ..." */
 /* onnx_fold.c: ops over constants; true when the node was folded (or
  * failed, reported), false when it is not a foldable op on constants. */
 bool onnx_fold(T *t, const char *op_type, bool *ok);
+bool onnx_foldable(const char *op_type); /* onnx_fold may fold it (its inputs constant) */
 
 #endif

@@ -6,17 +6,17 @@
  * of one node (sometimes a few) and test_data_set_0/ with input_K.pb and
  * output_K.pb (TensorProtos, computed by ONNX's reference implementation;
  * input K is the K-th graph input that is not an initializer; every
- * test_data_set_N is checked, though the node tests have one each).  tests/onnx_node/ holds more cases in
- * the same form, regressions of cnnc's own (made by
- * tools/make_onnx_cases.py, named "cnnc/NAME" here).  For every directory
- * this test
+ * test_data_set_N is checked, though the node tests have one each).
+ * tests/onnx_node/ holds more cases in the same form, regressions of
+ * cnnc's own (made by tools/make_onnx_cases.py, named "cnnc/NAME" here).
+ * For every directory this test
  *
  *   1. runs  $CNNC model.onnx -o TMP/m.o --name m ; whatever the model,
  *      cnnc must exit 0, or 1 with an error message: a signal or any other
  *      status (a sanitizer's 99, a CPU-time limit) is a failure;
  *   2. decides whether the test applies to cnnc: every node's op is one the
- *      frontend translates (onnx_op) or folds on constants (onnx_fold's
- *      list), every graph output and output tensor is float32, and every
+ *      frontend translates (onnx_op) or folds on constants
+ *      (onnx_foldable), every graph output and output tensor is float32, and every
  *      graph input is float32, or int64/int32 (shapes, axes, pads: cnnc
  *      takes those only as constants, see 3);
  *   3. if the model as given does not compile, tries it with inputs turned
@@ -78,7 +78,6 @@ typedef struct {
   char name[128];   /* the test: its directory's name ("cnnc/NAME" for the repository's) */
   char dir[512];    /* its directory */
   int status;       /* R_* */
-  bool applicable;  /* step 2 said yes */
   char frozen[256]; /* inputs compiled in as constants ("" if none) */
   char msg[768];    /* FAIL: what went wrong; SKIP: the reason */
 } Result;
@@ -291,16 +290,7 @@ static void load_set(Test *t, int set) {
   }
 }
 
-static const char *const folded[] = {"Constant", "Shape", "Size", "Gather", "Cast", "ConstantOfShape", "Range",
-                                     "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Concat",
-                                     "Slice", "Transpose", "Add", "Sub", "Mul", "Div", "Neg", NULL};
-
-static bool handled(const char *op) {
-  if (onnx_op(op)) return true;
-  for (const char *const *f = folded; *f; f++)
-    if (!strcmp(*f, op)) return true;
-  return false;
-}
+static bool handled(const char *op) { return onnx_op(op) || onnx_foldable(op); }
 
 /* Step 2: NULL if the test applies to cnnc, else why not (the data types
  * of the current set). */
@@ -548,7 +538,6 @@ static void run_test(const char *tmp, Result *r) {
     r->frozen[0] = 0;
     goto done;
   }
-  r->applicable = true;
   /* step 5 on every data set; one with other constants is compiled again */
   for (int set = 0; set < t.nsets && check_set(&t, tmp, set, r); set++) {
     if (set + 1 == t.nsets) break;
