@@ -164,7 +164,8 @@ static bool op_prelu(T *t) {
   if (!live(x) || !s) return false;
   int64_t C = x->shape.rank >= 2 ? x->shape.dim[1] : 1;
   bool per_channel = s->numel == C && x->shape.rank >= 2;
-  for (int i = 0; per_channel && i < s->shape.rank; i++) { /* aligned from the right with x */
+  /* from opset 7 the slope broadcasts (aligned from the right); before, C values are one per channel */
+  for (int i = 0; per_channel && t->opset >= 7 && i < s->shape.rank; i++) {
     int xd = x->shape.rank - s->shape.rank + i;
     per_channel = s->shape.dim[i] == (xd == 1 ? C : 1);
   }
