@@ -176,17 +176,50 @@ static bool op_prelu(T *t) {
   return emit1(t, n, x);
 }
 
+/* B of a binary op before opset 7: only with broadcast = 1 may its shape
+ * differ from A's, as a contiguous run of A's dims from `axis` (default:
+ * A's last dims) or a single element.  Returned with trailing 1s so that
+ * numpy broadcasting (the IR's) lines it up the same way. */
+static Val *legacy_broadcast(T *t, Val *a, Val *b) {
+  if (shape_eq(&a->shape, &b->shape)) return b;
+  if (!onnx_attr_int(t, "broadcast", 0))
+    return onnx_fail(t, "B of shape %s for A of shape %s needs broadcast = 1 (opset %lld)", onnx_shape_str(t, &b->shape),
+                     onnx_shape_str(t, &a->shape), (long long)t->opset), NULL;
+  if (b->numel == 1 || !onnx_attr(t, "axis")) return b; /* suffix matching: numpy's */
+  int ra = a->shape.rank, rb = b->shape.rank, axis = norm_axis(t, onnx_attr_int(t, "axis", 0), ra, "axis");
+  if (axis < 0) return NULL;
+  if (axis + rb > ra) return onnx_fail(t, "B of rank %d does not fit A of rank %d from axis %d", rb, ra, axis), NULL;
+  for (int i = 0; i < rb; i++)
+    if (b->shape.dim[i] != a->shape.dim[axis + i])
+      return onnx_fail(t, "B of shape %s is not A's %s from axis %d", onnx_shape_str(t, &b->shape),
+                       onnx_shape_str(t, &a->shape), axis), NULL;
+  Shape s = b->shape;
+  while (s.rank < ra - axis) s.dim[s.rank++] = 1;
+  if (b->kind == V_CONST) {
+    Val *v = arena_alloc(t->a, sizeof *v);
+    *v = *b;
+    v->shape = s;
+    return v;
+  }
+  Node r = {.op = OP_RESHAPE};
+  r.a.reshape.shape = s;
+  Val *v = onnx_emit(t, r, onnx_name(t, "bcast"), &b, 1);
+  return live(v) ? v : NULL;
+}
+
 /* Add, Sub, Mul, Div, Max, Min (n-ary for Sum, Max, Min).  A scalar
  * constant operand of Add, Sub or Mul becomes an exact `scale` activation
  * (x + c, x - c, c - x, x * c round exactly as the binary op does). */
 static bool binary(T *t, Op op, bool nary) {
-  if (!onnx_check_attrs(t, "")) return false;
+  bool legacy = !nary && t->opset < 7; /* Add, Sub, Mul, Div before opset 7: broadcast and axis */
+  if (!onnx_check_attrs(t, legacy ? "axis broadcast" : "")) return false;
   int nin = onnx_nin(t);
   if (!nary && nin != 2) return onnx_fail(t, "takes 2 inputs, got %d", nin);
   if (nin < 1) return onnx_fail(t, "needs at least one input");
   Val **ins = arena_array(t->a, (size_t)nin, sizeof *ins);
   for (int k = 0; k < nin; k++)
     if (!live(ins[k] = onnx_in(t, k))) return false;
+  if (legacy && !(ins[1] = legacy_broadcast(t, ins[0], ins[1]))) return false;
   if (nin == 1) { /* Sum, Max, Min of one tensor: itself */
     onnx_out(t, 0, ins[0]);
     return true;
@@ -219,7 +252,7 @@ static bool op_max(T *t) { return binary(t, OP_MAX, true); }
 static bool op_min(T *t) { return binary(t, OP_MIN, true); }
 
 static bool op_pow(T *t) {
-  if (!onnx_check_attrs(t, "")) return false;
+  if (!onnx_check_attrs(t, t->opset < 7 ? "axis broadcast" : "")) return false; /* a scalar exponent: any axis fits */
   Val *x = onnx_in(t, 0), *e = need_const(t, 1, "exponent");
   float p = 0;
   if (!live(x) || !e) return false;
