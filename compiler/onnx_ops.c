@@ -964,13 +964,14 @@ static Val *weight_rows(T *t, const Val *b, bool transposed, float alpha) {
   return onnx_const(t, b->name, (Shape){2, {units, K}}, w, NULL);
 }
 
-/* Gemm: A (computed, [M, K]) times a constant B, plus a constant C. */
+/* Gemm: A (computed, [M, K]) times a constant B, plus C (a constant: a bias
+ * when it is a vector; or computed: added). */
 static bool op_gemm(T *t) {
   if (!onnx_check_attrs(t, t->opset < 7 ? "alpha beta broadcast transA transB" : "alpha beta transA transB")) return false;
   float alpha = onnx_attr_float(t, "alpha", 1), beta = onnx_attr_float(t, "beta", 1);
   bool ta = onnx_attr_int(t, "transA", 0), tb = onnx_attr_int(t, "transB", 0);
-  Val *a = onnx_in(t, 0), *b = need_const(t, 1, "B"), *c = onnx_in(t, 2) ? need_const(t, 2, "C") : NULL;
-  if (!live(a) || !b || (onnx_in(t, 2) && !c)) return false;
+  Val *a = onnx_in(t, 0), *b = need_const(t, 1, "B"), *c = onnx_in(t, 2);
+  if (!live(a) || !b || (c && !live(c))) return false;
   if (a->kind != V_NODE) return onnx_fail(t, "A must be computed (Gemm of two constants is not supported)");
   if (a->shape.rank != 2 || b->shape.rank != 2) return onnx_fail(t, "A and B must be matrices");
   floats_of(t, b);
@@ -984,7 +985,7 @@ static bool op_gemm(T *t) {
   }
   if (cur->shape.dim[1] != w->shape.dim[1])
     return onnx_fail(t, "A's %lld columns do not match B's %lld rows", (long long)cur->shape.dim[1], (long long)w->shape.dim[1]);
-  bool vec_bias = c && beta != 0 && (c->numel == units || c->numel == 1) && c->shape.rank <= 2 &&
+  bool vec_bias = c && c->kind == V_CONST && beta != 0 && (c->numel == units || c->numel == 1) && c->shape.rank <= 2 &&
                   (c->shape.rank < 2 || c->shape.dim[0] == 1);
   Node n = {.op = OP_DENSE};
   n.a.dense = (DenseAttr){.units = (int)units, .has_bias = vec_bias};
@@ -997,10 +998,13 @@ static bool op_gemm(T *t) {
     n.bias = onnx_param(t, name, "bias", onnx_const(t, c->name, (Shape){1, {units}}, bv, NULL));
   }
   Val *v = onnx_emit(t, n, name, &cur, 1);
-  if (c && !vec_bias && beta != 0 && live(v)) { /* a full [M, N] C: added */
-    floats_of(t, c);
+  if (c && !vec_bias && beta != 0 && live(v)) { /* a full [M, N] C, or a computed one: added */
     Val *cc = c;
-    if (beta != 1) {
+    if (c->kind == V_NODE && beta != 1) {
+      cc = onnx_emit(t, (Node){.op = OP_ACT, .act = {ACT_SCALE, beta, 0}}, onnx_name(t, "betaC"), &c, 1);
+      if (!live(cc)) return false;
+    } else if (c->kind == V_CONST && beta != 1) {
+      floats_of(t, c);
       float *sv = arena_array(t->a, (size_t)c->numel, sizeof(float));
       for (int64_t k = 0; k < c->numel; k++) sv[k] = beta * c->f[k];
       cc = onnx_const(t, onnx_name(t, "C"), c->shape, sv, NULL);
