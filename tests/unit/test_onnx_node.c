@@ -22,9 +22,9 @@
  *   3. if the model as given does not compile, tries it with inputs turned
  *      into initializers holding the test's own values (ONNX's node tests
  *      pass weights, shapes and axes as inputs, which cnnc compiles into
- *      the object): first the int64/int32 inputs, then every input but the
- *      first float32 one.  Each data set has its own model, so this is
- *      exact;
+ *      the object): first the int64/int32 inputs, then every input but
+ *      one float32 input (the first, else the second, ...).  Each data set
+ *      has its own model, so this is exact;
  *   4. an applicable test must compile, unless cnnc refuses it with a
  *      limitation message (limitation() below: "... is not supported",
  *      "cnnc supports ...", ...): then it is skipped with that message as
@@ -510,21 +510,18 @@ static void run_test(const char *tmp, Result *r) {
     say(r, R_SKIP, "%s%s", na ? "" : "cnnc: ", na ? na : err);
     goto done;
   }
-  /* step 3: the int inputs, then all but the first float input, as
-   * constants; each refusal on the way must be a limitation */
-  unsigned ints = 0, all_but_first = 0, frozen = 0;
-  int first = -1;
-  for (int k = 0; k < t.nin && k < 32; k++) {
-    if (is_int_type(t.in_type[k])) ints |= 1u << k;
-    else if (first < 0) first = k;
-    else all_but_first |= 1u << k;
-  }
-  all_but_first |= ints;
-  unsigned tries[2] = {ints, all_but_first};
+  /* step 3: the int inputs, then all inputs but one float input (the
+   * first, the second, ...), as constants; each refusal on the way must be
+   * a limitation */
+  unsigned ints = 0, floats = 0, frozen = 0, tries[33];
+  int ntries = 0;
+  for (int k = 0; k < t.nin && k < 32; k++) *(is_int_type(t.in_type[k]) ? &ints : &floats) |= 1u << k;
+  if (ints) tries[ntries++] = ints;
+  for (int k = 0; k < t.nin && k < 32; k++)
+    if ((floats & (1u << k)) && floats != 1u << k) tries[ntries++] = (ints | floats) & ~(1u << k);
   snprintf(model, sizeof model, "%s/frozen.onnx", tmp);
-  for (int i = 0; i < 2 && st != 0; i++) {
+  for (int i = 0; i < ntries && st != 0; i++) {
     if (!limitation(err)) break;
-    if (!tries[i] || (i == 1 && tries[1] == tries[0])) continue;
     if (!write_frozen(&t, frozen = tries[i], model, r->frozen, sizeof r->frozen)) {
       say(r, R_FAIL, "cannot write %s", model);
       goto done;
