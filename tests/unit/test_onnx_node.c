@@ -7,9 +7,11 @@
  * output_K.pb (TensorProtos, computed by ONNX's reference implementation;
  * input K is the K-th graph input that is not an initializer; every
  * test_data_set_N is checked, though the node tests have one each).
- * tests/onnx_node/ holds more cases in the same form, regressions of
- * cnnc's own (made by tools/make_onnx_cases.py, named "cnnc/NAME" here).
- * For every directory this test
+ * The package's pytorch-converted, pytorch-operator and simple suites
+ * (PyTorch's exports at opset 6 to 9, a few small models) are in the same
+ * form and run too, as "SUITE/NAME"; tests/onnx_node/ holds cnnc's own
+ * cases, regressions (made by tools/make_onnx_cases.py), run as
+ * "cnnc/NAME".  For every directory this test
  *
  *   1. runs  $CNNC model.onnx -o TMP/m.o --name m ; whatever the model,
  *      cnnc must exit 0, or 1 with an error message: a signal or any other
@@ -67,7 +69,17 @@
 #include "cnnrt.h"
 #include "onnx_t.h"
 
-#define NODE_DIR "/usr/share/libonnx-testdata/data/node"
+#define TESTDATA "/usr/share/libonnx-testdata/data"
+#define NODE_DIR TESTDATA "/node"
+
+/* The suites: ONNX's node tests, PyTorch's exports of the same package
+ * (older opsets), its few whole models, and the repository's own. */
+static const struct {
+  const char *dir;    /* under TESTDATA, or NULL: $CNNC_SOURCE_DIR/tests/onnx_node */
+  const char *prefix; /* of its tests' names */
+} suites[] = {{"node", ""}, {"pytorch-converted", "pytorch-converted/"}, {"pytorch-operator", "pytorch-operator/"},
+              {"simple", "simple/"}, {NULL, "cnnc/"}};
+enum { NSUITES = sizeof suites / sizeof *suites };
 #define RTOL 1e-3
 #define ATOL 1e-7
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -580,11 +592,20 @@ static int cmp_reason(const void *a, const void *b) {
   return x->count != y->count ? y->count - x->count : strcmp(x->reason, y->reason);
 }
 
+static int suite_of(const char *name) {
+  for (int k = NSUITES - 1; k > 0; k--)
+    if (!strncmp(name, suites[k].prefix, strlen(suites[k].prefix))) return k;
+  return 0;
+}
+
 static int report(int n, double secs) {
-  int pass = 0, fail = 0, skip = 0, frozen = 0, crashed = 0, nr = 0;
+  int pass = 0, fail = 0, skip = 0, frozen = 0, crashed = 0, nr = 0, per[NSUITES][4] = {{0}};
   Reason *reasons = calloc((size_t)n + 1, sizeof *reasons);
   for (int i = 0; i < n; i++) {
     Result *r = &sh->r[i];
+    int *c = per[suite_of(r->name)];
+    c[r->status]++;
+    c[3] += r->status == R_PASS && r->frozen[0];
     if (r->status == R_PASS) {
       pass++, frozen += r->frozen[0] != 0;
       printf("PASS %s%s%s%s\n", r->name, r->frozen[0] ? " (as constants: " : "", r->frozen, r->frozen[0] ? ")" : "");
@@ -604,7 +625,12 @@ static int report(int n, double secs) {
   qsort(reasons, (size_t)nr, sizeof *reasons, cmp_reason);
   printf("\nskip reasons (%d tests):\n", skip);
   for (int k = 0; k < nr; k++) printf("%5d  %s\n", reasons[k].count, reasons[k].reason);
-  printf("\nONNX node tests: %d passed (%d with inputs as constants), %d failed (%d crashed), %d skipped, of %d "
+  printf("\n");
+  for (int k = 0; k < NSUITES; k++)
+    if (per[k][0] + per[k][1] + per[k][2])
+      printf("%-18s %4d passed (%d with inputs as constants), %d failed, %d skipped\n",
+             suites[k].dir ? suites[k].dir : "tests/onnx_node", per[k][R_PASS], per[k][3], per[k][R_FAIL], per[k][R_SKIP]);
+  printf("ONNX node tests: %d passed (%d with inputs as constants), %d failed (%d crashed), %d skipped, of %d "
          "(%.0f s)\n", pass, frozen, fail, crashed, skip, n, secs);
   free(reasons);
   return fail ? 1 : 0;
@@ -652,8 +678,11 @@ int main(int argc, char **argv) {
   char **names = NULL, extra[600];
   int n = 0, cap = 0;
   snprintf(extra, sizeof extra, "%s/tests/onnx_node", src);
-  find_tests(NODE_DIR, "", argc, argv, &names, &n, &cap);
-  find_tests(extra, "cnnc/", argc, argv, &names, &n, &cap);
+  for (int k = 0; k < NSUITES; k++) {
+    char dir[600];
+    snprintf(dir, sizeof dir, TESTDATA "/%s", suites[k].dir ? suites[k].dir : "");
+    find_tests(suites[k].dir ? dir : extra, suites[k].prefix, argc, argv, &names, &n, &cap);
+  }
   n /= 2; /* name, dir pairs */
   if (n == 0) {
     fprintf(stderr, "test_onnx_node: no test in %s%s\n", NODE_DIR, argc > 1 ? " matches the arguments" : "");
