@@ -327,12 +327,10 @@ static bool input_shape(T *t, const Onnx__ValueInfoProto *vi, Loc at, Shape *s) 
 }
 
 static void add_inputs(T *t) {
-  int n = 0;
   for (size_t i = 0; i < t->graph->n_input; i++) {
     const Onnx__ValueInfoProto *vi = t->graph->input[i];
     if (!vi->name || !*vi->name) continue;
     if (strmap_get(&t->inits, vi->name)) continue; /* older exporters list initializers as inputs */
-    n++;
     Loc at = {arena_printf(t->a, "%s: input '%s'", t->path, vi->name), 0, 0};
     Node n = {.op = OP_INPUT, .loc = at, .name = vi->name};
     Val *v;
@@ -348,8 +346,6 @@ static void add_inputs(T *t) {
     }
     strmap_put(t->a, &t->vals, vi->name, v);
   }
-  if (n == 0) /* its outputs would be constants */
-    error_at((Loc){t->path, 0, 0}, "the model has no inputs: cnnc compiles models with at least one input");
   for (int i = 0; t->opt && i < t->opt->ninputs; i++) {
     const char *name = t->opt->inputs[i].name;
     if (!strmap_get(&t->vals, name))
@@ -421,7 +417,6 @@ static void translate_node(T *t, const Onnx__NodeProto *nd, int index) {
 
 static void add_outputs(T *t) {
   t->node = NULL;
-  if (t->graph->n_output == 0) error_at((Loc){t->path, 0, 0}, "the model has no outputs");
   for (size_t i = 0; i < t->graph->n_output; i++) {
     const char *name = t->graph->output[i]->name;
     Loc at = {arena_printf(t->a, "%s: output '%s'", t->path, name ? name : ""), 0, 0};
