@@ -88,6 +88,10 @@ Val *onnx_in(T *t, int k) {
   return v;
 }
 
+bool onnx_out_used(T *t, int k) {
+  return k < (int)t->node->n_output && *t->node->output[k] && strmap_get(&t->used, t->node->output[k]);
+}
+
 void onnx_out(T *t, int k, Val *v) {
   if (k < (int)t->node->n_output && *t->node->output[k]) strmap_put(t->a, &t->vals, t->node->output[k], v);
 }
@@ -205,6 +209,8 @@ Param *onnx_param(T *t, const char *layer, const char *suffix, const Val *c) {
 /* The IR node of constant c, made on its first use as an operand. */
 static void materialize(T *t, Val *c) {
   if (c->sid >= 0) return;
+  /* a graph output's name belongs to the output's named copy (add_outputs) */
+  if (strmap_get(&t->outs, c->name)) c->name = arena_printf(t->a, "%s:const", c->name);
   Node n = {.op = OP_CONSTANT, .loc = t->loc, .name = c->name};
   n.a.constant.shape = c->shape.rank ? c->shape : (Shape){1, {1}};
   n.weight = onnx_param(t, c->name, "value", c);
@@ -298,6 +304,10 @@ static bool input_shape(T *t, const Onnx__ValueInfoProto *vi, Loc at, Shape *s) 
   for (size_t d = 0; d < sp->n_dim; d++) {
     const Onnx__TensorShapeProto__Dimension *dim = sp->dim[d];
     bool fixed = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dim->dim_value > 0;
+    if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && dim->dim_value == 0) {
+      error_at(at, "dimension %zu is 0: empty tensors are not supported", d);
+      return false;
+    }
     if (!fixed) {
       const char *what = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM
                              ? arena_printf(t->a, "'%s'", dim->dim_param)
@@ -416,6 +426,13 @@ static void add_outputs(T *t) {
       continue;
     }
     if (v->kind == V_BAD) continue; /* reported at its node */
+    const Onnx__TypeProto *tp = t->graph->output[i]->type;
+    int32_t et = tp && tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->tensor_type
+                     ? tp->tensor_type->elem_type : ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    if (et != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT && et != ONNX__TENSOR_PROTO__DATA_TYPE__UNDEFINED) {
+      error_at(at, "its elements are %s; cnnc compiles models whose outputs are float32", elem_type_name(et));
+      continue;
+    }
     if (v->kind == V_CONST) {
       t->loc = at;
       materialize(t, v);
@@ -426,8 +443,9 @@ static void add_outputs(T *t) {
       static const Onnx__NodeProto none = ONNX__NODE_PROTO__INIT;
       t->node = &none;
       Node n = {.op = OP_DROPOUT};
-      if (!onnx_emit(t, n, name, &v, 1)) continue;
+      Val *copy = onnx_emit(t, n, name, &v, 1);
       t->node = NULL;
+      if (copy->kind == V_BAD) continue;
     }
     build_output(t->b, name, at);
   }
@@ -444,7 +462,10 @@ static void index_model(T *t) {
     for (size_t k = 0; k < t->graph->node[i]->n_input; k++)
       if (*t->graph->node[i]->input[k]) strmap_put(t->a, &t->used, t->graph->node[i]->input[k], (void *)1);
   for (size_t i = 0; i < t->graph->n_output; i++)
-    if (t->graph->output[i]->name) strmap_put(t->a, &t->used, t->graph->output[i]->name, (void *)1);
+    if (t->graph->output[i]->name) {
+      strmap_put(t->a, &t->used, t->graph->output[i]->name, (void *)1);
+      strmap_put(t->a, &t->outs, t->graph->output[i]->name, (void *)1);
+    }
 }
 
 /* "dir/resnet18.onnx" -> "resnet18", made a C identifier (names.c's rule). */

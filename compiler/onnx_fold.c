@@ -374,7 +374,6 @@ static bool fold_slice(T *t, bool *ok) {
       e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
     }
     int64_t len = step > 0 ? (e > b ? (e - b + step - 1) / step : 0) : (b > e ? (b - e - step - 1) / -step : 0);
-    if (len < 1) return *ok = onnx_fail(t, "an empty slice of axis %d", a), true;
     base += b * st[a];
     st[a] *= step;
     s.dim[a] = len;
@@ -422,6 +421,17 @@ static bool fold_arith(T *t, const char *op, bool *ok) {
   return true;
 }
 
+/* Ops folded on constant inputs (Constant, Shape and Size always). */
+static const char *const foldable[] = {"Constant", "Shape", "Size", "Gather", "Cast", "ConstantOfShape", "Range",
+                                       "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Concat",
+                                       "Slice", "Transpose", "Add", "Sub", "Mul", "Div", "Neg", NULL};
+
+bool onnx_foldable(const char *op) {
+  for (const char *const *f = foldable; *f; f++)
+    if (!strcmp(*f, op)) return true;
+  return false;
+}
+
 bool onnx_fold(T *t, const char *op, bool *ok) {
   *ok = true;
   if (!strcmp(op, "Constant")) return fold_constant(t, ok);
@@ -430,12 +440,7 @@ bool onnx_fold(T *t, const char *op, bool *ok) {
     if (!x || x->kind == V_BAD) return false;
     return op[1] == 'h' ? fold_shape(t, ok) : fold_size(t, ok);
   }
-  static const char *const foldable[] = {"Gather", "Cast", "ConstantOfShape", "Range", "Reshape", "Flatten", "Squeeze",
-                                         "Unsqueeze", "Identity", "Dropout", "Concat", "Slice", "Transpose", "Add",
-                                         "Sub", "Mul", "Div", "Neg", NULL};
-  bool known = false;
-  for (const char *const *f = foldable; *f; f++) known |= !strcmp(*f, op);
-  if (!known || !onnx_nin(t) || !all_const(t)) return false;
+  if (!onnx_foldable(op) || !onnx_nin(t) || !all_const(t)) return false;
   if (!strcmp(op, "Gather")) return fold_gather(t, ok);
   if (!strcmp(op, "Cast")) return fold_cast(t, ok);
   if (!strcmp(op, "ConstantOfShape")) return fold_constant_of_shape(t, ok);

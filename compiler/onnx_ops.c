@@ -60,6 +60,15 @@ static bool const_float(T *t, const Val *c, float *out, const char *what) {
   return true;
 }
 
+/* A constant's values as floats (converted in place once). */
+static bool floats_of(T *t, Val *c) {
+  if (!c->is_int) return true;
+  c->f = arena_array(t->a, (size_t)c->numel + 1, sizeof(float));
+  for (int64_t k = 0; k < c->numel; k++) c->f[k] = (float)c->i[k];
+  c->is_int = false;
+  return true;
+}
+
 static int norm_axis(T *t, int64_t axis, int rank, const char *what) {
   if (axis < -rank || axis >= rank) {
     onnx_fail(t, "%s %lld is out of range for rank %d", what, (long long)axis, rank);
@@ -121,37 +130,96 @@ static bool op_clip(T *t) {
   return emit1(t, n, x);
 }
 
-/* PRelu: a scalar slope, or one per channel (dim 1 of x). */
+/* PRelu with a slope that broadcasts to x otherwise than per channel:
+ * relu(x) + slope * min(x, 0), exactly x or slope * x. */
+static bool prelu_broadcast(T *t, Val *x, Val *s) {
+  bool fits = s->shape.rank <= x->shape.rank;
+  for (int i = 0; fits && i < s->shape.rank; i++) {
+    int64_t sd = s->shape.dim[i], xd = x->shape.dim[x->shape.rank - s->shape.rank + i];
+    fits = sd == 1 || sd == xd;
+  }
+  if (!fits)
+    return onnx_fail(t, "a slope of shape %s does not broadcast to the input's %s", onnx_shape_str(t, &s->shape),
+                     onnx_shape_str(t, &x->shape));
+  floats_of(t, s);
+  Val *zero = onnx_const(t, onnx_name(t, "zero"), (Shape){1, {1}}, arena_array(t->a, 1, sizeof(float)), NULL);
+  Val *ins[2] = {x, zero};
+  Val *neg = onnx_emit(t, (Node){.op = OP_MIN}, onnx_name(t, "neg"), ins, 2);
+  Val *pos = onnx_emit(t, (Node){.op = OP_ACT, .act = {ACT_RELU, 0, 0}}, onnx_name(t, "pos"), &x, 1);
+  if (!live(neg) || !live(pos)) return false;
+  ins[0] = s, ins[1] = neg;
+  Val *sn = onnx_emit(t, (Node){.op = OP_MUL}, onnx_name(t, "scaled"), ins, 2);
+  if (!live(sn)) return false;
+  ins[0] = pos, ins[1] = sn;
+  Val *v = onnx_emit(t, (Node){.op = OP_ADD}, out0(t), ins, 2);
+  onnx_out(t, 0, v);
+  return live(v);
+}
+
+/* PRelu: a scalar slope, or one per channel (dim 1 of x), or else through
+ * broadcasting binary ops. */
 static bool op_prelu(T *t) {
   if (!onnx_check_attrs(t, "")) return false;
   Val *x = onnx_in(t, 0), *s = need_const(t, 1, "slope");
   if (!live(x) || !s) return false;
   int64_t C = x->shape.rank >= 2 ? x->shape.dim[1] : 1;
   bool per_channel = s->numel == C && x->shape.rank >= 2;
-  for (int i = 0; per_channel && i < s->shape.rank; i++) { /* aligned from the right with x */
+  /* from opset 7 the slope broadcasts (aligned from the right); before, C values are one per channel */
+  for (int i = 0; per_channel && t->opset >= 7 && i < s->shape.rank; i++) {
     int xd = x->shape.rank - s->shape.rank + i;
     per_channel = s->shape.dim[i] == (xd == 1 ? C : 1);
   }
-  if (s->numel != 1 && !per_channel)
-    return onnx_fail(t, "a slope of shape %s for an input %s: cnnc's prelu takes one slope or one per channel "
-                        "(dim 1)", onnx_shape_str(t, &s->shape), onnx_shape_str(t, &x->shape));
+  if (s->numel != 1 && !per_channel) return prelu_broadcast(t, x, s);
   Node n = {.op = OP_ACT, .act = {ACT_PRELU, 0, 0}};
   n.a.num_parameters = (int)s->numel;
   n.weight = onnx_param(t, out0(t), "weight", s);
   return emit1(t, n, x);
 }
 
+/* B of a binary op before opset 7: only with broadcast = 1 may its shape
+ * differ from A's, as a contiguous run of A's dims from `axis` (default:
+ * A's last dims) or a single element.  Returned with trailing 1s so that
+ * numpy broadcasting (the IR's) lines it up the same way. */
+static Val *legacy_broadcast(T *t, Val *a, Val *b) {
+  if (shape_eq(&a->shape, &b->shape)) return b;
+  if (!onnx_attr_int(t, "broadcast", 0))
+    return onnx_fail(t, "B of shape %s for A of shape %s needs broadcast = 1 (opset %lld)", onnx_shape_str(t, &b->shape),
+                     onnx_shape_str(t, &a->shape), (long long)t->opset), NULL;
+  if (b->numel == 1 || !onnx_attr(t, "axis")) return b; /* suffix matching: numpy's */
+  int ra = a->shape.rank, rb = b->shape.rank, axis = norm_axis(t, onnx_attr_int(t, "axis", 0), ra, "axis");
+  if (axis < 0) return NULL;
+  if (axis + rb > ra) return onnx_fail(t, "B of rank %d does not fit A of rank %d from axis %d", rb, ra, axis), NULL;
+  for (int i = 0; i < rb; i++)
+    if (b->shape.dim[i] != a->shape.dim[axis + i])
+      return onnx_fail(t, "B of shape %s is not A's %s from axis %d", onnx_shape_str(t, &b->shape),
+                       onnx_shape_str(t, &a->shape), axis), NULL;
+  Shape s = b->shape;
+  while (s.rank < ra - axis) s.dim[s.rank++] = 1;
+  if (b->kind == V_CONST) {
+    Val *v = arena_alloc(t->a, sizeof *v);
+    *v = *b;
+    v->shape = s;
+    return v;
+  }
+  Node r = {.op = OP_RESHAPE};
+  r.a.reshape.shape = s;
+  Val *v = onnx_emit(t, r, onnx_name(t, "bcast"), &b, 1);
+  return live(v) ? v : NULL;
+}
+
 /* Add, Sub, Mul, Div, Max, Min (n-ary for Sum, Max, Min).  A scalar
  * constant operand of Add, Sub or Mul becomes an exact `scale` activation
  * (x + c, x - c, c - x, x * c round exactly as the binary op does). */
 static bool binary(T *t, Op op, bool nary) {
-  if (!onnx_check_attrs(t, "")) return false;
+  bool legacy = !nary && t->opset < 7; /* Add, Sub, Mul, Div before opset 7: broadcast and axis */
+  if (!onnx_check_attrs(t, legacy ? "axis broadcast" : "")) return false;
   int nin = onnx_nin(t);
   if (!nary && nin != 2) return onnx_fail(t, "takes 2 inputs, got %d", nin);
   if (nin < 1) return onnx_fail(t, "needs at least one input");
   Val **ins = arena_array(t->a, (size_t)nin, sizeof *ins);
   for (int k = 0; k < nin; k++)
     if (!live(ins[k] = onnx_in(t, k))) return false;
+  if (legacy && !(ins[1] = legacy_broadcast(t, ins[0], ins[1]))) return false;
   if (nin == 1) { /* Sum, Max, Min of one tensor: itself */
     onnx_out(t, 0, ins[0]);
     return true;
@@ -184,10 +252,14 @@ static bool op_max(T *t) { return binary(t, OP_MAX, true); }
 static bool op_min(T *t) { return binary(t, OP_MIN, true); }
 
 static bool op_pow(T *t) {
-  if (!onnx_check_attrs(t, "")) return false;
+  if (!onnx_check_attrs(t, t->opset < 7 ? "axis broadcast" : "")) return false; /* a scalar exponent: any axis fits */
   Val *x = onnx_in(t, 0), *e = need_const(t, 1, "exponent");
   float p = 0;
-  if (!live(x) || !e || !const_float(t, e, &p, "the exponent")) return false;
+  if (!live(x) || !e) return false;
+  if (e->numel != 1)
+    return onnx_fail(t, "an exponent of shape %s is not supported: cnnc's Pow takes one exponent for every element",
+                     onnx_shape_str(t, &e->shape));
+  if (!const_float(t, e, &p, "the exponent")) return false;
   if (x->kind != V_NODE) return onnx_fail(t, "the base must be computed, not a constant");
   Node n = {.op = OP_ACT, .act = {ACT_POW, p, 0}};
   return emit1(t, n, x);
@@ -203,13 +275,16 @@ static bool reshape_to(T *t, Val *x, Shape s, const char *name) {
   return live(v);
 }
 
-static bool op_identity(T *t) {
-  if (!onnx_check_attrs(t, "")) return false;
+/* Output 0 is input 0 (Identity, Dropout, Cast to float32: the caller
+ * checked the attributes). */
+static bool pass_through(T *t) {
   Val *x = onnx_in(t, 0);
   if (!live(x)) return false;
   onnx_out(t, 0, x);
   return true;
 }
+
+static bool op_identity(T *t) { return onnx_check_attrs(t, "") && pass_through(t); }
 
 /* Dropout: the identity in inference (ratio ignored, training_mode false). */
 static bool op_dropout(T *t) {
@@ -220,7 +295,7 @@ static bool op_dropout(T *t) {
     if (m->numel != 1 || (m->is_int ? m->i[0] : (int64_t)m->f[0]) != 0)
       return onnx_fail(t, "training_mode must be false: cnnc compiles models for inference");
   }
-  return op_identity(t);
+  return pass_through(t);
 }
 
 static bool op_flatten(T *t) {
@@ -328,6 +403,20 @@ static bool op_concat(T *t) {
   return live(v);
 }
 
+/* The length of ONNX's Slice of `dim` elements (starts and ends clamped). */
+static int64_t slice_len(int64_t dim, int64_t b, int64_t e, int64_t step) {
+  if (b < 0) b += dim;
+  if (e < 0) e += dim;
+  if (step > 0) {
+    b = b < 0 ? 0 : b > dim ? dim : b;
+    e = e < 0 ? 0 : e > dim ? dim : e;
+    return e > b ? (e - b - 1) / step + 1 : 0;
+  }
+  b = b < 0 ? -1 : b > dim - 1 ? dim - 1 : b;
+  e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
+  return b > e ? (b - e - 1) / -step + 1 : 0;
+}
+
 static Val *slice1(T *t, Val *x, int axis, int64_t start, int64_t end, int64_t step, const char *name) {
   Node n = {.op = OP_SLICE};
   n.a.slice = (SliceAttr){.axis = axis, .start = start, .end = end, .step = step};
@@ -395,6 +484,9 @@ static bool op_slice(T *t) {
     int64_t step = n[3] >= 0 ? v[3][i] : 1;
     if (a < 0) return false;
     if (step == 0) return onnx_fail(t, "a step of 0");
+    if (step == INT64_MIN || slice_len(cur->shape.dim[a], v[0][i], v[1][i], step) == 0)
+      return onnx_fail(t, "an empty result (axis %d from %lld to %lld in steps of %lld) is not supported: cnnc's "
+                          "tensors have no zero dimension", a, (long long)v[0][i], (long long)v[1][i], (long long)step);
     const char *name = i == n[0] - 1 ? out0(t) : onnx_name(t, "slice");
     if (!live(cur = slice1(t, cur, a, v[0][i], v[1][i], step, name))) return false;
   }
@@ -403,38 +495,62 @@ static bool op_slice(T *t) {
   return live(cur);
 }
 
-/* Gather on a computed tensor with constant indices: a slice (and the
- * axis dropped for a scalar index). */
+/* Gather on a computed tensor with constant indices: one slice per run
+ * of consecutive indices, concatenated along the axis, reshaped to
+ * x.shape[:axis] + indices.shape + x.shape[axis+1:] when that differs. */
+enum { GATHER_MAX_RUNS = 256 };
+
 static bool op_gather(T *t) {
   if (!onnx_check_attrs(t, "axis")) return false;
   Val *x = onnx_in(t, 0), *idx = need_const(t, 1, "indices");
   if (!live(x) || !idx) return false;
   int a = norm_axis(t, onnx_attr_int(t, "axis", 0), x->shape.rank, "axis");
   if (a < 0) return false;
-  int64_t first = idx->is_int ? idx->i[0] : (int64_t)idx->f[0], dim = x->shape.dim[a];
-  for (int64_t k = 1; k < idx->numel; k++)
-    if ((idx->is_int ? idx->i[k] : (int64_t)idx->f[k]) != first + k)
-      return onnx_fail(t, "indices that are not consecutive: cnnc gathers one index or a contiguous range");
-  if (first < 0) first += dim;
-  if (first < 0 || first + idx->numel > dim) return onnx_fail(t, "index %lld is out of range for length %lld", (long long)first, (long long)dim);
-  bool scalar = idx->shape.rank == 0;
-  Val *s = slice1(t, x, a, first, first + idx->numel, 1, scalar ? onnx_name(t, "gather") : out0(t));
-  if (!scalar || !live(s)) {
-    onnx_out(t, 0, s);
-    return live(s);
-  }
-  Shape r = {0};
-  for (int i = 0; i < x->shape.rank; i++)
-    if (i != a) r.dim[r.rank++] = x->shape.dim[i];
+  int64_t dim = x->shape.dim[a], n = idx->numel;
+  if (n == 0) return onnx_fail(t, "empty indices (an empty result) are not supported");
+  int rank = x->shape.rank - 1 + idx->shape.rank;
+  if (rank > MAX_RANK) return onnx_fail(t, "the result would have rank %d; cnnc's tensors have at most %d", rank, MAX_RANK);
+  Shape r = {0}, cat = x->shape;
+  for (int i = 0; i < a; i++) r.dim[r.rank++] = x->shape.dim[i];
+  for (int i = 0; i < idx->shape.rank; i++) r.dim[r.rank++] = idx->shape.dim[i];
+  for (int i = a + 1; i < x->shape.rank; i++) r.dim[r.rank++] = x->shape.dim[i];
   if (r.rank == 0) r = (Shape){1, {1}};
-  return reshape_to(t, s, r, out0(t));
+  cat.dim[a] = n;
+  int64_t *k = arena_array(t->a, (size_t)n, sizeof *k);
+  int runs = 0;
+  for (int64_t j = 0; j < n; j++) {
+    int64_t v = idx->is_int ? idx->i[j] : (int64_t)idx->f[j];
+    k[j] = v < 0 ? v + dim : v;
+    if (k[j] < 0 || k[j] >= dim) return onnx_fail(t, "index %lld is out of range for length %lld", (long long)v, (long long)dim);
+    runs += j == 0 || k[j] != k[j - 1] + 1;
+  }
+  if (runs > GATHER_MAX_RUNS)
+    return onnx_fail(t, "indices in %d runs of consecutive values are not supported (at most %d)", runs, GATHER_MAX_RUNS);
+  bool reshape = !shape_eq(&cat, &r);
+  const char *last = reshape ? onnx_name(t, "gather") : out0(t);
+  Val **parts = arena_array(t->a, (size_t)runs, sizeof *parts);
+  int np = 0;
+  for (int64_t j = 0, e; j < n; j = e) {
+    for (e = j + 1; e < n && k[e] == k[e - 1] + 1; e++) {}
+    parts[np] = slice1(t, x, a, k[j], k[e - 1] + 1, 1, runs == 1 ? last : onnx_name(t, "run"));
+    if (!live(parts[np++])) return false;
+  }
+  Val *v = parts[0];
+  if (runs > 1) {
+    Node c = {.op = OP_CONCAT};
+    c.a.concat.axis = a;
+    if (!live(v = onnx_emit(t, c, last, parts, np))) return false;
+  }
+  if (reshape) return reshape_to(t, v, r, out0(t));
+  onnx_out(t, 0, v);
+  return true;
 }
 
 static bool op_cast(T *t) {
   if (!onnx_check_attrs(t, "to")) return false;
   if (onnx_attr_int(t, "to", 0) != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
     return onnx_fail(t, "casting a computed tensor to another type than float32 is not supported");
-  return op_identity(t);
+  return pass_through(t);
 }
 
 /* Pad of the spatial dims of [N, C, H, W]; negative pads crop. */
@@ -486,31 +602,37 @@ static bool op_pad(T *t) {
 /* ---- convolution and pooling ---- */
 
 typedef struct {
-  int64_t kernel[2], stride[2], dil[2], pads[4];
+  int sd;                /* spatial dims: 1 ([N, C, L], computed as [N, C, 1, L]) or 2 */
+  int64_t kernel[2], stride[2], dil[2], pads[4]; /* 2-D (a 1-D window is 1 x L); pads: top, left, bottom, right */
   const char *auto_pad;
 } Window;
 
-static bool window(T *t, Window *w, const int64_t *kernel_from) {
+/* An ints attribute of `per` x sd values into its 2-D place in out. */
+static bool spatial_attr(T *t, const char *name, int sd, int per, int64_t *out) {
   int64_t v[8];
-  int n;
-  for (int i = 0; i < 2; i++) w->stride[i] = w->dil[i] = 1;
+  int n = onnx_attr_ints(t, name, v, 8);
+  if (n < 0) return true; /* absent, or reported */
+  if (n != per * sd) return onnx_fail(t, "%s has %d values for a %d-D window (%d expected)", name, n, sd, per * sd);
+  for (int i = 0; i < n; i++) out[sd == 2 ? i : 2 * i + 1] = v[i];
+  return true;
+}
+
+/* The window attributes; kernel_from: W's spatial dims (nfrom of them). */
+static bool window(T *t, Window *w, const int64_t *kernel_from, int nfrom) {
+  int64_t v[8];
+  int n = onnx_attr_ints(t, "kernel_shape", v, 8);
+  if (n < 0 && !kernel_from) return onnx_fail(t, "needs kernel_shape");
+  w->sd = n >= 0 ? n : nfrom;
+  if (w->sd != 1 && w->sd != 2)
+    return onnx_fail(t, "a %d-D window is not supported: cnnc supports 1-D and 2-D windows ([N, C, L] and [N, C, H, "
+                        "W] inputs)", w->sd);
+  for (int i = 0; i < 2; i++) w->kernel[i] = w->stride[i] = w->dil[i] = 1;
   memset(w->pads, 0, sizeof w->pads);
-  if ((n = onnx_attr_ints(t, "kernel_shape", v, 8)) >= 0) {
-    if (n != 2) return onnx_fail(t, "kernel_shape has %d values: cnnc supports 2-D windows ([N, C, H, W] inputs)", n);
-    w->kernel[0] = v[0], w->kernel[1] = v[1];
-  } else if (kernel_from) {
-    w->kernel[0] = kernel_from[0], w->kernel[1] = kernel_from[1];
-  } else {
-    return onnx_fail(t, "needs kernel_shape");
-  }
-  if ((n = onnx_attr_ints(t, "strides", v, 8)) >= 0 && (n != 2 || (w->stride[0] = v[0], w->stride[1] = v[1], 0)))
-    return onnx_fail(t, "strides has %d values, not 2", n);
-  if ((n = onnx_attr_ints(t, "dilations", v, 8)) >= 0 && (n != 2 || (w->dil[0] = v[0], w->dil[1] = v[1], 0)))
-    return onnx_fail(t, "dilations has %d values, not 2", n);
-  if ((n = onnx_attr_ints(t, "pads", v, 8)) >= 0) {
-    if (n != 4) return onnx_fail(t, "pads has %d values, not 4", n);
-    memcpy(w->pads, v, sizeof w->pads); /* top, left, bottom, right */
-  }
+  if (n >= 0) spatial_attr(t, "kernel_shape", w->sd, 1, w->kernel);
+  else for (int i = 0; i < nfrom; i++) w->kernel[2 - nfrom + i] = kernel_from[i];
+  if (!spatial_attr(t, "strides", w->sd, 1, w->stride) || !spatial_attr(t, "dilations", w->sd, 1, w->dil) ||
+      !spatial_attr(t, "pads", w->sd, 2, w->pads))
+    return false;
   w->auto_pad = onnx_attr_str(t, "auto_pad", "NOTSET");
   for (int i = 0; i < 2; i++)
     if (w->kernel[i] < 1 || w->stride[i] < 1 || w->dil[i] < 1 || w->kernel[i] > INT32_MAX || w->stride[i] > INT32_MAX ||
@@ -540,19 +662,47 @@ static void auto_pads(const Window *w, const Shape *in, int64_t *pads) {
   }
 }
 
-static bool need_4d(T *t, const Val *x) {
-  if (x->shape.rank == 4) return true;
-  return onnx_fail(t, "an input of rank %d: cnnc supports 2-D convolutions and pooling ([N, C, H, W] inputs)",
-                   x->shape.rank);
+/* x as [N, C, H, W]: itself, or [N, C, L] viewed as [N, C, 1, L] (sd 1);
+ * NULL after reporting another rank. */
+static Val *as_2d(T *t, Val *x, int sd) {
+  if (x->shape.rank == sd + 2 && sd == 2) return x;
+  if (x->shape.rank != sd + 2)
+    return onnx_fail(t, "an input of rank %d for a %d-D window: cnnc supports 1-D and 2-D convolutions and pooling "
+                        "([N, C, L] and [N, C, H, W] inputs)", x->shape.rank, sd), NULL;
+  Node r = {.op = OP_RESHAPE};
+  r.a.reshape.shape = (Shape){4, {x->shape.dim[0], x->shape.dim[1], 1, x->shape.dim[2]}};
+  Val *v = onnx_emit(t, r, onnx_name(t, "as2d"), &x, 1);
+  return live(v) ? v : NULL;
+}
+
+/* Emits n on x4 as output 0; a 1-D op's result [N, C, 1, L] as [N, C, L]. */
+static bool emit_window(T *t, Node n, Val *x4, int sd) {
+  if (sd == 2) return emit1(t, n, x4);
+  Val *v = onnx_emit(t, n, onnx_name(t, "2d"), &x4, 1);
+  if (!live(v)) return false;
+  return reshape_to(t, v, (Shape){3, {v->shape.dim[0], v->shape.dim[1], v->shape.dim[3]}}, out0(t));
+}
+
+/* W of a 1-D op [M, C, K] as [M, C, 1, K]. */
+static Val *weight_2d(T *t, Val *w, int sd) {
+  if (sd == 2) return w;
+  Val *v = arena_alloc(t->a, sizeof *v);
+  *v = *w;
+  v->shape = (Shape){4, {w->shape.dim[0], w->shape.dim[1], 1, w->shape.dim[2]}};
+  return v;
 }
 
 static bool op_conv(T *t) {
   if (!onnx_check_attrs(t, "auto_pad dilations group kernel_shape pads strides")) return false;
   Val *x = onnx_in(t, 0), *w = need_const(t, 1, "W"), *b = onnx_in(t, 2) ? need_const(t, 2, "B") : NULL;
-  if (!live(x) || !w || (onnx_in(t, 2) && !b) || !need_4d(t, x)) return false;
-  if (w->shape.rank != 4) return onnx_fail(t, "W of shape %s: cnnc supports 2-D convolutions", onnx_shape_str(t, &w->shape));
+  if (!live(x) || !w || (onnx_in(t, 2) && !b)) return false;
+  if (w->shape.rank != 3 && w->shape.rank != 4)
+    return onnx_fail(t, "W of shape %s: cnnc supports 1-D and 2-D convolutions", onnx_shape_str(t, &w->shape));
   Window win;
-  if (!window(t, &win, &w->shape.dim[2])) return false;
+  if (!window(t, &win, &w->shape.dim[2], w->shape.rank - 2)) return false;
+  if (win.sd != w->shape.rank - 2) return onnx_fail(t, "kernel_shape does not match W's shape %s", onnx_shape_str(t, &w->shape));
+  if (!(x = as_2d(t, x, win.sd))) return false;
+  w = weight_2d(t, w, win.sd);
   if (win.kernel[0] != w->shape.dim[2] || win.kernel[1] != w->shape.dim[3])
     return onnx_fail(t, "kernel_shape does not match W's shape %s", onnx_shape_str(t, &w->shape));
   auto_pads(&win, &x->shape, win.pads);
@@ -567,31 +717,44 @@ static bool op_conv(T *t) {
   for (int i = 0; i < 4; i++) c->pad[i] = (int)win.pads[i];
   n.weight = onnx_param(t, out0(t), "weight", w);
   if (b) n.bias = onnx_param(t, out0(t), "bias", b);
-  return emit1(t, n, x);
+  return emit_window(t, n, x, win.sd);
 }
 
-/* ConvTranspose: pads, or output_shape (the pads computed from it). */
+/* ConvTranspose: pads, or output_shape (the pads computed from it, split
+ * as ONNX says; an output_shape larger than the full result adds rows and
+ * columns at the end, as output_padding does). */
 static bool op_conv_transpose(T *t) {
   if (!onnx_check_attrs(t, "auto_pad dilations group kernel_shape output_padding output_shape pads strides")) return false;
   Val *x = onnx_in(t, 0), *w = need_const(t, 1, "W"), *b = onnx_in(t, 2) ? need_const(t, 2, "B") : NULL;
-  if (!live(x) || !w || (onnx_in(t, 2) && !b) || !need_4d(t, x)) return false;
-  if (w->shape.rank != 4) return onnx_fail(t, "W of shape %s: cnnc supports 2-D convolutions", onnx_shape_str(t, &w->shape));
+  if (!live(x) || !w || (onnx_in(t, 2) && !b)) return false;
+  if (w->shape.rank != 3 && w->shape.rank != 4)
+    return onnx_fail(t, "W of shape %s: cnnc supports 1-D and 2-D convolutions", onnx_shape_str(t, &w->shape));
   Window win;
-  if (!window(t, &win, &w->shape.dim[2])) return false;
-  int64_t group = onnx_attr_int(t, "group", 1), op[2] = {0, 0}, os[4], v[8];
-  int n;
+  if (!window(t, &win, &w->shape.dim[2], w->shape.rank - 2)) return false;
+  if (win.sd != w->shape.rank - 2) return onnx_fail(t, "kernel_shape does not match W's shape %s", onnx_shape_str(t, &w->shape));
+  if (!(x = as_2d(t, x, win.sd))) return false;
+  w = weight_2d(t, w, win.sd);
+  int64_t group = onnx_attr_int(t, "group", 1), op[2] = {0, 0}, os[4] = {1, 1, 1, 1}, v[8];
   if (group < 1 || group > INT32_MAX || w->shape.dim[0] % group) return onnx_fail(t, "group %lld does not divide the input channels", (long long)group);
-  if ((n = onnx_attr_ints(t, "output_padding", v, 8)) >= 0 && (n != 2 || (op[0] = v[0], op[1] = v[1], 0)))
-    return onnx_fail(t, "output_padding has %d values, not 2", n);
-  int nos = onnx_attr_ints(t, "output_shape", os, 4);
-  if (nos == 4) os[0] = os[2], os[1] = os[3]; /* [N, C, H, W] given in full */
-  else if (nos >= 0 && nos != 2) return onnx_fail(t, "output_shape has %d values", nos);
+  if (!spatial_attr(t, "output_padding", win.sd, 1, op)) return false;
+  for (int i = 0; i < 2; i++)
+    if (op[i] < 0 || op[i] > INT32_MAX) return onnx_fail(t, "output_padding must be non-negative (and fit 32 bits)");
+  int nos = onnx_attr_ints(t, "output_shape", v, 4);
+  if (nos >= 0 && nos != win.sd && nos != win.sd + 2)
+    return onnx_fail(t, "output_shape has %d values for a %d-D window", nos, win.sd);
+  for (int i = 0; i < win.sd && nos >= 0; i++) /* the spatial dims, also when [N, C, ...] is given in full */
+    os[2 - win.sd + i] = v[nos - win.sd + i];
   bool same = !strcmp(win.auto_pad, "SAME_UPPER") || !strcmp(win.auto_pad, "SAME_LOWER");
   if (nos >= 0 || same)
     for (int i = 0; i < 2; i++) {
       int64_t in = x->shape.dim[2 + i], full = win.stride[i] * (in - 1) + op[i] + (win.kernel[i] - 1) * win.dil[i] + 1;
       int64_t want = nos >= 0 ? os[i] : in * win.stride[i], total = full - want;
-      if (total < 0) return onnx_fail(t, "output_shape %lld is larger than the transposed convolution gives (%lld)", (long long)want, (long long)full);
+      if (total < 0) { /* a larger output: its last rows (columns) get no taps, as output_padding's */
+        if (-total > INT32_MAX - op[i]) return onnx_fail(t, "output_shape %lld is too large", (long long)want);
+        op[i] -= total;
+        win.pads[i] = win.pads[i + 2] = 0;
+        continue;
+      }
       bool upper = !strcmp(win.auto_pad, "SAME_UPPER");
       win.pads[i] = upper ? total / 2 : total - total / 2;
       win.pads[i + 2] = total - win.pads[i];
@@ -607,7 +770,7 @@ static bool op_conv_transpose(T *t) {
   for (int i = 0; i < 4; i++) c->pad[i] = (int)win.pads[i];
   nd.weight = onnx_param(t, out0(t), "weight", w);
   if (b) nd.bias = onnx_param(t, out0(t), "bias", b);
-  return emit1(t, nd, x);
+  return emit_window(t, nd, x, win.sd);
 }
 
 static bool pool(T *t, Op op) {
@@ -616,9 +779,9 @@ static bool pool(T *t, Op op) {
                              : "auto_pad ceil_mode count_include_pad kernel_shape pads strides";
   if (!onnx_check_attrs(t, attrs)) return false;
   Window win;
-  if (!window(t, &win, NULL)) return false;
+  if (!window(t, &win, NULL, 0)) return false;
   Val *x = onnx_in(t, 0);
-  if (!live(x) || !need_4d(t, x)) return false;
+  if (!live(x) || !(x = as_2d(t, x, win.sd))) return false;
   auto_pads(&win, &x->shape, win.pads);
   Node n = {.op = op};
   PoolAttr *p = &n.a.pool;
@@ -627,7 +790,7 @@ static bool pool(T *t, Op op) {
   for (int i = 0; i < 2; i++)
     p->kernel[i] = (int)win.kernel[i], p->stride[i] = (int)win.stride[i], p->dilation[i] = (int)win.dil[i];
   for (int i = 0; i < 4; i++) p->pad[i] = (int)win.pads[i];
-  return emit1(t, n, x);
+  return emit_window(t, n, x, win.sd);
 }
 
 static bool op_maxpool(T *t) { return pool(t, OP_MAXPOOL2D); }
@@ -636,8 +799,10 @@ static bool op_avgpool(T *t) { return pool(t, OP_AVGPOOL2D); }
 static bool global_pool(T *t, Op op) {
   if (!onnx_check_attrs(t, "")) return false;
   Val *x = onnx_in(t, 0);
-  if (!live(x) || !need_4d(t, x)) return false;
-  return emit1(t, (Node){.op = op}, x);
+  if (!live(x)) return false;
+  int sd = x->shape.rank == 3 ? 1 : 2;
+  if (!(x = as_2d(t, x, sd))) return false;
+  return emit_window(t, (Node){.op = op}, x, sd);
 }
 
 static bool op_global_avgpool(T *t) { return global_pool(t, OP_GLOBAL_AVGPOOL2D); }
@@ -705,6 +870,36 @@ static bool op_instance_norm(T *t) {
   return emit1(t, n, x);
 }
 
+/* Output k of the node, computed by IR node n from ins: named as the
+ * output when it is used, else internally. */
+static Val *emit_out(T *t, int k, Node n, const char *what, Val *const *ins, int nin) {
+  bool out = onnx_out_used(t, k);
+  Val *v = onnx_emit(t, n, out ? t->node->output[k] : onnx_name(t, what), ins, nin);
+  if (out) onnx_out(t, k, v);
+  return v;
+}
+
+/* LayerNormalization's Mean and InvStdDev (outputs 1 and 2), when used, as
+ * ONNX defines them: Mean = ReduceMean(X), InvStdDev = 1 / Sqrt(ReduceMean((X
+ * - Mean)^2) + epsilon), over axis.. with the reduced dims kept as 1. */
+static bool layer_norm_stats(T *t, Val *x, int a, float eps) {
+  if (!onnx_out_used(t, 1) && !onnx_out_used(t, 2)) return true;
+  Node r = {.op = OP_REDUCE_MEAN};
+  r.a.reduce.keepdims = true;
+  r.a.reduce.naxes = x->shape.rank - a;
+  for (int i = a; i < x->shape.rank; i++) r.a.reduce.given[i - a] = i;
+  Val *mean = emit_out(t, 1, r, "mean", &x, 1);
+  if (!live(mean) || !onnx_out_used(t, 2)) return live(mean);
+  Val *ins[2] = {x, mean};
+  Val *d = onnx_emit(t, (Node){.op = OP_SUB}, onnx_name(t, "dev"), ins, 2);
+  if (!live(d)) return false;
+  ins[0] = ins[1] = d;
+  Val *dd = onnx_emit(t, (Node){.op = OP_MUL}, onnx_name(t, "sq"), ins, 2), *v = live(dd) ? onnx_emit(t, r, onnx_name(t, "var"), &dd, 1) : dd;
+  if (live(v)) v = onnx_emit(t, (Node){.op = OP_ACT, .act = {ACT_SCALE, 1, eps}}, onnx_name(t, "var_eps"), &v, 1);
+  if (live(v)) v = onnx_emit(t, (Node){.op = OP_ACT, .act = {ACT_SQRT, 0, 0}}, onnx_name(t, "std"), &v, 1);
+  return live(v) && live(emit_out(t, 2, (Node){.op = OP_ACT, .act = {ACT_RECIPROCAL, 0, 0}}, "inv_std", &v, 1));
+}
+
 /* LayerNormalization (opset 17): over dims axis..; Scale and B of the
  * normalised shape (B optional: zeros). */
 static bool op_layer_norm(T *t) {
@@ -723,7 +918,7 @@ static bool op_layer_norm(T *t) {
   for (int i = 0; i < n.a.norm.naxes; i++) n.a.norm.axes[i] = a + i;
   n.weight = onnx_param(t, out0(t), "weight", s);
   n.bias = onnx_param(t, out0(t), "bias", b);
-  return emit1(t, n, x);
+  return emit1(t, n, x) && layer_norm_stats(t, x, a, n.a.norm.epsilon);
 }
 
 /* Softmax, LogSoftmax: before opset 13 over the dims axis.. flattened
@@ -769,21 +964,14 @@ static Val *weight_rows(T *t, const Val *b, bool transposed, float alpha) {
   return onnx_const(t, b->name, (Shape){2, {units, K}}, w, NULL);
 }
 
-static bool floats_of(T *t, Val *c) {
-  if (!c->is_int) return true;
-  c->f = arena_array(t->a, (size_t)c->numel + 1, sizeof(float));
-  for (int64_t k = 0; k < c->numel; k++) c->f[k] = (float)c->i[k];
-  c->is_int = false;
-  return true;
-}
-
-/* Gemm: A (computed, [M, K]) times a constant B, plus a constant C. */
+/* Gemm: A (computed, [M, K]) times a constant B, plus C (a constant: a bias
+ * when it is a vector; or computed: added). */
 static bool op_gemm(T *t) {
   if (!onnx_check_attrs(t, t->opset < 7 ? "alpha beta broadcast transA transB" : "alpha beta transA transB")) return false;
   float alpha = onnx_attr_float(t, "alpha", 1), beta = onnx_attr_float(t, "beta", 1);
   bool ta = onnx_attr_int(t, "transA", 0), tb = onnx_attr_int(t, "transB", 0);
-  Val *a = onnx_in(t, 0), *b = need_const(t, 1, "B"), *c = onnx_in(t, 2) ? need_const(t, 2, "C") : NULL;
-  if (!live(a) || !b || (onnx_in(t, 2) && !c)) return false;
+  Val *a = onnx_in(t, 0), *b = need_const(t, 1, "B"), *c = onnx_in(t, 2);
+  if (!live(a) || !b || (c && !live(c))) return false;
   if (a->kind != V_NODE) return onnx_fail(t, "A must be computed (Gemm of two constants is not supported)");
   if (a->shape.rank != 2 || b->shape.rank != 2) return onnx_fail(t, "A and B must be matrices");
   floats_of(t, b);
@@ -797,7 +985,7 @@ static bool op_gemm(T *t) {
   }
   if (cur->shape.dim[1] != w->shape.dim[1])
     return onnx_fail(t, "A's %lld columns do not match B's %lld rows", (long long)cur->shape.dim[1], (long long)w->shape.dim[1]);
-  bool vec_bias = c && beta != 0 && (c->numel == units || c->numel == 1) && c->shape.rank <= 2 &&
+  bool vec_bias = c && c->kind == V_CONST && beta != 0 && (c->numel == units || c->numel == 1) && c->shape.rank <= 2 &&
                   (c->shape.rank < 2 || c->shape.dim[0] == 1);
   Node n = {.op = OP_DENSE};
   n.a.dense = (DenseAttr){.units = (int)units, .has_bias = vec_bias};
@@ -810,10 +998,13 @@ static bool op_gemm(T *t) {
     n.bias = onnx_param(t, name, "bias", onnx_const(t, c->name, (Shape){1, {units}}, bv, NULL));
   }
   Val *v = onnx_emit(t, n, name, &cur, 1);
-  if (c && !vec_bias && beta != 0 && live(v)) { /* a full [M, N] C: added */
-    floats_of(t, c);
+  if (c && !vec_bias && beta != 0 && live(v)) { /* a full [M, N] C, or a computed one: added */
     Val *cc = c;
-    if (beta != 1) {
+    if (c->kind == V_NODE && beta != 1) {
+      cc = onnx_emit(t, (Node){.op = OP_ACT, .act = {ACT_SCALE, beta, 0}}, onnx_name(t, "betaC"), &c, 1);
+      if (!live(cc)) return false;
+    } else if (c->kind == V_CONST && beta != 1) {
+      floats_of(t, c);
       float *sv = arena_array(t->a, (size_t)c->numel, sizeof(float));
       for (int64_t k = 0; k < c->numel; k++) sv[k] = beta * c->f[k];
       cc = onnx_const(t, onnx_name(t, "C"), c->shape, sv, NULL);
@@ -919,12 +1110,19 @@ static bool resize(T *t, bool upsample) {
     }
   }
   Val *x = onnx_in(t, 0);
-  if (!live(x) || !need_4d(t, x)) return false;
+  if (!live(x)) return false;
+  if (x->shape.rank != 4)
+    return onnx_fail(t, "an input of rank %d is not supported: cnnc resizes [N, C, H, W] tensors along H and W", x->shape.rank);
   if ((ns >= 0) == (nz >= 0)) return onnx_fail(t, "needs scales or sizes (exactly one)");
   if ((ns >= 0 && ns != 4) || (nz >= 0 && nz != 4)) return onnx_fail(t, "scales or sizes must have 4 values for an [N, C, H, W] input");
   if (ns >= 0) {
     if (scales[0] != 1 || scales[1] != 1) return onnx_fail(t, "scales for N and C must be 1");
     if (!(scales[2] > 0) || !(scales[3] > 0)) return onnx_fail(t, "scales must be positive");
+    /* ONNX maps align_corners through the unrounded length scale * in, PyTorch (and cnnc) through the output's */
+    for (int i = 2; i < 4 && u.coord == COORD_ALIGN_CORNERS; i++)
+      if ((double)scales[i] * (double)x->shape.dim[i] != floor((double)scales[i] * (double)x->shape.dim[i]))
+        return onnx_fail(t, "align_corners with a scale that does not give a whole output length (%g x %lld) is not "
+                            "supported", scales[i], (long long)x->shape.dim[i]);
     u.scale[0] = scales[2], u.scale[1] = scales[3];
   } else {
     if (sizes[0] != x->shape.dim[0] || sizes[1] != x->shape.dim[1]) return onnx_fail(t, "sizes for N and C must be the input's");

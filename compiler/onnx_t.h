@@ -47,6 +47,7 @@ struct T {
   StrMap vals;              /* tensor name -> Val* */
   StrMap inits;             /* initializer name -> Onnx__TensorProto* */
   StrMap used;              /* tensor names some node or graph output reads */
+  StrMap outs;              /* the graph outputs' names */
   const OnnxOptions *opt;
   /* the node being translated */
   const Onnx__NodeProto *node;
@@ -59,6 +60,7 @@ struct T {
 Val *onnx_in(T *t, int k);              /* input k, NULL if absent; reports undefined ones */
 int onnx_nin(T *t);                     /* number of inputs given (trailing empty ones dropped) */
 void onnx_out(T *t, int k, Val *v);     /* binds output k */
+bool onnx_out_used(T *t, int k);        /* output k is read by a node or is a graph output */
 const Onnx__AttributeProto *onnx_attr(T *t, const char *name);
 /* Reports attributes of the node that are not in the space-separated list. */
 bool onnx_check_attrs(T *t, const char *allowed);
@@ -83,5 +85,6 @@ const char *onnx_ops_list(void);        /* "Abs, Add, ..." */
 /* onnx_fold.c: ops over constants; true when the node was folded (or
  * failed, reported), false when it is not a foldable op on constants. */
 bool onnx_fold(T *t, const char *op_type, bool *ok);
+bool onnx_foldable(const char *op_type); /* onnx_fold may fold it (its inputs constant) */
 
 #endif
