@@ -204,7 +204,7 @@ static void test_missing_tensor(void **state) {
   assert_int_equal(diag_error_count(), 2);
   assert_diag("m.yaml:9:5: error: missing weight 'conv.weight': no such tensor in ");
   assert_diag("m.yaml:9:5: error: missing weight 'conv.bias': no such tensor in ");
-  assert_diag("/w.safetensors\n");
+  assert_diag("/w.safetensors (none of its 3 tensors has a similar name)\n");
 }
 
 static void test_wrong_shape(void **state) {
