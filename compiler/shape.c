@@ -122,10 +122,12 @@ static void infer_pool(Graph *g, Node *n, const Shape *in) {
   n->shape = (Shape){4, {in->dim[0], in->dim[1], oh, ow}};
 }
 
-/* Out = (H - 1) * s - 2 p + d (k - 1) + output_padding + 1 (ConvTranspose2d). */
-static int64_t transpose_out(int64_t in, int k, int s, int d, int p, int op) {
+/* Out = (H - 1) * s - 2 p + d (k - 1) + output_padding + 1 (ConvTranspose2d),
+ * with 2 p the padding removed at both ends, plo + phi (uneven from ONNX's
+ * auto_pad and output_shape; the kernel starts at plo). */
+static int64_t transpose_out(int64_t in, int k, int s, int d, int plo, int phi, int op) {
   int64_t x;
-  if (!ck_mul(in - 1, s, &x) || !ck_add(x, (int64_t)d * (k - 1) + op + 1 - 2 * (int64_t)p, &x))
+  if (!ck_mul(in - 1, s, &x) || !ck_add(x, (int64_t)d * (k - 1) + op + 1 - (int64_t)plo - phi, &x))
     return INT64_MIN;
   return x;
 }
@@ -133,9 +135,9 @@ static int64_t transpose_out(int64_t in, int k, int s, int d, int p, int op) {
 static void infer_conv_transpose(Graph *g, Node *n, const Shape *in) {
   ConvAttr *c = &n->a.conv;
   if (!conv_input_ok(g, n, in)) return;
-  int64_t oh = transpose_out(in->dim[2], c->kernel[0], c->stride[0], c->dilation[0], c->pad[0],
+  int64_t oh = transpose_out(in->dim[2], c->kernel[0], c->stride[0], c->dilation[0], c->pad[0], c->pad[2],
                              c->output_padding[0]);
-  int64_t ow = transpose_out(in->dim[3], c->kernel[1], c->stride[1], c->dilation[1], c->pad[1],
+  int64_t ow = transpose_out(in->dim[3], c->kernel[1], c->stride[1], c->dilation[1], c->pad[1], c->pad[3],
                              c->output_padding[1]);
   if (oh == INT64_MIN || ow == INT64_MIN) {
     error_at(n->loc, "conv_transpose2d layer '%s': the output size for input %s overflows 64 bits",
