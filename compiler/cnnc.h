@@ -580,6 +580,9 @@ const char *names_comment(Arena *a, const char *s);
  * found with error_at; returns NULL if there was any. */
 Graph *spec_parse(Arena *a, const char *path);
 Graph *spec_parse_string(Arena *a, const char *path, const char *text, size_t len);
+/* An activation as spec.c reads it when no keys are given (`activation:
+ * leaky_relu`): its default alpha and beta (emit_yaml.c omits them). */
+Act spec_act_default(ActKind k);
 
 /* ===================================================================== */
 /* onnx.c: ONNX model -> Graph                                            */

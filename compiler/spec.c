@@ -543,33 +543,42 @@ static void opt_num(P *p, YNode *m, const char *key, float *out) {
   if (m && (v = map_get(p, m, key, NULL))) get_num(p, v, key, -FLT_MAX, FLT_MAX, out);
 }
 
+Act spec_act_default(ActKind k) {
+  switch (k) {
+  case ACT_LEAKY_RELU: return (Act){k, 0.01f, 0};
+  case ACT_ELU: return (Act){k, 1.0f, 0};
+  case ACT_SELU: return (Act){k, 1.6732632423543772f, 1.0507009873554805f}; /* torch.nn.SELU's constants */
+  case ACT_HARDSIGMOID: return (Act){k, 1.0f / 6, 0.5f}; /* torch.nn.Hardsigmoid: relu6(x + 3) / 6 */
+  case ACT_SOFTPLUS: return (Act){k, 1, 0};
+  case ACT_SCALE: return (Act){k, 1, 0};
+  case ACT_CLIP: return (Act){k, -INFINITY, INFINITY}; /* no bounds */
+  default: return (Act){k, 0, 0};
+  }
+}
+
 /* Defaults, then the activation's own keys from mapping `m` (a layer or a
  * fused `{op: ...}`); m NULL for the string form.  `at` is where a missing
  * clip bound is reported. */
 static void parse_act_params(P *p, YNode *m, Act *act, YNode *at) {
   YNode *v, *vmin = NULL, *vmax = NULL;
+  *act = spec_act_default(act->kind);
   switch (act->kind) {
   case ACT_LEAKY_RELU:
   case ACT_ELU:
-    act->alpha = act->kind == ACT_ELU ? 1.0f : 0.01f;
     opt_num(p, m, "alpha", &act->alpha);
     break;
-  case ACT_SELU: /* torch.nn.SELU's constants */
-    act->alpha = 1.6732632423543772f, act->beta = 1.0507009873554805f;
+  case ACT_SELU:
     opt_num(p, m, "alpha", &act->alpha);
     opt_num(p, m, "gamma", &act->beta);
     break;
-  case ACT_HARDSIGMOID: /* torch.nn.Hardsigmoid: relu6(x + 3) / 6 */
-    act->alpha = 1.0f / 6, act->beta = 0.5f;
+  case ACT_HARDSIGMOID:
     opt_num(p, m, "alpha", &act->alpha);
     opt_num(p, m, "beta", &act->beta);
     break;
   case ACT_SOFTPLUS:
-    act->alpha = 1;
     if (m && (v = map_get(p, m, "beta", NULL))) get_num(p, v, "beta", FLT_MIN, FLT_MAX, &act->alpha);
     break;
   case ACT_SCALE:
-    act->alpha = 1, act->beta = 0;
     opt_num(p, m, "scale", &act->alpha);
     opt_num(p, m, "offset", &act->beta);
     break;
@@ -580,7 +589,6 @@ static void parse_act_params(P *p, YNode *m, Act *act, YNode *at) {
       get_num(p, v, "exponent", -FLT_MAX, FLT_MAX, &act->alpha);
     break;
   case ACT_CLIP:
-    act->alpha = -INFINITY, act->beta = INFINITY;
     if (m && (vmin = map_get(p, m, "min", NULL)) && !get_num(p, vmin, "min", -FLT_MAX, FLT_MAX, &act->alpha))
       return;
     if (m && (vmax = map_get(p, m, "max", NULL)) && !get_num(p, vmax, "max", -FLT_MAX, FLT_MAX, &act->beta))
