@@ -677,7 +677,7 @@ static bool get_pad4(P *p, YNode *v, const char *more, int *pad) {
   return true;
 }
 
-/* padding: int | [ph, pw], symmetric (pooling, conv_transpose2d). */
+/* padding: int | [ph, pw], symmetric (conv_transpose2d). */
 static bool get_pad2(P *p, YNode *v, int *pad) {
   int q[2];
   if (!get_ints(p, v, "padding", 0, 2, q)) return false;
@@ -759,7 +759,23 @@ static void parse_conv(P *p, YNode *m, Node *n) {
   make_params(p, m, n, c->has_bias, inline_bias);
 }
 
-/* PyTorch: "pad should be at most half of kernel size". */
+/* Every window must overlap the input: each side's padding is smaller
+ * than the (dilated) kernel.  PyTorch asks for at most half the kernel on
+ * both sides alike; ONNX's pads may be more, and uneven (auto_pad
+ * SAME_UPPER), so the format takes what cnnc computes, as ONNX does. */
+static void check_pool_padding(P *p, YNode *v, const PoolAttr *q) {
+  static const char *const side[4] = {"top", "left", "bottom", "right"};
+  for (int i = 0; i < 4; i++) {
+    int64_t extent = (int64_t)q->dilation[i % 2] * (q->kernel[i % 2] - 1) + 1;
+    if (q->pad[i] >= extent) {
+      error_at(loc_of(p, v), "pooling padding %d (%s) must be smaller than the kernel (%lld%s), so that every window "
+                             "overlaps the input", q->pad[i], side[i], (long long)extent,
+               q->dilation[i % 2] > 1 ? " with dilation" : "");
+      return;
+    }
+  }
+}
+
 static void parse_pool(P *p, YNode *m, Node *n) {
   PoolAttr *q = &n->a.pool;
   *q = (PoolAttr){.dilation = {1, 1}, .count_include_pad = true};
@@ -773,11 +789,7 @@ static void parse_pool(P *p, YNode *m, Node *n) {
     memcpy(q->stride, q->kernel, sizeof q->stride);
   if (n->op == OP_MAXPOOL2D && (v = map_get(p, m, "dilation", NULL)))
     get_ints(p, v, "dilation", 1, 2, q->dilation);
-  if ((v = map_get(p, m, "padding", NULL)) && get_pad2(p, v, q->pad) && kernel_ok &&
-      (q->pad[0] > q->kernel[0] / 2 || q->pad[1] > q->kernel[1] / 2))
-    error_at(loc_of(p, v), "pooling padding %dx%d is more than half the kernel %dx%d "
-                           "(PyTorch requires pad <= kernel / 2)",
-             q->pad[0], q->pad[1], q->kernel[0], q->kernel[1]);
+  if ((v = map_get(p, m, "padding", NULL)) && get_pad4(p, v, "", q->pad) && kernel_ok) check_pool_padding(p, v, q);
   if ((v = map_get(p, m, "ceil_mode", NULL))) get_bool(p, v, "ceil_mode", &q->ceil_mode);
   if ((v = map_get(p, m, "count_include_pad", NULL)))
     get_bool(p, v, "count_include_pad", &q->count_include_pad);
