@@ -585,6 +585,25 @@ Graph *spec_parse_string(Arena *a, const char *path, const char *text, size_t le
 Act spec_act_default(ActKind k);
 
 /* ===================================================================== */
+/* emit_yaml.c: Graph -> YAML spec and safetensors (--emit-yaml)          */
+/* ===================================================================== */
+
+typedef struct {
+  const char *yaml;             /* the spec's text */
+  size_t yaml_len;
+  const unsigned char *weights; /* the safetensors file: every parameter, F32 */
+  size_t weights_len;
+} YamlSpec;
+
+/* needs: the front end's graph (shapes, bound weights, verified; before
+ * fold_bn); gives: a spec that names its weights file `weights_name` (a
+ * path relative to the spec's directory) and that spec.c reads back into
+ * the same graph, checked by reading it back as if from `path`; `source`
+ * (the model file) goes into its header comment.  False after reporting
+ * what the format cannot say. */
+bool emit_yaml(Graph *g, const char *path, const char *source, const char *weights_name, YamlSpec *out);
+
+/* ===================================================================== */
 /* onnx.c: ONNX model -> Graph                                            */
 /* ===================================================================== */
 
