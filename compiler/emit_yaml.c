@@ -722,9 +722,10 @@ static bool pool_same(Op op, const PoolAttr *x, const PoolAttr *y) {
          (op != OP_AVGPOOL2D || x->count_include_pad == y->count_include_pad);
 }
 
-static bool norm_same(const NormAttr *x, const NormAttr *y) {
-  return x->first == y->first && x->count == y->count && x->naxes == y->naxes && ints_eq(x->axes, y->axes, x->naxes) &&
-         same_bits(x->epsilon, y->epsilon) && x->affine == y->affine;
+/* The axes as given only count for layer_norm (instance_norm's are dims 2..). */
+static bool norm_same(Op op, const NormAttr *x, const NormAttr *y) {
+  return x->first == y->first && x->count == y->count && same_bits(x->epsilon, y->epsilon) &&
+         x->affine == y->affine && (op != OP_LAYER_NORM || (x->naxes == y->naxes && ints_eq(x->axes, y->axes, x->naxes)));
 }
 
 static bool upsample_same(const UpsampleAttr *x, const UpsampleAttr *y) {
@@ -758,7 +759,7 @@ static bool attrs_same(const Node *a, const Node *b) {
   case OP_ADAPTIVE_AVGPOOL2D: return ints_eq(a->a.adaptive.out, b->a.adaptive.out, 2);
   case OP_BATCHNORM: return same_bits(a->a.bn.epsilon, b->a.bn.epsilon);
   case OP_LAYER_NORM:
-  case OP_INSTANCE_NORM: return norm_same(&a->a.norm, &b->a.norm);
+  case OP_INSTANCE_NORM: return norm_same(a->op, &a->a.norm, &b->a.norm);
   case OP_ACT: return a->act.kind != ACT_PRELU || a->a.num_parameters == b->a.num_parameters;
   case OP_CONCAT: return a->a.concat.axis == b->a.concat.axis;
   case OP_SLICE: return slice_same(&a->a.slice, &b->a.slice);
