@@ -242,7 +242,6 @@ static void put_act_keys(E *e, const Act *a) {
   }
 }
 
-
 /* The keys put_act_keys writes, as a string ("" when all are defaults). */
 static const char *act_keys_text(E *e, const Act *a) {
   char *buf = NULL;
