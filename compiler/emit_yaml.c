@@ -15,11 +15,11 @@
  * than printing fields:
  *   - shape inference normalised some attributes in place (axes made
  *     non-negative, slice bounds clamped, split parts turned into start
- *     and end, reduce axes into a bitmask, norm dims into first/count):
- *     what is written must normalise to the same values again, so a
- *     clamped slice end of -1 (a negative step running to the start) is
- *     written as -(dim + 1), and the norms and reductions write the axes
- *     as given;
+ *     and end, reduce axes into a bitmask, norm dims into first/count,
+ *     upsample scales from sizes): what is written must normalise to the
+ *     same values again, so slices write their clamped bounds (which
+ *     clamp to themselves), the norms and reductions the axes as given,
+ *     and upsample the size where one was given;
  *   - what spec.c cannot say is an error at the layer (an ONNX node), never
  *     a silent change: a float that is not finite, a name that is not
  *     UTF-8, a conv_transpose2d padded unevenly, ...;
@@ -68,20 +68,23 @@ static bool same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; 
 
 /* ---- scalars ---- */
 
-/* The fewest digits (%.1g to %.9g) that spec.c reads back as x: it reads
- * numbers with strtod, refuses what is beyond +-FLT_MAX as a double (so
- * FLT_MAX's shortest form, 3.4028235e+38, will not do) and rounds to
- * float.  False for NaN and infinities, which the format cannot write. */
-static bool float_text(float x, char *buf, size_t n) {
+/* The fewest digits that spec.c reads back as x: it reads numbers with
+ * strtod, refuses what is beyond +-FLT_MAX as a double (so FLT_MAX's
+ * shortest form, 3.4028235e+38, will not do) and rounds to float, except
+ * where it keeps the double (upsample's scales).  False for NaN and
+ * infinities, which the format cannot write. */
+static bool num_text(double x, bool is_float, char *buf, size_t n) {
   if (!isfinite(x)) return false;
-  for (int digits = 1; digits <= 9; digits++) {
-    snprintf(buf, n, "%.*g", digits, (double)x);
+  for (int digits = 1; digits <= 17; digits++) {
+    snprintf(buf, n, "%.*g", digits, x);
     double d = strtod(buf, NULL);
-    if (fabs(d) <= FLT_MAX && same_bits((float)d, x)) return true;
+    if (fabs(d) <= FLT_MAX && (is_float ? same_bits((float)d, (float)x) : d == x && signbit(d) == signbit(x)))
+      return true;
   }
-  snprintf(buf, n, "%.17g", (double)x); /* the float's exact value: always reads back */
-  return true;
+  return true; /* beyond FLT_MAX: the caller reports it */
 }
+
+static bool float_text(float x, char *buf, size_t n) { return num_text(x, true, buf, n); }
 
 /* A plain scalar spec.c takes as this very string: an identifier-like
  * word that is none of YAML's null and boolean spellings (nor 1.1's yes,
@@ -328,13 +331,13 @@ static void put_upsample(E *e, const Node *n) {
   if (u->size[0] > 0 || u->size[1] > 0) { /* shape.c derived the scales from it */
     if (u->size[0] < 1 || u->size[1] < 1) cannot(e, "an output size given for one axis only");
     fprintf(e->f, ", size: [%lld, %lld]", (long long)u->size[0], (long long)u->size[1]);
-  } else if (same_bits(u->scale[0], u->scale[1])) {
-    put_num(e, "scale", u->scale[0], FLT_MIN, FLT_MAX);
   } else {
     char a[40], b[40];
-    if (!float_text(u->scale[0], a, sizeof a) || !float_text(u->scale[1], b, sizeof b) || !(u->scale[0] > 0) ||
-        !(u->scale[1] > 0))
+    if (!num_text(u->scale[0], false, a, sizeof a) || !num_text(u->scale[1], false, b, sizeof b) ||
+        !(u->scale[0] >= FLT_MIN && u->scale[0] <= FLT_MAX && u->scale[1] >= FLT_MIN && u->scale[1] <= FLT_MAX))
       cannot(e, "scale %g x %g", u->scale[0], u->scale[1]);
+    else if (!strcmp(a, b))
+      fprintf(e->f, ", scale: %s", a);
     else
       fprintf(e->f, ", scale: [%s, %s]", a, b);
   }
@@ -351,19 +354,20 @@ static void put_upsample(E *e, const Node *n) {
     if (u->bilinear) cannot(e, "a bilinear upsample with nearest_mode %s", nearests[u->nearest]);
     fprintf(e->f, ", nearest_mode: %s", nearests[u->nearest]);
   }
+  if (!u->torch_cases) fputs(", special_cases: false", e->f); /* ONNX's Resize */
 }
 
-/* Start and end as clamped by shape.c, written so that clamping them
- * again gives the same: a negative step's end of -1 (past the first
- * element) would read as the last element, so it is written as
- * -(dim + 1), which clamps to -1. */
+/* Start and end as clamped by shape.c, which clamps them to the same
+ * again; left out where spec.c's defaults clamp to them: 0 and dim for a
+ * positive step, dim - 1 and -1 (before the first element; written, -1
+ * would be the last) for a negative one. */
 static void put_slice(E *e, const Node *n) {
   const SliceAttr *q = &n->a.slice;
-  int64_t dim = e->g->nodes[n->in[0]].shape.dim[q->axis], end = q->end;
+  int64_t dim = e->g->nodes[n->in[0]].shape.dim[q->axis];
+  bool back = q->step < 0;
   if (q->axis) fprintf(e->f, ", axis: %d", q->axis);
-  if (q->start) fprintf(e->f, ", start: %lld", (long long)q->start);
-  if (q->step < 0 && end == -1) end = -dim - 1;
-  if (q->step < 0 || end != dim) fprintf(e->f, ", end: %lld", (long long)end);
+  if (q->start != (back ? dim - 1 : 0)) fprintf(e->f, ", start: %lld", (long long)q->start);
+  if (q->end != (back ? -1 : dim)) fprintf(e->f, ", end: %lld", (long long)q->end);
   if (q->step != 1) fprintf(e->f, ", step: %lld", (long long)q->step);
 }
 
@@ -728,8 +732,9 @@ static bool norm_same(Op op, const NormAttr *x, const NormAttr *y) {
 }
 
 static bool upsample_same(const UpsampleAttr *x, const UpsampleAttr *y) {
-  return same_bits(x->scale[0], y->scale[0]) && same_bits(x->scale[1], y->scale[1]) && x->size[0] == y->size[0] &&
-         x->size[1] == y->size[1] && x->bilinear == y->bilinear && x->coord == y->coord && x->nearest == y->nearest;
+  return !memcmp(x->scale, y->scale, sizeof x->scale) && x->size[0] == y->size[0] && x->size[1] == y->size[1] &&
+         x->bilinear == y->bilinear && x->coord == y->coord && x->nearest == y->nearest &&
+         x->torch_cases == y->torch_cases;
 }
 
 /* The value of `value` only counts for constant padding. */

@@ -3,7 +3,8 @@
 #
 #   emit_yaml.sh specs     every tests/golden/*/model.yaml (with its options.txt)
 #                          and tests/emit/*.yaml (options in a '# options:' line)
-#   emit_yaml.sh onnx      every tests/onnx/*.onnx and tests/emit/onnx/*.onnx
+#   emit_yaml.sh onnx      every tests/golden/*/model.onnx (with its options.txt),
+#                          tests/onnx/*.onnx and tests/emit/onnx/*.onnx
 #                          (tools/make_emit_onnx.py)
 #   emit_yaml.sh testdata  the libonnx-testdata node models listed below;
 #                          exit 77 (skipped) when libonnx-testdata is absent
@@ -13,6 +14,7 @@
 #   2. cnnc M O --emit-yaml 1/m.yaml --dump=s    the spec and 1/m.safetensors
 #   3. cnnc 1/m.yaml O' -O0 -o b.o               O' is O without --random-weights
 #                                                (the weights file has them now)
+#                                                and --input-shape (the spec has it)
 #   4. cmp a.o b.o                               byte-identical objects
 #   5. cnnc 1/m.yaml O' --emit-yaml 2/m.yaml --dump=s
 #      the spec again: a fixed point (the same text but for its '#' comment,
@@ -57,8 +59,8 @@ roundtrip() {
   for o in "$@"; do
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     case $o in
-      --random-weights) skip=1 ;;
-      --random-weights=*) ;;
+      --random-weights | --input-shape) skip=1 ;;
+      --random-weights=* | --input-shape=*) ;;
       *) again="$again $o" ;;
     esac
   done
@@ -143,6 +145,12 @@ specs)
   done
   ;;
 onnx)
+  for f in "$src"/tests/golden/*/model.onnx; do
+    opts=""
+    [ -f "${f%/*}/options.txt" ] && opts=$(head -1 "${f%/*}/options.txt")
+    # shellcheck disable=SC2086
+    [ -f "$f" ] && add "${f#"$src"/}" "$f" $opts
+  done
   for f in "$src"/tests/onnx/*.onnx "$src"/tests/emit/onnx/*.onnx; do
     [ -f "$f" ] && add "${f#"$src"/}" "$f"
   done
