@@ -415,6 +415,7 @@ typedef struct {
   int part, nparts;   /* part `part` of a split (`op: split`) into nparts; shape.c turns it
                          into start/end once the axis' length is known; nparts 0: a slice */
   const int64_t *sizes; /* the split's sizes, or NULL for torch.chunk's equal parts */
+  const char *split;    /* the split's own name (a name of the spec's, for --emit-yaml) */
 } SliceAttr;
 
 typedef struct {

@@ -498,12 +498,12 @@ static void check_params(E *e, const Node *n) {
 static int split_run(const Graph *g, int id) {
   const Node *n = &g->nodes[id];
   const SliceAttr *q = &n->a.slice;
-  if (n->op != OP_SLICE || q->nparts < 1 || q->part != 0 || q->nparts > g->nnodes - id) return 0;
+  if (n->op != OP_SLICE || q->nparts < 1 || !q->split || q->part != 0 || q->nparts > g->nnodes - id) return 0;
   for (int k = 0; k < q->nparts; k++) {
     const Node *m = &g->nodes[id + k];
     const SliceAttr *r = &m->a.slice;
     if (m->op != OP_SLICE || r->nparts != q->nparts || r->part != k || r->sizes != q->sizes || r->axis != q->axis ||
-        m->nin != 1 || m->in[0] != n->in[0])
+        r->split != q->split || m->nin != 1 || m->in[0] != n->in[0])
       return 0;
   }
   return q->nparts;
@@ -535,8 +535,8 @@ static const char *spec_op(const Node *n) {
 static void put_split(E *e, int id, int k, int def) {
   const Node *n = &e->g->nodes[id];
   const SliceAttr *q = &n->a.slice;
-  fputs("  - {name: ", e->f); /* the split's own name is not kept: its first part's */
-  put_name(e, n->name);
+  fputs("  - {name: ", e->f);
+  put_name(e, q->split);
   fputs(", op: split", e->f);
   put_refs(e, n, def);
   if (q->axis) fprintf(e->f, ", axis: %d", q->axis);

@@ -1182,7 +1182,7 @@ static void parse_split(P *p, YNode *m, Node *n) {
   for (int i = 0; i < k; i++) {
     Node part = *n;
     part.op = OP_SLICE;
-    part.a.slice = (SliceAttr){.axis = (int)axis, .step = 1, .part = i, .nparts = k, .sizes = sz};
+    part.a.slice = (SliceAttr){.axis = (int)axis, .step = 1, .part = i, .nparts = k, .sizes = sz, .split = n->name};
     YNode *it = seq_at(p, outs, i);
     if (!get_name(p, it, "each of 'outputs'", &part.name)) continue;
     part.loc = loc_of(p, it);

@@ -190,7 +190,7 @@ def reduce():
         n("ReduceMin", ["x"], ["m4"], axes=[-1], keepdims=0),
         n("ReduceSum", ["x"], ["m5"], keepdims=0),
     ]
-    return model("reduce", 13, nodes, [("x", [2, 3, 4, 5])], ["m1", "m2", "m3", "m4", "m5"], [ints("ax", [-3, 1])])
+    return model("reduce", 13, nodes, [("x", [2, 3, 4, 5])], ["m1", "m2", "m3", "m4", "m5"], [ints("ax", [-3, 2])])
 
 
 def matmul11():
