@@ -415,6 +415,7 @@ typedef struct {
   int part, nparts;   /* part `part` of a split (`op: split`) into nparts; shape.c turns it
                          into start/end once the axis' length is known; nparts 0: a slice */
   const int64_t *sizes; /* the split's sizes, or NULL for torch.chunk's equal parts */
+  const char *split;    /* the split's own name (a name of the spec's, for --emit-yaml) */
 } SliceAttr;
 
 typedef struct {
@@ -580,6 +581,28 @@ const char *names_comment(Arena *a, const char *s);
  * found with error_at; returns NULL if there was any. */
 Graph *spec_parse(Arena *a, const char *path);
 Graph *spec_parse_string(Arena *a, const char *path, const char *text, size_t len);
+/* An activation as spec.c reads it when no keys are given (`activation:
+ * leaky_relu`): its default alpha and beta (emit_yaml.c omits them). */
+Act spec_act_default(ActKind k);
+
+/* ===================================================================== */
+/* emit_yaml.c: Graph -> YAML spec and safetensors (--emit-yaml)          */
+/* ===================================================================== */
+
+typedef struct {
+  const char *yaml;             /* the spec's text */
+  size_t yaml_len;
+  const unsigned char *weights; /* the safetensors file: every parameter, F32 */
+  size_t weights_len;
+} YamlSpec;
+
+/* needs: the front end's graph (shapes, bound weights, verified; before
+ * fold_bn); gives: a spec that names its weights file `weights_name` (a
+ * path relative to the spec's directory) and that spec.c reads back into
+ * the same graph, checked by reading it back as if from `path`; `source`
+ * (the model file) goes into its header comment.  False after reporting
+ * what the format cannot say. */
+bool emit_yaml(Graph *g, const char *path, const char *source, const char *weights_name, YamlSpec *out);
 
 /* ===================================================================== */
 /* onnx.c: ONNX model -> Graph                                            */

@@ -5,6 +5,10 @@
  *   layout -> memplan -> codegen
  *   (LLVM IR, optimisation, object) -> header
  *
+ * `--emit-yaml FILE` writes the graph as the front end leaves it (after
+ * verify, before fold_bn) as a YAML spec and a safetensors file beside
+ * it; without -o that is all the run does (a conversion).
+ *
  * `--dump=LETTERS` prints the graph after the passes named by letters
  * (p: parse, s: shapes, m: memory plan) to stderr.  Nothing is written
  * unless every phase succeeds: outputs are planned once the inputs are
@@ -36,6 +40,9 @@ static const char usage[] =
     "  --input-shape NAME=D,D,...\n"
     "                     the shape of an ONNX model's input whose dims are dynamic (repeatable)\n"
     "  --emit-llvm        write optimised LLVM IR (text) to -o instead of an object (and the header)\n"
+    "  --emit-yaml FILE   write the model as a YAML spec to FILE and its parameters to FILE's stem\n"
+    "                     + .safetensors beside it (for converting ONNX); without -o, nothing else\n"
+    "                     is written\n"
     "  --target TRIPLE    target triple (default: the host)\n"
     "  --cpu NAME         target CPU, e.g. x86-64-v3, skylake-avx512 (default: the host CPU)\n"
     "  --features LIST    LLVM feature string, e.g. +avx2,+fma (default: the CPU's)\n"
@@ -72,6 +79,9 @@ typedef struct {
   bool stats;        /* --stats */
   bool random_weights; /* --random-weights */
   uint64_t seed;       /* its SEED */
+  const char *emit_yaml; /* --emit-yaml FILE */
+  const char *st_path;   /* the safetensors file beside it */
+  int yaml_out, st_out;  /* their files.c handles (-2: not written) */
 } Cli;
 
 static bool takes_value(const char *arg, const char *name, int *i, int argc, char **argv,
@@ -184,6 +194,8 @@ static int parse_args(int argc, char **argv, Cli *c) {
       if (a[2]) c->o.output = a + 2;
       else if (i + 1 < argc) c->o.output = argv[++i];
       else error_plain("option '-o' needs a value");
+    } else if (takes_value(a, "--emit-yaml", &i, argc, argv, &v)) {
+      c->emit_yaml = v;
     } else if (takes_value(a, "--header", &i, argc, argv, &v)) {
       c->o.header = v;
     } else if (takes_value(a, "--name", &i, argc, argv, &v)) {
@@ -221,8 +233,11 @@ static int parse_args(int argc, char **argv, Cli *c) {
     }
   }
   if (!c->input && !diag_error_count()) error_plain("no model file given (see cnnc --help)");
-  if (c->input && !strcmp(c->input, "-") && !c->o.output && !diag_error_count())
+  if (c->input && !strcmp(c->input, "-") && !c->o.output && !c->emit_yaml && !diag_error_count())
     error_plain("reading the model from standard input needs -o FILE");
+  if (c->emit_yaml && !c->o.output && (c->o.header || c->o.emit_llvm || c->stats))
+    error_plain("--emit-yaml without -o only converts the model: give -o FILE to compile it too (for %s)",
+                c->o.header ? "--header" : c->o.emit_llvm ? "--emit-llvm" : "--stats");
   return diag_error_count() ? 2 : 0;
 }
 
@@ -235,12 +250,12 @@ static char *stem_with(Arena *a, const char *path, const char *ext) {
   return arena_printf(a, "%.*s%s", n, base, ext);
 }
 
-/* "x/y.o" -> "x/y.h"; "x/y" -> "x/y.h" */
-static char *header_path(Arena *a, const char *obj) {
-  const char *slash = strrchr(obj, '/');
-  const char *dot = strrchr(obj, '.');
-  int n = dot && (!slash || dot > slash + 1) ? (int)(dot - obj) : (int)strlen(obj);
-  return arena_printf(a, "%.*s.h", n, obj);
+/* "x/y.o" -> "x/y" + ext; "x/y" -> "x/y" + ext */
+static char *replace_ext(Arena *a, const char *path, const char *ext) {
+  const char *slash = strrchr(path, '/');
+  const char *dot = strrchr(path, '.');
+  int n = dot && (!slash || dot > slash + 1) ? (int)(dot - path) : (int)strlen(path);
+  return arena_printf(a, "%.*s%s", n, path, ext);
 }
 
 static void dump(const Cli *c, char pass, const Graph *g, const char *what) {
@@ -328,20 +343,45 @@ static bool is_special(const char *path) {
   return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
 }
 
-/* Plans -o and --header (after the inputs are known, before any work).
- * With -o naming a device or FIFO and no --header, no header is written
- * (`-o /dev/null` checks that a model compiles). */
+/* Plans --emit-yaml and the safetensors file beside it; with FILE a
+ * device or FIFO (`--emit-yaml /dev/stdout`), only the spec is written. */
+static bool plan_yaml(Arena *arena, Cli *c) {
+  c->yaml_out = c->st_out = -2;
+  c->st_path = replace_ext(arena, c->emit_yaml, ".safetensors");
+  if ((c->yaml_out = out_plan(c->emit_yaml, "YAML spec")) < 0) return false;
+  if (!is_special(c->emit_yaml)) c->st_out = out_plan(c->st_path, "weights file");
+  return c->st_out != -1;
+}
+
+/* Plans -o and --header (after the inputs are known, before any work),
+ * and the --emit-yaml files.  With -o naming a device or FIFO and no
+ * --header, no header is written (`-o /dev/null` checks that a model
+ * compiles).  --emit-yaml without -o writes only the spec and its weights. */
 static bool plan_outputs(Arena *arena, Cli *c) {
+  c->o.obj_out = c->o.hdr_out = -2;
+  if (c->emit_yaml && !c->o.output) return plan_yaml(arena, c);
   if (!c->o.output) c->o.output = stem_with(arena, c->input, c->o.emit_llvm ? ".ll" : ".o");
-  if (!c->o.header && !is_special(c->o.output)) c->o.header = header_path(arena, c->o.output);
+  if (!c->o.header && !is_special(c->o.output)) c->o.header = replace_ext(arena, c->o.output, ".h");
   c->o.obj_out = out_plan(c->o.output, c->o.emit_llvm ? "LLVM IR file" : "object file");
   c->o.hdr_out = c->o.header ? out_plan(c->o.header, "header") : -2;
-  return c->o.obj_out >= 0 && c->o.hdr_out != -1;
+  if (c->o.obj_out < 0 || c->o.hdr_out == -1) return false;
+  return !c->emit_yaml || plan_yaml(arena, c);
+}
+
+/* The graph as a spec and its weights, into the planned outputs. */
+static bool write_yaml(Graph *g, Cli *c) {
+  YamlSpec s;
+  const char *slash = strrchr(c->st_path, '/');
+  const char *source = strcmp(c->input, "-") ? c->input : "standard input";
+  if (!emit_yaml(g, c->emit_yaml, source, slash ? slash + 1 : c->st_path, &s)) return false;
+  return out_write(c->yaml_out, s.yaml, s.yaml_len) && (c->st_out < 0 || out_write(c->st_out, s.weights, s.weights_len));
 }
 
 static int compile(Arena *arena, Cli *c) {
   Graph *g = front_end(arena, c);
   if (!g || !plan_outputs(arena, c)) return 1;
+  if (c->emit_yaml && !write_yaml(g, c)) return 1;
+  if (c->o.obj_out < 0) return out_commit() ? 0 : 1; /* a conversion: nothing to compile */
   fold_bn(g);
   fuse(g);
   dump(c, 'f', g, "batchnorm folding and fusion");

@@ -543,33 +543,42 @@ static void opt_num(P *p, YNode *m, const char *key, float *out) {
   if (m && (v = map_get(p, m, key, NULL))) get_num(p, v, key, -FLT_MAX, FLT_MAX, out);
 }
 
+Act spec_act_default(ActKind k) {
+  switch (k) {
+  case ACT_LEAKY_RELU: return (Act){k, 0.01f, 0};
+  case ACT_ELU: return (Act){k, 1.0f, 0};
+  case ACT_SELU: return (Act){k, 1.6732632423543772f, 1.0507009873554805f}; /* torch.nn.SELU's constants */
+  case ACT_HARDSIGMOID: return (Act){k, 1.0f / 6, 0.5f}; /* torch.nn.Hardsigmoid: relu6(x + 3) / 6 */
+  case ACT_SOFTPLUS: return (Act){k, 1, 0};
+  case ACT_SCALE: return (Act){k, 1, 0};
+  case ACT_CLIP: return (Act){k, -INFINITY, INFINITY}; /* no bounds */
+  default: return (Act){k, 0, 0};
+  }
+}
+
 /* Defaults, then the activation's own keys from mapping `m` (a layer or a
  * fused `{op: ...}`); m NULL for the string form.  `at` is where a missing
  * clip bound is reported. */
 static void parse_act_params(P *p, YNode *m, Act *act, YNode *at) {
   YNode *v, *vmin = NULL, *vmax = NULL;
+  *act = spec_act_default(act->kind);
   switch (act->kind) {
   case ACT_LEAKY_RELU:
   case ACT_ELU:
-    act->alpha = act->kind == ACT_ELU ? 1.0f : 0.01f;
     opt_num(p, m, "alpha", &act->alpha);
     break;
-  case ACT_SELU: /* torch.nn.SELU's constants */
-    act->alpha = 1.6732632423543772f, act->beta = 1.0507009873554805f;
+  case ACT_SELU:
     opt_num(p, m, "alpha", &act->alpha);
     opt_num(p, m, "gamma", &act->beta);
     break;
-  case ACT_HARDSIGMOID: /* torch.nn.Hardsigmoid: relu6(x + 3) / 6 */
-    act->alpha = 1.0f / 6, act->beta = 0.5f;
+  case ACT_HARDSIGMOID:
     opt_num(p, m, "alpha", &act->alpha);
     opt_num(p, m, "beta", &act->beta);
     break;
   case ACT_SOFTPLUS:
-    act->alpha = 1;
     if (m && (v = map_get(p, m, "beta", NULL))) get_num(p, v, "beta", FLT_MIN, FLT_MAX, &act->alpha);
     break;
   case ACT_SCALE:
-    act->alpha = 1, act->beta = 0;
     opt_num(p, m, "scale", &act->alpha);
     opt_num(p, m, "offset", &act->beta);
     break;
@@ -580,7 +589,6 @@ static void parse_act_params(P *p, YNode *m, Act *act, YNode *at) {
       get_num(p, v, "exponent", -FLT_MAX, FLT_MAX, &act->alpha);
     break;
   case ACT_CLIP:
-    act->alpha = -INFINITY, act->beta = INFINITY;
     if (m && (vmin = map_get(p, m, "min", NULL)) && !get_num(p, vmin, "min", -FLT_MAX, FLT_MAX, &act->alpha))
       return;
     if (m && (vmax = map_get(p, m, "max", NULL)) && !get_num(p, vmax, "max", -FLT_MAX, FLT_MAX, &act->beta))
@@ -669,7 +677,7 @@ static bool get_pad4(P *p, YNode *v, const char *more, int *pad) {
   return true;
 }
 
-/* padding: int | [ph, pw], symmetric (pooling, conv_transpose2d). */
+/* padding: int | [ph, pw], symmetric (conv_transpose2d). */
 static bool get_pad2(P *p, YNode *v, int *pad) {
   int q[2];
   if (!get_ints(p, v, "padding", 0, 2, q)) return false;
@@ -751,7 +759,23 @@ static void parse_conv(P *p, YNode *m, Node *n) {
   make_params(p, m, n, c->has_bias, inline_bias);
 }
 
-/* PyTorch: "pad should be at most half of kernel size". */
+/* Every window must overlap the input: each side's padding is smaller
+ * than the (dilated) kernel.  PyTorch asks for at most half the kernel on
+ * both sides alike; ONNX's pads may be more, and uneven (auto_pad
+ * SAME_UPPER), so the format takes what cnnc computes, as ONNX does. */
+static void check_pool_padding(P *p, YNode *v, const PoolAttr *q) {
+  static const char *const side[4] = {"top", "left", "bottom", "right"};
+  for (int i = 0; i < 4; i++) {
+    int64_t extent = (int64_t)q->dilation[i % 2] * (q->kernel[i % 2] - 1) + 1;
+    if (q->pad[i] >= extent) {
+      error_at(loc_of(p, v), "pooling padding %d (%s) must be smaller than the kernel (%lld%s), so that every window "
+                             "overlaps the input", q->pad[i], side[i], (long long)extent,
+               q->dilation[i % 2] > 1 ? " with dilation" : "");
+      return;
+    }
+  }
+}
+
 static void parse_pool(P *p, YNode *m, Node *n) {
   PoolAttr *q = &n->a.pool;
   *q = (PoolAttr){.dilation = {1, 1}, .count_include_pad = true};
@@ -765,11 +789,7 @@ static void parse_pool(P *p, YNode *m, Node *n) {
     memcpy(q->stride, q->kernel, sizeof q->stride);
   if (n->op == OP_MAXPOOL2D && (v = map_get(p, m, "dilation", NULL)))
     get_ints(p, v, "dilation", 1, 2, q->dilation);
-  if ((v = map_get(p, m, "padding", NULL)) && get_pad2(p, v, q->pad) && kernel_ok &&
-      (q->pad[0] > q->kernel[0] / 2 || q->pad[1] > q->kernel[1] / 2))
-    error_at(loc_of(p, v), "pooling padding %dx%d is more than half the kernel %dx%d "
-                           "(PyTorch requires pad <= kernel / 2)",
-             q->pad[0], q->pad[1], q->kernel[0], q->kernel[1]);
+  if ((v = map_get(p, m, "padding", NULL)) && get_pad4(p, v, "", q->pad) && kernel_ok) check_pool_padding(p, v, q);
   if ((v = map_get(p, m, "ceil_mode", NULL))) get_bool(p, v, "ceil_mode", &q->ceil_mode);
   if ((v = map_get(p, m, "count_include_pad", NULL)))
     get_bool(p, v, "count_include_pad", &q->count_include_pad);
@@ -1162,7 +1182,7 @@ static void parse_split(P *p, YNode *m, Node *n) {
   for (int i = 0; i < k; i++) {
     Node part = *n;
     part.op = OP_SLICE;
-    part.a.slice = (SliceAttr){.axis = (int)axis, .step = 1, .part = i, .nparts = k, .sizes = sz};
+    part.a.slice = (SliceAttr){.axis = (int)axis, .step = 1, .part = i, .nparts = k, .sizes = sz, .split = n->name};
     YNode *it = seq_at(p, outs, i);
     if (!get_name(p, it, "each of 'outputs'", &part.name)) continue;
     part.loc = loc_of(p, it);

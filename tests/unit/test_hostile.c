@@ -437,6 +437,80 @@ static void test_input_stdin(void **state) {
   assert_non_null(find(&after, "s.h"));
 }
 
+/* ---- --emit-yaml ---- */
+
+/* The spec and the safetensors file beside it are outputs like any other:
+ * never an input (the model, its weights), never another output. */
+static void test_emit_yaml_is_an_input(void **state) {
+  char a[512], b[512];
+  path(a, sizeof a, "m.yaml");
+  path(b, sizeof b, "hard.yaml");
+  assert_int_equal(link(a, b), 0);
+  Snap s = snap();
+  Result r = RUN("m.yaml", "--emit-yaml", "m.yaml");
+  expect_error(&s, &r, "refusing to write the YAML spec to 'm.yaml': it is the input file 'm.yaml'");
+  r = RUN("m.yaml", "--emit-yaml", "./hard.yaml");
+  expect_error(&s, &r, "refusing to write the YAML spec to './hard.yaml': it is the input file 'm.yaml'");
+  r = RUN("m.yaml", "--emit-yaml", "m.spec"); /* beside it: m.safetensors, the weights */
+  expect_error(&s, &r, "refusing to write the weights file to 'm.safetensors': it is the input file 'm.safetensors'");
+  r = RUN("m.yaml", "--emit-yaml", "x.safetensors");
+  expect_error(&s, &r, "the YAML spec 'x.safetensors' and the weights file 'x.safetensors' are the same file");
+  r = RUN("m.yaml", "--emit-yaml", "o.yaml", "-o", "o.safetensors");
+  expect_error(&s, &r, "the object file 'o.safetensors' and the weights file 'o.safetensors' are the same file");
+  r = RUN("m.yaml", "--emit-yaml", "nodir/o.yaml");
+  expect_error(&s, &r, "cannot write the YAML spec 'nodir/o.yaml': directory 'nodir' does not exist");
+  r = RUN("m.yaml", "--emit-yaml", "o.yaml", "--header", "o.h");
+  expect_error(&s, &r, "--emit-yaml without -o only converts the model: give -o FILE to compile it too");
+}
+
+/* Without -o a conversion writes the spec and its weights, nothing else;
+ * with -o the object and the header too.  The spec compiles. */
+static void test_emit_yaml_outputs(void **state) {
+  Snap s = snap();
+  Result r = RUN("m.yaml", "--emit-yaml", "c.yaml");
+  if (r.status != 0) fail_msg("%s", r.err);
+  Snap after = snap();
+  assert_same(&s, &after, (const char *const[]){"c.yaml", "c.safetensors", NULL});
+  assert_non_null(find(&after, "c.safetensors"));
+  r = RUN("m.yaml", "--emit-yaml", "d.yaml", "-o", "d.o");
+  if (r.status != 0) fail_msg("%s", r.err);
+  Snap after2 = snap();
+  assert_same(&after, &after2, (const char *const[]){"d.yaml", "d.safetensors", "d.o", "d.h", NULL});
+  assert_non_null(find(&after2, "d.h"));
+  r = RUN("c.yaml", "-o", "c.o");
+  if (r.status != 0) fail_msg("%s", r.err);
+  char in[512]; /* standard input needs no -o to be converted */
+  path(in, sizeof in, "m.yaml");
+  Snap s3 = snap();
+  r = run_in(in, 60, (const char *const[]){"-", "--emit-yaml", "t.yaml", NULL});
+  if (r.status != 0) fail_msg("%s", r.err);
+  Snap after3 = snap();
+  assert_same(&s3, &after3, (const char *const[]){"t.yaml", "t.safetensors", NULL});
+}
+
+/* A failed run leaves an earlier spec and its weights as they were. */
+static void test_emit_yaml_failed_run(void **state) {
+  Result r = RUN("m.yaml", "--emit-yaml", "e.yaml", "-o", "e.o");
+  if (r.status != 0) fail_msg("%s", r.err);
+  Snap s = snap();
+  r = RUN("m.yaml", "--emit-yaml", "e.yaml", "-o", "e.o", "--header", "nodir/e.h");
+  expect_error(&s, &r, "cannot write the header 'nodir/e.h': directory 'nodir' does not exist");
+  write_text("bad.yaml", "cnnc: 1\nname: m\ninputs: [{name: x, shape: [1, 4]}]\nlayers: [{name: r, op: rleu}]\n");
+  s = snap();
+  r = RUN("bad.yaml", "--emit-yaml", "e.yaml");
+  expect_error(&s, &r, "unknown op 'rleu'");
+}
+
+/* A device gets the spec and no weights file beside it (/dev/null.safetensors). */
+static void test_emit_yaml_dev_null(void **state) {
+  Snap s = snap();
+  Result r = RUN("m.yaml", "--emit-yaml", "/dev/null");
+  if (r.status != 0) fail_msg("%s", r.err);
+  assert_int_equal(access("/dev/null.safetensors", F_OK), -1);
+  Snap after = snap();
+  assert_same(&s, &after, NULL);
+}
+
 /* ---- limits ---- */
 
 /* 16 layers aliasing one 4096x4096 inline matrix: refused at once by
@@ -630,6 +704,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_input_devices, setup, teardown),
       cmocka_unit_test_setup_teardown(test_input_binary, setup, teardown),
       cmocka_unit_test_setup_teardown(test_input_stdin, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_emit_yaml_is_an_input, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_emit_yaml_outputs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_emit_yaml_failed_run, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_emit_yaml_dev_null, setup, teardown),
       cmocka_unit_test_setup_teardown(test_alias_bomb, setup, teardown),
       cmocka_unit_test_setup_teardown(test_param_limit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inline_limit_reachable, setup, teardown),

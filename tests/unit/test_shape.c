@@ -243,6 +243,13 @@ static void test_conv_transpose(void **state) {
   /* the DCGAN doubling: (5-1)*2 - 2 + 3 + 1 = 10 */
   assert_shape(g, "one", "[2, 3, 10, 14]");
   assert_param(nd(g, "one")->weight, "[6, 3, 4, 4]");
+  /* Uneven padding (ONNX's auto_pad SAME_UPPER: [0, 0, 1, 1] for kernel 3,
+   * stride 2) removes top + bottom rows: (5-1)*2 + 3 - 1 = 10 = 5 * 2 */
+  Node *u = &g->nodes[graph_find(g, "one")];
+  u->a.conv = (ConvAttr){.filters = 3, .kernel = {3, 3}, .stride = {2, 2}, .pad = {0, 0, 1, 1}, .dilation = {1, 1},
+                         .groups = 1, .has_bias = true};
+  assert_true(shape_infer(g));
+  assert_shape(g, "one", "[2, 3, 10, 14]");
 }
 
 static void test_global_adaptive_pools(void **state) {
