@@ -3,6 +3,9 @@
 #
 #   fuzz/run.sh TARGET SECONDS [libFuzzer options...]
 #     TARGET: spec, codegen, safetensors, onnx, onnx_graph
+#   fuzz/run.sh --build-all
+#     builds every target and exits (then CNNC_FUZZ_PREBUILT=1 skips the
+#     build step, so that targets can run side by side: tools/test.sh)
 #
 # Builds the targets in ./build-fuzz with clang-19 (ASan, UBSan, libFuzzer)
 # if needed, seeds the corpus from the test files (tests/golden, tests/errors,
@@ -14,16 +17,20 @@
 # build-fuzz/corpus/TARGET between runs (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: fuzz/run.sh TARGET SECONDS [libFuzzer options]}
-secs=${2:?usage: fuzz/run.sh TARGET SECONDS [libFuzzer options]}
-shift 2
+target=${1:?usage: fuzz/run.sh TARGET SECONDS [libFuzzer options] | --build-all}
 build=${CNNC_FUZZ_BUILD:-build-fuzz}
 cc=${CNNC_FUZZ_CC:-clang-19}
 command -v "$cc" >/dev/null || { echo "fuzz/run.sh: $cc not found (apt-get install clang-19 libclang-rt-19-dev)" >&2; exit 2; }
 if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=$cc cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_FUZZ=ON -DCNNC_TESTS=OFF >/dev/null
 fi
-cmake --build "$build" -j"$(nproc)" --target "fuzz_$target" >/dev/null
+if [ "$target" = --build-all ]; then
+  cmake --build "$build" -j"$(nproc)" --target fuzz_spec fuzz_codegen fuzz_safetensors fuzz_onnx fuzz_onnx_graph >/dev/null
+  exit 0
+fi
+secs=${2:?usage: fuzz/run.sh TARGET SECONDS [libFuzzer options] | --build-all}
+shift 2
+[ -n "${CNNC_FUZZ_PREBUILT:-}" ] || cmake --build "$build" -j"$(nproc)" --target "fuzz_$target" >/dev/null
 
 corpus=$build/corpus/$target seeds=$build/seeds/$target
 mkdir -p "$corpus" "$seeds" "$build/findings"

@@ -11,8 +11,8 @@
 #      (AddressSanitizer, leaks included, and UndefinedBehaviorSanitizer:
 #      the compiler, the runtime, the tests and every program they build)
 #      and runs the same suite there;
-#   3. runs every libFuzzer target for 60 seconds (fuzz/run.sh, in
-#      ./build-fuzz, clang-19).
+#   3. runs every libFuzzer target for 60 seconds, two at a time
+#      (fuzz/run.sh, in ./build-fuzz, clang-19).
 # --plain runs step 1 only (for quick local runs).  Extra arguments go to
 # both ctest runs.  Exits non-zero if any step fails.
 set -euo pipefail
@@ -33,9 +33,17 @@ configure_and_build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_SANITIZE
 echo "== ctest (ASan + UBSan)"
 ctest --test-dir build-asan --output-on-failure -j2 "$@" || status=1
 
-echo "== fuzz smoke runs (60 s per target)"
-for t in $CNNC_FUZZ_TARGETS; do
-  echo "-- fuzz/run.sh $t 60"
-  fuzz/run.sh "$t" 60 || status=1
+echo "== fuzz smoke runs (60 s per target, two side by side)"
+fuzz/run.sh --build-all || status=1
+smoke() { CNNC_FUZZ_PREBUILT=1 fuzz/run.sh "$1" 60 > "build-fuzz/smoke_$1.out" 2>&1; }
+targets=($CNNC_FUZZ_TARGETS)
+for ((i = 0; i < ${#targets[@]}; i += 2)); do
+  pair=("${targets[@]:i:2}") pids=()
+  for t in "${pair[@]}"; do smoke "$t" & pids+=($!); done
+  for j in "${!pair[@]}"; do
+    wait "${pids[j]}" || status=1
+    echo "-- fuzz/run.sh ${pair[j]} 60"
+    cat "build-fuzz/smoke_${pair[j]}.out"
+  done
 done
 exit $status
