@@ -23,7 +23,6 @@ planning, the run function and its LLVM optimisation.
 import argparse
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -83,15 +82,18 @@ def spec(kind, n):
 
 
 def run(cnnc, path, out):
+    """Wall time and this child's own peak RSS (os.wait4: RUSAGE_CHILDREN
+    would give the largest of every child so far)."""
     t0 = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    r = subprocess.run([cnnc, path, "--random-weights", "1", "-o", out], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen([cnnc, path, "--random-weights", "1", "-o", out], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
     dt = time.perf_counter() - t0
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if r.returncode != 0:
-        sys.exit(f"cnnc failed on {path}:\n{r.stderr}")
-    return dt, max(rss, before) / 1024.0
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        sys.exit(f"cnnc failed on {path}:\n{err}")
+    return dt, ru.ru_maxrss / 1024.0
 
 
 def main():
