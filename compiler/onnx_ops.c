@@ -692,17 +692,26 @@ static Val *weight_2d(T *t, Val *w, int sd) {
   return v;
 }
 
-static bool op_conv(T *t) {
-  if (!onnx_check_attrs(t, "auto_pad dilations group kernel_shape pads strides")) return false;
+/* Conv's and ConvTranspose's common inputs: X computed (1-D made 2-D),
+ * constant W of rank 3 or 4 (made 4-D) and B, and the window attributes,
+ * whose kernel_shape must match W. */
+static bool conv_inputs(T *t, Val **xp, Val **wp, Val **bp, Window *win) {
   Val *x = onnx_in(t, 0), *w = need_const(t, 1, "W"), *b = onnx_in(t, 2) ? need_const(t, 2, "B") : NULL;
   if (!live(x) || !w || (onnx_in(t, 2) && !b)) return false;
   if (w->shape.rank != 3 && w->shape.rank != 4)
     return onnx_fail(t, "W of shape %s: cnnc supports 1-D and 2-D convolutions", onnx_shape_str(t, &w->shape));
+  if (!window(t, win, &w->shape.dim[2], w->shape.rank - 2)) return false;
+  if (win->sd != w->shape.rank - 2) return onnx_fail(t, "kernel_shape does not match W's shape %s", onnx_shape_str(t, &w->shape));
+  if (!(x = as_2d(t, x, win->sd))) return false;
+  *xp = x, *wp = weight_2d(t, w, win->sd), *bp = b;
+  return true;
+}
+
+static bool op_conv(T *t) {
+  if (!onnx_check_attrs(t, "auto_pad dilations group kernel_shape pads strides")) return false;
+  Val *x, *w, *b;
   Window win;
-  if (!window(t, &win, &w->shape.dim[2], w->shape.rank - 2)) return false;
-  if (win.sd != w->shape.rank - 2) return onnx_fail(t, "kernel_shape does not match W's shape %s", onnx_shape_str(t, &w->shape));
-  if (!(x = as_2d(t, x, win.sd))) return false;
-  w = weight_2d(t, w, win.sd);
+  if (!conv_inputs(t, &x, &w, &b, &win)) return false;
   if (win.kernel[0] != w->shape.dim[2] || win.kernel[1] != w->shape.dim[3])
     return onnx_fail(t, "kernel_shape does not match W's shape %s", onnx_shape_str(t, &w->shape));
   auto_pads(&win, &x->shape, win.pads);
@@ -725,15 +734,9 @@ static bool op_conv(T *t) {
  * columns at the end, as output_padding does). */
 static bool op_conv_transpose(T *t) {
   if (!onnx_check_attrs(t, "auto_pad dilations group kernel_shape output_padding output_shape pads strides")) return false;
-  Val *x = onnx_in(t, 0), *w = need_const(t, 1, "W"), *b = onnx_in(t, 2) ? need_const(t, 2, "B") : NULL;
-  if (!live(x) || !w || (onnx_in(t, 2) && !b)) return false;
-  if (w->shape.rank != 3 && w->shape.rank != 4)
-    return onnx_fail(t, "W of shape %s: cnnc supports 1-D and 2-D convolutions", onnx_shape_str(t, &w->shape));
+  Val *x, *w, *b;
   Window win;
-  if (!window(t, &win, &w->shape.dim[2], w->shape.rank - 2)) return false;
-  if (win.sd != w->shape.rank - 2) return onnx_fail(t, "kernel_shape does not match W's shape %s", onnx_shape_str(t, &w->shape));
-  if (!(x = as_2d(t, x, win.sd))) return false;
-  w = weight_2d(t, w, win.sd);
+  if (!conv_inputs(t, &x, &w, &b, &win)) return false;
   int64_t group = onnx_attr_int(t, "group", 1), op[2] = {0, 0}, os[4] = {1, 1, 1, 1}, v[8];
   if (group < 1 || group > INT32_MAX || w->shape.dim[0] % group) return onnx_fail(t, "group %lld does not divide the input channels", (long long)group);
   if (!spatial_attr(t, "output_padding", win.sd, 1, op)) return false;
