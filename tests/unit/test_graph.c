@@ -14,31 +14,18 @@
 #include <string.h>
 
 #include "cnnc.h"
+#include "diag_capture.h"
 
-static char *diag_buf;
-static size_t diag_len;
-static FILE *diag_mem;
+static DiagCapture diag;
 
-static int setup(void **state) {
-  diag_reset();
-  diag_mem = open_memstream(&diag_buf, &diag_len);
-  diag_set_stream(diag_mem);
-  return 0;
-}
+static int setup(void **state) { return diag_capture_begin(&diag) ? 0 : -1; }
 
 static int teardown(void **state) {
-  diag_set_stream(NULL);
-  fclose(diag_mem);
-  free(diag_buf);
-  diag_buf = NULL;
-  diag_reset();
+  diag_capture_end(&diag);
   return 0;
 }
 
-static const char *diags(void) {
-  fflush(diag_mem);
-  return diag_buf ? diag_buf : "";
-}
+static const char *diags(void) { return diag_capture_text(&diag); }
 
 static const char spec[] =
     "cnnc: 1\nname: tiny\ninputs: [{name: x, shape: [1, 1, 4, 4]}]\n"

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "onnx.h"
+#include "diag_capture.h"
 
 #define TESTDATA "/usr/share/libonnx-testdata/data"
 /* Paths here are short; a cut one would only fail an assertion. */
@@ -36,9 +37,7 @@
 
 typedef struct {
   Arena arena;
-  char *diag; /* diagnostics printed since setup */
-  size_t diaglen;
-  FILE *stream;
+  DiagCapture d; /* diagnostics printed since setup */
   char dir[64]; /* a temporary directory for files, removed by teardown */
 } Ctx;
 
@@ -46,18 +45,14 @@ static Ctx ctx;
 
 static int setup(void **state) {
   memset(&ctx, 0, sizeof ctx);
-  diag_reset();
-  ctx.stream = open_memstream(&ctx.diag, &ctx.diaglen);
-  diag_set_stream(ctx.stream);
+  if (!diag_capture_begin(&ctx.d)) return -1;
   strcpy(ctx.dir, "/tmp/cnnc_onnx_XXXXXX");
   assert_non_null(mkdtemp(ctx.dir));
   return 0;
 }
 
 static int teardown(void **state) {
-  diag_set_stream(NULL);
-  fclose(ctx.stream);
-  free(ctx.diag);
+  diag_capture_end(&ctx.d);
   arena_free(&ctx.arena);
   files_reset();
   char cmd[128];
@@ -68,18 +63,11 @@ static int teardown(void **state) {
 
 /* Forgets the diagnostics so far. */
 static void clear_diag(void) {
-  fclose(ctx.stream);
-  free(ctx.diag);
-  ctx.diag = NULL;
-  ctx.stream = open_memstream(&ctx.diag, &ctx.diaglen);
-  diag_set_stream(ctx.stream);
-  diag_reset();
+  diag_capture_end(&ctx.d);
+  assert_true(diag_capture_begin(&ctx.d));
 }
 
-static const char *diag_text(void) {
-  fflush(ctx.stream);
-  return ctx.diag ? ctx.diag : "";
-}
+static const char *diag_text(void) { return diag_capture_text(&ctx.d); }
 
 /* ---- a protobuf writer ---- */
 

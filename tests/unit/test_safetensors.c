@@ -13,14 +13,13 @@
 #include <cmocka.h>
 
 #include "cnnc.h"
+#include "diag_capture.h"
 
 static const Loc LOC = {"model.yaml", 3, 10};
 
 typedef struct {
   Arena arena;
-  char *diag; /* diagnostics printed by the last parse */
-  size_t diaglen;
-  FILE *stream;
+  DiagCapture d; /* diagnostics printed by the last parse */
   StFile st;
   bool ok;
 } Ctx;
@@ -29,16 +28,12 @@ static Ctx ctx;
 
 static int setup(void **state) {
   memset(&ctx, 0, sizeof ctx);
-  diag_reset();
-  ctx.stream = open_memstream(&ctx.diag, &ctx.diaglen);
-  diag_set_stream(ctx.stream);
+  if (!diag_capture_begin(&ctx.d)) return -1;
   return 0;
 }
 
 static int teardown(void **state) {
-  diag_set_stream(NULL);
-  fclose(ctx.stream);
-  free(ctx.diag);
+  diag_capture_end(&ctx.d);
   arena_free(&ctx.arena);
   return 0;
 }
@@ -61,7 +56,7 @@ static unsigned char *blob(const char *json, const void *data, size_t datalen, s
 
 static bool parse(const unsigned char *b, size_t len) {
   ctx.ok = st_parse_named(&ctx.arena, b, len, "w.safetensors", LOC, &ctx.st);
-  fflush(ctx.stream);
+  diag_capture_text(&ctx.d);
   return ctx.ok;
 }
 
@@ -69,14 +64,14 @@ static bool parse(const unsigned char *b, size_t len) {
  * LOC and naming the file, and that one of them contains `text`. */
 static void expect_errors(const unsigned char *b, size_t len, int count, const char *text) {
   bool ok = parse(b, len);
-  if (ok || diag_error_count() != count || !strstr(ctx.diag, text))
+  if (ok || diag_error_count() != count || !strstr(ctx.d.text, text))
     print_error("expected %d error(s) containing \"%s\"; got ok=%d and:\n%s\n", count, text, ok,
-                ctx.diag);
+                ctx.d.text);
   assert_false(ok);
   assert_int_equal(diag_error_count(), count);
-  assert_non_null(strstr(ctx.diag, text));
+  assert_non_null(strstr(ctx.d.text, text));
   int lines = 0;
-  for (const char *p = ctx.diag; (p = strstr(p, "model.yaml:3:10: error: w.safetensors: ")); p++)
+  for (const char *p = ctx.d.text; (p = strstr(p, "model.yaml:3:10: error: w.safetensors: ")); p++)
     lines++;
   assert_int_equal(lines, count);
 }
@@ -148,8 +143,8 @@ static void test_st_parse_default_name(void **state) {
   size_t len;
   unsigned char *b = blob("[]", NULL, 0, &len);
   assert_false(st_parse(&ctx.arena, b, len, LOC, &ctx.st));
-  fflush(ctx.stream);
-  assert_non_null(strstr(ctx.diag, "model.yaml:3:10: error: safetensors file: corrupt"));
+  diag_capture_text(&ctx.d);
+  assert_non_null(strstr(ctx.d.text, "model.yaml:3:10: error: safetensors file: corrupt"));
 }
 
 static void test_escapes_and_whitespace(void **state) {
@@ -261,7 +256,7 @@ static void test_nesting_limit(void **state) {
   size_t len;
   unsigned char *b = blob(json, NULL, 0, &len);
   expect_errors(b, len, 2, "nesting too deep");
-  assert_non_null(strstr(ctx.diag, "tensor 'a': unknown field 'x'"));
+  assert_non_null(strstr(ctx.d.text, "tensor 'a': unknown field 'x'"));
 }
 
 /* ---- per-tensor problems ---- */
@@ -368,7 +363,7 @@ static void test_overlap(void **state) {
                           "\"c\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[16,20]}}",
                           z, 32, &len);
   expect_errors(b, len, 2, "tensors 'a' and 'c' overlap");
-  assert_non_null(strstr(ctx.diag, "tensors 'a' and 'b' overlap"));
+  assert_non_null(strstr(ctx.d.text, "tensors 'a' and 'b' overlap"));
 }
 
 static void test_duplicate(void **state) {
@@ -388,8 +383,8 @@ static void test_all_errors_reported(void **state) {
                           "\"c\":{\"dtype\":3,\"shape\":[1],\"data_offsets\":[0,4]}}",
                           z, 8, &len);
   expect_errors(b, len, 3, "tensor 'a': data_offsets [0, 4] span 4 bytes, but F16 [1] needs 2");
-  assert_non_null(strstr(ctx.diag, "tensor 'b': data_offsets [4, 12] run past the end"));
-  assert_non_null(strstr(ctx.diag, "tensor 'c': dtype must be a string"));
+  assert_non_null(strstr(ctx.d.text, "tensor 'b': data_offsets [4, 12] run past the end"));
+  assert_non_null(strstr(ctx.d.text, "tensor 'c': dtype must be a string"));
   assert_int_equal(ctx.st.ntensors, 0);
 }
 

@@ -14,38 +14,29 @@
 #include <string.h>
 
 #include "cnnc.h"
+#include "diag_capture.h"
 
 typedef struct {
   Arena arena;
-  char *diag;
-  size_t diag_len;
-  FILE *stream;
+  DiagCapture d;
 } Ctx;
 
 static int setup(void **state) {
   Ctx *c = calloc(1, sizeof *c);
-  diag_reset();
-  c->stream = open_memstream(&c->diag, &c->diag_len);
-  diag_set_stream(c->stream);
+  assert_true(diag_capture_begin(&c->d));
   *state = c;
   return 0;
 }
 
 static int teardown(void **state) {
   Ctx *c = *state;
-  diag_set_stream(NULL);
-  fclose(c->stream);
-  free(c->diag);
+  diag_capture_end(&c->d);
   arena_free(&c->arena);
-  diag_reset();
   free(c);
   return 0;
 }
 
-static const char *diags(Ctx *c) {
-  fflush(c->stream);
-  return c->diag ? c->diag : "";
-}
+static const char *diags(Ctx *c) { return diag_capture_text(&c->d); }
 
 static void assert_diag(Ctx *c, const char *needle) {
   if (!strstr(diags(c), needle)) fail_msg("missing diagnostic \"%s\" in:\n%s", needle, diags(c));

@@ -19,6 +19,7 @@
 #include <math.h>
 
 #include "cnnc.h"
+#include "diag_capture.h"
 
 /* First values of bn.running_var and conv.weight for seed 42 (pinned so
  * that a change of the pattern, or a machine computing it differently,
@@ -33,18 +34,14 @@ typedef struct {
   Arena arena;
   Graph *g;
   char dir[64];  /* temporary directory for weight files */
-  char *diag;    /* diagnostics */
-  size_t diaglen;
-  FILE *stream;
+  DiagCapture d; /* diagnostics */
 } Ctx;
 
 static Ctx ctx;
 
 static int setup(void **state) {
   memset(&ctx, 0, sizeof ctx);
-  diag_reset();
-  ctx.stream = open_memstream(&ctx.diag, &ctx.diaglen);
-  diag_set_stream(ctx.stream);
+  if (!diag_capture_begin(&ctx.d)) return -1;
   strcpy(ctx.dir, "/tmp/cnnc_test_weights.XXXXXX");
   if (!mkdtemp(ctx.dir)) return -1;
   ctx.g = graph_new(&ctx.arena, "m.yaml");
@@ -53,9 +50,7 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-  diag_set_stream(NULL);
-  fclose(ctx.stream);
-  free(ctx.diag);
+  diag_capture_end(&ctx.d);
   char path[128];
   snprintf(path, sizeof path, "%s/w.safetensors", ctx.dir);
   unlink(path);
@@ -101,13 +96,13 @@ static void write_weights(const char *json, const void *data, size_t datalen) {
 
 static bool bind(void) {
   bool ok = weights_bind(ctx.g);
-  fflush(ctx.stream);
+  diag_capture_text(&ctx.d);
   return ok;
 }
 
 static void assert_diag(const char *text) {
-  if (!strstr(ctx.diag, text)) print_error("missing \"%s\" in:\n%s\n", text, ctx.diag);
-  assert_non_null(strstr(ctx.diag, text));
+  if (!strstr(ctx.d.text, text)) print_error("missing \"%s\" in:\n%s\n", text, ctx.d.text);
+  assert_non_null(strstr(ctx.d.text, text));
 }
 
 /* Little-endian bytes of floats 0.5, -2, 3.25, 1e-3, 7, 8 (shape [2, 3]) and 100, 200. */
@@ -396,7 +391,7 @@ static void test_random_file_wins(void **state) {
   g->weights = path;
   g->random_weights = true;
   assert_false(weights_bind(g));
-  fflush(ctx.stream);
+  diag_capture_text(&ctx.d);
   assert_diag("r.yaml:5:5: error: fc.weight has shape [2, 3] in ");
 }
 
@@ -405,7 +400,7 @@ static void test_random_no_file(void **state) {
   g->weights = arena_printf(&ctx.arena, "%s/absent.safetensors", ctx.dir);
   g->weights_loc = WEIGHTS_LOC;
   assert_true(weights_bind(g));
-  fflush(ctx.stream);
+  diag_capture_text(&ctx.d);
   assert_int_equal(diag_error_count(), 0);
   assert_diag("m.yaml:3:1: note: weights file '");
   assert_diag("/absent.safetensors' does not exist; --random-weights fills every parameter that is "
@@ -427,7 +422,7 @@ static void test_random_no_file(void **state) {
   assert_true(shape_infer(g));
   g->random_weights = true;
   assert_false(weights_bind(g));
-  fflush(ctx.stream);
+  diag_capture_text(&ctx.d);
   assert_diag("r.yaml:4:50: error: inline fc.weight has 2 values, expected 6 for shape [2, 3]\n");
 }
 
