@@ -359,9 +359,12 @@ static bool fold_slice(T *t, bool *ok) {
   if (n[0] < 0 || n[1] != n[0]) return *ok = onnx_fail(t, "needs as many starts as ends"), true;
   Shape s = x->shape;
   strides(&x->shape, st);
+  bool seen[MAX_RANK] = {false};
   for (int i = 0; i < n[0]; i++) {
     int a = norm_axis(t, n[2] >= 0 ? v[2][i] : i, s.rank, ok);
     if (a < 0) return true;
+    if (seen[a]) return *ok = onnx_fail(t, "axis %d is listed twice", a), true;
+    seen[a] = true;
     int64_t dim = x->shape.dim[a], step = n[3] >= 0 ? v[3][i] : 1, b = v[0][i], e = v[1][i];
     if (step == 0) return *ok = onnx_fail(t, "a step of 0"), true;
     if (b < 0) b += dim;
@@ -373,9 +376,14 @@ static bool fold_slice(T *t, bool *ok) {
       b = b < 0 ? -1 : b > dim - 1 ? dim - 1 : b;
       e = e < -1 ? -1 : e > dim - 1 ? dim - 1 : e;
     }
-    int64_t len = step > 0 ? (e > b ? (e - b + step - 1) / step : 0) : (b > e ? (b - e - step - 1) / -step : 0);
-    base += b * st[a];
-    st[a] *= step;
+    /* b and e are clamped to [-1, dim], so e - b cannot overflow; a step
+     * as large as the axis (or INT64_MIN) takes one element at most */
+    int64_t len = step > 0 ? (e > b ? (e - b - 1) / step + 1 : 0)
+                           : (b > e ? (step == INT64_MIN ? 1 : (b - e - 1) / -step + 1) : 0);
+    base += len ? b * st[a] : 0;
+    /* with two or more elements |step| < dim, so the stride stays within
+     * the tensor's element count */
+    st[a] = len > 1 ? st[a] * step : 0;
     s.dim[a] = len;
   }
   return fold_strided(t, x, s, st, base, ok);

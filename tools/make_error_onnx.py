@@ -103,10 +103,26 @@ def files():
     yield "fold_shapes", model([
         helper.make_node("Reshape", ["c", "huge"], ["r1"], name="reshape_overflow"),
         helper.make_node("Reshape", ["c", "neg"], ["r2"], name="reshape_negative"),
+        # steps of +-2^63 (fine: one element each; fuzz_onnx_graph found
+        # the stride overflowing), then an axis listed twice (an error)
+        helper.make_node("Slice", ["c8", "s_lo", "s_hi", "s_ax", "s_max"], ["sl1"], name="slice_step_max"),
+        helper.make_node("Slice", ["c8", "s_hi1", "s_lo1", "s_ax", "s_min"], ["sl2"], name="slice_step_min"),
+        helper.make_node("Slice", ["c8", "s_lo2", "s_hi2", "s_ax2"], ["sl3"], name="slice_axis_twice"),
         helper.make_node("Add", ["x", "x"], ["y"], name="add"),
-    ], [x], [vi("y", [1, 4, 8, 8]), vi("r1", [2]), vi("r2", [2])],
+    ], [x], [vi("y", [1, 4, 8, 8]), vi("r1", [2]), vi("r2", [2]), vi("sl1", [1]), vi("sl2", [1]),
+             vi("sl3", [1])],
         [init("c", [2]), numpy_helper.from_array(np.array([1 << 62, 4, -1], np.int64), "huge"),
-         numpy_helper.from_array(np.array([-2, -1], np.int64), "neg")])
+         numpy_helper.from_array(np.array([-2, -1], np.int64), "neg"), init("c8", [8]),
+         numpy_helper.from_array(np.array([1], np.int64), "s_lo"),
+         numpy_helper.from_array(np.array([8], np.int64), "s_hi"),
+         numpy_helper.from_array(np.array([7], np.int64), "s_hi1"),
+         numpy_helper.from_array(np.array([-9], np.int64), "s_lo1"),
+         numpy_helper.from_array(np.array([0], np.int64), "s_ax"),
+         numpy_helper.from_array(np.array([(1 << 63) - 1], np.int64), "s_max"),
+         numpy_helper.from_array(np.array([-(1 << 63)], np.int64), "s_min"),
+         numpy_helper.from_array(np.array([0, 1], np.int64), "s_lo2"),
+         numpy_helper.from_array(np.array([1, 2], np.int64), "s_hi2"),
+         numpy_helper.from_array(np.array([0, -1], np.int64), "s_ax2")])
 
     # The model level: an opset too old, a node of another domain.
     yield "opset_old", model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [x],
