@@ -139,6 +139,7 @@ bool out_commit(void);          /* all outputs at once, or none changed */
 void files_abandon(void);       /* removes temporary files (async-signal-safe) */
 void files_catch_signals(void); /* SIGINT etc. remove temporary files first */
 void files_reset(void);         /* forgets inputs and outputs (tests, fuzzers) */
+const char *files_input(int i); /* the i-th file read, as given; NULL past the last */
 
 /* ===================================================================== */
 /* yaml.c: YAML text -> tree                                              */

@@ -82,6 +82,8 @@ static const char *file_kind(mode_t m) {
 }
 
 static void remember_input(const struct stat *st, const char *path) {
+  for (int i = 0; i < ninputs; i++)
+    if (inputs[i].dev == st->st_dev && inputs[i].ino == st->st_ino) return; /* read before */
   if (ninputs == capinputs) {
     int cap = capinputs ? 2 * capinputs : 16;
     Seen *s = realloc(inputs, (size_t)cap * sizeof *s);
@@ -91,6 +93,8 @@ static void remember_input(const struct stat *st, const char *path) {
   }
   inputs[ninputs++] = (Seen){st->st_dev, st->st_ino, path};
 }
+
+const char *files_input(int i) { return i >= 0 && i < ninputs ? inputs[i].path : NULL; }
 
 /* Reads all of fd (at most max bytes); NULL after reporting. */
 static char *read_all(Arena *a, int fd, const char *path, const char *what, Loc at, int64_t max,

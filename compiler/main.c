@@ -37,6 +37,10 @@ static const char usage[] =
     "  --header FILE      header to write (default: FILE with .o replaced by .h)\n"
     "  --name NAME        model name: prefixes every generated symbol (default: the model's own,\n"
     "                     or an ONNX file's name)\n"
+    "  --weights FILE     the safetensors file of a YAML spec, instead of its 'weights:' (relative\n"
+    "                     to the current directory, not the spec's)\n"
+    "  --depfile FILE     also write a Makefile rule naming every file the run read (the model,\n"
+    "                     the weights, ONNX external data), as cc -MD does, for build systems\n"
     "  --input-shape NAME=D,D,...\n"
     "                     the shape of an ONNX model's input whose dims are dynamic (repeatable)\n"
     "  --emit-llvm        write optimised LLVM IR (text) to -o instead of an object (and the header)\n"
@@ -79,6 +83,9 @@ typedef struct {
   bool stats;        /* --stats */
   bool random_weights; /* --random-weights */
   uint64_t seed;       /* its SEED */
+  const char *weights;   /* --weights FILE */
+  const char *depfile;   /* --depfile FILE */
+  int dep_out;           /* its files.c handle (-2: not written) */
   const char *emit_yaml; /* --emit-yaml FILE */
   const char *st_path;   /* the safetensors file beside it */
   int yaml_out, st_out;  /* their files.c handles (-2: not written) */
@@ -196,6 +203,10 @@ static int parse_args(int argc, char **argv, Cli *c) {
       else error_plain("option '-o' needs a value");
     } else if (takes_value(a, "--emit-yaml", &i, argc, argv, &v)) {
       c->emit_yaml = v;
+    } else if (takes_value(a, "--weights", &i, argc, argv, &v)) {
+      c->weights = v;
+    } else if (takes_value(a, "--depfile", &i, argc, argv, &v)) {
+      c->depfile = v;
     } else if (takes_value(a, "--header", &i, argc, argv, &v)) {
       c->o.header = v;
     } else if (takes_value(a, "--name", &i, argc, argv, &v)) {
@@ -312,6 +323,10 @@ static Graph *read_model(Arena *arena, Cli *c) {
    * like it, so that a damaged one gets the ONNX reader's message, not
    * YAML's (text is read as YAML whatever its name). */
   if (onnx_sniff(bytes, len) || (onnx_named(c->input) && looks_binary(bytes, len))) {
+    if (c->weights) {
+      error_plain("--weights is for YAML specs: an ONNX model holds its weights (or names its external data)");
+      return NULL;
+    }
     OnnxOptions o = {c->shapes, c->nshapes, c->name};
     return onnx_parse(arena, c->input, bytes, len, &o);
   }
@@ -319,7 +334,9 @@ static Graph *read_model(Arena *arena, Cli *c) {
     error_plain("--input-shape is for ONNX models; a YAML spec gives its inputs' shapes");
     return NULL;
   }
-  return spec_parse_string(arena, c->input, text, len);
+  Graph *g = spec_parse_string(arena, c->input, text, len);
+  if (g && c->weights) g->weights = c->weights, g->weights_loc = (Loc){"--weights", 0, 0};
+  return g;
 }
 
 /* The model file through verification: a graph with bound weights. */
@@ -359,6 +376,8 @@ static bool plan_yaml(Arena *arena, Cli *c) {
  * compiles).  --emit-yaml without -o writes only the spec and its weights. */
 static bool plan_outputs(Arena *arena, Cli *c) {
   c->o.obj_out = c->o.hdr_out = -2;
+  c->dep_out = c->depfile ? out_plan(c->depfile, "dependency file") : -2;
+  if (c->dep_out == -1) return false;
   if (c->emit_yaml && !c->o.output) return plan_yaml(arena, c);
   if (!c->o.output) c->o.output = stem_with(arena, c->input, c->o.emit_llvm ? ".ll" : ".o");
   if (!c->o.header && !is_special(c->o.output)) c->o.header = replace_ext(arena, c->o.output, ".h");
@@ -366,6 +385,33 @@ static bool plan_outputs(Arena *arena, Cli *c) {
   c->o.hdr_out = c->o.header ? out_plan(c->o.header, "header") : -2;
   if (c->o.obj_out < 0 || c->o.hdr_out == -1) return false;
   return !c->emit_yaml || plan_yaml(arena, c);
+}
+
+/* `path` in a Makefile rule: spaces, '#' and '$' escaped as make reads them. */
+static void put_make_path(Arena *a, char **text, const char *path) {
+  for (const char *p = path; *p; p++)
+    *text = arena_printf(a, "%s%s%c", *text, *p == ' ' || *p == '#' ? "\\" : *p == '$' ? "$" : "", *p);
+}
+
+/* --depfile: "OUTPUTS: INPUTS" (files.c's list of what was read; standard
+ * input is not a file and is left out), into its planned output. */
+static bool write_depfile(Arena *a, Cli *c) {
+  const char *outs[4] = {c->o.obj_out >= 0 ? c->o.output : NULL, c->o.hdr_out >= 0 ? c->o.header : NULL,
+                         c->emit_yaml, c->emit_yaml && c->st_out >= 0 ? c->st_path : NULL};
+  char *text = "";
+  for (int i = 0; i < 4; i++)
+    if (outs[i]) {
+      if (*text) text = arena_printf(a, "%s ", text);
+      put_make_path(a, &text, outs[i]);
+    }
+  text = arena_printf(a, "%s:", text);
+  for (int i = 0; files_input(i); i++) {
+    if (!strcmp(files_input(i), "-")) continue;
+    text = arena_printf(a, "%s \\\n ", text);
+    put_make_path(a, &text, files_input(i));
+  }
+  text = arena_printf(a, "%s\n", text);
+  return out_write(c->dep_out, text, strlen(text));
 }
 
 /* The graph as a spec and its weights, into the planned outputs. */
@@ -381,6 +427,7 @@ static int compile(Arena *arena, Cli *c) {
   Graph *g = front_end(arena, c);
   if (!g || !plan_outputs(arena, c)) return 1;
   if (c->emit_yaml && !write_yaml(g, c)) return 1;
+  if (c->dep_out >= 0 && !write_depfile(arena, c)) return 1;
   if (c->o.obj_out < 0) return out_commit() ? 0 : 1; /* a conversion: nothing to compile */
   fold_bn(g);
   fuse(g);

@@ -658,6 +658,50 @@ static void test_messages_utf8(void **state) {
   expect_error(&s, &r, "unknown op");
 }
 
+/* ---- --depfile and --weights ---- */
+
+static void read_text(const char *name, char *buf, size_t n) {
+  char p[512];
+  path(p, sizeof p, name);
+  FILE *f = fopen(p, "r");
+  if (!f) fail_msg("%s was not written", name);
+  size_t k = fread(buf, 1, n - 1, f);
+  buf[k] = 0;
+  fclose(f);
+}
+
+/* The rule names both outputs and every file read, escaped as make reads
+ * them; a failed run writes none, and the depfile is an output like the
+ * others (never one of the inputs). */
+static void test_depfile(void **state) {
+  char a[512], b[512];
+  path(a, sizeof a, "m.safetensors");
+  path(b, sizeof b, "w $1#.safetensors");
+  assert_int_equal(rename(a, b), 0);
+  Result r = RUN("m.yaml", "-o", "out dir.o", "--depfile", "m.d", "--weights", "w $1#.safetensors");
+  if (r.status != 0) fail_msg("status %d:\n%s", r.status, r.err);
+  char d[1024];
+  read_text("m.d", d, sizeof d);
+  assert_string_equal(d, "out\\ dir.o out\\ dir.h: \\\n m.yaml \\\n w\\ $$1\\#.safetensors\n");
+  Snap s = snap();
+  r = RUN("m.yaml", "-o", "x.o", "--depfile", "m.d"); /* the spec's weights: m.safetensors is gone */
+  expect_error(&s, &r, "m.yaml:3:10: error: cannot read the weights file");
+  r = RUN("m.yaml", "-o", "x.o", "--depfile", "m.yaml", "--weights", "w $1#.safetensors");
+  expect_error(&s, &r, "refusing to write the dependency file to 'm.yaml': it is the input file 'm.yaml'");
+  r = RUN("m.yaml", "-o", "x.o", "--depfile", "x.o", "--weights", "w $1#.safetensors");
+  expect_error(&s, &r, "are the same file");
+}
+
+static void test_weights_option(void **state) {
+  Snap s = snap();
+  Result r = RUN("m.yaml", "-o", "x.o", "--weights", "none.safetensors");
+  expect_error(&s, &r, "--weights: error: cannot read the weights file 'none.safetensors'");
+  write_text("m.onnx", "\x08\x07");
+  s = snap();
+  r = RUN("m.onnx", "-o", "x.o", "--weights", "m.safetensors");
+  expect_error(&s, &r, "cnnc: error: --weights is for YAML specs");
+}
+
 /* SIGTERM while compiling leaves no temporary file behind. */
 static void test_signal_cleans_up(void **state) {
   /* 400 MB of weights: writing the object takes long enough to be caught */
@@ -714,6 +758,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_header_names, setup, teardown),
       cmocka_unit_test_setup_teardown(test_name_collisions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_messages_utf8, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_depfile, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_weights_option, setup, teardown),
       cmocka_unit_test_setup_teardown(test_signal_cleans_up, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
