@@ -1,0 +1,73 @@
+#!/bin/sh
+# tests/install_package.sh MODE: the installed package, as an outside
+# project uses it (ctest install_prefix and install_deb).
+#   prefix  cmake --install this build into a temporary prefix, then build
+#           and run examples/cmake (find_package(cnnc), cnnc_add_model) and
+#           examples/make (pkg-config, cnnc from the PATH) against it; then
+#           edit the model and check that the CMake project rebuilds it.
+#   deb     cpack -G DEB in this build, check the package's dependencies
+#           and files, unpack it into a temporary root (dpkg-deb -x) and
+#           build examples/cmake against that root's /usr.
+# Needs CNNC_SOURCE_DIR and CNNC_BUILD_DIR (set by ctest); CNNC_TEST_CFLAGS
+# (the sanitizer flags of a sanitized build) go to the outside builds.
+set -eu
+mode=$1
+src=$CNNC_SOURCE_DIR build=$CNNC_BUILD_DIR
+flags=${CNNC_TEST_CFLAGS:-}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cnnc_install.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "install_package.sh $mode: $*" >&2; exit 1; }
+
+# build_cmake PREFIX DIR: configures and builds examples/cmake (a copy in
+# DIR/src, so that the test can edit its model) and runs it.
+build_cmake() {
+  mkdir -p "$2"
+  cp -r "$src/examples/cmake" "$2/src"
+  cmake -S "$2/src" -B "$2/build" -DCMAKE_PREFIX_PATH="$1" -DCMAKE_C_FLAGS="$flags" \
+        -DCMAKE_EXE_LINKER_FLAGS="$flags" >"$2/configure.log" 2>&1 || { cat "$2/configure.log"; fail "configure failed"; }
+  cmake --build "$2/build" >"$2/build.log" 2>&1 || { cat "$2/build.log"; fail "build failed"; }
+  out=$("$2/build/app") || fail "the CMake example's app failed: $out"
+  [ "$out" = "scores: 6.25 3.75" ] || fail "the CMake example printed '$out'"
+}
+
+case $mode in
+prefix)
+  cmake --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log" || { cat "$tmp/install.log"; fail "install failed"; }
+  for f in bin/cnnc bin/cnnc-export include/cnnrt.h lib/libcnnrt.a lib/pkgconfig/cnnrt.pc \
+           lib/cmake/cnnc/cnncConfig.cmake lib/cmake/cnnc/cnncModel.cmake share/man/man1/cnnc.1; do
+    [ -e "$tmp/prefix/$f" ] || [ -e "$(ls -d "$tmp"/prefix/lib/*/"${f#lib/}" 2>/dev/null | head -1)" ] || fail "not installed: $f"
+  done
+  build_cmake "$tmp/prefix" "$tmp/cmake"
+  # editing the model rebuilds the library: a bias of 20 gives 13.75
+  sed -i 's/bias: \[0, 10\]/bias: [0, 20]/' "$tmp/cmake/src/tiny.yaml"
+  cmake --build "$tmp/cmake/build" >"$tmp/rebuild.log" 2>&1 || { cat "$tmp/rebuild.log"; fail "rebuild failed"; }
+  out=$("$tmp/cmake/build/app" || true)
+  [ "$out" = "scores: 6.25 13.75" ] || fail "after editing tiny.yaml the app printed '$out' (not rebuilt?)"
+  # the Makefile example, through pkg-config
+  mkdir "$tmp/make"
+  pc=$(dirname "$(find "$tmp/prefix" -name cnnrt.pc | head -1)")
+  (cd "$tmp/make" && PATH="$tmp/prefix/bin:$PATH" PKG_CONFIG_PATH="$pc" \
+     make -f "$src/examples/make/Makefile" SRC="$src/examples/cmake" CC="${CC:-cc} $flags" \
+     >"$tmp/make.log" 2>&1) || { cat "$tmp/make.log"; fail "the Makefile example failed to build"; }
+  out=$("$tmp/make/app") || fail "the Makefile example's app failed: $out"
+  [ "$out" = "scores: 6.25 3.75" ] || fail "the Makefile example printed '$out'"
+  echo "install_package.sh prefix: installed, examples/cmake and examples/make built and ran; the edited model was rebuilt"
+  ;;
+deb)
+  command -v cpack >/dev/null && command -v dpkg-deb >/dev/null || { echo "skipped: no cpack or dpkg-deb"; exit 77; }
+  (cd "$tmp" && cpack -G DEB --config "$build/CPackConfig.cmake" >"$tmp/cpack.log" 2>&1) || { cat "$tmp/cpack.log"; fail "cpack failed"; }
+  deb=$(ls "$tmp"/cnnc_*.deb 2>/dev/null | head -1)
+  [ -n "$deb" ] || fail "cpack wrote no cnnc_*.deb"
+  deps=$(dpkg-deb -f "$deb" Depends)
+  for d in libllvm19 libyaml-0-2 libprotobuf-c1 libc6; do
+    case $deps in *"$d"*) ;; *) fail "Depends lacks $d: $deps" ;; esac
+  done
+  dpkg-deb -x "$deb" "$tmp/root"
+  for f in usr/bin/cnnc usr/bin/cnnc-export usr/include/cnnrt.h usr/share/man/man1/cnnc.1; do
+    [ -e "$tmp/root/$f" ] || fail "the package lacks /$f"
+  done
+  build_cmake "$tmp/root/usr" "$tmp/cmake"
+  echo "install_package.sh deb: $(basename "$deb"), Depends: $deps; examples/cmake built and ran against its files"
+  ;;
+*) fail "unknown mode" ;;
+esac
