@@ -676,6 +676,8 @@ int64_t node_floats(const Node *n); /* floats in a node's buffer, given its layo
 void schedule(Graph *g);     /* schedule.c: needs: verified graph; gives: Node.sched */
 void stats_print(const Graph *g, const struct TargetInfo *t, FILE *f); /* stats.c: --stats */
 int64_t node_flops(const Graph *g, const Node *n); /* stats.c: 2 per multiply-add */
+const char *node_kernel_str(Arena *a, const Graph *g, const Node *n); /* stats.c: "direct x8 4x6" */
+char *dot_text(const Graph *g, size_t *len); /* dot.c: --emit-dot, the graph for Graphviz */
 void memplan(Graph *g);      /* memplan.c: needs: schedule; gives: offsets, workspace size */
 /* budget.c: the resource limits.  budget_params: needs shapes, before any
  * parameter is allocated; budget_plan: needs the memory plan, before

@@ -44,6 +44,8 @@ static const char usage[] =
     "  --input-shape NAME=D,D,...\n"
     "                     the shape of an ONNX model's input whose dims are dynamic (repeatable)\n"
     "  --emit-llvm        write optimised LLVM IR (text) to -o instead of an object (and the header)\n"
+    "  --emit-dot FILE    also write the compiled graph for Graphviz (dot -Tsvg FILE): per layer\n"
+    "                     its op, shape, layout, kernel, tiling and share of the FLOPs\n"
     "  --emit-yaml FILE   write the model as a YAML spec to FILE and its parameters to FILE's stem\n"
     "                     + .safetensors beside it (for converting ONNX); without -o, nothing else\n"
     "                     is written\n"
@@ -85,6 +87,8 @@ typedef struct {
   uint64_t seed;       /* its SEED */
   const char *weights;   /* --weights FILE */
   const char *depfile;   /* --depfile FILE */
+  const char *dot;       /* --emit-dot FILE */
+  int dot_out;           /* its files.c handle (-2: not written) */
   int dep_out;           /* its files.c handle (-2: not written) */
   const char *emit_yaml; /* --emit-yaml FILE */
   const char *st_path;   /* the safetensors file beside it */
@@ -205,6 +209,8 @@ static int parse_args(int argc, char **argv, Cli *c) {
       c->emit_yaml = v;
     } else if (takes_value(a, "--weights", &i, argc, argv, &v)) {
       c->weights = v;
+    } else if (takes_value(a, "--emit-dot", &i, argc, argv, &v)) {
+      c->dot = v;
     } else if (takes_value(a, "--depfile", &i, argc, argv, &v)) {
       c->depfile = v;
     } else if (takes_value(a, "--header", &i, argc, argv, &v)) {
@@ -246,9 +252,9 @@ static int parse_args(int argc, char **argv, Cli *c) {
   if (!c->input && !diag_error_count()) error_plain("no model file given (see cnnc --help)");
   if (c->input && !strcmp(c->input, "-") && !c->o.output && !c->emit_yaml && !diag_error_count())
     error_plain("reading the model from standard input needs -o FILE");
-  if (c->emit_yaml && !c->o.output && (c->o.header || c->o.emit_llvm || c->stats))
+  if (c->emit_yaml && !c->o.output && (c->o.header || c->o.emit_llvm || c->stats || c->dot))
     error_plain("--emit-yaml without -o only converts the model: give -o FILE to compile it too (for %s)",
-                c->o.header ? "--header" : c->o.emit_llvm ? "--emit-llvm" : "--stats");
+                c->o.header ? "--header" : c->o.emit_llvm ? "--emit-llvm" : c->stats ? "--stats" : "--emit-dot");
   return diag_error_count() ? 2 : 0;
 }
 
@@ -383,7 +389,8 @@ static bool plan_outputs(Arena *arena, Cli *c) {
   if (!c->o.header && !is_special(c->o.output)) c->o.header = replace_ext(arena, c->o.output, ".h");
   c->o.obj_out = out_plan(c->o.output, c->o.emit_llvm ? "LLVM IR file" : "object file");
   c->o.hdr_out = c->o.header ? out_plan(c->o.header, "header") : -2;
-  if (c->o.obj_out < 0 || c->o.hdr_out == -1) return false;
+  c->dot_out = c->dot ? out_plan(c->dot, "graph file") : -2;
+  if (c->o.obj_out < 0 || c->o.hdr_out == -1 || c->dot_out == -1) return false;
   return !c->emit_yaml || plan_yaml(arena, c);
 }
 
@@ -442,6 +449,11 @@ static int compile(Arena *arena, Cli *c) {
   memplan(g);
   dump(c, 'm', g, "memory planning");
   if (c->stats) stats_print(g, &t, stdout);
+  if (c->dot_out >= 0) {
+    size_t dlen;
+    const char *dot = dot_text(g, &dlen);
+    if (!dot || !out_write(c->dot_out, dot, dlen)) return 1;
+  }
   if (!codegen_emit(g, &c->o)) return 1;
   size_t hlen;
   const char *htext = header_text(g, c->o.profile, &hlen);

@@ -44,7 +44,7 @@ static int64_t param_bytes(const Node *n) {
   return b;
 }
 
-static const char *kernel_str(Arena *a, const Graph *g, const Node *n) {
+const char *node_kernel_str(Arena *a, const Graph *g, const Node *n) {
   const Schedule *s = &n->sched;
   if (n->fused) return "fused into the next 1x1 conv";
   switch (s->kernel) {
@@ -77,7 +77,7 @@ void stats_print(const Graph *g, const TargetInfo *t, FILE *f) {
     const char *op = n->op == OP_ACT ? act_names[n->act.kind] : op_name(n->op);
     const char *lay = n->layout == LAYOUT_NCHWC ? arena_printf(&a, "nchw%dc", n->cblock) : "nchw";
     fprintf(f, "%-28s %-18s %14.3f %12.1f %12.1f  %-9s %s%s%s%s\n", n->name, op, fl / 1e6, wb / 1024.0, ab / 1024.0,
-            lay, n->alias ? "view" : kernel_str(&a, g, n), n->act.kind && n->op != OP_ACT ? " +" : "",
+            lay, n->alias ? "view" : node_kernel_str(&a, g, n), n->act.kind && n->op != OP_ACT ? " +" : "",
             n->act.kind && n->op != OP_ACT ? act_names[n->act.kind] : "", n->nin == 2 && n->op == OP_CONV2D ? " +residual" : "");
   }
   fprintf(f, "total: %.3f GFLOP, weights %.2f MiB, activations %.2f MiB\n", tf / 1e9, tw / 1048576.0, ta / 1048576.0);

@@ -702,6 +702,30 @@ static void test_weights_option(void **state) {
   expect_error(&s, &r, "cnnc: error: --weights is for YAML specs");
 }
 
+/* --emit-dot: one box per layer, names escaped for DOT (any string is a
+ * name), Graphviz reads it (when installed); an output like the others. */
+static void test_emit_dot(void **state) {
+  write_text("q.yaml", "cnnc: 1\nname: q\ninputs: [{name: 'in \"x\"', shape: [1, 4]}]\nlayers:\n"
+                       "  - {name: fc, op: dense, units: 2, weight: [1, 2, 3, 4, 5, 6, 7, 8], bias: [0, 1]}\n"
+                       "  - {name: 'out\\1', op: relu}\n"); /* fused into fc, under the output's name */
+  Result r = RUN("q.yaml", "-o", "q.o", "--emit-dot", "q.dot");
+  if (r.status != 0) fail_msg("status %d:\n%s", r.status, r.err);
+  char d[8192];
+  read_text("q.dot", d, sizeof d);
+  if (!strstr(d, "digraph \"q\" {") || !strstr(d, "label=\"in \\\"x\\\"\\ninput\\n[1, 4] nchw\"") ||
+      !strstr(d, "label=\"out\\\\1\\ndense + relu\\n[1, 2] nchw") || !strstr(d, "n0 -> n1;"))
+    fail_msg("unexpected --emit-dot text:\n%s", d);
+  if (access("/usr/bin/dot", X_OK) == 0) {
+    char p[512], cmd[1200];
+    path(p, sizeof p, "q.dot");
+    snprintf(cmd, sizeof cmd, "/usr/bin/dot -Tsvg '%s' -o /dev/null", p);
+    assert_int_equal(system(cmd), 0);
+  }
+  Snap s = snap();
+  r = RUN("q.yaml", "-o", "q.o", "--emit-dot", "q.yaml");
+  expect_error(&s, &r, "refusing to write the graph file to 'q.yaml': it is the input file 'q.yaml'");
+}
+
 /* SIGTERM while compiling leaves no temporary file behind. */
 static void test_signal_cleans_up(void **state) {
   /* 400 MB of weights: writing the object takes long enough to be caught */
@@ -760,6 +784,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_messages_utf8, setup, teardown),
       cmocka_unit_test_setup_teardown(test_depfile, setup, teardown),
       cmocka_unit_test_setup_teardown(test_weights_option, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_emit_dot, setup, teardown),
       cmocka_unit_test_setup_teardown(test_signal_cleans_up, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
