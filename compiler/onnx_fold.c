@@ -440,8 +440,22 @@ bool onnx_foldable(const char *op) {
   return false;
 }
 
+/* How many leading inputs `op` cannot do without (Concat: all it lists). */
+static int fold_required(T *t, const char *op) {
+  static const char *const two[] = {"Gather", "Reshape", "Add", "Sub", "Mul", "Div", NULL};
+  if (!strcmp(op, "Concat")) return onnx_nin(t);
+  if (!strcmp(op, "Range") || (!strcmp(op, "Slice") && t->opset >= 10)) return 3;
+  for (const char *const *o = two; *o; o++)
+    if (!strcmp(*o, op)) return 2;
+  return 1;
+}
+
 bool onnx_fold(T *t, const char *op, bool *ok) {
   *ok = true;
+  if (strcmp(op, "Constant") && onnx_foldable(op))
+    for (int k = 0, n = fold_required(t, op); k < n; k++)
+      if (!onnx_in(t, k))
+        return *ok = onnx_fail(t, "input %d is missing (%s)", k, k < onnx_nin(t) ? "an empty name" : "not listed"), true;
   if (!strcmp(op, "Constant")) return fold_constant(t, ok);
   if (!strcmp(op, "Shape") || !strcmp(op, "Size")) {
     Val *x = onnx_in(t, 0);

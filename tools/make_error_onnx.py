@@ -108,9 +108,11 @@ def files():
         helper.make_node("Slice", ["c8", "s_lo", "s_hi", "s_ax", "s_max"], ["sl1"], name="slice_step_max"),
         helper.make_node("Slice", ["c8", "s_hi1", "s_lo1", "s_ax", "s_min"], ["sl2"], name="slice_step_min"),
         helper.make_node("Slice", ["c8", "s_lo2", "s_hi2", "s_ax2"], ["sl3"], name="slice_axis_twice"),
+        # a required input with an empty name (fuzz_onnx_graph: a NULL read)
+        helper.make_node("Reshape", ["", "s_ax"], ["r3"], name="reshape_no_data"),
         helper.make_node("Add", ["x", "x"], ["y"], name="add"),
     ], [x], [vi("y", [1, 4, 8, 8]), vi("r1", [2]), vi("r2", [2]), vi("sl1", [1]), vi("sl2", [1]),
-             vi("sl3", [1])],
+             vi("sl3", [1]), vi("r3", [1])],
         [init("c", [2]), numpy_helper.from_array(np.array([1 << 62, 4, -1], np.int64), "huge"),
          numpy_helper.from_array(np.array([-2, -1], np.int64), "neg"), init("c8", [8]),
          numpy_helper.from_array(np.array([1], np.int64), "s_lo"),
