@@ -262,9 +262,11 @@ class Bench:
         r["compile_s"] = p.seconds if p.ok else None
         if p.ok:  # --stats' last line: "workspace: N bytes (liveness bound M bytes); ..."
             with open(log, errors="replace") as f:
-                m = re.search(r"workspace: (\d+) bytes \(liveness bound (\d+) bytes\)", f.read())
+                text = f.read()
+            m = re.search(r"workspace: (\d+) bytes \(liveness bound (\d+) bytes\)", text)
             if m:
                 r["liveness_bound"] = int(m.group(2))
+            r["plan"] = compute_plan(text)
         r["compile_cmd"] = " ".join(os.path.relpath(c, REPO) if c.startswith("/") else c
                                     for c in cmd)
         if not p.ok or not os.path.exists(obj):
@@ -347,8 +349,24 @@ class Bench:
             row["ratio_cnnc_ort"] = c["median_ms"] / o["median_ms"]
         if row["cnnc"].get("median_ms") and y.get("median_ms"):
             row["ratio_onnx_yaml"] = row["cnnc"]["median_ms"] / y["median_ms"]
+        if row["cnnc"].get("plan") and y.get("plan"):
+            row["same_plan"] = row["cnnc"]["plan"] == y["plan"]
         row["seconds"] = time.monotonic() - t0
         return row
+
+
+def compute_plan(stats):
+    """The convolution and matrix layers of a --stats table, names left out:
+    (op, MFLOP, layout, kernel and tiling with the fused epilogue), sorted.
+    Two compiles with the same plan run the same kernels on the same
+    shapes, whatever the layers are called."""
+    rows = []
+    body = stats.split("\nlayer ", 1)[-1].split("\ntotal:", 1)[0].splitlines()[1:]
+    for line in body:
+        m = re.match(r"^.*?\s+(\S+)\s+(-?[\d.]+)\s+[\d.]+\s+[\d.]+\s+(\S+)\s+(.*)$", line)
+        if m and m.group(1) in ("conv2d", "conv_transpose2d", "dense", "linear"):
+            rows.append((m.group(1), m.group(2), m.group(3), m.group(4).strip()))
+    return sorted(rows)
 
 
 def describe(r):
@@ -423,9 +441,9 @@ def write_md(path, res):
              "(lower is better). Made by `bench/run.sh`; see docs/bench.md." % res["pinning"])
     L.append("")
     L.append("| model | GFLOP | cnnc ms | cnnc (YAML) ms | ORT ms | PyTorch ms | cnnc/ORT "
-             "| ONNX/YAML | cnnc GFLOP/s | cnnc % peak | ORT GFLOP/s | ORT % peak | cnnc compile s "
-             "| cnnc workspace MiB | liveness bound MiB |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+             "| ONNX/YAML | same kernels | cnnc GFLOP/s | cnnc % peak | ORT GFLOP/s | ORT % peak "
+             "| cnnc compile s | cnnc workspace MiB | liveness bound MiB |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
     for row in res["models"]:
         c, y, o, t = row["cnnc"], row.get("cnnc_yaml", {"status": "not run"}), row["ort"], row["torch"]
@@ -434,9 +452,10 @@ def write_md(path, res):
         gflop = fmt(row.get("flops") and row["flops"] * 1e-9, "%.2f")
         ws = c.get("workspace")
         lb = c.get("liveness_bound")
-        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        same = {True: "yes", False: "**no**"}.get(row.get("same_plan"), "-")
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             row["model"], gflop, ms(row["cnnc"]), ms(y), ms(o), ms(t),
-            ratio(row), fmt(row.get("ratio_onnx_yaml"), "%.2f"),
+            ratio(row), fmt(row.get("ratio_onnx_yaml"), "%.2f"), same,
             fmt(c.get("gflops"), "%.1f"), fmt(c.get("pct_peak"), "%.1f"),
             fmt(o.get("gflops"), "%.1f"), fmt(o.get("pct_peak"), "%.1f"),
             fmt(c.get("compile_s"), "%.2f"), fmt(ws and ws / 2**20, "%.2f"), fmt(lb and lb / 2**20, "%.2f")))
@@ -484,7 +503,10 @@ def write_md(path, res):
     L.append("")
     L.append("cnnc compiles the very `model.onnx` that ONNX Runtime runs (torch.onnx.export, "
              "opset %d); cnnc (YAML) compiles tools/cnnc_export.py's spec of the same weights, "
-             "and ONNX/YAML is the ratio of the two latencies. GFLOP counts 2 x "
+             "and ONNX/YAML is the ratio of the two latencies; 'same kernels' says whether "
+             "both compiles chose the same kernel, tiling, layout and fused epilogue for every "
+             "convolution and matrix layer (their --stats, names aside), so that any gap "
+             "between the two latencies is noise. GFLOP counts 2 x "
              "multiply-accumulates of the convolution and linear layers. "
              "%% peak = GFLOP/s / measured peak." % res["config"].get("onnx_opset", 13))
     L.append("")

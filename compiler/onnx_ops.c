@@ -126,7 +126,9 @@ static bool op_clip(T *t) {
   }
   Val *x = onnx_in(t, 0);
   if (!live(x)) return false;
-  Node n = {.op = OP_ACT, .act = {ACT_CLIP, lo, hi}};
+  /* Clip(0, 6) is relu6, the same clamp (cg_math.c): named so, as PyTorch's
+   * ReLU6 is in a YAML spec, the same plan and the same --stats */
+  Node n = {.op = OP_ACT, .act = lo == 0 && hi == 6 ? (Act){ACT_RELU6, 0, 0} : (Act){ACT_CLIP, lo, hi}};
   return emit1(t, n, x);
 }
 
