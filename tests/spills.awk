@@ -7,8 +7,10 @@
 # call __aeabi_fmul).  Every load or store with the stack pointer as its
 # base in such a loop is a spill or a reload.  Prints one line per kernel
 # loop: FUNCTION LABEL INSTRUCTIONS STACK-REFS [the first offending line],
-# then "loops N spills S"; `-v only=PREFIX` keeps the functions whose name
-# starts with PREFIX (after the model name and a dot).
+# then "loops N spills S"; `-v only=RE` keeps the functions whose name
+# (after the model name and a dot) starts with a match of RE; `-v dump=DIR`
+# writes each such loop's instructions to DIR/FUNCTION.LABEL.s (the input
+# of bench/mca.sh's llvm-mca runs).
 function flush(   i, j, k, inner, fma, sp, bad, first) {
   for (i = 1; i <= nbr; i++) last[br_to[i]] = i
   for (i = 1; i <= nbr; i++) {
@@ -27,6 +29,11 @@ function flush(   i, j, k, inner, fma, sp, bad, first) {
     if (!fma) continue
     loops++
     spills += sp
+    if (dump != "") { # -v dump=DIR: each loop's body into DIR/FUNCTION.LABEL.s (for llvm-mca)
+      f = dump "/" fn "." br_to[i] ".s"
+      for (j = from; j <= to; j++) print line[j] > f
+      close(f)
+    }
     gsub(/[ \t]+/, " ", first)
     printf "%s %s %d %d%s\n", fn, br_to[i], to - from, sp, first == "" ? "" : " |" first
   }
@@ -36,7 +43,7 @@ function flush(   i, j, k, inner, fma, sp, bad, first) {
   name = $0; sub(/:.*/, "", name)
   flush()
   fn = name
-  keep = only == "" || index(substr(fn, index(fn, ".") + 1), only) == 1
+  keep = only == "" || substr(fn, index(fn, ".") + 1) ~ ("^(" only ")")
   next
 }
 /^\.?L[A-Za-z0-9_$.]*:/ { l = $0; sub(/:.*/, "", l); lab[l] = n + 1; next }
