@@ -711,7 +711,7 @@ typedef struct {
 typedef enum {
   CLOCK_NONE,   /* no counter: --profile is refused */
   CLOCK_CYCLES, /* llvm.readcyclecounter (x86 rdtsc) */
-  CLOCK_STEADY, /* llvm.readsteadycounter (AArch64 CNTVCT_EL0: timer ticks, readable at EL0) */
+  CLOCK_STEADY, /* llvm.readsteadycounter, meant for AArch64's CNTVCT_EL0 (LLVM 19 lowers it to 0 there) */
   CLOCK_DWT,    /* Cortex-M DWT CYCCNT (0xE0001004, 32 bits), enabled by cnnrt_cycles_enable() */
 } ProfileClock;
 
