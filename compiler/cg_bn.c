@@ -6,7 +6,8 @@
  * CPU kernel does, each channel's affine form is computed once, alpha =
  * weight / sqrt(var + eps) (as invstd * weight) and beta = bias -
  * mean * alpha, and every element becomes x * alpha + beta.  The square
- * root is llvm.sqrt, an instruction, not a libm call.
+ * root is cg_sqrt: llvm.sqrt, an instruction, or inline code on targets
+ * without FP hardware, never a libm call.
  *
  * Kernel arguments: (in, out, weight, bias, running_mean, running_var).
  */
@@ -26,7 +27,7 @@ LLVMValueRef cg_batchnorm(CodeGen *cg, const Node *n) {
 
   Loop lc = cg_for(cg, "c", C);
   LLVMValueRef v = LLVMBuildFAdd(cg->b, cg_load(cg, var, lc.iv, "var"), cg_f32(cg, eps), "");
-  LLVMValueRef sd = cg_intrinsic(cg, "llvm.sqrt", cg->f32, &v, 1, "std");
+  LLVMValueRef sd = cg_sqrt(cg, v);
   LLVMValueRef invstd = LLVMBuildFDiv(cg->b, cg_f32(cg, 1.0), sd, "invstd");
   LLVMValueRef alpha = LLVMBuildFMul(cg->b, invstd, cg_load(cg, w, lc.iv, "w"), "alpha");
   LLVMValueRef beta = LLVMBuildFSub(cg->b, cg_load(cg, b, lc.iv, "b"),

@@ -142,13 +142,52 @@ LLVMValueRef cg_log(CodeGen *cg, LLVMValueRef x) {
   return sel(cg, fcmp(cg, LLVMRealUNO, x, x), x, r);
 }
 
-/* max(a, b) that returns NaN if either is NaN, as torch.max does. */
+/* Whether the target has no FP hardware (cg->soft_float, from target.c's
+ * table): there LLVM 19 cannot lower llvm.maximum/minimum ("Do not know
+ * how to soften the result of this operator!") and turns llvm.sqrt into a
+ * call to libm. */
+static bool soft_float(const CodeGen *cg) {
+  return cg->soft_float;
+}
+
+/* sqrt(x), scalar or vector, as sqrtf: llvm.sqrt where the target has FP
+ * hardware (an instruction).  Without it: a first guess from halving the
+ * exponent bits (relative error at most 4e-2), then three Newton steps
+ * y = (y + x/y)/2, each of which squares the error (8e-4, 3e-7, 5e-14:
+ * below float rounding).  Subnormal x is scaled by 2^24 first and the
+ * root by 2^-12 after (the guess needs a real exponent); 0, inf and NaN
+ * are returned as they are, x < 0 gives NaN.  tests/unit/test_cg_math.c
+ * sweeps it against sqrtf: within 1 ulp. */
+LLVMValueRef cg_sqrt(CodeGen *cg, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  if (!soft_float(cg)) return cg_intrinsic(cg, "llvm.sqrt", t, &x, 1, "sqrt");
+  LLVMValueRef small = fcmp(cg, LLVMRealOLT, x, fc(cg, t, 0x1p-126));
+  LLVMValueRef xs = sel(cg, small, fmul(cg, x, fc(cg, t, 0x1p24)), x);
+  LLVMValueRef bits = LLVMBuildBitCast(cg->b, xs, int_like(cg, t), "");
+  bits = LLVMBuildAdd(cg->b, LLVMBuildLShr(cg->b, bits, ic(cg, t, 1), ""), ic(cg, t, 0x1fbd1df5), "");
+  LLVMValueRef y = LLVMBuildBitCast(cg->b, bits, t, "sqrt.guess");
+  for (int i = 0; i < 3; i++) y = fmul(cg, fc(cg, t, 0.5), fadd(cg, y, LLVMBuildFDiv(cg->b, xs, y, "")));
+  y = sel(cg, small, fmul(cg, y, fc(cg, t, 0x1p-12)), y);
+  LLVMValueRef finite = LLVMBuildAnd(cg->b, fcmp(cg, LLVMRealOGT, x, fc(cg, t, 0.0)),
+                                     fcmp(cg, LLVMRealONE, x, fc(cg, t, 1.0 / 0.0)), "");
+  LLVMValueRef special = sel(cg, fcmp(cg, LLVMRealOLT, x, fc(cg, t, 0.0)), fc(cg, t, 0.0 / 0.0), x);
+  return sel(cg, finite, y, special);
+}
+
+/* max(a, b) that returns NaN if either is NaN, as torch.max does.  Without
+ * FP hardware: (a > b or a is NaN) ? a : b propagates NaN the same way;
+ * only signed zeros can differ (max(-0, +0) is then b, whichever zero b
+ * is). */
 LLVMValueRef cg_max(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
+  if (soft_float(cg))
+    return sel(cg, LLVMBuildOr(cg->b, fcmp(cg, LLVMRealOGT, a, b), fcmp(cg, LLVMRealUNO, a, a), ""), a, b);
   LLVMValueRef args[2] = {a, b};
   return cg_intrinsic(cg, "llvm.maximum", LLVMTypeOf(a), args, 2, "max");
 }
 
 LLVMValueRef cg_min(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
+  if (soft_float(cg))
+    return sel(cg, LLVMBuildOr(cg->b, fcmp(cg, LLVMRealOLT, a, b), fcmp(cg, LLVMRealUNO, a, a), ""), a, b);
   LLVMValueRef args[2] = {a, b};
   return cg_intrinsic(cg, "llvm.minimum", LLVMTypeOf(a), args, 2, "min");
 }
@@ -295,8 +334,8 @@ static LLVMValueRef softplus(CodeGen *cg, LLVMValueRef x, double beta) {
  * inf or 0, as pow. */
 static LLVMValueRef pow_const(CodeGen *cg, LLVMValueRef x, double p) {
   LLVMTypeRef t = LLVMTypeOf(x);
-  if (p == 0.5) return cg_intrinsic(cg, "llvm.sqrt", t, &x, 1, "sqrt");
-  if (p == -0.5) return LLVMBuildFDiv(cg->b, fc(cg, t, 1.0), cg_intrinsic(cg, "llvm.sqrt", t, &x, 1, "sqrt"), "");
+  if (p == 0.5) return cg_sqrt(cg, x);
+  if (p == -0.5) return LLVMBuildFDiv(cg->b, fc(cg, t, 1.0), cg_sqrt(cg, x), "");
   if (p == (double)(int)p && p >= -64 && p <= 64) {
     int k = (int)(p < 0 ? -p : p);
     LLVMValueRef r = fc(cg, t, 1.0), b = x;
@@ -339,7 +378,7 @@ LLVMValueRef cg_act(CodeGen *cg, const Act *act, LLVMValueRef x) {
   case ACT_EXP: return cg_exp(cg, x);
   case ACT_NEG: return LLVMBuildFNeg(cg->b, x, "");
   case ACT_ABS: return fabs_(cg, x);
-  case ACT_SQRT: return cg_intrinsic(cg, "llvm.sqrt", t, &x, 1, "sqrt");
+  case ACT_SQRT: return cg_sqrt(cg, x);
   case ACT_RECIPROCAL: return LLVMBuildFDiv(cg->b, one, x, "");
   case ACT_ERF: return cg_erf(cg, x);
   case ACT_POW: return pow_const(cg, x, act->alpha);

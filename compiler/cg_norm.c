@@ -63,7 +63,7 @@ LLVMValueRef cg_norm(CodeGen *cg, const Node *n) {
   r.mean = LLVMBuildFDiv(cg->b, cg_sum(cg, "sum", cg->f32, zero, len, R, row_value, &r), fR, "mean");
   LLVMValueRef var = LLVMBuildFDiv(cg->b, cg_sum(cg, "sq", cg->f32, zero, len, R, row_square, &r), fR, "var");
   LLVMValueRef ve = LLVMBuildFAdd(cg->b, var, cg_f32(cg, q->epsilon), "");
-  LLVMValueRef rstd = LLVMBuildFDiv(cg->b, cg_f32(cg, 1.0), cg_intrinsic(cg, "llvm.sqrt", cg->f32, &ve, 1, ""), "rstd");
+  LLVMValueRef rstd = LLVMBuildFDiv(cg->b, cg_f32(cg, 1.0), cg_sqrt(cg, ve), "rstd");
   LLVMValueRef ch = layer ? NULL : LLVMBuildSRem(cg->b, lo.iv, cg_i64(cg, C), "c");
   Loop li = cg_for(cg, "r", R);
   LLVMValueRef idx = cg_muladd(cg, li.iv, post, r.base);

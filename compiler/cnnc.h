@@ -533,6 +533,8 @@ typedef struct {
   int nparams, capparams;
   int64_t workspace_size; /* bytes (memplan) */
   int64_t workspace_bound;/* most bytes live at any one time: no plan can do better */
+  int64_t code_bytes;     /* emit.c: the object's code (.text*), for --stats */
+  int64_t const_bytes;    /* emit.c: its constants (weights, descriptor: .rodata*, .data.rel.ro*, --weights-section) */
   bool random_weights;    /* --random-weights: weights_bind fills params found nowhere */
   uint64_t random_seed;   /* its SEED */
 } Graph;
@@ -700,23 +702,59 @@ typedef struct {
   int winograd;        /* -1 auto, 0 off, 1 on (--winograd=auto|off|on) */
   bool profile;        /* --profile: count cycles per layer (see codegen.c) */
   bool fuse_dw;        /* --fuse-dw=on: depthwise convs inside the next 1x1 conv (fuse_dw.c) */
+  const char *emit_asm;        /* --emit-asm FILE: the assembly too (NULL: not written) */
+  const char *weights_section; /* --weights-section NAME: parameters in that section (NULL: .rodata) */
+  const struct TargetInfo *target; /* resolved by target_info before codegen */
+  int asm_out;         /* files.c handle of --emit-asm's file (-2: none) */
   int obj_out, hdr_out;/* files.c handles of the object (or IR) and the header */
 } Options;
 
-/* target.c: what the schedule needs to know about the target. */
+/* target.c: the target table (one row per architecture class) and the
+ * target resolved from --target, --cpu and --features. */
+typedef enum {
+  CLOCK_NONE,   /* no counter: --profile is refused */
+  CLOCK_CYCLES, /* llvm.readcyclecounter (x86 rdtsc) */
+  CLOCK_STEADY, /* llvm.readsteadycounter, meant for AArch64's CNTVCT_EL0 (LLVM 19 lowers it to 0 there) */
+  CLOCK_DWT,    /* Cortex-M DWT CYCCNT (0xE0001004, 32 bits), enabled by cnnrt_cycles_enable() */
+} ProfileClock;
+
+typedef struct TargetArch {
+  const char *name;     /* "avx512", "neon", "armv7e-m+fp", "mve", ... (--stats, dumps) */
+  int vec;              /* f32 lanes per vector register: 16, 8, 4 (1 = scalar) */
+  int nregs;            /* registers of vec lanes the kernels may block over */
+  int acc;              /* of those, accumulators the conv micro-kernels keep (the rest hold
+                           weights and inputs: no spills; tests/unit/test_spills.c checks) */
+  bool fma;             /* fused multiply-add */
+  bool fpu;             /* FP hardware; false: float ops are libgcc's __aeabi_f* calls */
+  int index_bits;       /* native integer width: 64, or 32 on 32-bit cores */
+  bool bare_metal;      /* no OS: static code (no GOT), objects for arm-none-eabi-gcc */
+  ProfileClock clock;   /* what --profile reads */
+  int64_t l1, l2;       /* data cache (or fast memory) bytes the tiling assumes off the host */
+  bool dot_i8;          /* int8 dot-product instructions (for int8 kernels later; unused) */
+  const char *features; /* the features --features may switch (comma list, without +/-) */
+} TargetArch;
+
 typedef struct TargetInfo {
+  const TargetArch *arch; /* the table row */
+  const char *triple;     /* normalised (LLVMNormalizeTargetTriple) */
+  const char *cpu;        /* LLVM CPU name: the host's, --cpu, or the triple's default */
+  const char *features;   /* LLVM feature string ("" for the CPU's own) */
+  const char *float_abi;  /* "hard", "softfp" (FPU, soft calls) or "soft" (no FPU) */
+  bool hard_float;        /* the triple's environment is eabihf */
   int vec;        /* f32 lanes of the widest profitable vector: 16, 8, 4 (1 = scalar) */
   int nregs;      /* vector registers */
+  int acc;        /* accumulators of a conv micro-kernel (= arch->acc) */
   bool fma;       /* fused multiply-add available */
   int64_t l1, l2; /* data cache bytes per core */
-  const char *isa;/* "avx512", "avx2", "sse2", "generic" for --stats and dumps */
+  const char *isa;/* = arch->name, for --stats and dumps */
   int winograd;   /* from --winograd: -1 auto (per layer), 0 never, 1 wherever eligible */
   bool fuse_dw;   /* from --fuse-dw: depthwise convs into the 1x1 convs after them (fuse_dw.c) */
 } TargetInfo;
 
-/* Resolves the target from the options (host CPU features by default,
- * else a table of known CPU names, then --features overrides). */
-void target_info(const Options *o, TargetInfo *t);
+/* Resolves the target from the options (the host by default, else the
+ * tables; --features last).  false after reporting a triple, CPU,
+ * feature or --profile the tables cannot serve. */
+bool target_info(const Options *o, Arena *a, TargetInfo *t);
 int target_x86_cpu_width(const char *cpu); /* 16, 8, 4; 0: not a known x86-64 CPU */
 
 /* Generates the module and writes the object (or .ll).  Returns false on

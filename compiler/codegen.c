@@ -108,16 +108,26 @@ static LLVMBasicBlockRef block(CodeGen *cg, const char *name, const char *suffix
   return LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, buf);
 }
 
+/* On 32-bit cores (cg->index32) the counter is an i32 phi and iv its
+ * sign extension: the optimiser then narrows the index arithmetic to 32
+ * bits (GEP indices are pointer-sized there), where i64 counters would
+ * take two registers each and add with carry. */
 Loop cg_loop_begin(CodeGen *cg, const char *name, LLVMValueRef lo, LLVMValueRef hi, int64_t step) {
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->b);
   Loop l = {.header = block(cg, name, "head"), .exit = NULL, .step = cg_i64(cg, step)};
   LLVMBasicBlockRef body = block(cg, name, "body");
   l.exit = block(cg, name, "exit");
+  if (cg->index32) {
+    lo = LLVMBuildTrunc(cg->b, lo, cg->i32, "");
+    hi = LLVMBuildTrunc(cg->b, hi, cg->i32, "");
+    l.step = LLVMConstInt(cg->i32, (unsigned long long)step, 1);
+  }
   LLVMBuildBr(cg->b, l.header);
   LLVMPositionBuilderAtEnd(cg->b, l.header);
-  l.iv = LLVMBuildPhi(cg->b, cg->i64, name);
-  LLVMAddIncoming(l.iv, &lo, &pre, 1);
-  LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSLT, l.iv, hi, "more");
+  l.phi = LLVMBuildPhi(cg->b, cg->index32 ? cg->i32 : cg->i64, name);
+  LLVMAddIncoming(l.phi, &lo, &pre, 1);
+  l.iv = cg->index32 ? LLVMBuildSExt(cg->b, l.phi, cg->i64, name) : l.phi; /* in the header: dominates the exit */
+  LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSLT, l.phi, hi, "more");
   LLVMBuildCondBr(cg->b, more, body, l.exit);
   LLVMPositionBuilderAtEnd(cg->b, body);
   return l;
@@ -125,8 +135,8 @@ Loop cg_loop_begin(CodeGen *cg, const char *name, LLVMValueRef lo, LLVMValueRef 
 
 void cg_loop_end(CodeGen *cg, Loop *l) {
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
-  LLVMValueRef next = cg_add(cg, l->iv, l->step);
-  LLVMAddIncoming(l->iv, &next, &latch, 1);
+  LLVMValueRef next = LLVMBuildNSWAdd(cg->b, l->phi, l->step, "");
+  LLVMAddIncoming(l->phi, &next, &latch, 1);
   LLVMBuildBr(cg->b, l->header);
   LLVMPositionBuilderAtEnd(cg->b, l->exit);
 }
@@ -266,6 +276,7 @@ static LLVMValueRef param_value(CodeGen *cg, const Param *p) {
   LLVMSetLinkage(gv, LLVMInternalLinkage);
   LLVMSetAlignment(gv, 64);
   LLVMSetUnnamedAddr(gv, 1);
+  if (cg->opt->weights_section) LLVMSetSection(gv, cg->opt->weights_section); /* --weights-section */
   ptr_put(cg, &cg->params, p, gv);
   return gv;
 }
@@ -387,10 +398,33 @@ static LLVMValueRef cstring(CodeGen *cg, const char *s, const char *gname);
 
 /* ---- --profile ---- */
 
+/* The counter the target table names (TargetArch.clock): rdtsc through
+ * llvm.readcyclecounter on x86; llvm.readsteadycounter on AArch64 (meant
+ * for CNTVCT_EL0: PMCCNTR_EL0, what readcyclecounter reads there, traps
+ * at EL0 under Linux; but LLVM 19 lowers readsteadycounter to 0 on
+ * AArch64, so AArch64 profiles read 0 for now: known problem, the fix is
+ * an inline-asm `mrs x, cntvct_el0`); on Cortex-M a volatile load of DWT CYCCNT, 32 bits
+ * (readcyclecounter is a constant 0 there).  target.c refuses --profile
+ * where there is none. */
 static LLVMValueRef read_cycles(CodeGen *cg) {
-  unsigned id = LLVMLookupIntrinsicID("llvm.readcyclecounter", 21);
+  ProfileClock clock = cg->opt->target->arch->clock;
+  if (clock == CLOCK_DWT) {
+    LLVMValueRef p = LLVMConstIntToPtr(LLVMConstInt(cg->i32, 0xE0001004u, 0), cg->ptr);
+    LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->i32, p, "cyccnt");
+    LLVMSetVolatile(v, 1);
+    return v;
+  }
+  const char *name = clock == CLOCK_STEADY ? "llvm.readsteadycounter" : "llvm.readcyclecounter";
+  unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
   LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0);
   return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, NULL, 0), fn, NULL, 0, "tsc");
+}
+
+/* Ticks since t0 (read_cycles), as i64: a 32-bit count is subtracted in
+ * 32 bits first, so that one wrap of the counter still gives the delta. */
+static LLVMValueRef cycles_since(CodeGen *cg, LLVMValueRef t0) {
+  LLVMValueRef dt = LLVMBuildSub(cg->b, read_cycles(cg), t0, "dt");
+  return LLVMTypeOf(dt) == cg->i64 ? dt : LLVMBuildZExt(cg->b, dt, cg->i64, "dt64");
 }
 
 static LLVMValueRef global_const(CodeGen *cg, const char *name, LLVMValueRef init) {
@@ -433,7 +467,7 @@ static void emit_calls(CodeGen *cg, LLVMValueRef *kernels, int from, int to, LLV
     if (ticks) {
       LLVMValueRef idx[2] = {cg_i64(cg, 0), cg_i64(cg, (*k)++)};
       LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, LLVMGlobalGetValueType(ticks), ticks, idx, 2, "");
-      LLVMValueRef dt = LLVMBuildSub(cg->b, read_cycles(cg), t0, "dt");
+      LLVMValueRef dt = cycles_since(cg, t0);
       LLVMBuildStore(cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->i64, slot, ""), dt), slot);
     }
   }

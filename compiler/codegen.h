@@ -33,6 +33,7 @@ typedef struct {
 
 typedef struct {
   LLVMValueRef iv;          /* induction variable (i64) */
+  LLVMValueRef phi;         /* the counter: iv, or an i32 that iv extends (CodeGen.index32) */
   LLVMBasicBlockRef header; /* compares and branches */
   LLVMBasicBlockRef exit;   /* continues after the loop */
   LLVMValueRef step;        /* increment */
@@ -46,6 +47,8 @@ typedef struct {
   LLVMModuleRef mod;       /* owned */
   LLVMBuilderRef b;        /* owned */
   LLVMTargetMachineRef tm; /* owned */
+  bool soft_float;         /* no FP hardware (target table): cg_math.c avoids what LLVM cannot soften */
+  bool index32;            /* 32-bit core (target table): loop counters are i32 (cg_loop_begin) */
   LLVMTypeRef f32, i1, i8, i32, i64, ptr, void_t; /* cached types */
   LLVMValueRef fn;         /* function being emitted */
   LLVMBasicBlockRef entry; /* its entry block (allocas go here) */
@@ -120,6 +123,7 @@ LLVMValueRef cg_sigmoid(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_erf(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_max(CodeGen *cg, LLVMValueRef a, LLVMValueRef b); /* NaN-propagating */
 LLVMValueRef cg_min(CodeGen *cg, LLVMValueRef a, LLVMValueRef b); /* NaN-propagating */
+LLVMValueRef cg_sqrt(CodeGen *cg, LLVMValueRef x); /* as sqrtf; never a libm call */
 /* The binary ops' combination of two values (add, mul, sub, div, max, min). */
 LLVMValueRef cg_combine(CodeGen *cg, Op op, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_prelu(CodeGen *cg, LLVMValueRef x, LLVMValueRef slope); /* x > 0 ? x : x*slope */

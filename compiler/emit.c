@@ -1,16 +1,18 @@
 /*
  * emit.c: target machine, optimisation pipeline, object file.
  *
- * The host is the default target: its triple, CPU name and feature string
- * come from LLVM.  `--target` and `--cpu` override them (for a foreign
- * triple the default CPU is "generic").  Code is position independent so
- * that the object links into PIE executables, which Debian builds by
- * default.  The object goes to files.c, which commits it together with
+ * The triple, CPU and features come resolved and checked from target.c
+ * (the host by default).  Code is position independent so that the object
+ * links into PIE executables, which Debian builds by default; bare-metal
+ * targets get static code.  On Arm the normalised triple's environment
+ * (eabi, eabihf) selects the float ABI, and LLVM writes the matching
+ * build attributes (Tag_ABI_VFP_args), which arm-none-eabi-ld checks.  The object goes to files.c, which commits it together with
  * the header, so a failed compile leaves nothing behind.
  */
 #include "codegen.h"
 
 #include <llvm-c/ErrorHandling.h>
+#include <llvm-c/Object.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,48 +40,33 @@ static void init_llvm_targets(void) {
 
 bool emit_target_machine(CodeGen *cg) {
   init_llvm_targets();
-  const Options *o = cg->opt;
-  char *host_triple = LLVMGetDefaultTargetTriple();
-  char *host_cpu = LLVMGetHostCPUName();
-  char *host_features = LLVMGetHostCPUFeatures();
-  const char *triple = o->triple ? o->triple : host_triple;
-  bool native = !o->triple || strcmp(o->triple, host_triple) == 0;
-  const char *cpu = o->cpu ? o->cpu : native ? host_cpu : "generic";
-  const char *features = o->features ? o->features : (native && !o->cpu) ? host_features : "";
+  const TargetInfo *t = cg->opt->target;
   char *err = NULL;
   LLVMTargetRef target = NULL;
-  bool ok = false;
-  bool x86 = !strncmp(triple, "x86_64", 6);
-  if (x86 && o->cpu && !target_x86_cpu_width(o->cpu)) {
-    error_plain("unknown CPU '%s' for %s (e.g. x86-64, x86-64-v2, x86-64-v3, x86-64-v4, haswell, znver4, "
-                "skylake-avx512)", o->cpu, triple);
-    goto out;
-  }
-  if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-    error_plain("unknown target '%s': %s", triple, err);
-    goto out;
+  if (LLVMGetTargetFromTriple(t->triple, &target, &err)) {
+    error_plain("unknown target '%s': %s", t->triple, err);
+    LLVMDisposeMessage(err);
+    return false;
   }
   static const LLVMCodeGenOptLevel levels[] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess,
                                                LLVMCodeGenLevelDefault, LLVMCodeGenLevelAggressive};
-  cg->tm = LLVMCreateTargetMachine(target, triple, cpu, features, levels[o->opt_level],
-                                   LLVMRelocPIC, LLVMCodeModelDefault);
+  /* bare metal links statically at fixed addresses: no GOT */
+  LLVMRelocMode reloc = t->arch->bare_metal ? LLVMRelocStatic : LLVMRelocPIC;
+  cg->tm = LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features, levels[cg->opt->opt_level], reloc,
+                                   LLVMCodeModelDefault);
   if (!cg->tm) {
-    error_plain("cannot create a target machine for '%s' (cpu '%s')", triple, cpu);
-    goto out;
+    error_plain("cannot create a target machine for '%s' (cpu '%s')", t->triple, t->cpu);
+    return false;
   }
-  LLVMSetTarget(cg->mod, triple);
+  cg->soft_float = !t->arch->fpu;
+  cg->index32 = t->arch->index_bits == 32;
+  LLVMSetTarget(cg->mod, t->triple);
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
   char *layout = LLVMCopyStringRepOfTargetData(td);
   LLVMSetDataLayout(cg->mod, layout);
   LLVMDisposeMessage(layout);
   LLVMDisposeTargetData(td);
-  ok = true;
-out:
-  LLVMDisposeMessage(err);
-  LLVMDisposeMessage(host_triple);
-  LLVMDisposeMessage(host_cpu);
-  LLVMDisposeMessage(host_features);
-  return ok;
+  return true;
 }
 
 /* Every function gets the target's CPU and features, so that the
@@ -113,6 +100,48 @@ static bool optimise(CodeGen *cg) {
   return true;
 }
 
+/* Code generation into the planned output `handle`.  The assembly
+ * (--emit-asm) is made from a copy of the module, since code generation
+ * rewrites the IR it runs on (CodeGenPrepare) and the object must not
+ * depend on whether assembly was asked for. */
+/* The object's code and constant bytes (the flash a model needs, besides
+ * the descriptor's relocations), for --stats. */
+static void measure(CodeGen *cg, LLVMMemoryBufferRef buf) {
+  char *err = NULL;
+  LLVMBinaryRef bin = LLVMCreateBinary(buf, cg->ctx, &err);
+  LLVMDisposeMessage(err);
+  if (!bin) return;
+  const char *ws = cg->opt->weights_section;
+  LLVMSectionIteratorRef si = LLVMObjectFileCopySectionIterator(bin);
+  for (; !LLVMObjectFileIsSectionIteratorAtEnd(bin, si); LLVMMoveToNextSection(si)) {
+    const char *name = LLVMGetSectionName(si);
+    int64_t size = (int64_t)LLVMGetSectionSize(si);
+    if (!name) continue;
+    if (!strncmp(name, ".text", 5)) cg->g->code_bytes += size;
+    else if (!strncmp(name, ".rodata", 7) || !strncmp(name, ".data.rel.ro", 12) || (ws && !strcmp(name, ws)))
+      cg->g->const_bytes += size;
+  }
+  LLVMDisposeSectionIterator(si);
+  LLVMDisposeBinary(bin);
+}
+
+static bool emit_file(CodeGen *cg, LLVMCodeGenFileType type, int handle) {
+  char *err = NULL;
+  LLVMMemoryBufferRef buf = NULL;
+  LLVMModuleRef m = type == LLVMAssemblyFile ? LLVMCloneModule(cg->mod) : cg->mod;
+  bool failed = LLVMTargetMachineEmitToMemoryBuffer(cg->tm, m, type, &err, &buf);
+  if (m != cg->mod) LLVMDisposeModule(m);
+  if (failed) {
+    error_plain("code generation failed: %s", err);
+    LLVMDisposeMessage(err);
+    return false;
+  }
+  if (type == LLVMObjectFile) measure(cg, buf);
+  bool ok = out_write(handle, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
+  LLVMDisposeMemoryBuffer(buf);
+  return ok;
+}
+
 bool emit_module(CodeGen *cg) {
   tag_functions(cg);
   if (!optimise(cg)) return false;
@@ -123,14 +152,6 @@ bool emit_module(CodeGen *cg) {
     LLVMDisposeMessage(text);
     return ok;
   }
-  char *err = NULL;
-  LLVMMemoryBufferRef buf = NULL;
-  if (LLVMTargetMachineEmitToMemoryBuffer(cg->tm, cg->mod, LLVMObjectFile, &err, &buf)) {
-    error_plain("code generation failed: %s", err);
-    LLVMDisposeMessage(err);
-    return false;
-  }
-  bool ok = out_write(cg->opt->obj_out, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
-  LLVMDisposeMemoryBuffer(buf);
-  return ok;
+  if (cg->opt->emit_asm && !emit_file(cg, LLVMAssemblyFile, cg->opt->asm_out)) return false;
+  return emit_file(cg, LLVMObjectFile, cg->opt->obj_out);
 }

@@ -183,11 +183,12 @@ static void schedule_batchnorm(Graph *g, Node *n, int V) {
  * output columns, chosen to use as much of the accumulator budget as
  * possible over the whole row (tails included). */
 static void choose_blocking(const TargetInfo *t, int64_t OCB, int64_t OW, int *ocb, int *owb) {
-  int cap = t->nregs >= 32 ? 24 : 12;
+  int cap = t->acc; /* from the target table */
   double best = -1;
   for (int o = 4; o >= 1; o--) {
     if (OCB % o) continue;
     int maxw = cap / o;
+    if (maxw < 1) continue; /* more channel blocks than accumulators (armv6-m: 1) */
     if (maxw > 14) maxw = 14;
     int64_t nblk = (OW + maxw - 1) / maxw;
     int w = (int)((OW + nblk - 1) / nblk);
@@ -281,7 +282,7 @@ static void schedule_conv(Graph *g, Node *n, const TargetInfo *t) {
     w = schedule_winograd(g, n, t);
   } else if (is_depthwise(g, n)) {
     int64_t OW = n->shape.dim[3];
-    int cap = t->nregs >= 32 ? 24 : 12;
+    int cap = t->acc; /* from the target table */
     int64_t nblk = (OW + cap - 1) / cap;
     n->sched = (Schedule){.kernel = KERNEL_DIRECT, .vec = V, .tile_oc = 1, .tile_ow = (int)((OW + nblk - 1) / nblk)};
     w = pack_depthwise(g, n, V);
@@ -345,7 +346,9 @@ bool layout(Graph *g, const TargetInfo *t) {
     n->layout = LAYOUT_NCHW;
     n->cblock = 0;
     if (n->op == OP_DENSE || n->op == OP_LINEAR) n->sched.vec = V; /* vectorised matrix-vector kernel */
-    if (V < 4 || !has_blocked_kernel(g, n)) continue;
+    /* V = 1 (scalar FPU cores): NCHW1c is NCHW, and the blocked kernels
+     * still bring their register blocking */
+    if ((V > 1 && V < 4) || !has_blocked_kernel(g, n)) continue;
     bool blocked = n->op == OP_CONV2D;
     for (int j = 0; j < n->nin && !blocked; j++) blocked = g->nodes[n->in[j]].layout == LAYOUT_NCHWC;
     if (!blocked) continue;

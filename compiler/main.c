@@ -49,9 +49,15 @@ static const char usage[] =
     "  --emit-yaml FILE   write the model as a YAML spec to FILE and its parameters to FILE's stem\n"
     "                     + .safetensors beside it (for converting ONNX); without -o, nothing else\n"
     "                     is written\n"
-    "  --target TRIPLE    target triple (default: the host)\n"
-    "  --cpu NAME         target CPU, e.g. x86-64-v3, skylake-avx512 (default: the host CPU)\n"
-    "  --features LIST    LLVM feature string, e.g. +avx2,+fma (default: the CPU's)\n"
+    "  --emit-asm FILE    also write the target assembly to FILE\n"
+    "  --target TRIPLE    target triple (default: the host): x86_64-linux-gnu, aarch64-linux-gnu,\n"
+    "                     thumbv8.1m.main-none-eabihf, thumbv7em-none-eabihf, thumbv7m-none-eabi,\n"
+    "                     thumbv6m-none-eabi (docs/targets.md)\n"
+    "  --cpu NAME         target CPU, e.g. x86-64-v3, cortex-a76, cortex-m7 (default: the host CPU,\n"
+    "                     or the triple's default)\n"
+    "  --features LIST    features to switch, e.g. +avx2,+fma (default: the CPU's)\n"
+    "  --weights-section NAME\n"
+    "                     place the weights in the linker section NAME (e.g. .qspi_weights)\n"
     "  -O0 -O1 -O2 -O3    optimisation level (default: -O3)\n"
     "  --winograd=MODE    3x3 convolutions by Winograd F(4x4,3x3): auto (per layer, default), on, off\n"
     "  --fuse-dw=on|off   compute depthwise convs in strips inside the 1x1 conv after them: less\n"
@@ -181,6 +187,14 @@ static void parse_input_shape(Cli *c, const char *v) {
   VEC_PUSH(&c->args, c->shapes, c->nshapes, c->capshapes, is);
 }
 
+/* A section name as ELF linkers take it: letters, digits, '_', '.', '$'. */
+static void check_section(const char *v) {
+  bool ok = *v && strlen(v) < 128;
+  for (const char *p = v; ok && *p; p++)
+    ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("_.$", *p);
+  if (!ok) error_plain("--weights-section takes a section name (letters, digits, '_', '.', '$'), not '%s'", v);
+}
+
 /* Returns 0 to go on, or an exit status + 1. */
 static int parse_args(int argc, char **argv, Cli *c) {
   c->o.opt_level = 3;
@@ -213,6 +227,11 @@ static int parse_args(int argc, char **argv, Cli *c) {
       c->dot = v;
     } else if (takes_value(a, "--depfile", &i, argc, argv, &v)) {
       c->depfile = v;
+    } else if (takes_value(a, "--emit-asm", &i, argc, argv, &v)) {
+      c->o.emit_asm = v;
+    } else if (takes_value(a, "--weights-section", &i, argc, argv, &v)) {
+      if (v) check_section(v);
+      c->o.weights_section = v;
     } else if (takes_value(a, "--header", &i, argc, argv, &v)) {
       c->o.header = v;
     } else if (takes_value(a, "--name", &i, argc, argv, &v)) {
@@ -252,9 +271,10 @@ static int parse_args(int argc, char **argv, Cli *c) {
   if (!c->input && !diag_error_count()) error_plain("no model file given (see cnnc --help)");
   if (c->input && !strcmp(c->input, "-") && !c->o.output && !c->emit_yaml && !diag_error_count())
     error_plain("reading the model from standard input needs -o FILE");
-  if (c->emit_yaml && !c->o.output && (c->o.header || c->o.emit_llvm || c->stats || c->dot))
+  if (c->emit_yaml && !c->o.output && (c->o.header || c->o.emit_llvm || c->o.emit_asm || c->stats || c->dot))
     error_plain("--emit-yaml without -o only converts the model: give -o FILE to compile it too (for %s)",
-                c->o.header ? "--header" : c->o.emit_llvm ? "--emit-llvm" : c->stats ? "--stats" : "--emit-dot");
+                c->o.header ? "--header" : c->o.emit_llvm ? "--emit-llvm" : c->o.emit_asm ? "--emit-asm"
+                : c->stats ? "--stats" : "--emit-dot");
   return diag_error_count() ? 2 : 0;
 }
 
@@ -381,7 +401,7 @@ static bool plan_yaml(Arena *arena, Cli *c) {
  * --header, no header is written (`-o /dev/null` checks that a model
  * compiles).  --emit-yaml without -o writes only the spec and its weights. */
 static bool plan_outputs(Arena *arena, Cli *c) {
-  c->o.obj_out = c->o.hdr_out = -2;
+  c->o.obj_out = c->o.hdr_out = c->o.asm_out = -2;
   c->dep_out = c->depfile ? out_plan(c->depfile, "dependency file") : -2;
   if (c->dep_out == -1) return false;
   if (c->emit_yaml && !c->o.output) return plan_yaml(arena, c);
@@ -389,8 +409,9 @@ static bool plan_outputs(Arena *arena, Cli *c) {
   if (!c->o.header && !is_special(c->o.output)) c->o.header = replace_ext(arena, c->o.output, ".h");
   c->o.obj_out = out_plan(c->o.output, c->o.emit_llvm ? "LLVM IR file" : "object file");
   c->o.hdr_out = c->o.header ? out_plan(c->o.header, "header") : -2;
+  c->o.asm_out = c->o.emit_asm ? out_plan(c->o.emit_asm, "assembly file") : -2;
   c->dot_out = c->dot ? out_plan(c->dot, "graph file") : -2;
-  if (c->o.obj_out < 0 || c->o.hdr_out == -1 || c->dot_out == -1) return false;
+  if (c->o.obj_out < 0 || c->o.hdr_out == -1 || c->o.asm_out == -1 || c->dot_out == -1) return false;
   return !c->emit_yaml || plan_yaml(arena, c);
 }
 
@@ -430,7 +451,18 @@ static bool write_yaml(Graph *g, Cli *c) {
   return out_write(c->yaml_out, s.yaml, s.yaml_len) && (c->st_out < 0 || out_write(c->st_out, s.weights, s.weights_len));
 }
 
+/* --stats, after the object is made: what the model needs on the target. */
+static void print_footprint(const Graph *g, const TargetInfo *t) {
+  printf("footprint (%s, %s): flash %lld bytes (code %lld + constants %lld); RAM: workspace %lld bytes "
+         "+ the stack (examples/baremetal/model.c measures it)\n",
+         t->triple, t->cpu, (long long)(g->code_bytes + g->const_bytes), (long long)g->code_bytes,
+         (long long)g->const_bytes, (long long)g->workspace_size);
+}
+
 static int compile(Arena *arena, Cli *c) {
+  TargetInfo t;
+  if (!target_info(&c->o, arena, &t)) return 1; /* before LLVM can print anything about it */
+  c->o.target = &t;
   Graph *g = front_end(arena, c);
   if (!g || !plan_outputs(arena, c)) return 1;
   if (c->emit_yaml && !write_yaml(g, c)) return 1;
@@ -439,8 +471,6 @@ static int compile(Arena *arena, Cli *c) {
   fold_bn(g);
   fuse(g);
   dump(c, 'f', g, "batchnorm folding and fusion");
-  TargetInfo t;
-  target_info(&c->o, &t);
   schedule(g);
   if (!layout(g, &t)) return 1;
   fuse_dw(g, &t);
@@ -455,6 +485,7 @@ static int compile(Arena *arena, Cli *c) {
     if (!dot || !out_write(c->dot_out, dot, dlen)) return 1;
   }
   if (!codegen_emit(g, &c->o)) return 1;
+  if (c->stats && !c->o.emit_llvm) print_footprint(g, &t);
   size_t hlen;
   const char *htext = header_text(g, c->o.profile, &hlen);
   if ((c->o.hdr_out >= 0 && !out_write(c->o.hdr_out, htext, hlen)) || !out_commit()) return 1;

@@ -1,12 +1,28 @@
 /*
- * target.c: the few target facts the schedule depends on.
+ * target.c: the target table, and the one place that resolves --target,
+ * --cpu and --features.
  *
- * For the host, LLVM's host feature string says which vector extensions
- * exist and sysfs gives the cache sizes.  For another CPU (--cpu) the
- * vector width comes from a table of the x86 CPU names LLVM knows (LLVM's C API
- * cannot enumerate a CPU's features); --features can then add or remove
- * +avx512f / +avx2 / +fma.  A non-x86 triple gets 4-lane vectors (NEON
- * and friends) unless features say otherwise.
+ * needs: the options; gives: a TargetInfo that the schedule (layout.c,
+ * fuse_dw.c), the code generator and the emitter (emit.c) all read, or an
+ * error listing what cnnc can serve, before LLVM is asked anything.
+ *
+ * Three tables, all plain data:
+ *   arch_table  one row per instruction-set class the kernels are shaped
+ *               for: vector width, registers, FMA, index width, FPU,
+ *               bare metal (static code), the --profile clock, the memory
+ *               sizes the tiling assumes, and the features --features may
+ *               switch;
+ *   triple_table  the triples' architecture components cnnc accepts, with
+ *               the OS they need and their default CPU;
+ *   cpu_table   the CPUs per triple architecture (LLVM 19 names) and their
+ *               row in arch_table.
+ * x86-64 CPUs map to SSE2, AVX2 or AVX-512 by their widest vectors; for
+ * the host, LLVM's host feature string decides and sysfs gives the cache
+ * sizes (the only host detection in cnnc).
+ *
+ * LLVM only warns about a CPU or feature it does not know (once per
+ * function) and then compiles for a baseline, so every name is checked
+ * here first.
  */
 #include "cnnc.h"
 
@@ -14,15 +30,92 @@
 #include <llvm-c/TargetMachine.h>
 #include <string.h>
 
+/* ---- the architectures ---- */
+
+enum { A_SSE2, A_AVX2, A_AVX512, A_NEON, A_V7EM_FP, A_V81M_MVE, A_V7M, A_V6M, A_COUNT };
+
+static const TargetArch arch_table[] = {
+    /* x86-64: 16 xmm/ymm registers, 32 zmm (PIC for Debian's PIE executables) */
+    [A_SSE2] = {.name = "sse2", .vec = 4, .nregs = 16, .acc = 12, .fma = false, .fpu = true, .index_bits = 64,
+                .clock = CLOCK_CYCLES, .l1 = 32 << 10, .l2 = 512 << 10,
+                .features = "sse3,ssse3,sse4.1,sse4.2,avx,avx2,fma,f16c,avx512f"},
+    [A_AVX2] = {.name = "avx2", .vec = 8, .nregs = 16, .acc = 12, .fma = true, .fpu = true, .index_bits = 64,
+                .clock = CLOCK_CYCLES, .l1 = 32 << 10, .l2 = 512 << 10,
+                .features = "sse3,ssse3,sse4.1,sse4.2,avx,avx2,fma,f16c,avx512f,avxvnni"},
+    [A_AVX512] = {.name = "avx512", .vec = 16, .nregs = 32, .acc = 24, .fma = true, .fpu = true, .index_bits = 64,
+                  .clock = CLOCK_CYCLES, .l1 = 32 << 10, .l2 = 512 << 10,
+                  .features = "sse3,ssse3,sse4.1,sse4.2,avx,avx2,fma,f16c,avx512f,avx512vnni"},
+    /* AArch64: 32 x 128-bit NEON registers, FMLA; the generic timer
+     * (CNTVCT_EL0) is what user code may read (codegen.c: LLVM 19 lowers
+     * llvm.readsteadycounter to 0 there, a known problem) */
+    [A_NEON] = {.name = "neon", .vec = 4, .nregs = 32, .acc = 24, .fma = true, .fpu = true, .index_bits = 64,
+                .clock = CLOCK_STEADY, .l1 = 32 << 10, .l2 = 512 << 10, .features = "dotprod,i8mm,fullfp16"},
+    /* Armv7E-M with FPv4-SP/FPv5 (M4, M7): scalar VFMA.F32 over 32 single
+     * registers (s0-s31); 32-bit core; no cache on the M4, up to 64 KiB on
+     * the M7: the tiling assumes a small fast memory */
+    [A_V7EM_FP] = {.name = "armv7e-m+fp", .vec = 1, .nregs = 32, .acc = 20, .fma = true, .fpu = true, .index_bits = 32,
+                   .bare_metal = true, .clock = CLOCK_DWT, .l1 = 16 << 10, .l2 = 64 << 10, .features = ""},
+    /* Armv8.1-M with MVE-F (M55, M85): 8 Q registers of 4 floats, VFMA with
+     * a scalar operand in a core register */
+    [A_V81M_MVE] = {.name = "mve", .vec = 4, .nregs = 8, .acc = 6, .fma = true, .fpu = true, .index_bits = 32,
+                    .bare_metal = true, .clock = CLOCK_DWT, .l1 = 16 << 10, .l2 = 64 << 10, .dot_i8 = true,
+                    .features = ""},
+    /* M-profile without FPU: every float operation is a libgcc call
+     * (__aeabi_fadd, ...); 13 core registers, of which the kernels get few */
+    [A_V7M] = {.name = "armv7-m", .vec = 1, .nregs = 8, .acc = 2, .fma = false, .fpu = false, .index_bits = 32,
+               .bare_metal = true, .clock = CLOCK_DWT, .l1 = 16 << 10, .l2 = 64 << 10, .features = ""},
+    /* Armv6-M (M0, M0+): no DWT cycle counter either */
+    [A_V6M] = {.name = "armv6-m", .vec = 1, .nregs = 4, .acc = 1, .fma = false, .fpu = false, .index_bits = 32,
+               .bare_metal = true, .clock = CLOCK_NONE, .l1 = 8 << 10, .l2 = 32 << 10, .features = ""},
+};
+_Static_assert(sizeof arch_table / sizeof *arch_table == A_COUNT, "one row per architecture");
+
+/* ---- the triples ---- */
+
+typedef struct {
+  const char *arch;        /* triple's first component */
+  const char *os;          /* the OS it needs ("none": bare metal), NULL: any */
+  const char *default_cpu; /* for a foreign triple without --cpu */
+  const char *example;     /* a triple to suggest */
+} TripleInfo;
+
+static const TripleInfo triple_table[] = {
+    {"x86_64", "linux", "x86-64", "x86_64-linux-gnu"},
+    {"aarch64", NULL, "generic", "aarch64-linux-gnu"},
+    {"thumbv8.1m.main", "none", "cortex-m55", "thumbv8.1m.main-none-eabihf"},
+    {"thumbv7em", "none", "cortex-m4", "thumbv7em-none-eabihf"},
+    {"thumbv7m", "none", "cortex-m3", "thumbv7m-none-eabi"},
+    {"thumbv6m", "none", "cortex-m0plus", "thumbv6m-none-eabi"},
+};
+
+/* ---- the CPUs ---- */
+
+typedef struct {
+  const char *arch; /* triple architecture */
+  const char *name; /* LLVM's CPU name */
+  int a;            /* arch_table row; -1 for x86 (by x86_width) */
+} CpuInfo;
+
+/* Arm CPUs (LLVM 19, `llc -mtriple=<triple> -mcpu=help`). */
+static const CpuInfo cpu_table[] = {
+    {"aarch64", "generic", A_NEON},      {"aarch64", "cortex-a53", A_NEON},  {"aarch64", "cortex-a55", A_NEON},
+    {"aarch64", "cortex-a57", A_NEON},   {"aarch64", "cortex-a72", A_NEON},  {"aarch64", "cortex-a76", A_NEON},
+    {"aarch64", "cortex-a78", A_NEON},   {"aarch64", "cortex-x1", A_NEON},   {"aarch64", "neoverse-n1", A_NEON},
+    {"aarch64", "neoverse-n2", A_NEON},  {"aarch64", "neoverse-v1", A_NEON}, {"aarch64", "apple-m1", A_NEON},
+    {"thumbv8.1m.main", "cortex-m55", A_V81M_MVE}, {"thumbv8.1m.main", "cortex-m85", A_V81M_MVE},
+    {"thumbv7em", "cortex-m4", A_V7EM_FP}, {"thumbv7em", "cortex-m7", A_V7EM_FP},
+    {"thumbv7m", "cortex-m3", A_V7M},
+    {"thumbv6m", "cortex-m0", A_V6M},    {"thumbv6m", "cortex-m0plus", A_V6M},
+};
+
 /* The 64-bit x86 CPUs LLVM 19 knows, with their widest vector width in
- * floats (from `llc -march=x86-64 -mcpu=help` and each CPU's features).
- * A name not listed is an error rather than LLVM's crash on it. */
+ * floats (from `llc -march=x86-64 -mcpu=help` and each CPU's features). */
 typedef struct {
   const char *name;
   int vec; /* 16, 8, 4 */
 } CpuWidth;
 
-static const CpuWidth cpu_table[] = {
+static const CpuWidth x86_table[] = {
     {"cannonlake", 16}, {"cascadelake", 16}, {"cooperlake", 16}, {"emeraldrapids", 16},
     {"graniterapids", 16}, {"graniterapids-d", 16}, {"graniterapids_d", 16}, {"icelake-client", 16},
     {"icelake-server", 16}, {"icelake_client", 16}, {"icelake_server", 16}, {"knl", 16},
@@ -46,12 +139,16 @@ static const CpuWidth cpu_table[] = {
     {"tremont", 4}, {"westmere", 4}, {"x86-64", 4}, {"x86-64-v2", 4},
 };
 
+#define COUNT(a) (sizeof(a) / sizeof *(a))
+
 /* Vector width of a known x86-64 CPU, 0 if the name is unknown. */
 int target_x86_cpu_width(const char *cpu) {
-  for (size_t i = 0; i < sizeof cpu_table / sizeof *cpu_table; i++)
-    if (!strcmp(cpu, cpu_table[i].name)) return cpu_table[i].vec;
+  for (size_t i = 0; i < COUNT(x86_table); i++)
+    if (!strcmp(cpu, x86_table[i].name)) return x86_table[i].vec;
   return 0;
 }
+
+static int x86_arch(int vec) { return vec == 16 ? A_AVX512 : vec == 8 ? A_AVX2 : A_SSE2; }
 
 /* +1 if `feat` (e.g. "avx2") is switched on in the list, -1 if off, 0 if absent. */
 static int has_feature(const char *list, const char *feat) {
@@ -64,6 +161,17 @@ static int has_feature(const char *list, const char *feat) {
     p = e ? e + 1 : NULL;
   }
   return r;
+}
+
+/* Whether the comma list `list` holds the name p[0..n). */
+static bool in_list(const char *list, const char *p, size_t n) {
+  for (const char *q = list; *q;) {
+    const char *e = strchr(q, ',');
+    size_t len = e ? (size_t)(e - q) : strlen(q);
+    if (len == n && !strncmp(q, p, n)) return true;
+    q = e ? e + 1 : q + len;
+  }
+  return false;
 }
 
 static int64_t cache_size(int index, int64_t fallback) {
@@ -79,37 +187,179 @@ static int64_t cache_size(int index, int64_t fallback) {
   return v > 0 ? v : fallback;
 }
 
-void target_info(const Options *o, TargetInfo *t) {
-  char *host_triple = LLVMGetDefaultTargetTriple();
-  bool native = !o->triple || !strcmp(o->triple, host_triple);
-  const char *triple = o->triple ? o->triple : host_triple;
-  bool x86 = !strncmp(triple, "x86_64", 6) || !strncmp(triple, "i686", 4) || !strncmp(triple, "i386", 4);
-  *t = (TargetInfo){.vec = 4, .nregs = 16, .fma = false, .l1 = 32 << 10, .l2 = 512 << 10};
-  if (native && !o->cpu) {
-    char *feat = LLVMGetHostCPUFeatures();
-    t->vec = has_feature(feat, "avx512f") > 0 ? 16 : has_feature(feat, "avx2") > 0 ? 8 : 4;
-    t->fma = has_feature(feat, "fma") > 0;
-    LLVMDisposeMessage(feat);
-    t->l1 = cache_size(0, t->l1);
-    t->l2 = cache_size(2, t->l2);
-  } else if (x86) {
-    t->vec = target_x86_cpu_width(o->cpu ? o->cpu : "generic");
-    if (!t->vec) t->vec = 4; /* unknown: emit_target_machine reports it */
-    t->fma = t->vec >= 8;
+/* The component `k` (0: arch, 1: vendor, 2: OS, 3: environment) of a
+ * normalised triple, into buf. */
+static const char *component(const char *triple, int k, char *buf, size_t size) {
+  const char *p = triple;
+  for (int i = 0; i < k && p; i++) p = strchr(p, '-'), p = p ? p + 1 : NULL;
+  size_t n = 0;
+  if (p)
+    while (p[n] && p[n] != '-') n++;
+  snprintf(buf, size, "%.*s", (int)n, p ? p : "");
+  return buf;
+}
+
+static const TripleInfo *find_triple(const char *arch) {
+  for (size_t i = 0; i < COUNT(triple_table); i++)
+    if (!strcmp(arch, triple_table[i].arch)) return &triple_table[i];
+  return NULL;
+}
+
+static char *list_triples(Arena *a) {
+  char *s = "";
+  for (size_t i = 0; i < COUNT(triple_table); i++)
+    s = arena_printf(a, "%s%s%s", s, i ? ", " : "", triple_table[i].example);
+  return s;
+}
+
+static char *list_cpus(Arena *a, const char *arch) {
+  char *s = "";
+  for (size_t i = 0; i < COUNT(cpu_table); i++)
+    if (!strcmp(cpu_table[i].arch, arch)) s = arena_printf(a, "%s%s%s", s, *s ? ", " : "", cpu_table[i].name);
+  return s;
+}
+
+/* The triple: known architecture, the OS it needs, a float ABI its CPU can do. */
+static bool check_triple(Arena *a, TargetInfo *t, const char *arch) {
+  char os[32], env[32];
+  component(t->triple, 2, os, sizeof os);
+  component(t->triple, 3, env, sizeof env);
+  const TripleInfo *ti = find_triple(arch);
+  if (!ti) {
+    error_plain("cnnc cannot compile for '%s' (architecture '%s'); targets: %s", t->triple, arch, list_triples(a));
+    return false;
+  }
+  if (ti->os && strncmp(os, ti->os, strlen(ti->os))) {
+    error_plain("cnnc cannot compile for '%s': %s needs the OS '%s' (e.g. %s)", t->triple, arch, ti->os,
+                ti->example);
+    return false;
+  }
+  if (ti->os && !strcmp(ti->os, "none") && strncmp(env, "eabi", 4)) {
+    error_plain("cnnc cannot compile for '%s': a bare-metal Arm triple ends in -eabi (soft-float calls) "
+                "or -eabihf (float arguments in FP registers)", t->triple);
+    return false;
+  }
+  return true;
+}
+
+/* The CPU: one of the table's for the triple's architecture. */
+static bool resolve_cpu(Arena *a, TargetInfo *t, const char *arch, const char *cpu) {
+  if (!strcmp(arch, "x86_64")) {
+    int w = target_x86_cpu_width(cpu);
+    if (!w) {
+      error_plain("unknown CPU '%s' for %s (e.g. x86-64, x86-64-v2, x86-64-v3, x86-64-v4, haswell, znver4, "
+                  "skylake-avx512)", cpu, t->triple);
+      return false;
+    }
+    t->arch = &arch_table[x86_arch(w)];
+    return true;
+  }
+  for (size_t i = 0; i < COUNT(cpu_table); i++)
+    if (!strcmp(cpu_table[i].arch, arch) && !strcmp(cpu_table[i].name, cpu)) {
+      t->arch = &arch_table[cpu_table[i].a];
+      return true;
+    }
+  error_plain("unknown CPU '%s' for %s (cnnc knows: %s)", cpu, t->triple, list_cpus(a, arch));
+  return false;
+}
+
+/* --features: each +name or -name one the architecture lets cnnc switch. */
+static bool check_features(const TargetInfo *t, const char *features) {
+  bool ok = true;
+  for (const char *p = features; *p;) {
+    const char *e = strchr(p, ',');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    if (n < 2 || (p[0] != '+' && p[0] != '-') || !in_list(t->arch->features, p + 1, n - 1)) {
+      if (*t->arch->features)
+        error_plain("--features: cnnc does not know '%.*s' for %s (known, each with + or -: %s)", (int)n, p,
+                    t->cpu, t->arch->features);
+      else
+        error_plain("--features: '%.*s': the CPU %s sets every feature cnnc uses; --features takes none", (int)n,
+                    p, t->cpu);
+      ok = false;
+    }
+    p = e ? e + 1 : p + n;
+  }
+  return ok;
+}
+
+/* x86 --features that change the vector width or FMA. */
+static void x86_features(TargetInfo *t, const char *f) {
+  int vec = t->arch->vec;
+  bool fma = t->arch->fma;
+  if (has_feature(f, "avx512f") > 0) vec = 16;
+  else if (has_feature(f, "avx512f") < 0 && vec > 8) vec = 8;
+  if (has_feature(f, "avx2") > 0 && vec < 8) vec = 8;
+  else if (has_feature(f, "avx2") < 0 && vec > 4) vec = 4;
+  if (has_feature(f, "fma")) fma = has_feature(f, "fma") > 0;
+  t->arch = &arch_table[x86_arch(vec)];
+  t->fma = fma;
+}
+
+/* The host: LLVM's CPU name and features, sysfs's caches. */
+static void host(Arena *a, TargetInfo *t, const char *arch) {
+  char *cpu = LLVMGetHostCPUName(), *feat = LLVMGetHostCPUFeatures();
+  t->cpu = arena_printf(a, "%s", cpu);
+  t->features = arena_printf(a, "%s", feat);
+  if (!strcmp(arch, "x86_64")) {
+    int vec = has_feature(feat, "avx512f") > 0 ? 16 : has_feature(feat, "avx2") > 0 ? 8 : 4;
+    t->arch = &arch_table[x86_arch(vec)];
   } else {
-    t->fma = true; /* aarch64 and most modern non-x86 targets */
-    t->nregs = 32;
+    t->arch = &arch_table[A_NEON]; /* a native AArch64 build */
+  }
+  t->fma = has_feature(feat, "fma") > 0 || strcmp(arch, "x86_64");
+  t->l1 = cache_size(0, t->arch->l1);
+  t->l2 = cache_size(2, t->arch->l2);
+  LLVMDisposeMessage(cpu);
+  LLVMDisposeMessage(feat);
+}
+
+bool target_info(const Options *o, Arena *a, TargetInfo *t) {
+  char *host_triple = LLVMGetDefaultTargetTriple();
+  char *norm = LLVMNormalizeTargetTriple(o->triple ? o->triple : host_triple);
+  char *host_norm = LLVMNormalizeTargetTriple(host_triple);
+  char arch[32], env[32];
+  *t = (TargetInfo){.winograd = o->winograd, .fuse_dw = o->fuse_dw};
+  /* LLVM's Triple takes components by position: "thumbv7em-none-eabihf"
+   * would be vendor "none", OS "eabihf", and lose the hard-float ABI; the
+   * normalised "thumbv7em-unknown-none-eabihf" keeps it. */
+  t->triple = arena_printf(a, "%s", norm);
+  bool native = !strcmp(norm, host_norm);
+  LLVMDisposeMessage(host_triple);
+  LLVMDisposeMessage(norm);
+  LLVMDisposeMessage(host_norm);
+  component(t->triple, 0, arch, sizeof arch);
+  component(t->triple, 3, env, sizeof env);
+  if (!check_triple(a, t, arch)) return false;
+  if (native && !o->cpu) {
+    host(a, t, arch);
+  } else {
+    t->cpu = o->cpu ? o->cpu : find_triple(arch)->default_cpu;
+    t->features = "";
+    if (!resolve_cpu(a, t, arch, t->cpu)) return false;
+    t->fma = t->arch->fma;
+    t->l1 = t->arch->l1;
+    t->l2 = t->arch->l2;
   }
   if (o->features) {
-    if (has_feature(o->features, "avx512f") > 0) t->vec = 16;
-    else if (has_feature(o->features, "avx512f") < 0 && t->vec > 8) t->vec = 8;
-    if (has_feature(o->features, "avx2") > 0 && t->vec < 8) t->vec = 8;
-    else if (has_feature(o->features, "avx2") < 0 && t->vec > 4) t->vec = 4;
-    if (has_feature(o->features, "fma")) t->fma = has_feature(o->features, "fma") > 0;
+    if (!check_features(t, o->features)) return false;
+    t->features = o->features;
+    if (!strcmp(arch, "x86_64")) x86_features(t, o->features);
   }
-  if (x86) t->nregs = t->vec == 16 ? 32 : 16;
-  t->winograd = o->winograd;
-  t->fuse_dw = o->fuse_dw;
-  t->isa = !x86 ? "generic" : t->vec == 16 ? "avx512" : t->vec == 8 ? "avx2" : "sse2";
-  LLVMDisposeMessage(host_triple);
+  t->vec = t->arch->vec;
+  t->nregs = t->arch->nregs;
+  t->acc = t->arch->acc;
+  t->isa = t->arch->name;
+  t->hard_float = !strcmp(env, "eabihf");
+  if (t->hard_float && !t->arch->fpu) {
+    error_plain("%s has no FPU, so it cannot use the hard-float ABI of %s (use %s-none-eabi)", t->cpu, t->triple,
+                arch);
+    return false;
+  }
+  t->float_abi = !t->arch->fpu ? "soft" : t->arch->bare_metal && !t->hard_float ? "softfp" : "hard";
+  if (o->profile && t->arch->clock == CLOCK_NONE) {
+    error_plain("--profile needs a cycle counter, and %s has none (Armv6-M has no DWT CYCCNT)", t->cpu);
+    return false;
+  }
+  return true;
 }

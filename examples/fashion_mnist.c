@@ -2,7 +2,7 @@
  * fashion_mnist.c: classify the Fashion-MNIST test set with the compiled
  * model and compare with PyTorch.
  *
- *   fashion_mnist [--images FILE] [--labels FILE] [--pytorch FILE]
+ *   fashion_mnist [--images FILE] [--labels FILE] [--pytorch FILE] [--classes FILE]
  *
  * The model (models/fashion_mnist.yaml) is compiled by cnnc at build time
  * into fashion_mnist.o and fashion_mnist.h; this program uses its typed
@@ -14,6 +14,11 @@
  * plain).  Pixels become pixel/255.0f, as torchvision's ToTensor does.  If
  * the model's batch dimension is larger than 1, images go through in
  * batches (the last one padded with zeros).
+ *
+ * --classes FILE writes the predicted class of every image to FILE, one
+ * digit per image and 100 per line: the bare-metal example
+ * (examples/baremetal/fmnist.c) must print exactly the same for the first
+ * 1,000.
  *
  * PyTorch's accuracy on the same weights is recorded in
  * models/fashion_mnist.pytorch.txt ("accuracy 91.23% (9123/10000)").  The
@@ -191,10 +196,11 @@ static double now(void) {
 
 static void usage(FILE *f, const char *argv0) {
   fprintf(f,
-          "usage: %s [--images FILE] [--labels FILE] [--pytorch FILE]\n"
+          "usage: %s [--images FILE] [--labels FILE] [--pytorch FILE] [--classes FILE]\n"
           "  --images   idx3 images, gzipped or not (default %s/t10k-images-idx3-ubyte.gz)\n"
           "  --labels   idx1 labels (default %s/t10k-labels-idx1-ubyte.gz)\n"
-          "  --pytorch  PyTorch's recorded accuracy (default %s)\n",
+          "  --pytorch  PyTorch's recorded accuracy (default %s)\n"
+          "  --classes  write the predicted classes to FILE (a digit per image, 100 per line)\n",
           argv0, FASHION_MNIST_DIR, FASHION_MNIST_DIR, PYTORCH_RESULT);
 }
 
@@ -202,10 +208,12 @@ int main(int argc, char **argv) {
   const char *images_path = FASHION_MNIST_DIR "/t10k-images-idx3-ubyte.gz";
   const char *labels_path = FASHION_MNIST_DIR "/t10k-labels-idx1-ubyte.gz";
   const char *pytorch_path = PYTORCH_RESULT;
+  const char *classes_path = NULL;
   for (int i = 1; i < argc; i++) {
     const char **slot = !strcmp(argv[i], "--images")    ? &images_path
                         : !strcmp(argv[i], "--labels")  ? &labels_path
                         : !strcmp(argv[i], "--pytorch") ? &pytorch_path
+                        : !strcmp(argv[i], "--classes") ? &classes_path
                                                         : NULL;
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       usage(stdout, argv[0]);
@@ -259,6 +267,11 @@ int main(int argc, char **argv) {
     return 2;
   }
 
+  FILE *classes = classes_path ? fopen(classes_path, "w") : NULL;
+  if (classes_path && !classes) {
+    fprintf(stderr, "%s: %s\n", classes_path, strerror(errno));
+    return 2;
+  }
   size_t correct = 0, confusion[NUM_CLASSES][NUM_CLASSES] = {{0}};
   double t0 = now();
   for (size_t first = 0; first < count; first += batch) {
@@ -276,9 +289,14 @@ int main(int argc, char **argv) {
       size_t truth = labels[first + i];
       correct += guess == truth;
       confusion[truth][guess]++;
+      if (classes) fprintf(classes, "%zu%s", guess, (first + i) % 100 == 99 || first + i == count - 1 ? "\n" : "");
     }
   }
   double seconds = now() - t0;
+  if (classes && fclose(classes)) {
+    fprintf(stderr, "%s: write error\n", classes_path);
+    return 2;
+  }
 
   printf("per class (correct/total):\n");
   for (int c = 0; c < NUM_CLASSES; c++) {

@@ -12,10 +12,14 @@
  */
 #include "cnnrt.h"
 
+/* -DCNNRT_FREESTANDING (bare metal: examples/baremetal builds it with
+ * -ffreestanding) leaves out the hosted helpers: allocation and files. */
+#ifndef CNNRT_FREESTANDING
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#endif
 
 const char *cnnrt_strerror(int code) {
   switch (code) {
@@ -26,6 +30,7 @@ const char *cnnrt_strerror(int code) {
   }
 }
 
+#ifndef CNNRT_FREESTANDING
 void *cnnrt_alloc(size_t size) {
   /* aligned_alloc wants a multiple of the alignment; round up (and ask for
    * at least one block, so a zero-sized workspace is still a real pointer). */
@@ -129,6 +134,8 @@ int cnnrt_write_f32(const char *path, const float *src, size_t count) {
   }
   return 0;
 }
+
+#endif /* CNNRT_FREESTANDING */
 
 size_t cnnrt_argmax(const float *v, size_t n) {
   size_t best = 0;

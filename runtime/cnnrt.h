@@ -71,6 +71,14 @@ int cnnrt_write_f32(const char *path, const float *src, size_t count);
 /* Index of the largest of `n` values (the first one on ties). */
 size_t cnnrt_argmax(const float *v, size_t n);
 
+#if defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M'
+/* Cortex-M (cnnrt_cycles.c, bare-metal builds of libcnnrt): starts the DWT
+ * cycle counter that --profile builds read; 1 if it runs, 0 if the core
+ * (or QEMU) has none.  Call it once before the first run. */
+int cnnrt_cycles_enable(void);
+uint32_t cnnrt_cycles(void); /* the counter now (0 without one) */
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -302,11 +302,52 @@ static void test_max_propagates_nan(void **state) {
   jit_free(&j);
 }
 
+/* ---- the code for targets without FP hardware (cg->soft_float), run here ---- */
+
+static LLVMValueRef soft_sqrt(CodeGen *cg, LLVMValueRef x) {
+  cg->soft_float = true;
+  return cg_sqrt(cg, x);
+}
+
+static LLVMValueRef soft_max_with_one(CodeGen *cg, LLVMValueRef x) {
+  cg->soft_float = true;
+  return cg_max(cg, x, LLVMConstReal(LLVMTypeOf(x), 1.0));
+}
+
+static LLVMValueRef soft_min_with_one(CodeGen *cg, LLVMValueRef x) {
+  cg->soft_float = true;
+  return cg_min(cg, x, LLVMConstReal(LLVMTypeOf(x), 1.0));
+}
+
+/* Newton's sqrt: within 1 ulp of sqrtf over the sweep (subnormals, 0, inf,
+ * NaN and negative x included: sqrt(-1) is NaN, as sqrtf). */
+static void test_soft_sqrt(void **state) {
+  check(soft_sqrt, sqrt, 1, 1, "soft sqrt");
+  check(soft_sqrt, sqrt, 4, 1, "soft sqrt");
+}
+
+static void test_soft_max_min(void **state) {
+  Jit j;
+  UnaryFn f = jit_unary(&j, soft_max_with_one, 1);
+  assert_true(isnan(f(NAN)));
+  assert_true(f(2.0f) == 2.0f);
+  assert_true(f(-INFINITY) == 1.0f);
+  assert_true(f(INFINITY) == INFINITY);
+  jit_free(&j);
+  f = jit_unary(&j, soft_min_with_one, 4);
+  assert_true(isnan(f(NAN)));
+  assert_true(f(2.0f) == 1.0f);
+  assert_true(f(-INFINITY) == -INFINITY);
+  jit_free(&j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_exp),
       cmocka_unit_test(test_log),
       cmocka_unit_test(test_max_propagates_nan),
+      cmocka_unit_test(test_soft_sqrt),
+      cmocka_unit_test(test_soft_max_min),
       cmocka_unit_test(test_expm1),
       cmocka_unit_test(test_tanh),
       cmocka_unit_test(test_sigmoid),

@@ -33,7 +33,7 @@ static const Node *node(const Graph *g, const char *name) {
 }
 
 static TargetInfo avx512(void) {
-  return (TargetInfo){.vec = 16, .nregs = 32, .fma = true, .l1 = 32 << 10, .l2 = 1 << 20, .isa = "avx512",
+  return (TargetInfo){.vec = 16, .nregs = 32, .acc = 24, .fma = true, .l1 = 32 << 10, .l2 = 1 << 20, .isa = "avx512",
                       .winograd = -1};
 }
 
@@ -184,23 +184,70 @@ static void test_winograd_choice(void **state) {
 
 static void test_target_widths(void **state) {
   TargetInfo t;
+  Arena a = {0};
   Options o = {.triple = "x86_64-pc-linux-gnu", .cpu = "x86-64"};
-  target_info(&o, &t);
+  assert_true(target_info(&o, &a, &t));
   assert_int_equal(t.vec, 4);
   o.cpu = "x86-64-v3";
-  target_info(&o, &t);
+  assert_true(target_info(&o, &a, &t));
   assert_int_equal(t.vec, 8);
   assert_true(t.fma);
   o.cpu = "znver4";
-  target_info(&o, &t);
+  assert_true(target_info(&o, &a, &t));
   assert_int_equal(t.vec, 16);
   assert_int_equal(t.nregs, 32);
   o.features = "-avx512f";
-  target_info(&o, &t);
+  assert_true(target_info(&o, &a, &t));
   assert_int_equal(t.vec, 8);
   assert_int_equal(target_x86_cpu_width("no-such-cpu"), 0);
   assert_int_equal(target_x86_cpu_width("skylake"), 8);
   assert_int_equal(target_x86_cpu_width("skylake-avx512"), 16);
+  arena_free(&a);
+}
+
+/* The Arm rows of the target table, defaults, and what cnnc refuses. */
+static void test_target_arm(void **state) {
+  TargetInfo t;
+  Arena a = {0};
+  Options o = {.triple = "thumbv7em-none-eabihf", .cpu = "cortex-m7"};
+  assert_true(target_info(&o, &a, &t));
+  assert_string_equal(t.triple, "thumbv7em-unknown-none-eabihf"); /* normalised: keeps eabihf */
+  assert_int_equal(t.vec, 1);
+  assert_int_equal(t.nregs, 32);
+  assert_int_equal(t.arch->index_bits, 32);
+  assert_true(t.arch->bare_metal && t.hard_float && t.fma);
+  assert_int_equal(t.arch->clock, CLOCK_DWT);
+  assert_string_equal(t.float_abi, "hard");
+  o = (Options){.triple = "thumbv8.1m.main-none-eabihf"};
+  assert_true(target_info(&o, &a, &t));
+  assert_string_equal(t.cpu, "cortex-m55"); /* the triple's default */
+  assert_int_equal(t.vec, 4);
+  assert_int_equal(t.nregs, 8);
+  o = (Options){.triple = "thumbv7m-none-eabi"};
+  assert_true(target_info(&o, &a, &t));
+  assert_false(t.arch->fpu);
+  assert_string_equal(t.float_abi, "soft");
+  o = (Options){.triple = "aarch64-linux-gnu", .cpu = "neoverse-n1"};
+  assert_true(target_info(&o, &a, &t));
+  assert_int_equal(t.nregs, 32);
+  assert_int_equal(t.arch->index_bits, 64);
+  assert_false(t.arch->bare_metal);
+  int before = diag_error_count();
+  o = (Options){.triple = "thumbv7em-none-eabihf", .cpu = "cortex-m77"};
+  assert_false(target_info(&o, &a, &t));
+  o = (Options){.triple = "riscv64-linux-gnu"};
+  assert_false(target_info(&o, &a, &t));
+  o = (Options){.triple = "thumbv7m-none-eabihf"}; /* no FPU for the hard-float ABI */
+  assert_false(target_info(&o, &a, &t));
+  o = (Options){.triple = "thumbv6m-none-eabi", .profile = true}; /* no cycle counter */
+  assert_false(target_info(&o, &a, &t));
+  o = (Options){.triple = "aarch64-linux-gnu", .features = "+foo"};
+  assert_false(target_info(&o, &a, &t));
+  o = (Options){.triple = "thumbv7em-linux-gnueabihf"}; /* M-profile needs OS none */
+  assert_false(target_info(&o, &a, &t));
+  assert_int_equal(diag_error_count(), before + 6);
+  diag_reset();
+  arena_free(&a);
 }
 
 int main(void) {
@@ -214,6 +261,7 @@ int main(void) {
       cmocka_unit_test(test_layout_output_reorder_keeps_name),
       cmocka_unit_test(test_winograd_choice),
       cmocka_unit_test(test_target_widths),
+      cmocka_unit_test(test_target_arm),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,127 @@
+#!/bin/sh
+# tests/cross.sh MODE: cnnc's objects on Arm, built with the cross
+# toolchains and run under QEMU (ctest's cross_* tests, Release builds).
+#
+#   aarch64      examples/aarch64 in $CNNC_BUILD_DIR/cross-aarch64: every
+#                golden case compiled for aarch64-linux-gnu, linked with
+#                tests/golden_driver.c and libcnnrt built for AArch64, run
+#                under qemu-aarch64 (same tolerance as on x86); then the
+#                Fashion-MNIST example on the 10,000 test images, whose
+#                predicted classes must equal the x86 build's, image for
+#                image (and its accuracy PyTorch's record).
+#   mps2-an385 | mps2-an500 | mps3-an547
+#                examples/baremetal for that board in
+#                $CNNC_BUILD_DIR/cross-BOARD, under qemu-system-arm: hello
+#                and fault, the golden cases of CNNC_CASES (model.c), and
+#                fmnist.elf, whose classes of the first 1,000 test images
+#                must equal the x86 build's; every model object needs
+#                nothing but memcpy/memset (their __aeabi_ forms) and, on
+#                the soft-float M3, libgcc's __aeabi_ float routines, and
+#                keeps its weights in .cnnc_weights (--weights-section).
+#
+# Exits 77 (ctest: skipped) when a tool is not installed: Debian's
+# gcc-aarch64-linux-gnu and qemu-user, or gcc-arm-none-eabi,
+# libnewlib-arm-none-eabi and qemu-system-arm (tools/deps.sh installs them).
+# Environment from tests/CMakeLists.txt: CNNC, CNNC_SOURCE_DIR,
+# CNNC_BUILD_DIR.
+set -u
+mode=${1:?usage: cross.sh aarch64|mps2-an385|mps2-an500|mps3-an547}
+src=$CNNC_SOURCE_DIR
+dir=$CNNC_BUILD_DIR/cross-$mode
+host_example=$CNNC_BUILD_DIR/examples/fashion_mnist
+dataset=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+
+skip() {
+  echo "SKIP: $1"
+  exit 77
+}
+need() {
+  command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed (Debian package $2)"
+}
+fail() {
+  echo "FAIL: $*"
+  exit 1
+}
+
+# The x86 build's predicted classes of the test images (examples/fashion_mnist.c --classes).
+host_classes() {
+  [ -x "$host_example" ] && [ -f "$dataset" ] || return 1
+  "$host_example" --classes "$dir/x86_classes.txt" >/dev/null || fail "the x86 example failed"
+}
+
+build() { # build SOURCE TOOLCHAIN [CMAKE OPTION...]
+  s=$1 tc=$2
+  shift 2
+  cmake -S "$src/$s" -B "$dir" -DCMAKE_TOOLCHAIN_FILE="$src/cmake/$tc.cmake" -DCMAKE_BUILD_TYPE=Release \
+    -DCNNC="$CNNC" "$@" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; fail "configuring $s"; }
+  cmake --build "$dir" -j2 >"$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; fail "building $s"; }
+}
+
+aarch64() {
+  need aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
+  need qemu-aarch64 qemu-user
+  [ -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || skip "no AArch64 libc (libc6-dev-arm64-cross)"
+  build examples/aarch64 aarch64-linux-gnu
+  ctest --test-dir "$dir" -j2 --output-on-failure -E example >"$dir.ctest.log" 2>&1
+  st=$?
+  grep -E "tests passed|Failed|\*\*\*" "$dir.ctest.log"
+  [ $st -eq 0 ] || fail "golden cases under qemu-aarch64 (see $dir.ctest.log)"
+  if host_classes; then
+    ctest --test-dir "$dir" --output-on-failure -R example || fail "the AArch64 Fashion-MNIST example"
+    cmp "$dir/x86_classes.txt" "$dir/classes.txt" || fail "AArch64 classes differ from x86's"
+    echo "Fashion-MNIST: the 10000 classes equal the x86 build's"
+  else
+    fail "no x86 example ($host_example) or no dataset ($dataset)"
+  fi
+}
+
+# Undefined symbols of a bare-metal model object beyond memcpy/memset.
+extra_symbols() { # OBJECT SOFT(0|1)
+  arm-none-eabi-nm -u "$1" | awk '{print $2}' | grep -Ev '^(memcpy|memset|__aeabi_mem(cpy|set|clr|move)[48]?)$' |
+    if [ "$2" = 1 ]; then
+      grep -Ev '^__aeabi_(f[a-z0-9]+|[iu]2f|[u]?l2f)$'
+    else
+      cat
+    fi
+}
+
+board() {
+  need arm-none-eabi-gcc gcc-arm-none-eabi
+  need qemu-system-arm qemu-system-arm
+  case $(arm-none-eabi-gcc -print-file-name=libc_nano.a) in
+  /*) ;;
+  *) skip "no newlib for arm-none-eabi (libnewlib-arm-none-eabi)" ;;
+  esac
+  build examples/baremetal arm-none-eabi -DBOARD="$mode"
+  ctest --test-dir "$dir" -j2 --output-on-failure -E '^fmnist$' >"$dir.ctest.log" 2>&1
+  st=$?
+  grep -E "tests passed|Failed|\*\*\*|argmax" "$dir.ctest.log"
+  [ $st -eq 0 ] || fail "programs on $mode (see $dir.ctest.log)"
+  soft=0
+  [ "$mode" = mps2-an385 ] && soft=1
+  for o in "$dir"/*/*.o; do
+    extra=$(extra_symbols "$o" $soft)
+    [ -z "$extra" ] || fail "$o needs $(echo $extra)"
+  done
+  # the model with weights: all of them (fc1 alone is 401 KiB) in .cnnc_weights
+  o=$dir/fmnist/fashion_mnist.o
+  hex=$(arm-none-eabi-readelf -SW "$o" | sed -n 's/.*\.cnnc_weights  *PROGBITS  *[0-9a-f]*  *[0-9a-f]*  *\([0-9a-f]*\).*/\1/p')
+  size=$(printf '%d' "0x${hex:-0}")
+  [ "${size:-0}" -gt 400000 ] || fail "$o: the weights are not in .cnnc_weights (size '${size:-none}')"
+  echo "model objects: only memcpy/memset$([ $soft = 1 ] && echo ' and __aeabi_ float routines'); weights in .cnnc_weights ($size bytes)"
+  host_classes || fail "no x86 example ($host_example) or no dataset ($dataset)"
+  # QEMU writes the semihosting output to its stderr.  The soft-float M3
+  # needs about 170 s of CPU for the 1,000 images; on a loaded machine
+  # QEMU gets a fraction of a core, hence the long timeout.
+  RUN_TIMEOUT=1500 "$src/examples/baremetal/run.sh" "$mode" "$dir/fmnist.elf" 2>"$dir/fmnist.out" ||
+    fail "fmnist.elf on $mode: $(cat "$dir/fmnist.out")"
+  head -10 "$dir/x86_classes.txt" | cmp - "$dir/fmnist.out" || fail "classes on $mode differ from x86's"
+  echo "Fashion-MNIST on $mode: the classes of the first 1000 test images equal the x86 build's"
+}
+
+mkdir -p "$dir"
+case $mode in
+aarch64) aarch64 ;;
+mps2-an385 | mps2-an500 | mps3-an547) board ;;
+*) fail "unknown mode '$mode'" ;;
+esac
