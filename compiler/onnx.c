@@ -206,9 +206,13 @@ Param *onnx_param(T *t, const char *layer, const char *suffix, const Val *c) {
   return p;
 }
 
-/* The IR node of constant c, made on its first use as an operand. */
-static void materialize(T *t, Val *c) {
-  if (c->sid >= 0) return;
+/* The IR node of constant c, made on its first use as an operand (or as a
+ * graph output); false after reporting a constant cnnc cannot hold. */
+static bool materialize(T *t, Val *c) {
+  if (c->sid >= 0) return true;
+  if (c->numel == 0)
+    return onnx_fail(t, "the constant '%s' is empty (shape %s): cnnc's tensors have no zero dimension", c->name,
+                     onnx_shape_str(t, &c->shape));
   /* a graph output's name belongs to the output's named copy (add_outputs) */
   if (strmap_get(&t->outs, c->name)) c->name = arena_printf(t->a, "%s:const", c->name);
   Node n = {.op = OP_CONSTANT, .loc = t->loc, .name = c->name};
@@ -217,6 +221,7 @@ static void materialize(T *t, Val *c) {
   build_layer(t->b, n, t->loc, NULL, NULL, 0);
   c->sid = scratch_add(t, n, NULL, 0);
   shape_infer_node(&t->scratch, c->sid);
+  return true;
 }
 
 Val *onnx_emit(T *t, Node n, const char *name, Val *const *ins, int nin) {
@@ -225,7 +230,7 @@ Val *onnx_emit(T *t, Node n, const char *name, Val *const *ins, int nin) {
   int *sids = arena_array(t->a, (size_t)nin + 1, sizeof *sids);
   for (int k = 0; k < nin; k++) {
     if (ins[k]->kind == V_BAD) return bad(t);
-    if (ins[k]->kind == V_CONST) materialize(t, ins[k]);
+    if (ins[k]->kind == V_CONST && !materialize(t, ins[k])) return bad(t);
     refs[k] = ins[k]->name;
     locs[k] = t->loc;
     sids[k] = ins[k]->sid;
@@ -435,7 +440,7 @@ static void add_outputs(T *t) {
     }
     if (v->kind == V_CONST) {
       t->loc = at;
-      materialize(t, v);
+      if (!materialize(t, v)) continue;
     }
     if (strcmp(v->name, name) != 0 || v->kind == V_CONST ||
         t->scratch.nodes[v->sid].op == OP_INPUT) { /* an identity, a constant or an input: a named copy */

@@ -126,6 +126,14 @@ def files():
          numpy_helper.from_array(np.array([1, 2], np.int64), "s_hi2"),
          numpy_helper.from_array(np.array([0, -1], np.int64), "s_ax2")])
 
+    # A constant with no elements (Shape's start past its end, opset 15) as
+    # a graph output: fuzz_onnx_graph found it reaching verify.c's assertion.
+    yield "empty_constant", model([
+        helper.make_node("Shape", ["x"], ["s"], name="shape_empty", start=3, end=1),
+        helper.make_node("Cast", ["s"], ["sf"], name="cast", to=TensorProto.FLOAT),
+        helper.make_node("Relu", ["x"], ["y"], name="relu"),
+    ], [x], [vi("y", [1, 4, 8, 8]), vi("sf", [0])], opset=15)
+
     # The model level: an opset too old, a node of another domain.
     yield "opset_old", model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [x],
                              [vi("y", [1, 4, 8, 8])], opset=5)
