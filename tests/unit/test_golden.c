@@ -198,6 +198,10 @@ static void test_case(void **state) {
   int nc = 4;
   if (c->onnx) compile[nc++] = "--name", compile[nc++] = (char *)c->name;
   if (c->opt) compile[nc++] = (char *)c->opt;
+  /* CNNC_GOLDEN_EXTRA: one more option for every case (the sanitized build's
+   * -O0, tests/CMakeLists.txt) */
+  const char *extra_opt = getenv("CNNC_GOLDEN_EXTRA");
+  if (extra_opt && *extra_opt) compile[nc++] = (char *)extra_opt;
   for (char *save, *tok = strtok_r(opts, " ", &save); tok && nc < 15; tok = strtok_r(NULL, " ", &save))
     compile[nc++] = tok;
   compile[nc] = NULL;
