@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/test.sh: the whole test suite on a fresh Debian 12 machine.
 #
-#   tools/test.sh [--plain] [ctest arguments...]
+#   tools/test.sh [--plain] [--cross] [ctest arguments...]
 #
 # Installs the missing packages (no PyTorch: the golden files are
 # committed), then
@@ -13,20 +13,35 @@
 #      and runs the same suite there;
 #   3. runs every libFuzzer target for 60 seconds, two at a time
 #      (fuzz/run.sh, in ./build-fuzz, clang-19).
-# --plain runs step 1 only (for quick local runs).  Extra arguments go to
+# --plain runs step 1 only (for quick local runs); --cross adds the Arm
+# tests under QEMU to step 1.  Extra arguments go to
 # both ctest runs.  Exits non-zero if any step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
 
-plain=0
-if [ "${1:-}" = --plain ]; then plain=1; shift; fi
+plain=0 cross=${CNNC_CROSS:-0}
+while :; do
+  case "${1:-}" in
+  --plain) plain=1; shift ;;
+  --cross) cross=1; shift ;;
+  *) break ;;
+  esac
+done
+# The Arm tests under QEMU (ctest cross_*: the golden suite and the
+# 10,000-image example under qemu-aarch64, 1,000 images on each Cortex-M
+# board) take about 7 minutes of both cores, more than CI's budget leaves:
+# they run with --cross (or CNNC_CROSS=1), not in every CI run.
+xcross=()
+[ "$cross" = 1 ] || xcross=(-E '^cross_')
 
-install_deps "${CNNC_DEPS[@]}" "${CNNC_TEST_DEPS[@]}"
+deps=("${CNNC_DEPS[@]}" "${CNNC_TEST_DEPS[@]}")
+[ "$cross" = 1 ] && deps+=("${CNNC_CROSS_DEPS[@]}")
+install_deps "${deps[@]}"
 status=0
 configure_and_build build -DCMAKE_BUILD_TYPE=Release
 echo "== ctest (Release)"
-ctest --test-dir build --output-on-failure -j2 "$@" || status=1
+ctest --test-dir build --output-on-failure -j2 "${xcross[@]}" "$@" || status=1
 if [ $plain = 1 ]; then exit $status; fi
 
 configure_and_build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_SANITIZE=ON
