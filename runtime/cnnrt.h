@@ -4,10 +4,11 @@
  * A model compiled by cnnc is an object file plus a header.  The object
  * defines `<name>_run(...)`, a typed entry point, and `<name>_model`, a
  * cnnrt_model descriptor through which a generic driver can run any model
- * without knowing it at compile time.  Generated code never allocates and
- * calls nothing here; this library only holds what applications and
- * drivers share: the descriptor type, return codes and small helpers to
- * read and write raw float32 tensors.
+ * without knowing it at compile time.  Generated code never allocates; of
+ * this library it calls only the thread-pool entry points
+ * (cnnrt_pool_threads, cnnrt_parallel_for).  The rest is what applications
+ * and drivers share: the descriptor type, return codes, small helpers to
+ * read and write raw float32 tensors, and the pools themselves.
  *
  * The descriptor layout is an ABI: cnnc emits it as constant data.  Change
  * it only together with CNNRT_ABI_VERSION and the code generator.
@@ -70,6 +71,55 @@ int cnnrt_write_f32(const char *path, const float *src, size_t count);
 
 /* Index of the largest of `n` values (the first one on ties). */
 size_t cnnrt_argmax(const float *v, size_t n);
+
+/*
+ * Thread pools.  A compiled layer splits into `ntasks` tasks; task i owns
+ * a fixed part of the output and scratch slot i, so tasks never talk to
+ * each other and the result does not depend on which thread runs which.
+ * The application owns the pool and passes it to the run function;
+ * generated code calls only cnnrt_pool_threads and cnnrt_parallel_for.
+ *
+ * cnnrt_pool_new makes a pthreads pool (hosted builds only): nthreads - 1
+ * worker threads plus the thread that calls cnnrt_parallel_for, which runs
+ * tasks too.  0 means one thread per online CPU; 1 creates no thread; a
+ * negative count, or any failure to create it, gives NULL and leaves
+ * nothing behind.  Workers spin briefly after a job, then sleep.
+ *
+ * One pool may serve several application threads at once: concurrent runs
+ * sharing a pool take turns, layer by layer (each cnnrt_parallel_for call
+ * waits for the ones before it, first come first served).  A task may call
+ * cnnrt_parallel_for on its own pool; that nested call runs inline on the
+ * task's thread.  (Nesting across two different pthreads pools that call
+ * back into each other can deadlock; do not.)
+ *
+ * cnnrt_pool_custom wraps a scheduler the application already has (an
+ * RTOS's, OpenMP's, its own): cnnrt_parallel_for(pool, n, task, arg) calls
+ * fn(ctx, n, task, arg) for n >= 2, and fn must call task(arg, i) once for
+ * each i in [0, n), in any order on any threads, and return when all have
+ * finished, their writes visible to its caller.  nthreads (>= 1) is what
+ * cnnrt_pool_threads reports, so what the generated code splits for.
+ *
+ * cnnrt_pool_free(NULL) does nothing; otherwise it joins the workers.  Free
+ * a pool only when no cnnrt_parallel_for call on it is in progress.
+ */
+typedef struct cnnrt_pool cnnrt_pool;
+typedef void (*cnnrt_task_fn)(void *arg, int task);
+/* Calls task(arg, i) once for each i in [0, ntasks), on up to nthreads
+ * threads, returns when all have finished. */
+typedef void (*cnnrt_parallel_fn)(void *ctx, int ntasks, cnnrt_task_fn task, void *arg);
+
+/* A pthreads pool; the calling thread is one of the nthreads. */
+cnnrt_pool *cnnrt_pool_new(int nthreads);
+/* An RTOS's, OpenMP's or the app's own; NULL if nthreads < 1 or !fn. */
+cnnrt_pool *cnnrt_pool_custom(int nthreads, cnnrt_parallel_fn fn, void *ctx);
+void cnnrt_pool_free(cnnrt_pool *pool);
+
+/* nthreads of the pool; 1 for NULL. */
+int cnnrt_pool_threads(const cnnrt_pool *pool);
+/* Runs task(arg, i) for every i in [0, ntasks) and returns when all have
+ * finished.  A NULL pool or ntasks <= 1 runs them inline, in order, on the
+ * calling thread. */
+void cnnrt_parallel_for(cnnrt_pool *pool, int ntasks, cnnrt_task_fn task, void *arg);
 
 #ifdef __cplusplus
 }
