@@ -30,7 +30,7 @@
  * The pool is run the way generated code runs it: calls back to back, as
  * consecutive layers would be.  docs/bench.md has the figures measured on
  * the development machine (2 cores; nthreads 2, machine otherwise idle):
- * empty 0.19 us, meet 0.25 us, meet asleep 20 us, work overhead 0.3 us,
+ * empty 0.19 us, meet 0.25 us, meet asleep 20 us, work overhead 0.3-0.5 us,
  * net overhead 0.28 us per layer (0.45 us after 2 ms idle).
  */
 #include <stdatomic.h>
