@@ -9,8 +9,8 @@
  * XNNPACK's pthreadpool:
  *
  *   - The calling thread is one of the nthreads: it posts the job, claims
- *     and runs tasks like any worker, then waits for the workers to check
- *     out.  A pool of nthreads has nthreads - 1 worker threads.
+ *     and runs tasks like any worker, then waits for the workers that took
+ *     part.  A pool of nthreads has nthreads - 1 worker threads.
  *   - Tasks are claimed from one atomic counter (`next`).  Which thread
  *     runs which task does not matter: generated code gives task i a fixed
  *     part of the output and scratch slot i.
@@ -207,8 +207,11 @@ static void run_inline(int ntasks, cnnrt_task_fn task, void *arg) {
     task(arg, i);
 }
 
-/* Claims and runs tasks of the current job until none is left.  next ends
- * at most nthreads past ntasks, so the unsigned counter cannot wrap. */
+/* Claims and runs tasks of the current job until none is left.  Each
+ * entry of a thread ends with one failed claim, and a worker enters a job
+ * at most twice (once more if it entered it late, for an earlier value of
+ * job), so next ends less than 2 * nthreads past ntasks: with ntasks <=
+ * INT_MAX the unsigned counter cannot wrap. */
 static void run_tasks(Pool *pool) {
   for (;;) {
     unsigned i = atomic_fetch_add_explicit(&pool->next, 1, memory_order_relaxed);
