@@ -10,9 +10,12 @@ For each model, one engine at a time, each in its own process pinned to one
 core (taskset):
   1. prepare.py     seeded weights, input, PyTorch reference output, FLOPs,
                     ONNX file, cnnc YAML + safetensors (tools/cnnc_export.py)
-  2. cnnc           compile (timed), link with cnnc_timing.c, time, check
-  3. ONNX Runtime   ort_bench.js (onnxruntime-node), time, check
-  4. PyTorch        torch_bench.py, time, check
+  2. cnnc           compile the very model.onnx that ONNX Runtime runs
+                    (timed), link with cnnc_timing.c, time, check
+  3. cnnc (YAML)    the same from the exporter's YAML (--cnnc-from both, the
+                    default; --cnnc-from onnx or yaml runs one of them)
+  4. ONNX Runtime   ort_bench.js (onnxruntime-node), time, check
+  5. PyTorch        torch_bench.py, time, check
 The machine's FMA peak is measured before and after (peak.c; the best counts).  Every failure is
 reported in the table with its reason; no number is ever made up.
 
@@ -38,6 +41,7 @@ REPO = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)
 import models  # noqa: E402
 
+ENGINES = ("cnnc", "cnnc_yaml", "ort", "torch")
 RTOL = 1e-3  # outputs must satisfy |got - ref| <= RTOL * (|ref| + max|ref|)
 
 
@@ -217,9 +221,24 @@ class Bench:
             return json.load(f), None
 
     def run_cnnc(self, meta, d):
-        r = {"engine": "cnnc"}
-        if meta["cnnc_export"] != "ok":
+        return self.cnnc_from(meta, d, "onnx")
+
+    def run_cnnc_yaml(self, meta, d):
+        return self.cnnc_from(meta, d, "yaml")
+
+    def cnnc_from(self, meta, d, source):
+        """cnnc on model.onnx (source "onnx": the file ONNX Runtime runs)
+        or on the exporter's YAML ("yaml")."""
+        tag = "cnnc" if source == "onnx" else "cnnc_yaml"
+        r = {"engine": tag, "source": source}
+        if source not in self.a.cnnc_from:
+            r.update(status="not run", reason=None)
+            return r
+        if source == "yaml" and meta["cnnc_export"] != "ok":
             r.update(status="export failed", reason=meta["cnnc_export"])
+            return r
+        if source == "onnx" and meta["onnx"] != "ok":
+            r.update(status="export failed", reason=meta["onnx"])
             return r
         if self.a.cnnc_unavailable:
             r.update(status="not built", reason=self.a.cnnc_unavailable)
@@ -230,12 +249,15 @@ class Bench:
                      % (self.cnnc, self.rtlib))
             return r
         name = meta["cnnc_name"]
-        obj = os.path.join(d, "cnnc", name + ".o")
-        for stale in (obj, os.path.join(d, "cnnc", "timing"), os.path.join(d, "out_cnnc.bin")):
+        wd = os.path.join(d, tag)
+        os.makedirs(wd, exist_ok=True)
+        obj = os.path.join(wd, name + ".o")
+        for stale in (obj, os.path.join(wd, "timing"), os.path.join(d, "out_%s.bin" % tag)):
             if os.path.exists(stale):
                 os.remove(stale)
-        cmd = [self.cnnc] + self.a.cnnc_flags.split() + [meta["cnnc_yaml"], "-o", obj, "--stats"]
-        log = os.path.join(d, "cnnc_compile.log")
+        model = meta["cnnc_yaml"] if source == "yaml" else os.path.join(d, "model.onnx")
+        cmd = [self.cnnc] + self.a.cnnc_flags.split() + [model, "--name", name, "-o", obj, "--stats"]
+        log = os.path.join(d, "%s_compile.log" % tag)
         p = run(cmd, self.a.compile_timeout, log)
         r["compile_s"] = p.seconds if p.ok else None
         if p.ok:  # --stats' last line: "workspace: N bytes (liveness bound M bytes); ..."
@@ -250,15 +272,15 @@ class Bench:
                      reason=reason(p, "", self.a.compile_timeout))
             return r
         r["object_bytes"] = os.path.getsize(obj)
-        exe = os.path.join(d, "cnnc", "timing")
+        exe = os.path.join(wd, "timing")
         p = run([self.cc, "-O2", "-DCNNC_MODEL=%s_model" % name,
                  "-I", os.path.join(REPO, "runtime"), os.path.join(BENCH, "cnnc_timing.c"),
                  obj, "-L", self.rtlib, "-lcnnrt", "-o", exe], 300,
-                os.path.join(d, "cnnc_link.log"))
+                os.path.join(d, "%s_link.log" % tag))
         if not p.ok:
             r.update(status="link failed", reason=reason(p, "", 300))
             return r
-        return self.timed(r, [exe], d, "cnnc")
+        return self.timed(r, [exe], d, tag)
 
     def run_ort(self, meta, d):
         r = {"engine": "ort"}
@@ -304,21 +326,27 @@ class Bench:
         if meta is None:
             self.log("   prepare failed: %s" % err)
             row["error"] = err
-            for e in ("cnnc", "ort", "torch"):
+            for e in ENGINES:
                 row[e] = {"engine": e, "status": "not run", "reason": err}
             return row
         row.update(flops=meta["flops"], params=meta["params"],
                    output_shape=meta["output_shape"])
         self.log("   %.2f GFLOP, %.1f M params; cnnc export: %s" % (
             meta["flops"] * 1e-9, meta["params"] * 1e-6, meta["cnnc_export"]))
-        for e, fn in (("cnnc", self.run_cnnc), ("ort", self.run_ort), ("torch", self.run_torch)):
+        for e, fn in (("cnnc", self.run_cnnc), ("cnnc_yaml", self.run_cnnc_yaml),
+                      ("ort", self.run_ort), ("torch", self.run_torch)):
             r = fn(meta, d)
             add_rates(r, meta["flops"])
             row[e] = r
-            self.log("   %-6s %s" % (e, describe(r)))
-        c, o = row["cnnc"], row["ort"]
+            if r["status"] != "not run" or r.get("reason"):
+                self.log("   %-9s %s" % (e, describe(r)))
+        c, y, o = row["cnnc"], row["cnnc_yaml"], row["ort"]
+        if not c.get("median_ms") and y.get("median_ms"):  # --cnnc-from yaml
+            c = y
         if c.get("median_ms") and o.get("median_ms"):
             row["ratio_cnnc_ort"] = c["median_ms"] / o["median_ms"]
+        if row["cnnc"].get("median_ms") and y.get("median_ms"):
+            row["ratio_onnx_yaml"] = row["cnnc"]["median_ms"] / y["median_ms"]
         row["seconds"] = time.monotonic() - t0
         return row
 
@@ -394,23 +422,26 @@ def write_md(path, res):
     L.append("Batch 1, 1x3x224x224 float32, one core (%s), median latency in ms "
              "(lower is better). Made by `bench/run.sh`; see docs/bench.md." % res["pinning"])
     L.append("")
-    L.append("| model | GFLOP | cnnc ms | ORT ms | PyTorch ms | cnnc/ORT | cnnc GFLOP/s "
-             "| cnnc % peak | ORT GFLOP/s | ORT % peak | cnnc compile s | cnnc workspace MiB "
-             "| liveness bound MiB |")
-    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    L.append("| model | GFLOP | cnnc ms | cnnc (YAML) ms | ORT ms | PyTorch ms | cnnc/ORT "
+             "| ONNX/YAML | cnnc GFLOP/s | cnnc % peak | ORT GFLOP/s | ORT % peak | cnnc compile s "
+             "| cnnc workspace MiB | liveness bound MiB |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     notes = []
     for row in res["models"]:
-        c, o, t = row["cnnc"], row["ort"], row["torch"]
+        c, y, o, t = row["cnnc"], row.get("cnnc_yaml", {"status": "not run"}), row["ort"], row["torch"]
+        if c.get("median_ms") is None and y.get("median_ms") is not None:
+            c = y  # --cnnc-from yaml
         gflop = fmt(row.get("flops") and row["flops"] * 1e-9, "%.2f")
         ws = c.get("workspace")
         lb = c.get("liveness_bound")
-        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            row["model"], gflop, ms(c), ms(o), ms(t),
-            ratio(row),
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            row["model"], gflop, ms(row["cnnc"]), ms(y), ms(o), ms(t),
+            ratio(row), fmt(row.get("ratio_onnx_yaml"), "%.2f"),
             fmt(c.get("gflops"), "%.1f"), fmt(c.get("pct_peak"), "%.1f"),
             fmt(o.get("gflops"), "%.1f"), fmt(o.get("pct_peak"), "%.1f"),
             fmt(c.get("compile_s"), "%.2f"), fmt(ws and ws / 2**20, "%.2f"), fmt(lb and lb / 2**20, "%.2f")))
-        for e, label in (("cnnc", "cnnc"), ("ort", "ONNX Runtime"), ("torch", "PyTorch")):
+        for e, label in (("cnnc", "cnnc from ONNX"), ("cnnc_yaml", "cnnc from YAML"),
+                         ("ort", "ONNX Runtime"), ("torch", "PyTorch")):
             if e in row and row[e].get("reason"):
                 notes.append("- %s, %s: %s: %s" % (row["model"], label, row[e]["status"],
                                                    row[e]["reason"].replace("|", "\\|")))
@@ -451,8 +482,11 @@ def write_md(path, res):
                  cfg["cnnc_flags"] or "(default: -O3, host CPU)", res.get("ort_version") or "?",
                  res.get("torch_version") or "?", models.SEED, res["seconds"]))
     L.append("")
-    L.append("GFLOP counts 2 x multiply-accumulates of the convolution and linear layers. "
-             "% peak = GFLOP/s / measured peak.")
+    L.append("cnnc compiles the very `model.onnx` that ONNX Runtime runs (torch.onnx.export, "
+             "opset %d); cnnc (YAML) compiles tools/cnnc_export.py's spec of the same weights, "
+             "and ONNX/YAML is the ratio of the two latencies. GFLOP counts 2 x "
+             "multiply-accumulates of the convolution and linear layers. "
+             "%% peak = GFLOP/s / measured peak." % res["config"].get("onnx_opset", 13))
     L.append("")
     L.append("![cnnc / ONNX Runtime latency ratio per model](ratios.png)")
     L.append("")
@@ -525,6 +559,9 @@ def parse_args(argv):
     p.add_argument("--out", default=BENCH, help="where results.md/.json and ratios.png go")
     p.add_argument("--core", type=int, default=None, help="core to pin to (default: the last)")
     p.add_argument("--cnnc-flags", default="", help="extra cnnc options, e.g. '--cpu x86-64-v3'")
+    p.add_argument("--cnnc-from", default="both", choices=("both", "onnx", "yaml"),
+                   help="what cnnc compiles: the model.onnx that ONNX Runtime runs, the "
+                   "exporter's YAML, or both (default)")
     p.add_argument("--cnnc-unavailable", metavar="REASON", default=None,
                    help="do not run cnnc; report REASON in its rows (run.sh uses this "
                    "when cnnc does not build)")
@@ -543,6 +580,7 @@ def parse_args(argv):
     a.budget = a.budget or (5.0 if a.quick else 20.0)
     if a.runs < 1 or a.warmup < 0 or a.budget <= 0:
         p.error("--runs must be >= 1, --warmup >= 0, --budget > 0")
+    a.cnnc_from = {"onnx", "yaml"} if a.cnnc_from == "both" else {a.cnnc_from}
     a.build_dir = os.path.abspath(a.build_dir)
     a.cache = os.path.abspath(a.cache or os.path.join(a.build_dir, "bench"))
     a.out = os.path.abspath(a.out)
@@ -565,14 +603,15 @@ def main(argv):
     b.log("== FMA peak at the end: AVX-512 %s, AVX2 %s GFLOP/s -> peak %.1f GFLOP/s" % (
         peak1.get("avx512"), peak1.get("avx2"), peak["peak"]))
     for row in rows:
-        for e in ("cnnc", "ort", "torch"):
-            if row.get("flops"):
+        for e in ENGINES:
+            if row.get("flops") and e in row:
                 add_rates(row[e], row["flops"], peak["peak"])
     res = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "git": git_rev(), "machine": machine_info(), "peak": peak, "pinning": b.pin.note,
         "config": {"models": a.models, "runs": a.runs, "warmup": a.warmup,
                    "budget": a.budget, "quick": a.quick, "cnnc_flags": a.cnnc_flags,
+                   "cnnc_from": sorted(a.cnnc_from), "onnx_opset": 13,
                    "rtol": RTOL, "seed": models.SEED, "input_shape": list(models.INPUT_SHAPE)},
         "models": rows, "seconds": time.monotonic() - t0,
     }

@@ -1,6 +1,6 @@
 /*
- * cg_binary.c: n-ary add and mul with numpy/PyTorch broadcasting, plus the
- * fused activation (reference).
+ * cg_binary.c: the binary ops (n-ary add, mul, max, min; sub, div) with
+ * numpy/PyTorch broadcasting, plus the fused activation (reference).
  *
  * Shapes are aligned from the right; an input dim of 1 against a larger
  * output dim is broadcast (its stride is 0).  At compile time the output
@@ -87,7 +87,7 @@ LLVMValueRef cg_binary(CodeGen *cg, const Node *n) {
   for (int k = 0; k < n->nin; k++) {
     LLVMValueRef x = cg_load(cg, LLVMGetParam(fn, (unsigned)k), off[k], "x");
     if (!acc) acc = x;
-    else acc = n->op == OP_ADD ? LLVMBuildFAdd(cg->b, acc, x, "sum") : LLVMBuildFMul(cg->b, acc, x, "prod");
+    else acc = cg_combine(cg, n->op, acc, x);
   }
   cg_store(cg, out, off[n->nin], cg_act(cg, &n->act, acc));
   for (int j = b.ndims - 1; j >= 0; j--) cg_loop_end(cg, &loops[j]);

@@ -51,7 +51,7 @@ static bool is_per_channel(const Shape *s, const Shape *out) {
 static LLVMValueRef eltwise(CodeGen *cg, const Node *n) {
   Blk b = blk(cg, n);
   bool is_new;
-  const char *what = n->op == OP_ACT ? "act" : n->op == OP_ADD ? "add" : n->op == OP_MUL ? "mul" : "bn";
+  const char *what = n->op == OP_ACT ? "act" : op_name(n->op);
   bool bn = n->op == OP_BATCHNORM;
   LLVMValueRef fn = begin(cg, n, what, "", n->nin + 1 + (bn ? 2 : 0), &is_new);
   if (!is_new) return fn;
@@ -59,8 +59,7 @@ static LLVMValueRef eltwise(CodeGen *cg, const Node *n) {
   Loop ln = cg_for(cg, "n", b.N);
   Loop lc = cg_for(cg, "cb", b.CB);
   LLVMValueRef nc = cg_muladd(cg, ln.iv, b.CB, lc.iv); /* index of the channel block */
-  LLVMValueRef chan[16];
-  CNNC_ASSERT(n->nin <= 16);
+  LLVMValueRef *chan = arena_array(cg->arena, (size_t)n->nin, sizeof *chan);
   for (int j = 0; j < n->nin; j++) /* per-channel operands are loaded once per block */
     chan[j] = is_per_channel(&cg->g->nodes[n->in[j]].shape, &n->shape)
                   ? cg_vload(cg, b.vt, LLVMGetParam(fn, (unsigned)j), cg_mul(cg, nc, cg_i64(cg, b.V)))
@@ -75,7 +74,7 @@ static LLVMValueRef eltwise(CodeGen *cg, const Node *n) {
   LLVMValueRef v = NULL;
   for (int j = 0; j < n->nin; j++) {
     LLVMValueRef x = chan[j] ? chan[j] : cg_vload(cg, b.vt, LLVMGetParam(fn, (unsigned)j), idx);
-    v = !v ? x : n->op == OP_MUL ? LLVMBuildFMul(cg->b, v, x, "") : LLVMBuildFAdd(cg->b, v, x, "");
+    v = !v ? x : cg_combine(cg, n->op, v, x);
   }
   if (bn) v = cg_fma(cg, v, scale, shift);
   cg_vstore(cg, cg_act(cg, &n->act, v), out, idx);
@@ -87,6 +86,45 @@ static LLVMValueRef eltwise(CodeGen *cg, const Node *n) {
 }
 
 /* ---- pooling ---- */
+
+/* A max window: every tap, skipping those outside the input. */
+static LLVMValueRef max_window(CodeGen *cg, const Node *n, Blk *b, LLVMValueRef in, LLVMValueRef nc, LLVMValueRef oh,
+                               LLVMValueRef ow, int64_t H, int64_t W, LLVMValueRef acc) {
+  const PoolAttr *p = &n->a.pool;
+  LLVMBuildStore(cg->b, cg_splat(cg, b->vt, cg_f32(cg, -1.0 / 0.0)), acc);
+  Loop lkh = cg_for(cg, "kh", p->kernel[0]);
+  LLVMValueRef ih = cg_add(cg, cg_muladd(cg, oh, p->stride[0], cg_i64(cg, -p->pad[0])),
+                           cg_mul(cg, lkh.iv, cg_i64(cg, p->dilation[0])));
+  LLVMBasicBlockRef hj = cg_if_begin(cg, cg_in_range(cg, ih, H), "hin");
+  Loop lkw = cg_for(cg, "kw", p->kernel[1]);
+  LLVMValueRef iw = cg_add(cg, cg_muladd(cg, ow, p->stride[1], cg_i64(cg, -p->pad[1])),
+                           cg_mul(cg, lkw.iv, cg_i64(cg, p->dilation[1])));
+  LLVMBasicBlockRef wj = cg_if_begin(cg, cg_in_range(cg, iw, W), "win");
+  LLVMValueRef v = cg_vload(cg, b->vt, in, cg_mul(cg, cg_muladd(cg, cg_muladd(cg, nc, H, ih), W, iw), cg_i64(cg, b->V)));
+  LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, b->vt, acc, ""), v), acc);
+  cg_if_end(cg, wj);
+  cg_loop_end(cg, &lkw);
+  cg_if_end(cg, hj);
+  cg_loop_end(cg, &lkh);
+  return LLVMBuildLoad2(cg->b, b->vt, acc, "max");
+}
+
+/* An average window: the in-range taps summed blocked (cg_window_sum). */
+static LLVMValueRef avg_window(CodeGen *cg, const Node *n, Blk *b, LLVMValueRef in, LLVMValueRef nc, LLVMValueRef oh,
+                               LLVMValueRef ow, int64_t H, int64_t W) {
+  const PoolAttr *p = &n->a.pool;
+  LLVMValueRef hs = cg_muladd(cg, oh, p->stride[0], cg_i64(cg, -p->pad[0]));
+  LLVMValueRef ws = cg_muladd(cg, ow, p->stride[1], cg_i64(cg, -p->pad[1]));
+  LLVMValueRef r0 = cg_smax(cg, LLVMBuildNeg(cg->b, hs, ""), cg_i64(cg, 0));
+  LLVMValueRef r1 = cg_smax(cg, cg_smin(cg, LLVMBuildSub(cg->b, cg_i64(cg, H), hs, ""), cg_i64(cg, p->kernel[0])), r0);
+  LLVMValueRef c0 = cg_smax(cg, LLVMBuildNeg(cg->b, ws, ""), cg_i64(cg, 0));
+  LLVMValueRef c1 = cg_smax(cg, cg_smin(cg, LLVMBuildSub(cg->b, cg_i64(cg, W), ws, ""), cg_i64(cg, p->kernel[1])), c0);
+  LLVMValueRef sum = cg_window_sum(cg, b->vt, in, b->V, W, cg_add(cg, cg_mul(cg, nc, cg_i64(cg, H)), hs), r0, r1,
+                                   p->kernel[0], ws, c0, c1, p->kernel[1]);
+  LLVMValueRef c = cg_mul(cg, cg_pool_count(cg, oh, p->stride[0], p->pad[0], p->kernel[0], H, p->count_include_pad),
+                          cg_pool_count(cg, ow, p->stride[1], p->pad[1], p->kernel[1], W, p->count_include_pad));
+  return LLVMBuildFDiv(cg->b, sum, cg_splat(cg, b->vt, LLVMBuildSIToFP(cg->b, c, cg->f32, "")), "avg");
+}
 
 static LLVMValueRef pool(CodeGen *cg, const Node *n) {
   Blk b = blk(cg, n);
@@ -100,32 +138,12 @@ static LLVMValueRef pool(CodeGen *cg, const Node *n) {
   LLVMValueRef fn = begin(cg, n, "pool", detail, 2, &is_new);
   if (!is_new) return fn;
   LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1);
-  LLVMValueRef acc = cg_alloca(cg, b.vt, "acc");
+  LLVMValueRef acc = is_max ? cg_alloca(cg, b.vt, "acc") : NULL;
   Loop lc = cg_for(cg, "ncb", b.N * b.CB);
   Loop lh = cg_for(cg, "oh", b.H);
   Loop lw = cg_for(cg, "ow", b.W);
-  LLVMBuildStore(cg->b, cg_splat(cg, b.vt, cg_f32(cg, is_max ? -1.0 / 0.0 : 0.0)), acc);
-  Loop lkh = cg_for(cg, "kh", p->kernel[0]);
-  LLVMValueRef ih = cg_add(cg, cg_muladd(cg, lh.iv, p->stride[0], cg_i64(cg, -p->pad[0])),
-                           cg_mul(cg, lkh.iv, cg_i64(cg, p->dilation[0])));
-  LLVMBasicBlockRef hj = cg_if_begin(cg, cg_in_range(cg, ih, H), "hin");
-  Loop lkw = cg_for(cg, "kw", p->kernel[1]);
-  LLVMValueRef iw = cg_add(cg, cg_muladd(cg, lw.iv, p->stride[1], cg_i64(cg, -p->pad[1])),
-                           cg_mul(cg, lkw.iv, cg_i64(cg, p->dilation[1])));
-  LLVMBasicBlockRef wj = cg_if_begin(cg, cg_in_range(cg, iw, W), "win");
-  LLVMValueRef v = cg_vload(cg, b.vt, in, cg_mul(cg, cg_muladd(cg, cg_muladd(cg, lc.iv, H, ih), W, iw), cg_i64(cg, b.V)));
-  LLVMValueRef a = LLVMBuildLoad2(cg->b, b.vt, acc, "");
-  LLVMBuildStore(cg->b, is_max ? cg_max(cg, a, v) : LLVMBuildFAdd(cg->b, a, v, ""), acc);
-  cg_if_end(cg, wj);
-  cg_loop_end(cg, &lkw);
-  cg_if_end(cg, hj);
-  cg_loop_end(cg, &lkh);
-  LLVMValueRef r = LLVMBuildLoad2(cg->b, b.vt, acc, "");
-  if (!is_max) {
-    LLVMValueRef c = cg_mul(cg, cg_pool_count(cg, lh.iv, p->stride[0], p->pad[0], p->kernel[0], H, p->count_include_pad),
-                            cg_pool_count(cg, lw.iv, p->stride[1], p->pad[1], p->kernel[1], W, p->count_include_pad));
-    r = LLVMBuildFDiv(cg->b, r, cg_splat(cg, b.vt, LLVMBuildSIToFP(cg->b, c, cg->f32, "")), "avg");
-  }
+  LLVMValueRef r = is_max ? max_window(cg, n, &b, in, lc.iv, lh.iv, lw.iv, H, W, acc)
+                          : avg_window(cg, n, &b, in, lc.iv, lh.iv, lw.iv, H, W);
   cg_vstore(cg, r, out, cg_mul(cg, cg_muladd(cg, cg_muladd(cg, lc.iv, b.H, lh.iv), b.W, lw.iv), cg_i64(cg, b.V)));
   cg_loop_end(cg, &lw);
   cg_loop_end(cg, &lh);
@@ -134,6 +152,17 @@ static LLVMValueRef pool(CodeGen *cg, const Node *n) {
   return fn;
 }
 
+typedef struct {
+  Blk *b;
+  LLVMValueRef in, base; /* base: index of the plane's first pixel */
+} Plane;
+
+static LLVMValueRef plane_pixel(CodeGen *cg, void *ctx, LLVMValueRef i) {
+  Plane *pl = ctx;
+  return cg_vload(cg, pl->b->vt, pl->in, cg_mul(cg, cg_add(cg, pl->base, i), cg_i64(cg, pl->b->V)));
+}
+
+/* Global pools: max over a plane, or its blocked sum (cg_sum) / HW. */
 static LLVMValueRef global_pool(CodeGen *cg, const Node *n) {
   Blk b = blk(cg, n);
   const Node *x = &cg->g->nodes[n->in[0]];
@@ -144,14 +173,18 @@ static LLVMValueRef global_pool(CodeGen *cg, const Node *n) {
   LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1);
   LLVMValueRef acc = cg_alloca(cg, b.vt, "acc");
   Loop lc = cg_for(cg, "ncb", b.N * b.CB);
-  LLVMBuildStore(cg->b, cg_splat(cg, b.vt, cg_f32(cg, is_max ? -1.0 / 0.0 : 0.0)), acc);
-  Loop lp = cg_for(cg, "hw", HW);
-  LLVMValueRef v = cg_vload(cg, b.vt, in, cg_mul(cg, cg_muladd(cg, lc.iv, HW, lp.iv), cg_i64(cg, b.V)));
-  LLVMValueRef a = LLVMBuildLoad2(cg->b, b.vt, acc, "");
-  LLVMBuildStore(cg->b, is_max ? cg_max(cg, a, v) : LLVMBuildFAdd(cg->b, a, v, ""), acc);
-  cg_loop_end(cg, &lp);
-  LLVMValueRef r = LLVMBuildLoad2(cg->b, b.vt, acc, "");
-  if (!is_max) r = LLVMBuildFDiv(cg->b, r, cg_splat(cg, b.vt, cg_f32(cg, (double)HW)), "avg");
+  Plane pl = {&b, in, cg_mul(cg, lc.iv, cg_i64(cg, HW))};
+  LLVMValueRef r;
+  if (is_max) {
+    LLVMBuildStore(cg->b, cg_splat(cg, b.vt, cg_f32(cg, -1.0 / 0.0)), acc);
+    Loop lp = cg_for(cg, "hw", HW);
+    LLVMBuildStore(cg->b, cg_max(cg, LLVMBuildLoad2(cg->b, b.vt, acc, ""), plane_pixel(cg, &pl, lp.iv)), acc);
+    cg_loop_end(cg, &lp);
+    r = LLVMBuildLoad2(cg->b, b.vt, acc, "max");
+  } else {
+    r = cg_sum(cg, "hw", b.vt, cg_i64(cg, 0), cg_i64(cg, HW), HW, plane_pixel, &pl);
+    r = LLVMBuildFDiv(cg->b, r, cg_splat(cg, b.vt, cg_f32(cg, (double)HW)), "avg");
+  }
   cg_vstore(cg, r, out, cg_mul(cg, lc.iv, cg_i64(cg, b.V)));
   cg_loop_end(cg, &lc);
   cg_kernel_end(cg);
@@ -251,6 +284,10 @@ LLVMValueRef cg_blocked(CodeGen *cg, const Node *n) {
   case OP_ACT:
   case OP_ADD:
   case OP_MUL:
+  case OP_SUB:
+  case OP_DIV:
+  case OP_MAX:
+  case OP_MIN:
   case OP_BATCHNORM: return eltwise(cg, n);
   case OP_MAXPOOL2D:
   case OP_AVGPOOL2D: return pool(cg, n);

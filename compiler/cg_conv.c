@@ -30,6 +30,42 @@ static LLVMValueRef in_coord(CodeGen *cg, LLVMValueRef o, int stride, int pad, L
   return cg_add(cg, cg_muladd(cg, o, stride, cg_i64(cg, -pad)), cg_mul(cg, k, cg_i64(cg, dil)));
 }
 
+/* What one input channel's taps need (ref kernel). */
+typedef struct {
+  LLVMValueRef in, w, n, ic0, oc, oh, ow;
+  int64_t C, H, W, icg;
+  const ConvAttr *c;
+} Chan;
+
+/* acc + the taps of input channel ic0 + lic for output (n, oc, oh, ow);
+ * taps in the padding are skipped. */
+static LLVMValueRef chan_taps(CodeGen *cg, Chan *k, LLVMValueRef lic, LLVMValueRef acc0) {
+  const ConvAttr *c = k->c;
+  LLVMValueRef acc = cg_alloca(cg, cg->f32, "tacc");
+  LLVMBuildStore(cg->b, acc0, acc);
+  LLVMValueRef ch = cg_add(cg, k->ic0, lic);
+  Loop lkh = cg_for(cg, "kh", c->kernel[0]);
+  LLVMValueRef ih = in_coord(cg, k->oh, c->stride[0], c->pad[0], lkh.iv, c->dilation[0]);
+  LLVMBasicBlockRef hjoin = cg_if_begin(cg, cg_in_range(cg, ih, k->H), "hin");
+  Loop lkw = cg_for(cg, "kw", c->kernel[1]);
+  LLVMValueRef iw = in_coord(cg, k->ow, c->stride[1], c->pad[1], lkw.iv, c->dilation[1]);
+  LLVMBasicBlockRef wjoin = cg_if_begin(cg, cg_in_range(cg, iw, k->W), "win");
+  /* x[n][ch][ih][iw] * w[oc][ic][kh][kw] */
+  LLVMValueRef xi = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, k->n, k->C, ch), k->H, ih), k->W, iw);
+  LLVMValueRef wi = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, k->oc, k->icg, lic), c->kernel[0], lkh.iv),
+                              c->kernel[1], lkw.iv);
+  LLVMValueRef sum = cg_fma(cg, cg_load(cg, k->in, xi, "x"), cg_load(cg, k->w, wi, "w"),
+                            LLVMBuildLoad2(cg->b, cg->f32, acc, "acc"));
+  LLVMBuildStore(cg->b, sum, acc);
+  cg_if_end(cg, wjoin);
+  cg_loop_end(cg, &lkw);
+  cg_if_end(cg, hjoin);
+  cg_loop_end(cg, &lkh);
+  return LLVMBuildLoad2(cg->b, cg->f32, acc, "taps");
+}
+
+static LLVMValueRef chan_sum(CodeGen *cg, void *ctx, LLVMValueRef lic) { return chan_taps(cg, ctx, lic, cg_f32(cg, 0)); }
+
 LLVMValueRef cg_conv(CodeGen *cg, const Node *n) {
   if (n->sched.kernel == KERNEL_DIRECT) return cg_conv_direct(cg, n);
   if (n->sched.kernel == KERNEL_WINOGRAD) return cg_winograd(cg, n);
@@ -52,26 +88,15 @@ LLVMValueRef cg_conv(CodeGen *cg, const Node *n) {
   Loop loh = cg_for(cg, "oh", OH);
   Loop low = cg_for(cg, "ow", OW);
   LLVMBuildStore(cg->b, c->has_bias ? cg_load(cg, LLVMGetParam(fn, 3 + res), loc.iv, "bias") : cg_f32(cg, 0), acc);
-  Loop lic = cg_for(cg, "ic", icg);
-  LLVMValueRef ch = cg_add(cg, ic0, lic.iv);
-  Loop lkh = cg_for(cg, "kh", c->kernel[0]);
-  LLVMValueRef ih = in_coord(cg, loh.iv, c->stride[0], c->pad[0], lkh.iv, c->dilation[0]);
-  LLVMBasicBlockRef hjoin = cg_if_begin(cg, cg_in_range(cg, ih, H), "hin");
-  Loop lkw = cg_for(cg, "kw", c->kernel[1]);
-  LLVMValueRef iw = in_coord(cg, low.iv, c->stride[1], c->pad[1], lkw.iv, c->dilation[1]);
-  LLVMBasicBlockRef wjoin = cg_if_begin(cg, cg_in_range(cg, iw, W), "win");
-  /* x[n][ch][ih][iw] * w[oc][ic][kh][kw] */
-  LLVMValueRef xi = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, ln.iv, C, ch), H, ih), W, iw);
-  LLVMValueRef wi = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, loc.iv, icg, lic.iv), c->kernel[0], lkh.iv),
-                              c->kernel[1], lkw.iv);
-  LLVMValueRef sum = cg_fma(cg, cg_load(cg, in, xi, "x"), cg_load(cg, w, wi, "w"),
-                            LLVMBuildLoad2(cg->b, cg->f32, acc, "acc"));
-  LLVMBuildStore(cg->b, sum, acc);
-  cg_if_end(cg, wjoin);
-  cg_loop_end(cg, &lkw);
-  cg_if_end(cg, hjoin);
-  cg_loop_end(cg, &lkh);
-  cg_loop_end(cg, &lic);
+  Chan ch = {in, w, ln.iv, ic0, loc.iv, loh.iv, low.iv, C, H, W, icg, c};
+  if (icg * c->kernel[0] * c->kernel[1] <= CG_LONG_REDUCTION) {
+    Loop lic = cg_for(cg, "ic", icg);
+    LLVMBuildStore(cg->b, chan_taps(cg, &ch, lic.iv, LLVMBuildLoad2(cg->b, cg->f32, acc, "acc")), acc);
+    cg_loop_end(cg, &lic);
+  } else { /* a long reduction: per-channel sums, summed blocked */
+    LLVMValueRef s = cg_sum(cg, "ic", cg->f32, cg_i64(cg, 0), cg_i64(cg, icg), icg, chan_sum, &ch);
+    LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, cg->f32, acc, "acc"), s, ""), acc);
+  }
   LLVMValueRef oi = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, ln.iv, OC, loc.iv), OH, loh.iv), OW, low.iv);
   LLVMValueRef r = LLVMBuildLoad2(cg->b, cg->f32, acc, "acc");
   if (res) r = LLVMBuildFAdd(cg->b, r, cg_load(cg, LLVMGetParam(fn, 1), oi, "res"), "");

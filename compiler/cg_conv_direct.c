@@ -105,9 +105,10 @@ static bool col_inside(const Conv *k, int64_t ow0, int j, int kw) {
 /* Accumulates one block of `width` columns starting at ow0 (dynamic
  * value); static_ow0 >= 0 when the block is a border block at that column
  * (then out-of-range taps are dropped), -1 for interior blocks. */
-static void block_direct(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t static_ow0, int width) {
+static void block_direct(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t static_ow0, int width, LLVMValueRef ic_lo,
+                         LLVMValueRef ic_hi) {
   int64_t G = (int64_t)k->ocb * k->V, taps = (int64_t)k->KH * k->KW;
-  Loop lic = cg_for(cg, "ic", k->C);
+  Loop lic = cg_loop_begin(cg, "ic", ic_lo, ic_hi, 1);
   LLVMValueRef wic = cg_mul(cg, cg_muladd(cg, k->grp, k->C, lic.iv), cg_i64(cg, taps * G));
   Loop lkh = cg_loop_begin(cg, "kh", k->kh_lo, k->kh_hi, 1);
   LLVMValueRef ih = cg_add(cg, cg_muladd(cg, k->oh, k->sh, cg_i64(cg, -k->pt)), cg_mul(cg, lkh.iv, cg_i64(cg, k->dh)));
@@ -148,24 +149,67 @@ static void block_depthwise(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t stat
   cg_loop_end(cg, &lkh);
 }
 
-static void acc_store(CodeGen *cg, Conv *k, LLVMValueRef ow0, int width) {
+/* Stores the accumulators: plus what `out` already holds when `add_out`
+ * (a later chunk of input channels), and with the residual and the
+ * activation when `final`. */
+static void acc_store(CodeGen *cg, Conv *k, LLVMValueRef ow0, int width, bool add_out, bool final) {
   for (int o = 0; o < k->ocb; o++) {
     LLVMValueRef ob = cg_add(cg, cg_mul(cg, k->grp, cg_i64(cg, k->ocb)), cg_i64(cg, o));
     LLVMValueRef row = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, k->onn, k->OCB, ob), k->OHo, k->ooh), k->OW, ow0);
     for (int j = 0; j < width; j++) {
       LLVMValueRef idx = cg_mul(cg, cg_add(cg, row, cg_i64(cg, j)), cg_i64(cg, k->V));
       LLVMValueRef v = LLVMBuildLoad2(cg->b, k->vt, k->acc[o * k->owb + j], "");
-      if (k->res) v = LLVMBuildFAdd(cg->b, v, cg_vload(cg, k->vt, k->res, idx), "res");
-      cg_vstore(cg, cg_act(cg, &k->n->act, v), k->out, idx);
+      if (add_out) v = LLVMBuildFAdd(cg->b, cg_vload(cg, k->vt, k->out, idx), v, "part");
+      if (final && k->res) v = LLVMBuildFAdd(cg->b, v, cg_vload(cg, k->vt, k->res, idx), "res");
+      cg_vstore(cg, final ? cg_act(cg, &k->n->act, v) : v, k->out, idx);
     }
   }
 }
 
+static void acc_zero(CodeGen *cg, Conv *k, int width) {
+  for (int i = 0; i < k->ocb; i++)
+    for (int j = 0; j < width; j++) LLVMBuildStore(cg->b, LLVMConstNull(k->vt), k->acc[i * k->owb + j]);
+}
+
+/* Input channels per chunk of a long reduction (0: no chunks). */
+static int64_t chunk_channels(const Conv *k) {
+  int64_t taps = (int64_t)k->KH * k->KW;
+  if (k->dw || k->C * taps <= CG_LONG_REDUCTION) return 0;
+  int64_t per = CG_LONG_REDUCTION / 4 / taps;
+  return per < 1 ? 1 : per;
+}
+
+/* A direct conv whose reduction (C x KH x KW) is long: input channels in
+ * chunks, each summed from zero in the registers and added to what the
+ * chunks before it left in the output, so that rounding grows with the
+ * chunk length plus the number of chunks, not with C x KH x KW. */
+static void block_chunked(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t static_ow0, int width, int64_t chunk) {
+  int64_t last = (k->C - 1) / chunk * chunk; /* first channel of the last chunk */
+  acc_init(cg, k, width);
+  block_direct(cg, k, ow0, static_ow0, width, cg_i64(cg, 0), cg_i64(cg, chunk));
+  acc_store(cg, k, ow0, width, false, false);
+  if (last > chunk) {
+    Loop lc = cg_loop_begin(cg, "icc", cg_i64(cg, chunk), cg_i64(cg, last), chunk);
+    acc_zero(cg, k, width);
+    block_direct(cg, k, ow0, static_ow0, width, lc.iv, cg_add(cg, lc.iv, cg_i64(cg, chunk)));
+    acc_store(cg, k, ow0, width, true, false);
+    cg_loop_end(cg, &lc);
+  }
+  acc_zero(cg, k, width);
+  block_direct(cg, k, ow0, static_ow0, width, cg_i64(cg, last), cg_i64(cg, k->C));
+  acc_store(cg, k, ow0, width, true, true);
+}
+
 static void block(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t static_ow0, int width) {
+  int64_t chunk = chunk_channels(k);
+  if (chunk) {
+    block_chunked(cg, k, ow0, static_ow0, width, chunk);
+    return;
+  }
   acc_init(cg, k, width);
   if (k->dw) block_depthwise(cg, k, ow0, static_ow0, width);
-  else block_direct(cg, k, ow0, static_ow0, width);
-  acc_store(cg, k, ow0, width);
+  else block_direct(cg, k, ow0, static_ow0, width, cg_i64(cg, 0), cg_i64(cg, k->C));
+  acc_store(cg, k, ow0, width, false, true);
 }
 
 static bool block_interior(const Conv *k, int64_t ow0, int width) {

@@ -42,6 +42,18 @@ static LLVMValueRef src_coord(CodeGen *cg, LLVMValueRef o, LLVMValueRef k, int s
   return i;
 }
 
+/* One tap's product for input channel ic (strides in floats). */
+typedef struct {
+  LLVMValueRef x, w;
+  int64_t xstride, wstride;
+} Tap;
+
+static LLVMValueRef tap_product(CodeGen *cg, void *ctx, LLVMValueRef ic) {
+  Tap *t = ctx;
+  return LLVMBuildFMul(cg->b, cg_load(cg, t->x, cg_mul(cg, ic, cg_i64(cg, t->xstride)), "x"),
+                       cg_load(cg, t->w, cg_mul(cg, ic, cg_i64(cg, t->wstride)), "w"), "");
+}
+
 LLVMValueRef cg_convt(CodeGen *cg, const Node *n) {
   const Shape *is = &cg->g->nodes[n->in[0]].shape;
   const ConvAttr *c = &n->a.conv;
@@ -76,11 +88,17 @@ LLVMValueRef cg_convt(CodeGen *cg, const Node *n) {
   LLVMBasicBlockRef wjoin = cg_if_begin(cg, wok, "win");
   LLVMValueRef xpix = cg_gep(cg, xbase, cg_muladd(cg, ih, W, iw), "xpix");
   LLVMValueRef wtap = cg_gep(cg, wbase, cg_muladd(cg, lkh.iv, KW, lkw.iv), "wtap");
-  Loop lic = cg_for(cg, "ic", icg);
-  LLVMValueRef x = cg_load(cg, xpix, cg_mul(cg, lic.iv, cg_i64(cg, H * W)), "x");
-  LLVMValueRef wv = cg_load(cg, wtap, cg_mul(cg, lic.iv, cg_i64(cg, ocg * KH * KW)), "w");
-  LLVMBuildStore(cg->b, cg_fma(cg, x, wv, LLVMBuildLoad2(cg->b, cg->f32, acc, "acc")), acc);
-  cg_loop_end(cg, &lic);
+  Tap t = {xpix, wtap, H * W, ocg * KH * KW};
+  if (icg <= CG_SUM_BLOCK) {
+    Loop lic = cg_for(cg, "ic", icg);
+    LLVMValueRef x = cg_load(cg, xpix, cg_mul(cg, lic.iv, cg_i64(cg, H * W)), "x");
+    LLVMValueRef wv = cg_load(cg, wtap, cg_mul(cg, lic.iv, cg_i64(cg, ocg * KH * KW)), "w");
+    LLVMBuildStore(cg->b, cg_fma(cg, x, wv, LLVMBuildLoad2(cg->b, cg->f32, acc, "acc")), acc);
+    cg_loop_end(cg, &lic);
+  } else { /* many input channels: their products summed blocked */
+    LLVMValueRef s = cg_sum(cg, "ic", cg->f32, cg_i64(cg, 0), cg_i64(cg, icg), icg, tap_product, &t);
+    LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, cg->f32, acc, "acc"), s, ""), acc);
+  }
   cg_if_end(cg, wjoin);
   cg_loop_end(cg, &lkw);
   cg_if_end(cg, hjoin);

@@ -2,16 +2,19 @@
  * cg_dense.c: fully connected layers.
  *
  * out[n][u] = act(bias[u] + sum_k in[n][k] * weight[u][k]), with the input
- * read as [N, K] whatever its logical rank (dense flattens [N, C, H, W]
- * implicitly, in NCHW order like torch.flatten).
+ * read as [N, K] whatever its logical rank: dense flattens [N, C, H, W]
+ * implicitly, in NCHW order like torch.flatten; linear (torch.nn.Linear)
+ * works over the last axis, so N is the product of the other dims.
  *
  * At batch 1 this is a matrix-vector product bound by the bandwidth of
  * streaming the weights, so the kernel only has to keep the loads busy:
  * ROWS rows of the weight matrix at a time, each with its own vector
  * accumulator over V-wide slices of k (explicit vectors, because LLVM may
  * not reassociate a float reduction on its own), the k tail as one masked
- * vector step, and a horizontal sum at the end.  With V = 1 (no vector unit) the same
- * code is scalar.
+ * vector step, and a horizontal sum at the end.  Long rows are summed
+ * blocked (partial sums of at most CG_SUM_BLOCK vector steps, combined in
+ * levels), so a row of 2^24 weights keeps float32 accuracy.  With V = 1
+ * (no vector unit) the same code is scalar.
  *
  * Kernel arguments: (in, out, weight[, bias]).
  */
@@ -39,6 +42,38 @@ static LLVMValueRef masked_load(CodeGen *cg, Dot *d, LLVMValueRef base, LLVMValu
   return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, types, 2), fn, args, 4, "tail");
 }
 
+/* acc[r] += the products of k in [base, base + V * CG_SUM_BLOCK^(level+1))
+ * (cut at kmain): fmas at level 0, and above that a loop of at most
+ * CG_SUM_BLOCK partial sums of the level below, each in its own
+ * accumulators (blocked summation, as cg_sum, for long rows). */
+static void dot_level(CodeGen *cg, Dot *d, int level, LLVMValueRef base, int64_t kmain, int nrows,
+                      const LLVMValueRef *wrow, LLVMValueRef *acc) {
+  int64_t step = d->V;
+  for (int k = 0; k < level; k++) step *= CG_SUM_BLOCK;
+  LLVMValueRef end = cg_smin(cg, cg_add(cg, base, cg_i64(cg, step * CG_SUM_BLOCK)), cg_i64(cg, kmain));
+  Loop l = cg_loop_begin(cg, level ? "kb" : "k", base, end, step);
+  if (level == 0) {
+    LLVMValueRef xv = cg_vload(cg, d->vt, d->x, l.iv);
+    for (int r = 0; r < nrows; r++) {
+      LLVMValueRef wv = cg_vload(cg, d->vt, d->w, cg_add(cg, wrow[r], l.iv));
+      LLVMBuildStore(cg->b, cg_fma(cg, wv, xv, LLVMBuildLoad2(cg->b, d->vt, acc[r], "")), acc[r]);
+    }
+  } else {
+    LLVMValueRef part[ROWS];
+    for (int r = 0; r < nrows; r++) {
+      part[r] = cg_alloca(cg, d->vt, "part");
+      LLVMBuildStore(cg->b, LLVMConstNull(d->vt), part[r]);
+    }
+    dot_level(cg, d, level - 1, l.iv, kmain, nrows, wrow, part);
+    for (int r = 0; r < nrows; r++) {
+      LLVMValueRef sum = LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, d->vt, acc[r], ""),
+                                       LLVMBuildLoad2(cg->b, d->vt, part[r], ""), "");
+      LLVMBuildStore(cg->b, sum, acc[r]);
+    }
+  }
+  cg_loop_end(cg, &l);
+}
+
 /* Sums rows u0 .. u0+nrows-1 of w against x; returns the scalar dot products. */
 static void dots(CodeGen *cg, Dot *d, LLVMValueRef u0, int nrows, LLVMValueRef *res) {
   int64_t kmain = d->K / d->V * d->V;
@@ -46,13 +81,9 @@ static void dots(CodeGen *cg, Dot *d, LLVMValueRef u0, int nrows, LLVMValueRef *
   LLVMValueRef wrow[ROWS];
   for (int r = 0; r < nrows; r++) wrow[r] = cg_mul(cg, cg_add(cg, u0, cg_i64(cg, r)), cg_i64(cg, d->K));
   if (kmain > 0) {
-    Loop lk = cg_loop_begin(cg, "k", cg_i64(cg, 0), cg_i64(cg, kmain), d->V);
-    LLVMValueRef xv = cg_vload(cg, d->vt, d->x, lk.iv);
-    for (int r = 0; r < nrows; r++) {
-      LLVMValueRef wv = cg_vload(cg, d->vt, d->w, cg_add(cg, wrow[r], lk.iv));
-      LLVMBuildStore(cg->b, cg_fma(cg, wv, xv, LLVMBuildLoad2(cg->b, d->vt, d->acc[r], "")), d->acc[r]);
-    }
-    cg_loop_end(cg, &lk);
+    int levels = 0;
+    for (int64_t span = d->V * (int64_t)CG_SUM_BLOCK; span < kmain; span *= CG_SUM_BLOCK) levels++;
+    dot_level(cg, d, levels, cg_i64(cg, 0), kmain, nrows, wrow, d->acc);
   }
   int64_t tail = d->K - kmain;
   if (tail && d->V > 1) { /* the k tail: masked vector loads, no scalar loop */
@@ -77,7 +108,8 @@ static void dots(CodeGen *cg, Dot *d, LLVMValueRef u0, int nrows, LLVMValueRef *
 LLVMValueRef cg_dense(CodeGen *cg, const Node *n) {
   const Shape *is = &cg->g->nodes[n->in[0]].shape;
   const DenseAttr *da = &n->a.dense;
-  int64_t N = n->shape.dim[0], U = n->shape.dim[1], K = shape_numel(is) / N;
+  /* rows: the batch (dense), or every leading position (linear, over the last axis) */
+  int64_t U = n->a.dense.units, N = shape_numel(&n->shape) / U, K = shape_numel(is) / N;
   int V = n->sched.vec > 1 ? n->sched.vec : 1;
   bool is_new;
   const char *key = arena_printf(cg->arena, "dense n=%lld k=%lld u=%lld V=%d b=%d act=%s", (long long)N,

@@ -7,7 +7,8 @@
  * channel (dim 1, as torch.nn.PReLU): the tensor is then walked as
  * [outer, C, inner] and the slope loaded once per (outer, channel) row.
  *
- * Kernel arguments: (in, out) or, for prelu, (in, out, weight).
+ * Kernel arguments: (in, out) or, for prelu, (in, out, weight); for a
+ * constant that is a graph output, (out, value).
  */
 #include "codegen.h"
 
@@ -37,7 +38,24 @@ static LLVMValueRef prelu_kernel(CodeGen *cg, const Node *n) {
   return fn;
 }
 
+/* A constant that is a graph output: copied from the object to the caller.
+ * Arguments: (out, value). */
+static LLVMValueRef constant_copy(CodeGen *cg, const Node *n) {
+  int64_t count = shape_numel(&n->shape);
+  bool is_new;
+  LLVMValueRef fn = cg_kernel_begin(cg, arena_printf(cg->arena, "constant n=%lld", (long long)count),
+                                    arena_printf(cg->arena, "%s.constant_%s", cg->g->name, n->name), 2, &is_new);
+  if (!is_new) return fn;
+  LLVMValueRef out = LLVMGetParam(fn, 0), in = LLVMGetParam(fn, 1);
+  Loop l = cg_for(cg, "i", count);
+  cg_store(cg, out, l.iv, cg_load(cg, in, l.iv, "x"));
+  cg_loop_end(cg, &l);
+  cg_kernel_end(cg);
+  return fn;
+}
+
 LLVMValueRef cg_eltwise(CodeGen *cg, const Node *n) {
+  if (n->op == OP_CONSTANT) return constant_copy(cg, n);
   if (n->op == OP_ACT && n->act.kind == ACT_PRELU) return prelu_kernel(cg, n);
   int64_t count = shape_numel(&n->shape);
   Act act = n->op == OP_ACT ? n->act : (Act){ACT_NONE, 0, 0};

@@ -19,6 +19,8 @@
  */
 #include "codegen.h"
 
+#include <math.h>
+
 static LLVMTypeRef int_like(CodeGen *cg, LLVMTypeRef t) {
   if (LLVMGetTypeKind(t) == LLVMVectorTypeKind)
     return LLVMVectorType(cg->i32, LLVMGetVectorSize(t));
@@ -146,6 +148,24 @@ LLVMValueRef cg_max(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
   return cg_intrinsic(cg, "llvm.maximum", LLVMTypeOf(a), args, 2, "max");
 }
 
+LLVMValueRef cg_min(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
+  LLVMValueRef args[2] = {a, b};
+  return cg_intrinsic(cg, "llvm.minimum", LLVMTypeOf(a), args, 2, "min");
+}
+
+LLVMValueRef cg_combine(CodeGen *cg, Op op, LLVMValueRef a, LLVMValueRef b) {
+  switch (op) {
+  case OP_ADD: return LLVMBuildFAdd(cg->b, a, b, "sum");
+  case OP_MUL: return LLVMBuildFMul(cg->b, a, b, "prod");
+  case OP_SUB: return LLVMBuildFSub(cg->b, a, b, "diff");
+  case OP_DIV: return LLVMBuildFDiv(cg->b, a, b, "quot");
+  case OP_MAX: return cg_max(cg, a, b);
+  case OP_MIN: return cg_min(cg, a, b);
+  default: break;
+  }
+  CNNC_UNREACHABLE();
+}
+
 static LLVMValueRef fabs_(CodeGen *cg, LLVMValueRef x) {
   return cg_intrinsic(cg, "llvm.fabs", LLVMTypeOf(x), &x, 1, "");
 }
@@ -246,6 +266,54 @@ static LLVMValueRef hard_gate(CodeGen *cg, LLVMValueRef x) {
   return clamp(cg, fadd(cg, x, fc(cg, LLVMTypeOf(x), 3.0)), 0.0, 6.0);
 }
 
+/* log(1 + e) for e >= 0 without losing e's low bits: log(u) * e / (u - 1)
+ * with u = 1 + e rounded (the classic correction; exact e when u == 1). */
+static LLVMValueRef log1p_pos(CodeGen *cg, LLVMValueRef e) {
+  LLVMTypeRef t = LLVMTypeOf(e);
+  LLVMValueRef u = fadd(cg, fc(cg, t, 1.0), e), d = fsub(cg, u, fc(cg, t, 1.0));
+  LLVMValueRef r = LLVMBuildFDiv(cg->b, fmul(cg, cg_log(cg, u), e), d, "");
+  return sel(cg, fcmp(cg, LLVMRealOEQ, d, fc(cg, t, 0.0)), e, r);
+}
+
+/* torch.nn.Softplus(beta, threshold=20): x where beta x > 20, else
+ * log(1 + e^(beta x)) / beta (ONNX Softplus is beta = 1, no threshold:
+ * the same to float rounding). */
+static LLVMValueRef softplus(CodeGen *cg, LLVMValueRef x, double beta) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  LLVMValueRef bx = beta == 1 ? x : fmul(cg, x, fc(cg, t, beta));
+  /* log(1 + e^bx) = max(bx, 0) + log(1 + e^-|bx|): no overflow */
+  LLVMValueRef pos = sel(cg, fcmp(cg, LLVMRealOGT, bx, fc(cg, t, 0.0)), bx, fc(cg, t, 0.0));
+  LLVMValueRef y = fadd(cg, pos, log1p_pos(cg, cg_exp(cg, LLVMBuildFNeg(cg->b, fabs_(cg, bx), ""))));
+  if (beta != 1) y = LLVMBuildFDiv(cg->b, y, fc(cg, t, beta), "");
+  return sel(cg, fcmp(cg, LLVMRealOGT, bx, fc(cg, t, 20.0)), x, y);
+}
+
+/* x ** p for a constant p, as torch.pow: integer powers by repeated
+ * multiplication (exact for p = 2, as PyTorch special-cases), p = 0.5 as
+ * sqrt and -0.5 as 1 / sqrt (PyTorch's rsqrt: (-0) ** -0.5 = -inf), others
+ * as e^(p log x): NaN for x < 0 unless p is an integer, and (-inf) ** p is
+ * inf or 0, as pow. */
+static LLVMValueRef pow_const(CodeGen *cg, LLVMValueRef x, double p) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  if (p == 0.5) return cg_intrinsic(cg, "llvm.sqrt", t, &x, 1, "sqrt");
+  if (p == -0.5) return LLVMBuildFDiv(cg->b, fc(cg, t, 1.0), cg_intrinsic(cg, "llvm.sqrt", t, &x, 1, "sqrt"), "");
+  if (p == (double)(int)p && p >= -64 && p <= 64) {
+    int k = (int)(p < 0 ? -p : p);
+    LLVMValueRef r = fc(cg, t, 1.0), b = x;
+    for (bool first = true; k; k >>= 1) {
+      if (k & 1) r = first ? b : fmul(cg, r, b), first = false;
+      if (k > 1) b = fmul(cg, b, b);
+    }
+    return p < 0 ? LLVMBuildFDiv(cg->b, fc(cg, t, 1.0), r, "") : r;
+  }
+  /* integers beyond 64: |x| ** p, negative for odd p and negative x */
+  bool integral = p == floor(p), odd = integral && fmod(p, 2) != 0;
+  LLVMValueRef y = cg_exp(cg, fmul(cg, fc(cg, t, p), cg_log(cg, integral ? fabs_(cg, x) : x)));
+  y = sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, t, -1.0 / 0.0)), fc(cg, t, p > 0 ? 1.0 / 0.0 : 0.0), y); /* as pow */
+  y = sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, t, 0.0)), fc(cg, t, p > 0 ? 0.0 : 1.0 / 0.0), y);
+  return odd ? copysign_(cg, y, x) : y;
+}
+
 /* Each activation in the order of operations PyTorch's CPU kernels use,
  * so that results agree to rounding. */
 LLVMValueRef cg_act(CodeGen *cg, const Act *act, LLVMValueRef x) {
@@ -260,7 +328,25 @@ LLVMValueRef cg_act(CodeGen *cg, const Act *act, LLVMValueRef x) {
     return sel(cg, fcmp(cg, LLVMRealOGT, x, fc(cg, t, 0.0)), x, fmul(cg, fc(cg, t, act->alpha), cg_expm1(cg, x)));
   case ACT_SIGMOID: return cg_sigmoid(cg, x);
   case ACT_TANH: return cg_tanh(cg, x);
-  case ACT_HARDSIGMOID: return LLVMBuildFDiv(cg->b, hard_gate(cg, x), six, "");
+  case ACT_HARDSIGMOID:
+    if (act->alpha == 1.0f / 6 && act->beta == 0.5f) return LLVMBuildFDiv(cg->b, hard_gate(cg, x), six, "");
+    return clamp(cg, fadd(cg, fmul(cg, fc(cg, t, act->alpha), x), fc(cg, t, act->beta)), 0.0, 1.0);
+  case ACT_SELU: { /* scale * (x > 0 ? x : alpha * expm1(x)) */
+    LLVMValueRef neg = fmul(cg, fc(cg, t, act->alpha), cg_expm1(cg, x));
+    return fmul(cg, fc(cg, t, act->beta), sel(cg, fcmp(cg, LLVMRealOGT, x, fc(cg, t, 0.0)), x, neg));
+  }
+  case ACT_SOFTPLUS: return softplus(cg, x, act->alpha);
+  case ACT_EXP: return cg_exp(cg, x);
+  case ACT_NEG: return LLVMBuildFNeg(cg->b, x, "");
+  case ACT_ABS: return fabs_(cg, x);
+  case ACT_SQRT: return cg_intrinsic(cg, "llvm.sqrt", t, &x, 1, "sqrt");
+  case ACT_RECIPROCAL: return LLVMBuildFDiv(cg->b, one, x, "");
+  case ACT_ERF: return cg_erf(cg, x);
+  case ACT_POW: return pow_const(cg, x, act->alpha);
+  case ACT_SCALE: {
+    LLVMValueRef y = act->alpha == 1 ? x : fmul(cg, fc(cg, t, act->alpha), x);
+    return act->beta == 0 ? y : fadd(cg, y, fc(cg, t, act->beta));
+  }
   case ACT_HARDSWISH: return LLVMBuildFDiv(cg->b, fmul(cg, x, hard_gate(cg, x)), six, "");
   case ACT_SILU: return fmul(cg, x, cg_sigmoid(cg, x));
   case ACT_GELU: /* x * 0.5 * (1 + erf(x / sqrt 2)) */

@@ -46,6 +46,7 @@ typedef struct {
 } Arena;
 
 void *arena_alloc(Arena *a, size_t size); /* zeroed, 64-byte aligned, never NULL */
+void *arena_packed(Arena *a, size_t size); /* zeroed, 8-byte aligned: many small objects */
 void *arena_array(Arena *a, size_t n, size_t elem); /* aborts on size overflow */
 char *arena_strdup(Arena *a, const char *s);
 char *arena_printf(Arena *a, const char *fmt, ...)
@@ -60,6 +61,28 @@ void arena_grow(Arena *a, void **data, int *cap, int need, size_t elem);
     arena_grow((arena), (void **)&(data), &(cap), (len) + 1, sizeof *(data)); \
     (data)[(len)++] = (value);                                                \
   } while (0)
+
+/* A string -> pointer hash map in arena memory; keys are not copied. */
+typedef struct {
+  const char **keys; /* NULL: empty slot */
+  void **vals;
+  int cap, n;        /* cap: 0 or a power of two */
+} StrMap;
+void *strmap_get(const StrMap *m, const char *key);                 /* NULL if absent */
+void *strmap_put(Arena *a, StrMap *m, const char *key, void *val); /* returns the old value */
+
+/* Levenshtein distance between a and b, or a value > limit when it is
+ * larger than limit (or either string is longer than 256 bytes); costs
+ * O(strlen(a) * strlen(b)) time and no heap.  For "did you mean". */
+int edit_distance(const char *a, const char *b, int limit);
+
+/* Bytes of the longest prefix of s[0..len) of at most max bytes that ends
+ * on a UTF-8 character boundary. */
+size_t utf8_prefix(const char *s, size_t len, size_t max);
+size_t utf8_char(const char *s, size_t n); /* bytes of the valid UTF-8 character at s, 0 if invalid */
+/* s[0..len) cut to about max bytes with "..." and with control characters
+ * and invalid UTF-8 escaped as \xNN. */
+char *printable(Arena *a, const char *s, size_t len, size_t max);
 
 /* Diagnostics go to diag_stream (stderr by default).  error_at prints
  * "file:line:col: error: msg", then the source line and a caret when the
@@ -83,8 +106,66 @@ _Noreturn void cnnc_die(const char *file, int line, const char *msg);
 bool ck_mul(int64_t a, int64_t b, int64_t *r);
 bool ck_add(int64_t a, int64_t b, int64_t *r);
 
-/* Reads a whole file into arena memory (NUL-terminated); NULL + errno on failure. */
-char *read_file(Arena *a, const char *path, size_t *len);
+/* ===================================================================== */
+/* limits (util.c holds the values; main.c sets them from the options)   */
+/* ===================================================================== */
+
+/* What a model may demand of the compiler, checked before allocating
+ * (docs/format.md, "Limits"; each has a --max-* option). */
+typedef struct {
+  int64_t file_bytes;  /* --max-file-bytes: each input file (model, weights, external data) */
+  int64_t yaml_values; /* --max-yaml-values: YAML nodes, each alias counted as what it names */
+  int64_t layers;      /* --max-layers: graph inputs and layers */
+  int64_t param_bytes; /* --max-param-bytes: parameters as stored in the object */
+  int64_t dim;         /* --max-dim: any one dimension of a tensor */
+  int64_t memory;      /* --max-memory: the compiler's estimated peak memory */
+} Limits;
+extern Limits cnnc_limits;
+void limits_default(Limits *l);
+
+/* ===================================================================== */
+/* files.c: reading inputs, committing outputs                            */
+/* ===================================================================== */
+
+/* Reads a regular file (or standard input for "-") into arena memory,
+ * NUL-terminated, at most --max-file-bytes; reports at `at` (what: "model
+ * file", "weights file", ...) and returns NULL on failure. */
+char *file_read(Arena *a, const char *path, const char *what, Loc at, size_t *len);
+/* Plans an output; -1 after reporting (a directory, an input, another
+ * output, a missing directory, ...).  Call for every output before work. */
+int out_plan(const char *path, const char *what);
+bool out_write(int handle, const void *data, size_t len); /* into its temporary file */
+bool out_commit(void);          /* all outputs at once, or none changed */
+void files_abandon(void);       /* removes temporary files (async-signal-safe) */
+void files_catch_signals(void); /* SIGINT etc. remove temporary files first */
+void files_reset(void);         /* forgets inputs and outputs (tests, fuzzers) */
+
+/* ===================================================================== */
+/* yaml.c: YAML text -> tree                                              */
+/* ===================================================================== */
+
+typedef enum { Y_SCALAR, Y_SEQ, Y_MAP } YType;
+typedef struct YNode YNode;
+struct YNode {
+  uint8_t type;        /* YType */
+  bool plain;          /* scalar: plain style (typed by the core schema); quoted = string */
+  int32_t line, col;   /* 1-based */
+  uint32_t len;        /* scalar: bytes of s; seq: items; map: pairs */
+  union {
+    const char *s;     /* scalar: value, NUL-terminated (may hold NULs) */
+    YNode **kids;      /* seq: items; map: key, value, key, value, ... */
+  };
+};
+typedef struct {       /* a sequence or mapping */
+  YNode n;
+  bool open;           /* still being read (an alias of it would be a cycle) */
+  int64_t weight;      /* nodes in it, aliases expanded */
+  void *user;          /* spec.c: its inline values, once read */
+} YColl;
+/* The first document's root (NULL for an empty stream); false after
+ * reporting when the text is not YAML. */
+bool yaml_load(Arena *a, const char *file, const char *text, size_t len, YNode **root);
+int64_t yaml_weight(const YNode *n);
 
 /* ===================================================================== */
 /* ir: ops, activations, shapes, nodes, graph (graph.c)                   */
@@ -97,36 +178,66 @@ typedef struct {
   int64_t dim[MAX_RANK]; /* PyTorch order: NCHW or N,features */
 } Shape;
 
+/* Facts about ops, as op table columns (each decided here, once). */
+enum {
+  F_ACT = 1,      /* takes a fused activation epilogue (`activation:`, fuse.c) */
+  F_INPLACE = 2,  /* output element i depends only on element i of each input: may
+                     overwrite a dying in[0] of its own shape (memplan.c) */
+  F_VIEW = 4,     /* output is in[0]'s elements in the same order: a view of its
+                     buffer unless it is a graph output (schedule.c) */
+  F_BLOCKED = 8,  /* has a kernel for channel-blocked tensors; layout.c decides
+                     per node whether the shapes allow it */
+  F_INTERNAL = 16,/* made by passes, never in a model file */
+  F_PARAMS = 32,  /* always has a `weight` parameter (conv, dense, norms, ...) */
+};
+
 /* Ops.  Columns: enum suffix, spec name, attribute union member, the
  * op-specific attribute keys the spec accepts (besides name, op, input,
- * inputs, and inline parameters). */
-#define CNNC_OPS(X)                                                                        \
-  X(INPUT, "input", none, "")                                                              \
-  X(CONV2D, "conv2d", conv,                                                                \
-    "filters kernel stride padding dilation groups bias activation weight")                \
-  X(CONV_TRANSPOSE2D, "conv_transpose2d", conv,                                            \
-    "filters kernel stride padding output_padding dilation groups bias activation weight") \
-  X(MAXPOOL2D, "maxpool2d", pool, "kernel stride padding dilation ceil_mode")              \
-  X(AVGPOOL2D, "avgpool2d", pool, "kernel stride padding ceil_mode count_include_pad")     \
-  X(GLOBAL_AVGPOOL2D, "global_avgpool2d", none, "")                                        \
-  X(GLOBAL_MAXPOOL2D, "global_maxpool2d", none, "")                                        \
-  X(ADAPTIVE_AVGPOOL2D, "adaptive_avgpool2d", adaptive, "output_size")                     \
-  X(BATCHNORM, "batchnorm", bn, "epsilon weight bias running_mean running_var")            \
-  X(ACT, "activation", act, "") /* relu etc.: spec maps act names to this op */           \
-  X(ADD, "add", none, "activation")        /* n-ary, broadcasting */                       \
-  X(MUL, "mul", none, "activation")        /* n-ary, broadcasting */                       \
-  X(CONCAT, "concat", concat, "axis")                                                      \
-  X(PAD, "pad", pad, "padding mode value")                                                 \
-  X(UPSAMPLE, "upsample", upsample, "scale mode align_corners")                            \
-  X(FLATTEN, "flatten", flatten, "start_dim")                                              \
-  X(RESHAPE, "reshape", reshape, "shape")                                                  \
-  X(DROPOUT, "dropout", none, "p")         /* identity in eval mode */                     \
-  X(DENSE, "dense", dense, "units bias activation weight")                                 \
-  X(SOFTMAX, "softmax", softmax, "axis")                                                   \
-  X(REORDER, "reorder", none, "") /* internal (layout pass): change of layout only */
+ * inputs, and inline parameters), the fewest and most inputs (-1: any
+ * number), flags. */
+#define CNNC_OPS(X)                                                                                        \
+  X(INPUT, "input", none, "", 0, 0, 0)                                                                     \
+  X(CONSTANT, "constant", constant, "shape value", 0, 0, 0) /* a parameter as a tensor */                  \
+  X(CONV2D, "conv2d", conv, "filters kernel stride padding dilation groups bias activation weight", 1, 1,  \
+    F_ACT | F_BLOCKED | F_PARAMS)                                                                          \
+  X(CONV_TRANSPOSE2D, "conv_transpose2d", conv,                                                            \
+    "filters kernel stride padding output_padding dilation groups bias activation weight", 1, 1,           \
+    F_ACT | F_PARAMS)                                                                                      \
+  X(MAXPOOL2D, "maxpool2d", pool, "kernel stride padding dilation ceil_mode", 1, 1, F_BLOCKED)             \
+  X(AVGPOOL2D, "avgpool2d", pool, "kernel stride padding ceil_mode count_include_pad", 1, 1, F_BLOCKED)    \
+  X(GLOBAL_AVGPOOL2D, "global_avgpool2d", none, "", 1, 1, F_BLOCKED)                                       \
+  X(GLOBAL_MAXPOOL2D, "global_maxpool2d", none, "", 1, 1, F_BLOCKED)                                       \
+  X(ADAPTIVE_AVGPOOL2D, "adaptive_avgpool2d", adaptive, "output_size", 1, 1, 0)                            \
+  X(BATCHNORM, "batchnorm", bn, "epsilon weight bias running_mean running_var", 1, 1,                      \
+    F_INPLACE | F_BLOCKED | F_PARAMS)                                                                      \
+  X(LAYER_NORM, "layer_norm", norm, "axes epsilon elementwise_affine weight bias", 1, 1, 0)                \
+  X(INSTANCE_NORM, "instance_norm", norm, "epsilon affine weight bias", 1, 1, 0)                           \
+  X(ACT, "activation", act, "", 1, 1, F_INPLACE | F_BLOCKED) /* relu etc.: spec maps act names here */    \
+  X(ADD, "add", none, "activation", 2, -1, F_ACT | F_INPLACE | F_BLOCKED) /* broadcasting */               \
+  X(MUL, "mul", none, "activation", 2, -1, F_ACT | F_INPLACE | F_BLOCKED)                                  \
+  X(SUB, "sub", none, "activation", 2, 2, F_ACT | F_INPLACE | F_BLOCKED)                                   \
+  X(DIV, "div", none, "activation", 2, 2, F_ACT | F_INPLACE | F_BLOCKED)                                   \
+  X(MAX, "max", none, "activation", 2, -1, F_ACT | F_INPLACE | F_BLOCKED) /* NaN-propagating */           \
+  X(MIN, "min", none, "activation", 2, -1, F_ACT | F_INPLACE | F_BLOCKED)                                  \
+  X(CONCAT, "concat", concat, "axis", 1, -1, F_BLOCKED)                                                    \
+  X(SLICE, "slice", slice, "axis start end step", 1, 1, 0)                                                 \
+  X(TRANSPOSE, "transpose", transpose, "perm", 1, 1, 0)                                                    \
+  X(PAD, "pad", pad, "padding mode value", 1, 1, 0)                                                        \
+  X(UPSAMPLE, "upsample", upsample, "scale size mode align_corners coordinate_mode nearest_mode special_cases", 1, 1, 0) \
+  X(FLATTEN, "flatten", flatten, "start_dim", 1, 1, F_VIEW)                                                \
+  X(RESHAPE, "reshape", reshape, "shape", 1, 1, F_VIEW)                                                    \
+  X(DROPOUT, "dropout", none, "p", 1, 1, F_VIEW | F_BLOCKED) /* identity in eval mode */                  \
+  X(DENSE, "dense", dense, "units bias activation weight", 1, 1, F_ACT | F_PARAMS)                         \
+  X(LINEAR, "linear", dense, "units bias activation weight", 1, 1, F_ACT | F_PARAMS) /* over the last axis */ \
+  X(REDUCE_MEAN, "reduce_mean", reduce, "axes keepdims", 1, 1, 0)                                          \
+  X(REDUCE_SUM, "reduce_sum", reduce, "axes keepdims", 1, 1, 0)                                            \
+  X(REDUCE_MAX, "reduce_max", reduce, "axes keepdims", 1, 1, 0)                                            \
+  X(REDUCE_MIN, "reduce_min", reduce, "axes keepdims", 1, 1, 0)                                            \
+  X(SOFTMAX, "softmax", softmax, "axis", 1, 1, 0)                                                          \
+  X(REORDER, "reorder", none, "", 1, 1, F_INTERNAL) /* layout pass: change of layout only */
 
 typedef enum {
-#define X(e, name, member, attrs) OP_##e,
+#define X(e, name, member, attrs, lo, hi, flags) OP_##e,
   CNNC_OPS(X)
 #undef X
       OP_COUNT
@@ -134,7 +245,10 @@ typedef enum {
 
 extern const char *const op_names[OP_COUNT];
 extern const char *const op_attr_keys[OP_COUNT];
+extern const signed char op_min_in[OP_COUNT], op_max_in[OP_COUNT]; /* max -1: any number */
+extern const unsigned char op_flags[OP_COUNT];
 const char *op_name(Op op);
+static inline bool op_has(Op op, unsigned flag) { return (unsigned)op < OP_COUNT && (op_flags[op] & flag); }
 
 /* Activations, usable as a layer (`op: relu`) and as a fused epilogue
  * (`activation: relu`).  Columns: enum suffix, spec name. */
@@ -145,14 +259,24 @@ const char *op_name(Op op);
   X(LEAKY_RELU, "leaky_relu") /* alpha: negative slope, default 0.01 */ \
   X(PRELU, "prelu")           /* layer only: <layer>.weight, [C] or [1] */ \
   X(ELU, "elu")               /* alpha, default 1 */                    \
+  X(SELU, "selu")             /* alpha (1.6733), beta = scale (1.0507) */ \
   X(SIGMOID, "sigmoid")                                                 \
   X(TANH, "tanh")                                                       \
-  X(HARDSIGMOID, "hardsigmoid")                                         \
+  X(HARDSIGMOID, "hardsigmoid") /* max(0, min(1, alpha*x + beta)): 1/6, 1/2 */ \
   X(HARDSWISH, "hardswish")                                             \
   X(SILU, "silu")                                                       \
   X(GELU, "gelu")             /* exact (erf) form */                    \
   X(GELU_TANH, "gelu_tanh")   /* approximate='tanh' */                  \
-  X(CLIP, "clip")             /* alpha = min, beta = max */
+  X(SOFTPLUS, "softplus")     /* log(1 + exp(x)) */                     \
+  X(CLIP, "clip")             /* alpha = min, beta = max */             \
+  X(EXP, "exp")                                                         \
+  X(NEG, "neg")                                                         \
+  X(ABS, "abs")                                                         \
+  X(SQRT, "sqrt")                                                       \
+  X(RECIPROCAL, "reciprocal")                                           \
+  X(ERF, "erf")                                                         \
+  X(POW, "pow")               /* x ** alpha (exponent) */               \
+  X(SCALE, "scale")           /* alpha * x + beta */
 
 typedef enum {
 #define X(e, name) ACT_##e,
@@ -167,8 +291,9 @@ ActKind act_lookup(const char *name);
 
 typedef struct {
   ActKind kind; /* ACT_NONE: identity */
-  float alpha;  /* leaky_relu slope, elu alpha, clip min (-INFINITY: none) */
-  float beta;   /* clip max (INFINITY: none) */
+  float alpha;  /* leaky_relu slope, elu/selu alpha, hardsigmoid slope, clip min
+                   (-INFINITY: none), pow exponent, scale factor */
+  float beta;   /* clip max (INFINITY: none), selu scale, hardsigmoid and scale offset */
 } Act;
 
 /* Memory layout of a node's output.  Shapes stay logical; layout says how
@@ -250,11 +375,69 @@ typedef struct {
   float value; /* PAD_CONSTANT */
 } PadAttr;
 
+/* How an output coordinate maps to an input coordinate (ONNX Resize's
+ * coordinate_transformation_mode; PyTorch's align_corners = false is
+ * half_pixel for linear and asymmetric + floor for nearest). */
+typedef enum {
+  COORD_HALF_PIXEL,         /* (o + 0.5) / scale - 0.5 */
+  COORD_PYTORCH_HALF_PIXEL, /* same, but 0 when the output length is 1 */
+  COORD_ALIGN_CORNERS,      /* o * (in - 1) / (out - 1) */
+  COORD_ASYMMETRIC,         /* o / scale */
+  COORD_TF_HALF_PIXEL_FOR_NN, /* (o + 0.5) / scale */
+} CoordMode;
+
+typedef enum {
+  NEAREST_FLOOR,             /* PyTorch's nearest */
+  NEAREST_CEIL,
+  NEAREST_ROUND_PREFER_FLOOR,/* ONNX's default */
+  NEAREST_ROUND_PREFER_CEIL,
+} NearestMode;
+
 typedef struct {
-  int scale[2];       /* integer scale factors, h and w */
+  double scale[2];    /* h and w scale factors (output / input) as written: PyTorch computes
+                         the output size and 1/scale in double */
+  int64_t size[2];    /* output h and w as given, or 0 (then from the scales) */
   bool bilinear;      /* else nearest */
-  bool align_corners; /* bilinear only */
+  CoordMode coord;
+  NearestMode nearest;
+  bool torch_cases;   /* PyTorch's special cases in its own modes (cg_upsample.c): true
+                         for YAML (`special_cases`, default true), false for ONNX Resize */
 } UpsampleAttr;
+
+typedef struct {
+  Shape shape;  /* the tensor's shape; its values are the node's `weight` */
+} ConstantAttr;
+
+typedef struct {
+  int axis;           /* normalised to 0..rank-1 by shape inference */
+  int64_t start, end; /* clamped to 0..dim (or -1..dim-1 for a negative step) by shape.c */
+  int64_t step;       /* non-zero */
+  int part, nparts;   /* part `part` of a split (`op: split`) into nparts; shape.c turns it
+                         into start/end once the axis' length is known; nparts 0: a slice */
+  const int64_t *sizes; /* the split's sizes, or NULL for torch.chunk's equal parts */
+  const char *split;    /* the split's own name (a name of the spec's, for --emit-yaml) */
+} SliceAttr;
+
+typedef struct {
+  int rank;           /* perm's length = the input's rank */
+  int perm[MAX_RANK]; /* output dim i is input dim perm[i] (torch.permute) */
+} TransposeAttr;
+
+typedef struct {
+  int first, count;   /* normalised dims [first, first + count) (layer_norm: the last
+                         `count` dims of `axes`; instance_norm: 2..rank-1) */
+  int naxes;          /* layer_norm as given: axes[0..naxes), negative counted from the end */
+  int axes[MAX_RANK];
+  float epsilon;      /* default 1e-5 */
+  bool affine;        /* has weight and bias (default true) */
+} NormAttr;
+
+typedef struct {
+  unsigned axes;      /* bit i: dim i is reduced (shape.c normalises; 0 in the spec: all) */
+  int naxes;          /* as given, before normalisation */
+  int given[MAX_RANK];
+  bool keepdims;      /* reduced dims stay as 1 (default false, as torch.mean) */
+} ReduceAttr;
 
 typedef struct {
   Shape shape; /* as given: may hold one -1 and 0 (= copy the input dim) */
@@ -266,6 +449,8 @@ typedef struct {
  * weights.c (safetensors file). */
 typedef struct {
   const char *name; /* safetensors key */
+  const char *alt;  /* a second key tried when `name` is absent (a constant's bare
+                       layer name, as a state_dict has it), or NULL */
   Shape shape;      /* required shape (shape.c) */
   float *data;      /* shape-sized, row-major; NULL until bound */
   bool is_inline;   /* given in the spec */
@@ -275,19 +460,20 @@ typedef struct {
 } Param;
 
 /* Ops that exist only inside the compiler, never in a spec. */
-static inline bool op_internal(Op op) { return op == OP_REORDER; }
+static inline bool op_internal(Op op) { return op_has(op, F_INTERNAL); }
 
 typedef struct {
   Op op;            /* which member of `a` is used: see CNNC_OPS */
-  const char *name; /* layer name from the spec (a C-identifier-ish string) */
+  const char *name; /* layer name from the model file: any non-empty string */
   Loc loc;          /* the layer's mapping in the spec */
   int nin;          /* number of inputs; a conv2d with 2 has a fused residual in[1],
                        added to the result before `act` (fuse.c) */
   int *in;          /* input node ids, each < this node's id */
   Shape shape;      /* output shape, logical (shape.c) */
   Act act;          /* OP_ACT: the op itself; otherwise fused epilogue */
-  Param *weight;    /* conv2d, conv_transpose2d, dense, batchnorm, prelu; else NULL */
-  Param *bias;      /* conv*, dense when has_bias; batchnorm */
+  Param *weight;    /* conv2d, conv_transpose2d, dense, linear, batchnorm, prelu, the norms
+                       when affine, constant (its values); else NULL */
+  Param *bias;      /* conv*, dense, linear when has_bias; batchnorm; the norms when affine */
   Param *mean;      /* batchnorm running_mean */
   Param *var;       /* batchnorm running_var */
   union {
@@ -299,7 +485,12 @@ typedef struct {
     PadAttr pad;           /* OP_PAD */
     UpsampleAttr upsample; /* OP_UPSAMPLE */
     ReshapeAttr reshape;   /* OP_RESHAPE */
-    DenseAttr dense;       /* OP_DENSE */
+    DenseAttr dense;       /* OP_DENSE, OP_LINEAR */
+    ConstantAttr constant; /* OP_CONSTANT */
+    SliceAttr slice;       /* OP_SLICE */
+    TransposeAttr transpose; /* OP_TRANSPOSE */
+    NormAttr norm;         /* OP_LAYER_NORM, OP_INSTANCE_NORM */
+    ReduceAttr reduce;     /* OP_REDUCE_* */
     SoftmaxAttr softmax;   /* OP_SOFTMAX */
     FlattenAttr flatten;   /* OP_FLATTEN */
     int num_parameters;    /* OP_ACT with ACT_PRELU: 1 or C (weight [num_parameters]) */
@@ -326,6 +517,9 @@ typedef struct {
   Arena *arena;           /* owns everything below */
   const char *file;       /* spec path */
   const char *name;       /* model name: C identifier, prefixes symbols */
+  Loc name_loc;           /* where it is given */
+  const char **in_cname;  /* per input index: its C identifier in the header (names.c) */
+  const char **out_cname; /* per output index */
   const char *weights;    /* safetensors path resolved against the spec's dir; NULL if none */
   Loc weights_loc;        /* where `weights:` is */
   Node *nodes;            /* topological order */
@@ -351,6 +545,35 @@ const char *shape_str(Arena *a, const Shape *s); /* "[1, 3, 224, 224]" */
 void graph_dump(const Graph *g, FILE *f);
 
 /* ===================================================================== */
+/* build.c: the frontend-neutral graph builder                            */
+/* ===================================================================== */
+
+typedef struct Builder Builder;
+Builder *build_begin(Graph *g);
+void build_input(Builder *b, Node n, Loc name_loc);
+/* A layer reading the named nodes, or (nrefs) the previous layer, or what
+ * the previous layer reads. */
+enum { BUILD_PREVIOUS = -1, BUILD_SAME_INPUTS = -2 };
+void build_layer(Builder *b, Node n, Loc name_loc, const char **refs, Loc *ref_locs, int nrefs);
+void build_output(Builder *b, const char *name, Loc loc); /* none: the last layer */
+/* A name that is no tensor but must stay unique (a split, whose parts are
+ * `members`, "a, b"): duplicates and references to it are errors. */
+void build_group(Builder *b, const char *name, Loc loc, const char *members);
+/* Resolves names, orders nodes, fills the graph; false after reporting. */
+bool build_end(Builder *b);
+
+/* ===================================================================== */
+/* names.c: C identifiers of the generated API                            */
+/* ===================================================================== */
+
+/* Whether `name` can be a model name (reports at loc if not). */
+bool names_check_model(const char *name, Loc loc);
+/* Fills in_cname/out_cname; false after reporting collisions. */
+bool names_assign(Graph *g);
+/* s with "*" "/" kept apart and non-printable bytes as \xNN: safe in a C comment. */
+const char *names_comment(Arena *a, const char *s);
+
+/* ===================================================================== */
 /* spec.c: YAML spec -> Graph                                             */
 /* ===================================================================== */
 
@@ -358,6 +581,49 @@ void graph_dump(const Graph *g, FILE *f);
  * found with error_at; returns NULL if there was any. */
 Graph *spec_parse(Arena *a, const char *path);
 Graph *spec_parse_string(Arena *a, const char *path, const char *text, size_t len);
+/* An activation as spec.c reads it when no keys are given (`activation:
+ * leaky_relu`): its default alpha and beta (emit_yaml.c omits them). */
+Act spec_act_default(ActKind k);
+
+/* ===================================================================== */
+/* emit_yaml.c: Graph -> YAML spec and safetensors (--emit-yaml)          */
+/* ===================================================================== */
+
+typedef struct {
+  const char *yaml;             /* the spec's text */
+  size_t yaml_len;
+  const unsigned char *weights; /* the safetensors file: every parameter, F32 */
+  size_t weights_len;
+} YamlSpec;
+
+/* needs: the front end's graph (shapes, bound weights, verified; before
+ * fold_bn); gives: a spec that names its weights file `weights_name` (a
+ * path relative to the spec's directory) and that spec.c reads back into
+ * the same graph, checked by reading it back as if from `path`; `source`
+ * (the model file) goes into its header comment.  False after reporting
+ * what the format cannot say. */
+bool emit_yaml(Graph *g, const char *path, const char *source, const char *weights_name, YamlSpec *out);
+
+/* ===================================================================== */
+/* onnx.c: ONNX model -> Graph                                            */
+/* ===================================================================== */
+
+typedef struct {
+  const char *name; /* a graph input */
+  Shape shape;      /* its shape, for models whose dims are dynamic */
+} InputShape;
+
+typedef struct {
+  const InputShape *inputs; /* --input-shape NAME=D,D,... */
+  int ninputs;
+  const char *name;         /* --name, or NULL: the file's name made an identifier */
+} OnnxOptions;
+
+/* Whether a file is ONNX (onnx_load.c; by content, not by name). */
+bool onnx_sniff(const unsigned char *buf, size_t len);
+/* Translates an ONNX model (docs/format.md, "ONNX models"); NULL after
+ * reporting every problem found. */
+Graph *onnx_parse(Arena *a, const char *path, const unsigned char *buf, size_t len, const OnnxOptions *o);
 
 /* ===================================================================== */
 /* safetensors.c                                                          */
@@ -374,6 +640,7 @@ typedef struct {
 typedef struct {
   StTensor *tensors;
   int ntensors;
+  StrMap index; /* name -> StTensor* */
 } StFile;
 
 /* Parses a safetensors blob; reports problems at `loc` (the `weights:`
@@ -389,6 +656,9 @@ const StTensor *st_find(const StFile *f, const char *name);
 /* ===================================================================== */
 
 bool shape_infer(Graph *g);  /* shape.c:   needs: spec graph; gives: shapes, param shapes */
+/* One node, its inputs' shapes known: for frontends that need shapes while
+ * translating (onnx.c); false after reporting. */
+bool shape_infer_node(Graph *g, int id);
 bool weights_bind(Graph *g); /* weights.c: needs: param shapes; gives: every Param.data */
 bool verify(Graph *g);       /* verify.c:  needs: all above; checks invariants, sizes */
 /* rewrite.c: node removal for passes that merge nodes. */
@@ -399,13 +669,18 @@ void graph_take_output(Graph *g, Node *dst, const Node *src);
 void fold_bn(Graph *g);      /* fold_bn.c: batchnorm after conv folded into its weights */
 void fuse(Graph *g);         /* fuse.c:    activations and residual adds into conv epilogues */
 struct TargetInfo;
-void layout(Graph *g, const struct TargetInfo *t); /* layout.c: blocked layouts, reorders, packed weights */
+bool layout(Graph *g, const struct TargetInfo *t); /* layout.c: blocked layouts, reorders, packed weights */
 void fuse_dw(Graph *g, const struct TargetInfo *t); /* fuse_dw.c: depthwise into the next 1x1 conv */
 int64_t node_floats(const Node *n); /* floats in a node's buffer, given its layout */
 void schedule(Graph *g);     /* schedule.c: needs: verified graph; gives: Node.sched */
 void stats_print(const Graph *g, const struct TargetInfo *t, FILE *f); /* stats.c: --stats */
 int64_t node_flops(const Graph *g, const Node *n); /* stats.c: 2 per multiply-add */
 void memplan(Graph *g);      /* memplan.c: needs: schedule; gives: offsets, workspace size */
+/* budget.c: the resource limits.  budget_params: needs shapes, before any
+ * parameter is allocated; budget_plan: needs the memory plan, before
+ * codegen.  Both report and return false when a limit would be passed. */
+bool budget_params(Graph *g);
+bool budget_plan(Graph *g);
 
 /* ===================================================================== */
 /* codegen.c / cg_*.c / emit.c                                            */
@@ -422,6 +697,7 @@ typedef struct {
   int winograd;        /* -1 auto, 0 off, 1 on (--winograd=auto|off|on) */
   bool profile;        /* --profile: count cycles per layer (see codegen.c) */
   bool fuse_dw;        /* --fuse-dw=on: depthwise convs inside the next 1x1 conv (fuse_dw.c) */
+  int obj_out, hdr_out;/* files.c handles of the object (or IR) and the header */
 } Options;
 
 /* target.c: what the schedule needs to know about the target. */
@@ -444,10 +720,7 @@ int target_x86_cpu_width(const char *cpu); /* 16, 8, 4; 0: not a known x86-64 CP
  * failure (reported with error_plain). */
 bool codegen_emit(Graph *g, const Options *o);
 
-/* header.c */
-bool header_write(const Graph *g, const char *path, bool profile);
-
-/* Writes `len` bytes to `path` atomically (temp file + rename). */
-bool write_file_atomic(const char *path, const void *data, size_t len);
+/* header.c: the header's text. */
+const char *header_text(const Graph *g, bool profile, size_t *len);
 
 #endif

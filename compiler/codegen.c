@@ -148,6 +148,39 @@ void cg_if_end(CodeGen *cg, LLVMBasicBlockRef join) {
   LLVMPositionBuilderAtEnd(cg->b, join);
 }
 
+/* ---- blocked summation ---- */
+
+typedef struct {
+  LLVMTypeRef t;   /* float or float vector */
+  LLVMValueRef hi; /* end of the range */
+  CgTerm term;
+  void *ctx;
+  const char *name;
+} Sum;
+
+/* The sum of terms [base, min(base + SUM_BLOCK^(level+1), hi)): a loop of
+ * at most SUM_BLOCK steps, each a partial sum of the level below. */
+static LLVMValueRef sum_level(CodeGen *cg, Sum *s, int level, LLVMValueRef base) {
+  int64_t step = 1;
+  for (int k = 0; k < level; k++) step *= CG_SUM_BLOCK;
+  LLVMValueRef end = cg_smin(cg, cg_add(cg, base, cg_i64(cg, step * CG_SUM_BLOCK)), s->hi);
+  LLVMValueRef acc = cg_alloca(cg, s->t, s->name);
+  LLVMBuildStore(cg->b, LLVMConstNull(s->t), acc);
+  Loop l = cg_loop_begin(cg, s->name, base, end, step);
+  LLVMValueRef v = level == 0 ? s->term(cg, s->ctx, l.iv) : sum_level(cg, s, level - 1, l.iv);
+  LLVMBuildStore(cg->b, LLVMBuildFAdd(cg->b, LLVMBuildLoad2(cg->b, s->t, acc, ""), v, ""), acc);
+  cg_loop_end(cg, &l);
+  return LLVMBuildLoad2(cg->b, s->t, acc, s->name);
+}
+
+LLVMValueRef cg_sum(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValueRef lo, LLVMValueRef hi, int64_t maxn,
+                    CgTerm term, void *ctx) {
+  int levels = 1;
+  for (int64_t span = CG_SUM_BLOCK; span < maxn; span *= CG_SUM_BLOCK) levels++;
+  Sum s = {.t = t, .hi = hi, .term = term, .ctx = ctx, .name = name};
+  return sum_level(cg, &s, levels - 1, lo);
+}
+
 /* ---- kernels ---- */
 
 static void add_attr(CodeGen *cg, LLVMValueRef fn, unsigned idx, const char *name) {
@@ -159,11 +192,11 @@ static void add_attr(CodeGen *cg, LLVMValueRef fn, unsigned idx, const char *nam
 LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int nptr,
                              bool *is_new) {
   if (cg->inplace) key = arena_printf(cg->arena, "%s inplace", key);
-  for (int i = 0; i < cg->nkernels; i++)
-    if (strcmp(cg->kernels[i].key, key) == 0) {
-      *is_new = false;
-      return cg->kernels[i].fn;
-    }
+  LLVMValueRef found = strmap_get(&cg->kernels, key);
+  if (found) {
+    *is_new = false;
+    return found;
+  }
   *is_new = true;
   LLVMTypeRef *params = arena_array(cg->arena, (size_t)nptr + 1, sizeof *params);
   for (int i = 0; i < nptr; i++) params[i] = cg->ptr;
@@ -173,12 +206,15 @@ LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int
   add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
   add_attr(cg, fn, LLVMAttributeFunctionIndex, "nofree");
   add_attr(cg, fn, LLVMAttributeFunctionIndex, "nosync");
+  /* Inlining kernels into the run function gains nothing measurable and
+   * makes one huge function whose loop analyses are quadratic in the number
+   * of layers (ScalarEvolution walks every predecessor chain). */
+  add_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
   for (int i = 0; i < nptr; i++) {
     if (!cg->inplace) add_attr(cg, fn, (unsigned)i + 1, "noalias");
     add_attr(cg, fn, (unsigned)i + 1, "nocapture");
   }
-  Kernel k = {arena_strdup(cg->arena, key), fn};
-  VEC_PUSH(cg->arena, cg->kernels, cg->nkernels, cg->capkernels, k);
+  strmap_put(cg->arena, &cg->kernels, arena_strdup(cg->arena, key), fn);
   cg->fn = fn;
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
@@ -189,29 +225,49 @@ void cg_kernel_end(CodeGen *cg) { LLVMBuildRetVoid(cg->b); }
 
 /* ---- weights ---- */
 
-static void emit_params(CodeGen *cg) {
-  Graph *g = cg->g;
-  cg->param_global = arena_array(cg->arena, (size_t)g->nparams + 1, sizeof(LLVMValueRef));
-  for (int i = 0; i < g->nparams; i++) {
-    Param *p = g->params[i];
-    int64_t n = shape_numel(&p->shape);
-    size_t bytes = (size_t)n * sizeof(float);
-    LLVMValueRef init = LLVMConstStringInContext2(cg->ctx, (const char *)p->data, bytes, 1);
-    char *name = arena_printf(cg->arena, "%s.%s", g->name, p->name);
-    LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
-    LLVMSetInitializer(gv, init);
-    LLVMSetGlobalConstant(gv, 1);
-    LLVMSetLinkage(gv, LLVMInternalLinkage);
-    LLVMSetAlignment(gv, 64);
-    LLVMSetUnnamedAddr(gv, 1);
-    cg->param_global[i] = gv;
-  }
+static size_t ptr_slot(const PtrMap *m, const void *key) {
+  size_t i = ((uintptr_t)key >> 4) * 0x9e3779b97f4a7c15u & (m->cap - 1);
+  while (m->keys[i] && m->keys[i] != key) i = (i + 1) & (m->cap - 1);
+  return i;
 }
 
+static void ptr_put(CodeGen *cg, PtrMap *m, const void *key, LLVMValueRef v) {
+  if (2 * (m->n + 1) > m->cap) {
+    PtrMap n = {.cap = m->cap ? 2 * m->cap : 64};
+    n.keys = arena_array(cg->arena, n.cap, sizeof *n.keys);
+    n.vals = arena_array(cg->arena, n.cap, sizeof *n.vals);
+    for (size_t i = 0; i < m->cap; i++)
+      if (m->keys[i]) {
+        size_t j = ptr_slot(&n, m->keys[i]);
+        n.keys[j] = m->keys[i], n.vals[j] = m->vals[i], n.n++;
+      }
+    *m = n;
+  }
+  size_t i = ptr_slot(m, key);
+  if (!m->keys[i]) m->n++;
+  m->keys[i] = key;
+  m->vals[i] = v;
+}
+
+/* The constant global holding parameter p, made on first use, so that only
+ * the parameters some kernel reads reach the object (not the originals of
+ * folded and packed weights). */
 static LLVMValueRef param_value(CodeGen *cg, const Param *p) {
-  for (int i = 0; i < cg->g->nparams; i++)
-    if (cg->g->params[i] == p) return cg->param_global[i];
-  CNNC_UNREACHABLE();
+  if (cg->params.cap) {
+    size_t i = ptr_slot(&cg->params, p);
+    if (cg->params.keys[i]) return cg->params.vals[i];
+  }
+  size_t bytes = (size_t)shape_numel(&p->shape) * sizeof(float);
+  LLVMValueRef init = LLVMConstStringInContext2(cg->ctx, (const char *)p->data, bytes, 1);
+  char *name = arena_printf(cg->arena, "%s.%s", cg->g->name, p->name);
+  LLVMValueRef gv = LLVMAddGlobal(cg->mod, LLVMTypeOf(init), name);
+  LLVMSetInitializer(gv, init);
+  LLVMSetGlobalConstant(gv, 1);
+  LLVMSetLinkage(gv, LLVMInternalLinkage);
+  LLVMSetAlignment(gv, 64);
+  LLVMSetUnnamedAddr(gv, 1);
+  ptr_put(cg, &cg->params, p, gv);
+  return gv;
 }
 
 /* Emits (or reuses) the kernel of node `n`; NULL for nodes without code. */
@@ -225,7 +281,8 @@ static LLVMValueRef node_kernel(CodeGen *cg, const Node *n) {
   case OP_CONV2D: return cg_conv(cg, n);
   case OP_MAXPOOL2D:
   case OP_AVGPOOL2D: return cg_pool(cg, n);
-  case OP_DENSE: return cg_dense(cg, n);
+  case OP_DENSE:
+  case OP_LINEAR: return cg_dense(cg, n);
   case OP_SOFTMAX: return cg_softmax(cg, n);
   case OP_CONV_TRANSPOSE2D: return cg_convt(cg, n);
   case OP_GLOBAL_AVGPOOL2D:
@@ -233,7 +290,21 @@ static LLVMValueRef node_kernel(CodeGen *cg, const Node *n) {
   case OP_ADAPTIVE_AVGPOOL2D: return cg_adaptive_pool(cg, n);
   case OP_BATCHNORM: return cg_batchnorm(cg, n);
   case OP_ADD:
-  case OP_MUL: return cg_binary(cg, n);
+  case OP_MUL:
+  case OP_SUB:
+  case OP_DIV:
+  case OP_MAX:
+  case OP_MIN: return cg_binary(cg, n);
+  case OP_CONSTANT: /* its buffer is its parameter (node_buffer), unless the caller wants it */
+    return n->output_index >= 0 ? cg_eltwise(cg, n) : NULL;
+  case OP_LAYER_NORM:
+  case OP_INSTANCE_NORM: return cg_norm(cg, n);
+  case OP_SLICE:
+  case OP_TRANSPOSE: return cg_strided(cg, n);
+  case OP_REDUCE_MEAN:
+  case OP_REDUCE_SUM:
+  case OP_REDUCE_MAX:
+  case OP_REDUCE_MIN: return cg_reduce(cg, n);
   case OP_CONCAT: return cg_concat(cg, n);
   case OP_PAD: return cg_pad(cg, n);
   case OP_UPSAMPLE: return cg_upsample(cg, n);
@@ -263,26 +334,29 @@ static LLVMValueRef is_null(CodeGen *cg, LLVMValueRef p) {
   return LLVMBuildICmp(cg->b, LLVMIntEQ, p, LLVMConstNull(cg->ptr), "isnull");
 }
 
-/* Points every node at its buffer: caller memory for inputs and outputs,
- * the workspace at the planned offset otherwise, or its input's buffer
- * for aliasing nodes. */
-static void bind_buffers(CodeGen *cg, LLVMValueRef ws) {
-  cg->ws = ws;
+/* Node id's buffer in the function being emitted: caller memory for
+ * inputs and outputs, the workspace at the planned offset otherwise, or
+ * its input's buffer for aliasing nodes.  Made once per run part. */
+static LLVMValueRef node_buffer(CodeGen *cg, int id) {
+  if (cg->node_part[id] == cg->part) return cg->node_ptr[id];
   Graph *g = cg->g;
-  cg->node_ptr = arena_array(cg->arena, (size_t)g->nnodes, sizeof(LLVMValueRef));
-  for (int i = 0; i < g->nnodes; i++) {
-    Node *n = &g->nodes[i];
-    if (n->input_index >= 0)
-      cg->node_ptr[i] = LLVMGetParam(cg->fn, (unsigned)n->input_index);
-    else if (n->output_index >= 0)
-      cg->node_ptr[i] = LLVMGetParam(cg->fn, (unsigned)(g->ninputs + n->output_index));
-    else if (n->alias)
-      cg->node_ptr[i] = cg->node_ptr[n->in[0]];
-    else {
-      LLVMValueRef off = cg_i64(cg, n->offset);
-      cg->node_ptr[i] = LLVMBuildInBoundsGEP2(cg->b, cg->i8, ws, &off, 1, n->name);
-    }
+  Node *n = &g->nodes[id];
+  LLVMValueRef v;
+  if (n->input_index >= 0)
+    v = LLVMGetParam(cg->fn, (unsigned)n->input_index);
+  else if (n->output_index >= 0)
+    v = LLVMGetParam(cg->fn, (unsigned)(g->ninputs + n->output_index));
+  else if (n->op == OP_CONSTANT)
+    v = param_value(cg, n->weight);
+  else if (n->alias)
+    v = node_buffer(cg, n->in[0]);
+  else {
+    LLVMValueRef off = cg_i64(cg, n->offset);
+    v = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->ws, &off, 1, n->name);
   }
+  cg->node_ptr[id] = v;
+  cg->node_part[id] = cg->part;
+  return v;
 }
 
 /* Kernel arguments: inputs, output, then weight, bias, mean, var (those
@@ -290,8 +364,8 @@ static void bind_buffers(CodeGen *cg, LLVMValueRef ws) {
 static void call_kernel(CodeGen *cg, const Node *n, LLVMValueRef kfn) {
   LLVMValueRef *args = arena_array(cg->arena, (size_t)n->nin + 7, sizeof *args);
   int na = 0;
-  for (int j = 0; j < n->nin; j++) args[na++] = cg->node_ptr[n->in[j]];
-  args[na++] = cg->node_ptr[n - cg->g->nodes];
+  for (int j = 0; j < n->nin; j++) args[na++] = node_buffer(cg, n->in[j]);
+  args[na++] = node_buffer(cg, (int)(n - cg->g->nodes));
   const Param *params[4] = {n->weight, n->bias, n->mean, n->var};
   for (int j = 0; j < 4; j++)
     if (params[j]) args[na++] = param_value(cg, params[j]);
@@ -347,47 +421,93 @@ static LLVMValueRef emit_profile_tables(CodeGen *cg, LLVMValueRef *kernels) {
   return ticks;
 }
 
-static LLVMValueRef emit_run(CodeGen *cg, LLVMValueRef *kernels) {
-  Graph *g = cg->g;
-  int np = g->ninputs + g->noutputs + 1;
+enum { PART_CALLS = 256 }; /* kernel calls per run part */
+
+/* Calls the kernels of nodes [from, to) in the current function; *k counts
+ * profiled calls across parts. */
+static void emit_calls(CodeGen *cg, LLVMValueRef *kernels, int from, int to, LLVMValueRef ticks, int *k) {
+  for (int i = from; i < to; i++) {
+    if (!kernels[i]) continue;
+    LLVMValueRef t0 = ticks ? read_cycles(cg) : NULL;
+    call_kernel(cg, &cg->g->nodes[i], kernels[i]);
+    if (ticks) {
+      LLVMValueRef idx[2] = {cg_i64(cg, 0), cg_i64(cg, (*k)++)};
+      LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, LLVMGlobalGetValueType(ticks), ticks, idx, 2, "");
+      LLVMValueRef dt = LLVMBuildSub(cg->b, read_cycles(cg), t0, "dt");
+      LLVMBuildStore(cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->i64, slot, ""), dt), slot);
+    }
+  }
+}
+
+/* A function with the run function's pointer parameters (all noalias: the
+ * contract in header.c; without it LLVM may join copies into memmove). */
+static LLVMValueRef run_like(CodeGen *cg, const char *name, LLVMTypeRef ret, int np) {
   LLVMTypeRef *pt = arena_array(cg->arena, (size_t)np, sizeof *pt);
   for (int i = 0; i < np; i++) pt[i] = cg->ptr;
-  LLVMTypeRef fty = LLVMFunctionType(cg->i32, pt, (unsigned)np, 0);
-  LLVMValueRef fn = LLVMAddFunction(cg->mod, arena_printf(cg->arena, "%s_run", g->name), fty);
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(ret, pt, (unsigned)np, 0));
   add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
-  /* The contract (header.c): outputs and workspace overlap nothing; inputs
-   * are only read.  Without this LLVM may join copies into memmove calls. */
   for (int i = 0; i < np; i++) add_attr(cg, fn, (unsigned)i + 1, "noalias");
   cg->fn = fn;
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  cg->ws = LLVMGetParam(fn, (unsigned)np - 1);
+  cg->part++; /* node buffers are made anew in each function */
+  return fn;
+}
+
+/* The kernel calls in parts of PART_CALLS, each its own function, so that
+ * LLVM's per-block and per-function work (SelectionDAG, constant pools)
+ * stays bounded however many layers there are; returns the parts. */
+static LLVMValueRef *emit_parts(CodeGen *cg, LLVMValueRef *kernels, LLVMValueRef ticks, int np, int *nparts) {
+  Graph *g = cg->g;
+  LLVMValueRef *parts = arena_array(cg->arena, (size_t)g->nnodes / PART_CALLS + 2, sizeof *parts);
+  int k = 0, from = 0;
+  *nparts = 0;
+  while (from < g->nnodes) {
+    int to = from, calls = 0;
+    while (to < g->nnodes && calls < PART_CALLS) calls += kernels[to++] != NULL;
+    LLVMValueRef fn = run_like(cg, arena_printf(cg->arena, "%s.run.%d", g->name, *nparts), cg->void_t, np);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
+    emit_calls(cg, kernels, from, to, ticks, &k);
+    LLVMBuildRetVoid(cg->b);
+    parts[(*nparts)++] = fn;
+    from = to;
+  }
+  return parts;
+}
+
+static int count_calls(const Graph *g, LLVMValueRef *kernels) {
+  int n = 0;
+  for (int i = 0; i < g->nnodes; i++) n += kernels[i] != NULL;
+  return n;
+}
+
+static LLVMValueRef emit_run(CodeGen *cg, LLVMValueRef *kernels) {
+  Graph *g = cg->g;
+  int np = g->ninputs + g->noutputs + 1, nparts = 0;
+  LLVMValueRef ticks = cg->opt->profile ? emit_profile_tables(cg, kernels) : NULL;
+  LLVMValueRef *parts = count_calls(g, kernels) > PART_CALLS ? emit_parts(cg, kernels, ticks, np, &nparts) : NULL;
+  LLVMValueRef fn = run_like(cg, arena_printf(cg->arena, "%s_run", g->name), cg->i32, np);
   for (int i = 0; i < np; i++) {
-    const char *pname = i == np - 1 ? "workspace"
-                        : i < g->ninputs ? g->nodes[g->inputs[i]].name
-                                         : g->nodes[g->outputs[i - g->ninputs]].name;
+    const char *pname = i == np - 1 ? "workspace" : i < g->ninputs ? g->in_cname[i] : g->out_cname[i - g->ninputs];
     LLVMSetValueName2(LLVMGetParam(fn, (unsigned)i), pname, strlen(pname));
   }
   for (int i = 0; i < np - 1; i++) fail_if(cg, is_null(cg, LLVMGetParam(fn, (unsigned)i)), CNNRT_ERR_NULL, "arg");
-  LLVMValueRef ws = LLVMGetParam(fn, (unsigned)np - 1);
+  LLVMValueRef ws = cg->ws;
   if (g->workspace_size > 0) {
     fail_if(cg, is_null(cg, ws), CNNRT_ERR_NULL, "ws");
     LLVMValueRef addr = LLVMBuildPtrToInt(cg->b, ws, cg->i64, "ws.addr");
     LLVMValueRef mis = LLVMBuildAnd(cg->b, addr, cg_i64(cg, CNNRT_WORKSPACE_ALIGN - 1), "ws.mis");
     fail_if(cg, LLVMBuildICmp(cg->b, LLVMIntNE, mis, cg_i64(cg, 0), ""), CNNRT_ERR_ALIGN, "align");
   }
-  bind_buffers(cg, ws);
-  LLVMValueRef ticks = cg->opt->profile ? emit_profile_tables(cg, kernels) : NULL;
-  for (int i = 0, k = 0; i < g->nnodes; i++) {
-    if (!kernels[i]) continue;
-    LLVMValueRef t0 = ticks ? read_cycles(cg) : NULL;
-    call_kernel(cg, &g->nodes[i], kernels[i]);
-    if (ticks) {
-      LLVMValueRef idx[2] = {cg_i64(cg, 0), cg_i64(cg, k++)};
-      LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, LLVMGlobalGetValueType(ticks), ticks, idx, 2, "");
-      LLVMValueRef dt = LLVMBuildSub(cg->b, read_cycles(cg), t0, "dt");
-      LLVMBuildStore(cg->b, cg_add(cg, LLVMBuildLoad2(cg->b, cg->i64, slot, ""), dt), slot);
-    }
+  if (!parts) {
+    int k = 0;
+    emit_calls(cg, kernels, 0, g->nnodes, ticks, &k);
   }
+  LLVMValueRef *args = arena_array(cg->arena, (size_t)np, sizeof *args);
+  for (int i = 0; i < np; i++) args[i] = LLVMGetParam(fn, (unsigned)i);
+  for (int p = 0; p < nparts; p++) LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(parts[p]), parts[p], args, (unsigned)np, "");
   LLVMBuildRet(cg->b, ret_code(cg, CNNRT_OK));
   return fn;
 }
@@ -507,7 +627,8 @@ bool codegen_emit(Graph *g, const Options *o) {
   cg.b = LLVMCreateBuilderInContext(cg.ctx);
   cg_init_types(&cg);
   if (!emit_target_machine(&cg)) goto cleanup;
-  emit_params(&cg);
+  cg.node_ptr = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof *cg.node_ptr);
+  cg.node_part = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof *cg.node_part);
   LLVMValueRef *kernels = arena_array(g->arena, (size_t)g->nnodes, sizeof *kernels);
   for (int i = 0; i < g->nnodes; i++) {
     cg.inplace = g->nodes[i].inplace;

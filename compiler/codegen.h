@@ -24,10 +24,12 @@
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
+/* Pointer -> LLVM value (parameters' globals), open addressing. */
 typedef struct {
-  const char *key; /* spells out op, shapes and attributes */
-  LLVMValueRef fn; /* the kernel function */
-} Kernel;
+  const void **keys;
+  LLVMValueRef *vals;
+  size_t cap, n;
+} PtrMap;
 
 typedef struct {
   LLVMValueRef iv;          /* induction variable (i64) */
@@ -47,12 +49,13 @@ typedef struct {
   LLVMTypeRef f32, i1, i8, i32, i64, ptr, void_t; /* cached types */
   LLVMValueRef fn;         /* function being emitted */
   LLVMBasicBlockRef entry; /* its entry block (allocas go here) */
-  LLVMValueRef *param_global; /* per Graph.params index: the weight global */
-  LLVMValueRef *node_ptr;  /* per node: its buffer inside the run function */
-  LLVMValueRef ws;         /* the run function's workspace argument */
+  PtrMap params;           /* Param* -> its constant global, made on first use */
+  LLVMValueRef *node_ptr;  /* per node: its buffer in the function being emitted */
+  int *node_part;          /* per node: 1 + the run part node_ptr[] was made in */
+  int part;                /* 1 + the run part being emitted */
+  LLVMValueRef ws;         /* the workspace argument of the function being emitted */
   bool inplace;            /* the kernel being made runs in place: no noalias */
-  Kernel *kernels;         /* emitted kernels, for sharing */
-  int nkernels, capkernels;
+  StrMap kernels;          /* key -> kernel function (LLVMValueRef), for sharing */
 } CodeGen;
 
 /* ---- codegen.c: helpers for kernel emission ---- */
@@ -94,6 +97,20 @@ LLVMValueRef cg_fma(CodeGen *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 /* Unsigned range check 0 <= v < n as an i1. */
 LLVMValueRef cg_in_range(CodeGen *cg, LLVMValueRef v, int64_t n);
 
+/* Blocked summation, for every reduction whose length a model controls:
+ * sum of term(ctx, i) over i in [lo, hi) (at most maxn terms), as a loop of
+ * at most CG_SUM_BLOCK partial sums of at most CG_SUM_BLOCK partial sums...
+ * so that the rounding error grows like CG_SUM_BLOCK * log(n) rather than
+ * n (a 4096x4096 mean: 1e-7 instead of 1e-4).  With maxn <= CG_SUM_BLOCK
+ * it is the plain loop.  t: float or a float vector (lane-wise sums). */
+enum {
+  CG_SUM_BLOCK = 64,          /* partial sums of at most this many terms */
+  CG_LONG_REDUCTION = 16384,  /* convolutions summing more terms sum them blocked */
+};
+typedef LLVMValueRef (*CgTerm)(CodeGen *cg, void *ctx, LLVMValueRef i);
+LLVMValueRef cg_sum(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValueRef lo, LLVMValueRef hi, int64_t maxn,
+                    CgTerm term, void *ctx);
+
 /* ---- cg_math.c: inline transcendentals (scalar or vector float) ---- */
 LLVMValueRef cg_exp(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_log(CodeGen *cg, LLVMValueRef x);
@@ -102,6 +119,9 @@ LLVMValueRef cg_tanh(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_sigmoid(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_erf(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_max(CodeGen *cg, LLVMValueRef a, LLVMValueRef b); /* NaN-propagating */
+LLVMValueRef cg_min(CodeGen *cg, LLVMValueRef a, LLVMValueRef b); /* NaN-propagating */
+/* The binary ops' combination of two values (add, mul, sub, div, max, min). */
+LLVMValueRef cg_combine(CodeGen *cg, Op op, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_prelu(CodeGen *cg, LLVMValueRef x, LLVMValueRef slope); /* x > 0 ? x : x*slope */
 /* Any activation but ACT_PRELU (which needs its weight: cg_prelu). */
 LLVMValueRef cg_act(CodeGen *cg, const Act *act, LLVMValueRef x);
@@ -122,6 +142,9 @@ LLVMValueRef cg_concat(CodeGen *cg, const Node *n);
 LLVMValueRef cg_pad(CodeGen *cg, const Node *n);
 LLVMValueRef cg_upsample(CodeGen *cg, const Node *n);
 LLVMValueRef cg_convt(CodeGen *cg, const Node *n);         /* conv_transpose2d */
+LLVMValueRef cg_strided(CodeGen *cg, const Node *n);       /* cg_copy.c: transpose, slice */
+LLVMValueRef cg_norm(CodeGen *cg, const Node *n);          /* cg_norm.c: layer_norm, instance_norm */
+LLVMValueRef cg_reduce(CodeGen *cg, const Node *n);        /* cg_norm.c: reduce_* */
 
 /* ---- fast paths for channel-blocked layouts (layout.c) ---- */
 LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n); /* cg_conv_direct.c */
@@ -130,6 +153,13 @@ LLVMValueRef cg_blocked(CodeGen *cg, const Node *n);     /* cg_blocked.c: pools,
 LLVMValueRef cg_reorder(CodeGen *cg, const Node *n);     /* cg_blocked.c */
 /* Keeps LLVM from splitting V-lane vectors on targets that prefer narrower ones. */
 void cg_vector_attrs(CodeGen *cg, LLVMValueRef fn, int V);
+/* cg_pool.c: the blocked sum of a window: rows row0 + [r0, r1) (at most
+ * maxr), columns col0 + [c0, c1) (at most maxc) of a plane of rows of W
+ * pixels of `lanes` floats (1, or V for blocked tensors, then t is <V x float>);
+ * row0 counts rows from the start of `in`. */
+LLVMValueRef cg_window_sum(CodeGen *cg, LLVMTypeRef t, LLVMValueRef in, int64_t lanes, int64_t W, LLVMValueRef row0,
+                           LLVMValueRef r0, LLVMValueRef r1, int64_t maxr, LLVMValueRef col0, LLVMValueRef c0,
+                           LLVMValueRef c1, int64_t maxc);
 /* cg_pool.c: taps avgpool divides by along one axis, as PyTorch counts them. */
 LLVMValueRef cg_pool_count(CodeGen *cg, LLVMValueRef o, int stride, int pad, int k, int64_t size, bool include_pad);
 

@@ -5,8 +5,8 @@
  * come from LLVM.  `--target` and `--cpu` override them (for a foreign
  * triple the default CPU is "generic").  Code is position independent so
  * that the object links into PIE executables, which Debian builds by
- * default.  Output is written to a temporary file beside the destination
- * and renamed into place, so a failed compile leaves nothing behind.
+ * default.  The object goes to files.c, which commits it together with
+ * the header, so a failed compile leaves nothing behind.
  */
 #include "codegen.h"
 
@@ -14,8 +14,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* LLVM aborts on some targets it cannot generate code for (a soft-float
  * RISC-V, say): report that as an error instead of crashing.  Nothing has
@@ -23,6 +21,7 @@
  * emission), so exiting leaves no file behind. */
 static void llvm_fatal(const char *reason) {
   fprintf(stderr, "cnnc: error: LLVM cannot compile this model for the chosen target: %s\n", reason);
+  files_abandon();
   exit(1);
 }
 
@@ -114,59 +113,13 @@ static bool optimise(CodeGen *cg) {
   return true;
 }
 
-/* "dir/x.o" -> "dir/.x.o.XXXXXX" created with mkstemp; NULL on failure. */
-static char *temp_beside(const char *path, int *fd) {
-  const char *slash = strrchr(path, '/');
-  size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
-  size_t n = strlen(path) + 16;
-  char *t = malloc(n);
-  if (!t) return NULL;
-  snprintf(t, n, "%.*s.%s.XXXXXX", (int)dirlen, path, path + dirlen);
-  *fd = mkstemp(t);
-  if (*fd < 0) {
-    free(t);
-    return NULL;
-  }
-  return t;
-}
-
-bool write_file_atomic(const char *path, const void *data, size_t len) {
-  int fd;
-  char *tmp = temp_beside(path, &fd);
-  if (!tmp) {
-    error_plain("cannot create a file beside '%s': %m", path);
-    return false;
-  }
-  mode_t mask = umask(0);
-  umask(mask);
-  bool ok = fchmod(fd, 0666 & ~mask) == 0;
-  const char *p = data;
-  while (ok && len > 0) {
-    ssize_t w = write(fd, p, len);
-    if (w <= 0) {
-      ok = false;
-      break;
-    }
-    p += w;
-    len -= (size_t)w;
-  }
-  if (close(fd) != 0) ok = false;
-  if (ok && rename(tmp, path) != 0) ok = false;
-  if (!ok) {
-    error_plain("cannot write '%s': %m", path);
-    unlink(tmp);
-  }
-  free(tmp);
-  return ok;
-}
-
 bool emit_module(CodeGen *cg) {
   tag_functions(cg);
   if (!optimise(cg)) return false;
   lower_memmove(cg);
   if (cg->opt->emit_llvm) {
     char *text = LLVMPrintModuleToString(cg->mod);
-    bool ok = write_file_atomic(cg->opt->output, text, strlen(text));
+    bool ok = out_write(cg->opt->obj_out, text, strlen(text));
     LLVMDisposeMessage(text);
     return ok;
   }
@@ -177,7 +130,7 @@ bool emit_module(CodeGen *cg) {
     LLVMDisposeMessage(err);
     return false;
   }
-  bool ok = write_file_atomic(cg->opt->output, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
+  bool ok = out_write(cg->opt->obj_out, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf));
   LLVMDisposeMemoryBuffer(buf);
   return ok;
 }

@@ -3,9 +3,10 @@
  * the layer that produces their input.
  *
  * needs: folded graph (fold_bn.c); gives:
- *   - no activation layer (other than prelu) directly after a conv2d,
- *     conv_transpose2d, dense, add or mul that has no activation of its
- *     own and no other consumer: that layer's `act` does it;
+ *   - no activation layer (other than prelu) directly after a layer that
+ *     takes one (F_ACT: convolutions, dense, linear, the binary ops) and
+ *     has no activation of its own and no other consumer: that layer's
+ *     `act` does it;
  *   - no two-input add of equal shapes where one input is a conv2d with
  *     no activation, no other consumer, and the other input computed
  *     before it: the conv gets the other input as in[1] (its residual),
@@ -18,9 +19,7 @@
  */
 #include "cnnc.h"
 
-static bool takes_act(Op op) {
-  return op == OP_CONV2D || op == OP_CONV_TRANSPOSE2D || op == OP_DENSE || op == OP_ADD || op == OP_MUL;
-}
+static bool takes_act(Op op) { return op_has(op, F_ACT); }
 
 static bool sole_private_use(const Node *p) { return p->nuses == 1 && p->output_index < 0; }
 

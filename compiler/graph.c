@@ -19,13 +19,31 @@
 /* ---- tables ---- */
 
 const char *const op_names[OP_COUNT] = {
-#define X(e, name, member, attrs) name,
+#define X(e, name, member, attrs, lo, hi, flags) name,
     CNNC_OPS(X)
 #undef X
 };
 
 const char *const op_attr_keys[OP_COUNT] = {
-#define X(e, name, member, attrs) attrs,
+#define X(e, name, member, attrs, lo, hi, flags) attrs,
+    CNNC_OPS(X)
+#undef X
+};
+
+const signed char op_min_in[OP_COUNT] = {
+#define X(e, name, member, attrs, lo, hi, flags) lo,
+    CNNC_OPS(X)
+#undef X
+};
+
+const signed char op_max_in[OP_COUNT] = {
+#define X(e, name, member, attrs, lo, hi, flags) hi,
+    CNNC_OPS(X)
+#undef X
+};
+
+const unsigned char op_flags[OP_COUNT] = {
+#define X(e, name, member, attrs, lo, hi, flags) flags,
     CNNC_OPS(X)
 #undef X
 };
@@ -36,7 +54,7 @@ const char *const act_names[ACT_COUNT] = {
 #undef X
 };
 
-#define X(e, name, member, attrs) +1
+#define X(e, name, member, attrs, lo, hi, flags) +1
 static_assert(0 CNNC_OPS(X) == OP_COUNT, "op table size");
 #undef X
 #define X(e, name) +1
@@ -151,6 +169,16 @@ static void dump_pool(const Node *n, FILE *f) {
     fprintf(f, " count_include_pad=%s", p->count_include_pad ? "true" : "false");
 }
 
+static void dump_upsample(const UpsampleAttr *u, FILE *f) {
+  static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                                       "tf_half_pixel_for_nn"};
+  static const char *const nearests[] = {"floor", "ceil", "round_prefer_floor", "round_prefer_ceil"};
+  fprintf(f, " size=%lldx%lld scale=%gx%g mode=%s coordinate_mode=%s", (long long)u->size[0], (long long)u->size[1],
+          u->scale[0], u->scale[1], u->bilinear ? "bilinear" : "nearest",
+          (unsigned)u->coord < 5 ? coords[u->coord] : "?");
+  if (!u->bilinear) fprintf(f, " nearest_mode=%s", (unsigned)u->nearest < 4 ? nearests[u->nearest] : "?");
+}
+
 static void dump_attrs(const Node *n, FILE *f) {
   switch (n->op) {
   case OP_CONV2D:
@@ -163,16 +191,32 @@ static void dump_attrs(const Node *n, FILE *f) {
   case OP_BATCHNORM: fprintf(f, " epsilon=%g", n->a.bn.epsilon); break;
   case OP_CONCAT: fprintf(f, " axis=%d", n->a.concat.axis); break;
   case OP_PAD: dump_pad(&n->a.pad, f); break;
-  case OP_UPSAMPLE:
-    fprintf(f, " scale=%dx%d mode=%s", n->a.upsample.scale[0], n->a.upsample.scale[1],
-            n->a.upsample.bilinear ? "bilinear" : "nearest");
-    if (n->a.upsample.bilinear) fprintf(f, " align_corners=%s", tf(n->a.upsample.align_corners));
+  case OP_UPSAMPLE: dump_upsample(&n->a.upsample, f); break;
+  case OP_CONSTANT: dump_reshape(&n->a.constant.shape, f); break;
+  case OP_SLICE:
+    fprintf(f, " axis=%d start=%lld end=%lld step=%lld", n->a.slice.axis, (long long)n->a.slice.start,
+            (long long)n->a.slice.end, (long long)n->a.slice.step);
     break;
+  case OP_TRANSPOSE:
+    fputs(" perm=[", f);
+    for (int i = 0; i < n->a.transpose.rank; i++) fprintf(f, "%s%d", i ? ", " : "", n->a.transpose.perm[i]);
+    fputc(']', f);
+    break;
+  case OP_LAYER_NORM:
+  case OP_INSTANCE_NORM:
+    fprintf(f, " dims=%d..%d epsilon=%g affine=%s", n->a.norm.first, n->a.norm.first + n->a.norm.count - 1,
+            n->a.norm.epsilon, tf(n->a.norm.affine));
+    break;
+  case OP_REDUCE_MEAN:
+  case OP_REDUCE_SUM:
+  case OP_REDUCE_MAX:
+  case OP_REDUCE_MIN: fprintf(f, " axes=0x%x keepdims=%s", n->a.reduce.axes, tf(n->a.reduce.keepdims)); break;
   case OP_RESHAPE: dump_reshape(&n->a.reshape.shape, f); break;
   case OP_ACT:
     if (n->act.kind == ACT_PRELU) fprintf(f, " num_parameters=%d", n->a.num_parameters);
     break;
   case OP_DENSE:
+  case OP_LINEAR:
     fprintf(f, " units=%d bias=%s", n->a.dense.units, n->a.dense.has_bias ? "true" : "false");
     break;
   case OP_SOFTMAX:
@@ -183,6 +227,10 @@ static void dump_attrs(const Node *n, FILE *f) {
   case OP_GLOBAL_MAXPOOL2D:
   case OP_ADD:
   case OP_MUL:
+  case OP_SUB:
+  case OP_DIV:
+  case OP_MAX:
+  case OP_MIN:
   case OP_DROPOUT:
   case OP_INPUT:
   case OP_REORDER:
@@ -198,6 +246,10 @@ static const char *act_str(ActKind k) {
 static void dump_act(const Act *a, FILE *f) {
   fprintf(f, " act=%s", act_str(a->kind));
   if (a->kind == ACT_LEAKY_RELU || a->kind == ACT_ELU) fprintf(f, "(alpha=%g)", a->alpha);
+  if (a->kind == ACT_SELU || a->kind == ACT_HARDSIGMOID || a->kind == ACT_SCALE)
+    fprintf(f, "(alpha=%g,beta=%g)", a->alpha, a->beta);
+  if (a->kind == ACT_POW) fprintf(f, "(exponent=%g)", a->alpha);
+  if (a->kind == ACT_SOFTPLUS) fprintf(f, "(beta=%g)", a->alpha);
   if (a->kind == ACT_CLIP) fprintf(f, "(min=%g,max=%g)", a->alpha, a->beta);
 }
 

@@ -4,7 +4,8 @@
  * needs: verified (and fused) graph, target; gives: Node.layout/cblock on
  * every node, REORDER nodes wherever a consumer reads another layout than
  * its producer writes, conv weights repacked for the direct kernels, and
- * Node.sched for those convolutions.
+ * Node.sched for those convolutions; false (after reporting) when the
+ * packed weights would pass --max-param-bytes, checked before allocating.
  *
  * Activations inside the network are NCHW<V>c (V = the target's vector
  * width in floats: 16 for AVX-512, 8 for AVX2, 4 for SSE): N, ceil(C/V),
@@ -45,7 +46,7 @@ static bool blocked_conv(const Graph *g, const Node *n) {
 
 /* Whether `n` has a kernel that reads and writes blocked tensors. */
 static bool has_blocked_kernel(const Graph *g, const Node *n) {
-  if (n->shape.rank != 4) return false;
+  if (n->shape.rank != 4 || !op_has(n->op, F_BLOCKED)) return false;
   switch (n->op) {
   case OP_CONV2D: return blocked_conv(g, n);
   case OP_MAXPOOL2D:
@@ -57,6 +58,10 @@ static bool has_blocked_kernel(const Graph *g, const Node *n) {
   case OP_ACT: return n->act.kind != ACT_PRELU;
   case OP_ADD:
   case OP_MUL:
+  case OP_SUB:
+  case OP_DIV:
+  case OP_MAX:
+  case OP_MIN:
     for (int j = 0; j < n->nin; j++) {
       const Shape *s = &g->nodes[n->in[j]].shape;
       bool same = shape_eq(s, &n->shape);
@@ -81,6 +86,29 @@ static Layout wanted_input(const Graph *g, const Node *n, int j) {
 
 /* ---- weight packing ---- */
 
+/* Packed parameters can be much larger than the originals (output
+ * channels padded to whole register blocks, Winograd's 36/9): each packer
+ * reserves its floats here first, against --max-param-bytes, so that no
+ * allocation happens beyond the limit.  Reset by layout(). */
+static struct {
+  int64_t bytes;  /* reserved so far */
+  bool failed;    /* the limit was reported */
+} packed;
+
+static float *reserve(Graph *g, const Node *n, int64_t nfloats) {
+  int64_t b;
+  if (packed.failed) return NULL;
+  if (!ck_mul(nfloats, (int64_t)sizeof(float), &b) || !ck_add(packed.bytes, b, &packed.bytes) ||
+      packed.bytes > cnnc_limits.param_bytes) {
+    error_at(n->loc, "layer '%s': its weights packed for the target's kernels pass %.1f MiB with the "
+                     "layers before it, the limit set by --max-param-bytes", n->name,
+             cnnc_limits.param_bytes / 1048576.0);
+    packed.failed = true;
+    return NULL;
+  }
+  return arena_array(g->arena, (size_t)nfloats, sizeof(float));
+}
+
 /* Packs conv weights [OC][IC][KH][KW] into [OCp/(ocb*V)][IC][KH][KW][ocb*V]. */
 static Param *pack_direct(Graph *g, const Node *n, int V, int ocb) {
   const Param *w = n->weight;
@@ -90,7 +118,7 @@ static Param *pack_direct(Graph *g, const Node *n, int V, int ocb) {
   *p = *w;
   p->name = arena_printf(g->arena, "%s.packed", w->name);
   p->shape = (Shape){1, {OCp * IC * taps}};
-  p->data = arena_array(g->arena, (size_t)p->shape.dim[0], sizeof(float));
+  if (!(p->data = reserve(g, n, p->shape.dim[0]))) return NULL;
   for (int64_t oc = 0; oc < OC; oc++)
     for (int64_t ic = 0; ic < IC; ic++)
       for (int64_t t = 0; t < taps; t++)
@@ -106,30 +134,30 @@ static Param *pack_depthwise(Graph *g, const Node *n, int V) {
   *p = *w;
   p->name = arena_printf(g->arena, "%s.packed", w->name);
   p->shape = (Shape){1, {Cp * taps}};
-  p->data = arena_array(g->arena, (size_t)p->shape.dim[0], sizeof(float));
+  if (!(p->data = reserve(g, n, p->shape.dim[0]))) return NULL;
   for (int64_t c = 0; c < C; c++)
     for (int64_t t = 0; t < taps; t++) p->data[(c / V * taps + t) * V + c % V] = w->data[c * taps + t];
   return p;
 }
 
-static Param *pad_bias(Graph *g, const Param *b, int64_t to) {
+static Param *pad_bias(Graph *g, const Node *n, const Param *b, int64_t to) {
   Param *p = arena_alloc(g->arena, sizeof *p);
   *p = *b;
   p->name = arena_printf(g->arena, "%s.padded", b->name);
   p->shape = (Shape){1, {to}};
-  p->data = arena_array(g->arena, (size_t)to, sizeof(float));
+  if (!(p->data = reserve(g, n, to))) return NULL;
   memcpy(p->data, b->data, (size_t)b->shape.dim[0] * sizeof(float));
   return p;
 }
 
 static void add_param(Graph *g, Param *p) { VEC_PUSH(g->arena, g->params, g->nparams, g->capparams, p); }
 
-static Param *new_param(Graph *g, const Param *like, const char *suffix, int64_t nfloats) {
+static Param *new_param(Graph *g, const Node *n, const Param *like, const char *suffix, int64_t nfloats) {
   Param *p = arena_alloc(g->arena, sizeof *p);
   *p = *like;
   p->name = arena_printf(g->arena, "%s.%s", like->name, suffix);
   p->shape = (Shape){1, {nfloats}};
-  p->data = arena_array(g->arena, (size_t)nfloats, sizeof(float));
+  if (!(p->data = reserve(g, n, nfloats))) return NULL;
   add_param(g, p);
   return p;
 }
@@ -138,7 +166,8 @@ static Param *new_param(Graph *g, const Param *like, const char *suffix, int64_t
  * are computed here in double precision and padded to whole blocks. */
 static void schedule_batchnorm(Graph *g, Node *n, int V) {
   int64_t C = n->shape.dim[1], Cp = round_up(C, V);
-  Param *scale = new_param(g, n->weight, "scale", Cp), *shift = new_param(g, n->bias, "shift", Cp);
+  Param *scale = new_param(g, n, n->weight, "scale", Cp), *shift = new_param(g, n, n->bias, "shift", Cp);
+  if (!scale || !shift) return;
   for (int64_t c = 0; c < C; c++) {
     double s = n->weight->data[c] / sqrt((double)n->var->data[c] + n->a.bn.epsilon);
     scale->data[c] = (float)s;
@@ -187,10 +216,13 @@ static const double WG[6][3] = {{1, 0, 0},
                                 {1.0 / 15, -2.0 / 15, 4.0 / 15},
                                 {0, 0, 1}};
 
+enum { CONV_WINOGRAD_MAX_C = 4096 };
+
 static bool winograd_eligible(const Graph *g, const Node *n, const TargetInfo *t) {
   const ConvAttr *c = &n->a.conv;
   const Node *x = &g->nodes[n->in[0]];
-  if (t->winograd == 0 || c->groups != 1 || c->kernel[0] != 3 || c->kernel[1] != 3 || c->stride[0] != 1 ||
+  /* the 36 GEMMs sum over input channels unblocked: long ones go direct (chunked) */
+  if (t->winograd == 0 || c->groups != 1 || x->shape.dim[1] > CONV_WINOGRAD_MAX_C || c->kernel[0] != 3 || c->kernel[1] != 3 || c->stride[0] != 1 ||
       c->stride[1] != 1 || c->dilation[0] != 1 || c->dilation[1] != 1 || x->layout != LAYOUT_NCHWC)
     return false;
   if (t->winograd == 1) return true;
@@ -208,7 +240,7 @@ static Param *pack_winograd(Graph *g, const Node *n, int V, int ocb) {
   *p = *w;
   p->name = arena_printf(g->arena, "%s.winograd", w->name);
   p->shape = (Shape){1, {36 * OCp * IC}};
-  p->data = arena_array(g->arena, (size_t)p->shape.dim[0], sizeof(float));
+  if (!(p->data = reserve(g, n, p->shape.dim[0]))) return NULL;
   for (int64_t oc = 0; oc < OC; oc++)
     for (int64_t ic = 0; ic < IC; ic++) {
       const float *k = &w->data[(oc * IC + ic) * 9];
@@ -259,7 +291,8 @@ static void schedule_conv(Graph *g, Node *n, const TargetInfo *t) {
     n->sched = (Schedule){.kernel = KERNEL_DIRECT, .vec = V, .tile_oc = ocb, .tile_ow = owb};
     w = pack_direct(g, n, V, ocb);
   }
-  if (n->bias) b = pad_bias(g, n->bias, OCp);
+  if (n->bias) b = pad_bias(g, n, n->bias, OCp);
+  if (!w || (n->bias && !b)) return; /* over the limit: reported, compilation stops */
   add_param(g, w);
   n->weight = w;
   if (b) {
@@ -303,13 +336,15 @@ static int input_in(Graph *g, Rebuild *r, int id, Layout want, int V) {
   return r->reorder[nid];
 }
 
-void layout(Graph *g, const TargetInfo *t) {
+bool layout(Graph *g, const TargetInfo *t) {
   int V = t->vec;
+  packed.bytes = 0;
+  packed.failed = false;
   for (int i = 0; i < g->nnodes; i++) {
     Node *n = &g->nodes[i];
     n->layout = LAYOUT_NCHW;
     n->cblock = 0;
-    if (n->op == OP_DENSE) n->sched.vec = V; /* vectorised matrix-vector kernel */
+    if (n->op == OP_DENSE || n->op == OP_LINEAR) n->sched.vec = V; /* vectorised matrix-vector kernel */
     if (V < 4 || !has_blocked_kernel(g, n)) continue;
     bool blocked = n->op == OP_CONV2D;
     for (int j = 0; j < n->nin && !blocked; j++) blocked = g->nodes[n->in[j]].layout == LAYOUT_NCHWC;
@@ -354,4 +389,5 @@ void layout(Graph *g, const TargetInfo *t) {
   g->nodes = r.nodes;
   g->nnodes = r.n;
   g->capnodes = r.cap;
+  return !packed.failed;
 }

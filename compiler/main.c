@@ -5,27 +5,44 @@
  *   layout -> memplan -> codegen
  *   (LLVM IR, optimisation, object) -> header
  *
+ * `--emit-yaml FILE` writes the graph as the front end leaves it (after
+ * verify, before fold_bn) as a YAML spec and a safetensors file beside
+ * it; without -o that is all the run does (a conversion).
+ *
  * `--dump=LETTERS` prints the graph after the passes named by letters
  * (p: parse, s: shapes, m: memory plan) to stderr.  Nothing is written
- * unless every phase succeeds; outputs are written through temporary
- * files, and the object is removed again if the header cannot be written.
+ * unless every phase succeeds: outputs are planned once the inputs are
+ * read (files.c refuses to write over an input or a directory), written
+ * to temporary files and committed together at the very end.
  */
 #include "cnnc.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: cnnc [options] MODEL.yaml\n"
+    "usage: cnnc [options] MODEL.yaml|MODEL.onnx\n"
     "\n"
-    "Compiles a CNN described in YAML into an object file and a C header.\n"
+    "Compiles a CNN, described in YAML or as an ONNX file (recognised by content),\n"
+    "into an object file and a C header.  MODEL may be '-' to read the model from\n"
+    "standard input (then -o is required).\n"
     "\n"
     "options:\n"
     "  -o FILE            object file to write (default: MODEL.o in the current directory)\n"
     "  --header FILE      header to write (default: FILE with .o replaced by .h)\n"
-    "  --emit-llvm        write optimised LLVM IR (text) to -o instead of an object\n"
+    "  --name NAME        model name: prefixes every generated symbol (default: the model's own,\n"
+    "                     or an ONNX file's name)\n"
+    "  --input-shape NAME=D,D,...\n"
+    "                     the shape of an ONNX model's input whose dims are dynamic (repeatable)\n"
+    "  --emit-llvm        write optimised LLVM IR (text) to -o instead of an object (and the header)\n"
+    "  --emit-yaml FILE   write the model as a YAML spec to FILE and its parameters to FILE's stem\n"
+    "                     + .safetensors beside it (for converting ONNX); without -o, nothing else\n"
+    "                     is written\n"
     "  --target TRIPLE    target triple (default: the host)\n"
     "  --cpu NAME         target CPU, e.g. x86-64-v3, skylake-avx512 (default: the host CPU)\n"
     "  --features LIST    LLVM feature string, e.g. +avx2,+fma (default: the CPU's)\n"
@@ -40,15 +57,31 @@ static const char usage[] =
     "  --profile          count cycles per layer in NAME_profile_ticks[] (for tuning; see docs/bench.md)\n"
     "  --stats            print per layer FLOPs, weight and activation bytes, kernel and tiling\n"
     "  --help             print this help\n"
-    "  --version          print the version\n";
+    "  --version          print the version\n"
+    "\n"
+    "limits (checked before anything is allocated; see docs/format.md, \"Limits\"):\n"
+    "  --max-file-bytes N    each input file (default 4 GiB)\n"
+    "  --max-yaml-values N   YAML values, an alias counting as what it names (default 33554432)\n"
+    "  --max-layers N        inputs and layers (default 1000000)\n"
+    "  --max-param-bytes N   parameters as stored in the object (default 2 GiB)\n"
+    "  --max-dim N           any one tensor dimension (default 2147483647)\n"
+    "  --max-memory N        the compiler's estimated peak memory (default: 3/4 of the RAM)\n"
+    "  N is a byte count or count, optionally with a K, M or G suffix (powers of 1024).\n";
 
 typedef struct {
   Options o;
   const char *input; /* spec path */
   const char *dump;  /* letters */
+  const char *name;  /* --name */
+  InputShape *shapes; /* --input-shape */
+  int nshapes, capshapes;
+  Arena args;        /* their memory */
   bool stats;        /* --stats */
   bool random_weights; /* --random-weights */
   uint64_t seed;       /* its SEED */
+  const char *emit_yaml; /* --emit-yaml FILE */
+  const char *st_path;   /* the safetensors file beside it */
+  int yaml_out, st_out;  /* their files.c handles (-2: not written) */
 } Cli;
 
 static bool takes_value(const char *arg, const char *name, int *i, int argc, char **argv,
@@ -83,6 +116,60 @@ static void parse_seed(const char *v, Cli *c) {
   c->seed = (uint64_t)x;
 }
 
+/* N[K|M|G]: a positive count; false (after reporting) otherwise. */
+static void parse_limit(const char *opt, const char *v, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long x = strtoll(v, &end, 10);
+  int64_t scale = 1;
+  if (*end == 'K' || *end == 'k') scale = 1 << 10, end++;
+  else if (*end == 'M' || *end == 'm') scale = 1 << 20, end++;
+  else if (*end == 'G' || *end == 'g') scale = 1 << 30, end++;
+  int64_t r;
+  if (!*v || *end || *v == '-' || *v == '+' || errno == ERANGE || x < 1 || !ck_mul(x, scale, &r)) {
+    error_plain("%s needs a positive number, optionally with a K, M or G suffix; got '%s'", opt, v);
+    return;
+  }
+  *out = r;
+}
+
+static bool limit_option(const char *a, int *i, int argc, char **argv) {
+  static const struct {
+    const char *opt;
+    size_t off;
+  } opts[] = {{"--max-file-bytes", offsetof(Limits, file_bytes)}, {"--max-yaml-values", offsetof(Limits, yaml_values)},
+              {"--max-layers", offsetof(Limits, layers)},         {"--max-param-bytes", offsetof(Limits, param_bytes)},
+              {"--max-dim", offsetof(Limits, dim)},               {"--max-memory", offsetof(Limits, memory)}};
+  const char *v;
+  for (size_t k = 0; k < sizeof opts / sizeof *opts; k++)
+    if (takes_value(a, opts[k].opt, i, argc, argv, &v)) {
+      if (v) parse_limit(opts[k].opt, v, (int64_t *)((char *)&cnnc_limits + opts[k].off));
+      return true;
+    }
+  return false;
+}
+
+/* --input-shape NAME=D,D,...: positive dims, at most MAX_RANK. */
+static void parse_input_shape(Cli *c, const char *v) {
+  const char *eq = strrchr(v, '=');
+  InputShape is = {0};
+  bool ok = eq && eq > v;
+  for (const char *p = eq ? eq + 1 : ""; ok && *p;) {
+    char *end;
+    errno = 0;
+    long long d = strtoll(p, &end, 10);
+    ok = end != p && d >= 1 && errno != ERANGE && is.shape.rank < MAX_RANK && d <= cnnc_limits.dim && (*end == ',' || !*end);
+    if (ok) is.shape.dim[is.shape.rank++] = d;
+    p = *end == ',' ? end + 1 : end;
+  }
+  if (!ok || is.shape.rank == 0) {
+    error_plain("--input-shape takes NAME=D,D,... with 1 to %d positive dimensions, got '%s'", MAX_RANK, v);
+    return;
+  }
+  is.name = arena_printf(&c->args, "%.*s", (int)(eq - v), v);
+  VEC_PUSH(&c->args, c->shapes, c->nshapes, c->capshapes, is);
+}
+
 /* Returns 0 to go on, or an exit status + 1. */
 static int parse_args(int argc, char **argv, Cli *c) {
   c->o.opt_level = 3;
@@ -107,8 +194,14 @@ static int parse_args(int argc, char **argv, Cli *c) {
       if (a[2]) c->o.output = a + 2;
       else if (i + 1 < argc) c->o.output = argv[++i];
       else error_plain("option '-o' needs a value");
+    } else if (takes_value(a, "--emit-yaml", &i, argc, argv, &v)) {
+      c->emit_yaml = v;
     } else if (takes_value(a, "--header", &i, argc, argv, &v)) {
       c->o.header = v;
+    } else if (takes_value(a, "--name", &i, argc, argv, &v)) {
+      if (v && names_check_model(v, (Loc){"--name", 0, 0})) c->name = v;
+    } else if (takes_value(a, "--input-shape", &i, argc, argv, &v)) {
+      if (v) parse_input_shape(c, v);
     } else if (takes_value(a, "--target", &i, argc, argv, &v)) {
       c->o.triple = v;
     } else if (takes_value(a, "--cpu", &i, argc, argv, &v)) {
@@ -130,6 +223,7 @@ static int parse_args(int argc, char **argv, Cli *c) {
       c->dump = v;
     } else if (takes_value(a, "--random-weights", &i, argc, argv, &v)) {
       if (v) parse_seed(v, c);
+    } else if (limit_option(a, &i, argc, argv)) {
     } else if (a[0] == '-' && a[1]) {
       error_plain("unknown option '%s' (see cnnc --help)", a);
     } else if (c->input) {
@@ -139,6 +233,11 @@ static int parse_args(int argc, char **argv, Cli *c) {
     }
   }
   if (!c->input && !diag_error_count()) error_plain("no model file given (see cnnc --help)");
+  if (c->input && !strcmp(c->input, "-") && !c->o.output && !c->emit_yaml && !diag_error_count())
+    error_plain("reading the model from standard input needs -o FILE");
+  if (c->emit_yaml && !c->o.output && (c->o.header || c->o.emit_llvm || c->stats))
+    error_plain("--emit-yaml without -o only converts the model: give -o FILE to compile it too (for %s)",
+                c->o.header ? "--header" : c->o.emit_llvm ? "--emit-llvm" : "--stats");
   return diag_error_count() ? 2 : 0;
 }
 
@@ -151,12 +250,12 @@ static char *stem_with(Arena *a, const char *path, const char *ext) {
   return arena_printf(a, "%.*s%s", n, base, ext);
 }
 
-/* "x/y.o" -> "x/y.h"; "x/y" -> "x/y.h" */
-static char *header_path(Arena *a, const char *obj) {
-  const char *slash = strrchr(obj, '/');
-  const char *dot = strrchr(obj, '.');
-  int n = dot && (!slash || dot > slash + 1) ? (int)(dot - obj) : (int)strlen(obj);
-  return arena_printf(a, "%.*s.h", n, obj);
+/* "x/y.o" -> "x/y" + ext; "x/y" -> "x/y" + ext */
+static char *replace_ext(Arena *a, const char *path, const char *ext) {
+  const char *slash = strrchr(path, '/');
+  const char *dot = strrchr(path, '.');
+  int n = dot && (!slash || dot > slash + 1) ? (int)(dot - path) : (int)strlen(path);
+  return arena_printf(a, "%.*s%s", n, path, ext);
 }
 
 static void dump(const Cli *c, char pass, const Graph *g, const char *what) {
@@ -165,47 +264,154 @@ static void dump(const Cli *c, char pass, const Graph *g, const char *what) {
   graph_dump(g, stderr);
 }
 
-static int compile(Arena *arena, Cli *c) {
-  Graph *g = spec_parse(arena, c->input);
-  if (!g) return 1;
+/* Whether path ends in ".onnx" (any case). */
+static bool onnx_named(const char *path) {
+  size_t n = strlen(path);
+  return n >= 5 && !strcasecmp(path + n - 5, ".onnx");
+}
+
+/* A file of a format that users mistake for a model cnnc reads: what it
+ * is and what to do, or NULL. */
+static const char *foreign_format(const unsigned char *b, size_t len) {
+  if (len >= 4 && !memcmp(b, "PK\x03\x04", 4))
+    return "a zip archive, as torch.save writes it; cnnc reads ONNX models and YAML specs: export "
+           "the module with torch.onnx.export, or with tools/cnnc_export.py (docs/export.md)";
+  if (len >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5)
+    return "a Python pickle (an old torch.save file); cnnc reads ONNX models and YAML specs: export "
+           "the module with torch.onnx.export, or with tools/cnnc_export.py (docs/export.md)";
+  if (len >= 8 && !memcmp(b + 4, "TFL3", 4))
+    return "a TensorFlow Lite flatbuffer; cnnc reads ONNX models (tf2onnx converts .tflite files) "
+           "and YAML specs";
+  return NULL;
+}
+
+/* Control bytes (other than tab and line ends) or invalid UTF-8 in the
+ * first 4 KiB. */
+static bool looks_binary(const unsigned char *b, size_t len) {
+  size_t n = len < 4096 ? len : 4096;
+  for (size_t i = 0, k; i < n; i += k) {
+    if ((b[i] < 0x20 && b[i] != '\t' && b[i] != '\n' && b[i] != '\r') || b[i] == 0x7f) return true;
+    k = utf8_char((const char *)b + i, len - i);
+    if (!k) return true;
+  }
+  return false;
+}
+
+/* The model file as a graph: ONNX by its content or its name, else YAML. */
+static Graph *read_model(Arena *arena, Cli *c) {
+  size_t len;
+  char *text = file_read(arena, c->input, "model file", (Loc){c->input, 0, 0}, &len);
+  if (!text) return NULL;
+  const unsigned char *bytes = (const unsigned char *)text;
+  const char *foreign = foreign_format(bytes, len);
+  if (foreign) {
+    error_at((Loc){c->input, 0, 0}, "not a model cnnc can read: %s", foreign);
+    return NULL;
+  }
+  /* A binary file named .onnx is read as ONNX even when it does not look
+   * like it, so that a damaged one gets the ONNX reader's message, not
+   * YAML's (text is read as YAML whatever its name). */
+  if (onnx_sniff(bytes, len) || (onnx_named(c->input) && looks_binary(bytes, len))) {
+    OnnxOptions o = {c->shapes, c->nshapes, c->name};
+    return onnx_parse(arena, c->input, bytes, len, &o);
+  }
+  if (c->nshapes) {
+    error_plain("--input-shape is for ONNX models; a YAML spec gives its inputs' shapes");
+    return NULL;
+  }
+  return spec_parse_string(arena, c->input, text, len);
+}
+
+/* The model file through verification: a graph with bound weights. */
+static Graph *front_end(Arena *arena, Cli *c) {
+  Graph *g = read_model(arena, c);
+  if (!g) return NULL;
+  if (c->name) g->name = c->name;
   g->random_weights = c->random_weights;
   g->random_seed = c->seed;
   dump(c, 'p', g, "parse");
-  if (!shape_infer(g)) return 1;
+  bool names_ok = names_assign(g);
+  if (!shape_infer(g) || !names_ok) return NULL;
   dump(c, 's', g, "shape inference");
-  if (!weights_bind(g) || !verify(g)) return 1;
+  if (!budget_params(g) || !weights_bind(g) || !verify(g)) return NULL;
+  return g;
+}
+
+/* Whether `path` exists and is not a regular file (-o /dev/null). */
+static bool is_special(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+/* Plans --emit-yaml and the safetensors file beside it; with FILE a
+ * device or FIFO (`--emit-yaml /dev/stdout`), only the spec is written. */
+static bool plan_yaml(Arena *arena, Cli *c) {
+  c->yaml_out = c->st_out = -2;
+  c->st_path = replace_ext(arena, c->emit_yaml, ".safetensors");
+  if ((c->yaml_out = out_plan(c->emit_yaml, "YAML spec")) < 0) return false;
+  if (!is_special(c->emit_yaml)) c->st_out = out_plan(c->st_path, "weights file");
+  return c->st_out != -1;
+}
+
+/* Plans -o and --header (after the inputs are known, before any work),
+ * and the --emit-yaml files.  With -o naming a device or FIFO and no
+ * --header, no header is written (`-o /dev/null` checks that a model
+ * compiles).  --emit-yaml without -o writes only the spec and its weights. */
+static bool plan_outputs(Arena *arena, Cli *c) {
+  c->o.obj_out = c->o.hdr_out = -2;
+  if (c->emit_yaml && !c->o.output) return plan_yaml(arena, c);
+  if (!c->o.output) c->o.output = stem_with(arena, c->input, c->o.emit_llvm ? ".ll" : ".o");
+  if (!c->o.header && !is_special(c->o.output)) c->o.header = replace_ext(arena, c->o.output, ".h");
+  c->o.obj_out = out_plan(c->o.output, c->o.emit_llvm ? "LLVM IR file" : "object file");
+  c->o.hdr_out = c->o.header ? out_plan(c->o.header, "header") : -2;
+  if (c->o.obj_out < 0 || c->o.hdr_out == -1) return false;
+  return !c->emit_yaml || plan_yaml(arena, c);
+}
+
+/* The graph as a spec and its weights, into the planned outputs. */
+static bool write_yaml(Graph *g, Cli *c) {
+  YamlSpec s;
+  const char *slash = strrchr(c->st_path, '/');
+  const char *source = strcmp(c->input, "-") ? c->input : "standard input";
+  if (!emit_yaml(g, c->emit_yaml, source, slash ? slash + 1 : c->st_path, &s)) return false;
+  return out_write(c->yaml_out, s.yaml, s.yaml_len) && (c->st_out < 0 || out_write(c->st_out, s.weights, s.weights_len));
+}
+
+static int compile(Arena *arena, Cli *c) {
+  Graph *g = front_end(arena, c);
+  if (!g || !plan_outputs(arena, c)) return 1;
+  if (c->emit_yaml && !write_yaml(g, c)) return 1;
+  if (c->o.obj_out < 0) return out_commit() ? 0 : 1; /* a conversion: nothing to compile */
   fold_bn(g);
   fuse(g);
   dump(c, 'f', g, "batchnorm folding and fusion");
   TargetInfo t;
   target_info(&c->o, &t);
   schedule(g);
-  layout(g, &t);
+  if (!layout(g, &t)) return 1;
   fuse_dw(g, &t);
   dump(c, 'l', g, "layout and depthwise fusion");
+  if (!budget_plan(g)) return 1;
   memplan(g);
   dump(c, 'm', g, "memory planning");
   if (c->stats) stats_print(g, &t, stdout);
-  if (!c->o.output) c->o.output = stem_with(arena, c->input, c->o.emit_llvm ? ".ll" : ".o");
-  if (!c->o.header) c->o.header = header_path(arena, c->o.output);
-  if (!strcmp(c->o.header, c->o.output)) {
-    error_plain("the header path '%s' is the output path", c->o.header);
-    return 1;
-  }
   if (!codegen_emit(g, &c->o)) return 1;
-  if (!c->o.emit_llvm && !header_write(g, c->o.header, c->o.profile)) {
-    unlink(c->o.output);
-    return 1;
-  }
+  size_t hlen;
+  const char *htext = header_text(g, c->o.profile, &hlen);
+  if ((c->o.hdr_out >= 0 && !out_write(c->o.hdr_out, htext, hlen)) || !out_commit()) return 1;
   return 0;
 }
 
 int main(int argc, char **argv) {
+  limits_default(&cnnc_limits);
   Cli c = {0};
   int r = parse_args(argc, argv, &c);
   if (r) return r - 1;
+  files_catch_signals();
   Arena arena = {0};
   r = compile(&arena, &c);
+  files_reset(); /* removes what a failed run left (temporary files) and frees */
   arena_free(&arena);
+  arena_free(&c.args);
   return r;
 }

@@ -447,12 +447,11 @@ static void check_overlaps(Json *j, Entry **ok, int n) {
   }
 }
 
-static bool check_duplicate(Json *j, Entry *entries, int n, const char *name) {
-  for (int i = 0; i < n; i++)
-    if (strcmp(entries[i].t.name, name) == 0) {
-      error_at(j->loc, "%s: tensor '%s' appears twice in the header", j->file, name);
-      return true;
-    }
+static bool check_duplicate(Json *j, StrMap *names, const char *name) {
+  if (strmap_put(j->arena, names, name, (void *)name)) {
+    error_at(j->loc, "%s: tensor '%s' appears twice in the header", j->file, name);
+    return true;
+  }
   return false;
 }
 
@@ -461,6 +460,7 @@ static int parse_header(Json *j, Entry **out) {
   Entry *entries = NULL;
   int n = 0, cap = 0;
   bool seen_meta = false;
+  StrMap names = {0};
   *out = NULL;
   if (!expect(j, '{', "expected '{'")) return 0;
   if (!eat(j, '}')) {
@@ -473,7 +473,7 @@ static int parse_header(Json *j, Entry **out) {
         parse_metadata(j);
       } else {
         Entry e = {.t.name = name};
-        e.bad = check_duplicate(j, entries, n, name);
+        e.bad = check_duplicate(j, &names, name);
         parse_entry(j, &e);
         VEC_PUSH(j->arena, entries, n, cap, e);
       }
@@ -534,6 +534,7 @@ bool st_parse_named(Arena *a, const unsigned char *buf, size_t len, const char *
   for (int i = 0; i < count; i++) {
     entries[i].t.data = data + entries[i].begin;
     out->tensors[i] = entries[i].t;
+    strmap_put(a, &out->index, out->tensors[i].name, &out->tensors[i]);
   }
   out->ntensors = count;
   return true;
@@ -543,8 +544,4 @@ bool st_parse(Arena *a, const unsigned char *buf, size_t len, Loc loc, StFile *o
   return st_parse_named(a, buf, len, "safetensors file", loc, out);
 }
 
-const StTensor *st_find(const StFile *f, const char *name) {
-  for (int i = 0; i < f->ntensors; i++)
-    if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
-  return NULL;
-}
+const StTensor *st_find(const StFile *f, const char *name) { return strmap_get(&f->index, name); }

@@ -15,7 +15,7 @@
  */
 #include "cnnc.h"
 
-static bool is_view(Op op) { return op == OP_FLATTEN || op == OP_RESHAPE || op == OP_DROPOUT; }
+static bool is_view(Op op) { return op_has(op, F_VIEW); }
 
 void schedule(Graph *g) {
   for (int i = 0; i < g->nnodes; i++) {

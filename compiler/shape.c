@@ -122,10 +122,12 @@ static void infer_pool(Graph *g, Node *n, const Shape *in) {
   n->shape = (Shape){4, {in->dim[0], in->dim[1], oh, ow}};
 }
 
-/* Out = (H - 1) * s - 2 p + d (k - 1) + output_padding + 1 (ConvTranspose2d). */
-static int64_t transpose_out(int64_t in, int k, int s, int d, int p, int op) {
+/* Out = (H - 1) * s - p0 - p1 + d (k - 1) + output_padding + 1
+ * (ConvTranspose2d; p0 = p1 from a spec, ONNX's pads may differ: the
+ * kernel starts at p0). */
+static int64_t transpose_out(int64_t in, int k, int s, int d, int p0, int p1, int op) {
   int64_t x;
-  if (!ck_mul(in - 1, s, &x) || !ck_add(x, (int64_t)d * (k - 1) + op + 1 - 2 * (int64_t)p, &x))
+  if (!ck_mul(in - 1, s, &x) || !ck_add(x, (int64_t)d * (k - 1) + op + 1 - (int64_t)p0 - p1, &x))
     return INT64_MIN;
   return x;
 }
@@ -134,9 +136,9 @@ static void infer_conv_transpose(Graph *g, Node *n, const Shape *in) {
   ConvAttr *c = &n->a.conv;
   if (!conv_input_ok(g, n, in)) return;
   int64_t oh = transpose_out(in->dim[2], c->kernel[0], c->stride[0], c->dilation[0], c->pad[0],
-                             c->output_padding[0]);
+                             c->pad[2], c->output_padding[0]);
   int64_t ow = transpose_out(in->dim[3], c->kernel[1], c->stride[1], c->dilation[1], c->pad[1],
-                             c->output_padding[1]);
+                             c->pad[3], c->output_padding[1]);
   if (oh == INT64_MIN || ow == INT64_MIN) {
     error_at(n->loc, "conv_transpose2d layer '%s': the output size for input %s overflows 64 bits",
              nname(n), shape_str(g->arena, in));
@@ -273,14 +275,194 @@ static void infer_pad(Graph *g, Node *n, const Shape *in) {
   n->shape = out;
 }
 
+/* Output h, w: `size`, or floor(in * scale) (F.interpolate, ONNX Resize);
+ * a size given makes the scales size / in, as both do. */
 static void infer_upsample(Graph *g, Node *n, const Shape *in) {
+  UpsampleAttr *u = &n->a.upsample;
   if (!need_rank4(g, n, in)) return;
   Shape out = *in;
-  if (!ck_mul(out.dim[2], n->a.upsample.scale[0], &out.dim[2]) ||
-      !ck_mul(out.dim[3], n->a.upsample.scale[1], &out.dim[3])) {
-    error_at(n->loc, "upsample layer '%s': the upsampled size overflows 64 bits", nname(n));
+  for (int i = 0; i < 2; i++) {
+    if (u->size[i] > 0) {
+      out.dim[2 + i] = u->size[i];
+      u->scale[i] = (double)u->size[i] / (double)in->dim[2 + i];
+      continue;
+    }
+    double o = (double)in->dim[2 + i] * u->scale[i];
+    if (o >= 9.2e18) {
+      error_at(n->loc, "upsample layer '%s': the upsampled size overflows 64 bits", nname(n));
+      return;
+    }
+    out.dim[2 + i] = (int64_t)o;
+    if (out.dim[2 + i] < 1) {
+      error_at(n->loc, "upsample layer '%s': scale %g of input %s gives an empty output", nname(n),
+               u->scale[i], shape_str(g->arena, in));
+      return;
+    }
+  }
+  n->shape = out;
+}
+
+/* Normalises an axis in [-rank, rank) to [0, rank); -1 (after reporting) if out of range. */
+static int norm_axis(Graph *g, Node *n, int axis, const Shape *in, const char *what) {
+  if (axis >= -in->rank && axis < in->rank) return axis < 0 ? axis + in->rank : axis;
+  error_at(n->loc, "%s layer '%s': %s %d is out of range for a rank-%d input %s (valid: %d..%d)", op_name(n->op),
+           nname(n), what, axis, in->rank, shape_str(g->arena, in), -in->rank, in->rank - 1);
+  return -1;
+}
+
+/* layer_norm over contiguous axes; weight and bias have the normalised shape. */
+static void infer_layer_norm(Graph *g, Node *n, const Shape *in) {
+  NormAttr *q = &n->a.norm;
+  int ax[MAX_RANK] = {0};
+  if (q->naxes < 1) {
+    error_at(n->loc, "layer_norm layer '%s': needs at least one axis to normalise over", nname(n));
     return;
   }
+  for (int i = 0; i < q->naxes; i++)
+    if ((ax[i] = norm_axis(g, n, q->axes[i], in, "axis")) < 0) return;
+  for (int i = 1; i < q->naxes; i++)
+    if (ax[i] != ax[i - 1] + 1) {
+      error_at(n->loc, "layer_norm layer '%s': the axes must be consecutive and in order (such as [-2, -1] or [1]), "
+                       "got %d after %d", nname(n), q->axes[i], q->axes[i - 1]);
+      return;
+    }
+  q->first = ax[0], q->count = q->naxes;
+  int64_t dims[MAX_RANK];
+  for (int i = 0; i < q->count; i++) dims[i] = in->dim[q->first + i];
+  set_param(g, n, n->weight, q->count, dims);
+  set_param(g, n, n->bias, q->count, dims);
+  n->shape = *in;
+}
+
+/* instance_norm over dims 2..; weight and bias per channel (dim 1). */
+static void infer_instance_norm(Graph *g, Node *n, const Shape *in) {
+  if (in->rank < 3) {
+    error_at(n->loc, "instance_norm layer '%s' needs an [N, C, ...] input of rank 3 or more, got %s", nname(n),
+             shape_str(g->arena, in));
+    return;
+  }
+  n->a.norm.first = 2, n->a.norm.count = in->rank - 2;
+  set_param(g, n, n->weight, 1, &in->dim[1]);
+  set_param(g, n, n->bias, 1, &in->dim[1]);
+  n->shape = *in;
+}
+
+/* Python slicing: negative indices count from the end, then clamped. */
+static int64_t clamp_index(int64_t i, int64_t dim, bool neg_step) {
+  if (i < 0) i = i < -dim ? (neg_step ? -1 : 0) : i + dim;
+  if (i > dim) i = dim;
+  if (neg_step && i >= dim) i = dim - 1;
+  return i;
+}
+
+/* A split's part: its start and end from the sizes or equal chunks. */
+static bool split_part(Graph *g, Node *n, int64_t dim) {
+  SliceAttr *q = &n->a.slice;
+  int64_t start = 0, len;
+  if (q->sizes) {
+    int64_t total = 0;
+    bool ok = true;
+    for (int i = 0; i < q->nparts && ok; i++) {
+      if (i == q->part) start = total;
+      ok = ck_add(total, q->sizes[i], &total);
+    }
+    if (!ok || total != dim) {
+      if (q->part == 0)
+        error_at(n->loc, "split: the sizes add up to %s, but the axis has length %lld",
+                 ok ? arena_printf(g->arena, "%lld", (long long)total) : "more than 2^63", (long long)dim);
+      return false;
+    }
+    len = q->sizes[q->part];
+  } else { /* torch.chunk: ceil(dim / k) each, the last part the rest */
+    int64_t each = (dim + q->nparts - 1) / q->nparts, used = (dim + each - 1) / each;
+    if (used != q->nparts) {
+      if (q->part == 0)
+        error_at(n->loc, "split: chunking an axis of length %lld into %d gives %lld parts (as torch.chunk does), "
+                         "so 'outputs' must name %lld", (long long)dim, q->nparts, (long long)used, (long long)used);
+      return false;
+    }
+    start = each * q->part;
+    len = q->part == q->nparts - 1 ? dim - start : each;
+  }
+  q->start = start, q->end = start + len, q->step = 1;
+  return true;
+}
+
+static void infer_slice(Graph *g, Node *n, const Shape *in) {
+  SliceAttr *q = &n->a.slice;
+  int ax = norm_axis(g, n, q->axis, in, "axis");
+  if (ax < 0) return;
+  q->axis = ax;
+  int64_t dim = in->dim[ax], len;
+  if (q->nparts > 0) {
+    if (!split_part(g, n, dim)) return;
+  } else {
+    bool neg = q->step < 0;
+    q->start = clamp_index(q->start, dim, neg);
+    q->end = clamp_index(q->end, dim, neg);
+  }
+  /* ceil((end - start) / step), written so that no step (up to +-2^63) overflows */
+  if (q->step > 0) len = q->end > q->start ? (q->end - q->start - 1) / q->step + 1 : 0;
+  else len = q->start > q->end ? 1 - (q->start - q->end - 1) / q->step : 0;
+  if (len < 1) {
+    error_at(n->loc, "%s '%s': the part of axis %d (length %lld) from %lld to %lld in steps of %lld is empty",
+             q->nparts ? "split output" : "slice layer", nname(n), ax, (long long)dim, (long long)q->start,
+             (long long)q->end, (long long)q->step);
+    return;
+  }
+  n->shape = *in;
+  n->shape.dim[ax] = len;
+}
+
+static void infer_transpose(Graph *g, Node *n, const Shape *in) {
+  TransposeAttr *q = &n->a.transpose;
+  if (q->rank != in->rank) {
+    error_at(n->loc, "transpose layer '%s': 'perm' has %d entries for a rank-%d input %s", nname(n), q->rank,
+             in->rank, shape_str(g->arena, in));
+    return;
+  }
+  unsigned seen = 0;
+  for (int i = 0; i < q->rank; i++) {
+    int a = norm_axis(g, n, q->perm[i], in, "perm entry");
+    if (a < 0) return;
+    if (seen & (1u << a)) {
+      error_at(n->loc, "transpose layer '%s': 'perm' names dimension %d twice", nname(n), a);
+      return;
+    }
+    seen |= 1u << a;
+    q->perm[i] = a;
+  }
+  n->shape.rank = in->rank;
+  for (int i = 0; i < in->rank; i++) n->shape.dim[i] = in->dim[q->perm[i]];
+}
+
+/* torch.nn.Linear: over the last axis of any rank; weight [units, in]. */
+static void infer_linear(Graph *g, Node *n, const Shape *in) {
+  n->shape = *in;
+  n->shape.dim[in->rank - 1] = n->a.dense.units;
+  set_param(g, n, n->weight, 2, (int64_t[]){n->a.dense.units, in->dim[in->rank - 1]});
+  set_param(g, n, n->bias, 1, (int64_t[]){n->a.dense.units});
+}
+
+static void infer_reduce(Graph *g, Node *n, const Shape *in) {
+  ReduceAttr *q = &n->a.reduce;
+  q->axes = q->naxes ? 0 : (1u << in->rank) - 1; /* none given: all */
+  for (int i = 0; i < q->naxes; i++) {
+    int a = norm_axis(g, n, q->given[i], in, "axis");
+    if (a < 0) return;
+    if (q->axes & (1u << a)) {
+      error_at(n->loc, "%s layer '%s': axis %d is listed twice (as %d)", op_name(n->op), nname(n), a, q->given[i]);
+      return;
+    }
+    q->axes |= 1u << a;
+  }
+  Shape out = {0};
+  for (int i = 0; i < in->rank; i++) {
+    bool r = q->axes & (1u << i);
+    if (!r) out.dim[out.rank++] = in->dim[i];
+    else if (q->keepdims) out.dim[out.rank++] = 1;
+  }
+  if (out.rank == 0) out = (Shape){1, {1}}; /* a scalar is a tensor of one element */
   n->shape = out;
 }
 
@@ -372,16 +554,8 @@ static void infer_softmax(Graph *g, Node *n, const Shape *in) {
   n->shape = *in;
 }
 
-/* The number of inputs an op takes: exactly `lo` when hi == lo. */
-static void arity(Op op, int *lo, int *hi) {
-  *lo = *hi = op == OP_INPUT ? 0 : 1;
-  if (op == OP_ADD || op == OP_MUL) *lo = 2, *hi = INT32_MAX;
-  if (op == OP_CONCAT) *hi = INT32_MAX;
-}
-
 static bool check_arity(Node *n) {
-  int lo, hi;
-  arity(n->op, &lo, &hi);
+  int lo = op_min_in[n->op], hi = op_max_in[n->op] < 0 ? INT32_MAX : op_max_in[n->op];
   if (n->nin >= lo && n->nin <= hi) return true;
   if (lo == hi)
     error_at(n->loc, "%s layer '%s' takes %d input%s, got %d", kind(n), nname(n), lo,
@@ -397,6 +571,12 @@ static void infer_node(Graph *g, Node *n) {
     return;
   }
   if (n->op == OP_INPUT) {
+    check_node_size(g, n);
+    return;
+  }
+  if (n->op == OP_CONSTANT) {
+    n->shape = n->a.constant.shape;
+    set_param(g, n, n->weight, n->shape.rank, n->shape.dim);
     check_node_size(g, n);
     return;
   }
@@ -417,7 +597,20 @@ static void infer_node(Graph *g, Node *n) {
   case OP_BATCHNORM: infer_batchnorm(g, n, in); break;
   case OP_ACT: infer_act(g, n, in); break;
   case OP_ADD:
-  case OP_MUL: infer_broadcast(g, n); break;
+  case OP_MUL:
+  case OP_SUB:
+  case OP_DIV:
+  case OP_MAX:
+  case OP_MIN: infer_broadcast(g, n); break;
+  case OP_LAYER_NORM: infer_layer_norm(g, n, in); break;
+  case OP_INSTANCE_NORM: infer_instance_norm(g, n, in); break;
+  case OP_SLICE: infer_slice(g, n, in); break;
+  case OP_TRANSPOSE: infer_transpose(g, n, in); break;
+  case OP_LINEAR: infer_linear(g, n, in); break;
+  case OP_REDUCE_MEAN:
+  case OP_REDUCE_SUM:
+  case OP_REDUCE_MAX:
+  case OP_REDUCE_MIN: infer_reduce(g, n, in); break;
   case OP_CONCAT: infer_concat(g, n); break;
   case OP_PAD: infer_pad(g, n, in); break;
   case OP_UPSAMPLE: infer_upsample(g, n, in); break;
@@ -427,10 +620,17 @@ static void infer_node(Graph *g, Node *n) {
   case OP_DENSE: infer_dense(g, n, in); break;
   case OP_SOFTMAX: infer_softmax(g, n, in); break;
   case OP_INPUT:
+  case OP_CONSTANT:
   case OP_REORDER:
   case OP_COUNT: CNNC_UNREACHABLE();
   }
   check_node_size(g, n);
+}
+
+bool shape_infer_node(Graph *g, int id) {
+  int errors0 = diag_error_count();
+  infer_node(g, &g->nodes[id]);
+  return diag_error_count() == errors0 && g->nodes[id].shape.rank > 0;
 }
 
 bool shape_infer(Graph *g) {

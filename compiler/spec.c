@@ -8,21 +8,23 @@
  * shapes left to shape.c).  How many inputs an op takes is checked by
  * shape.c; here `inputs:` is just a list of names.
  *
- * libyaml's document API loads the whole file as a node tree; every node
- * carries a 0-based start mark, turned into a 1-based Loc for messages.
- * The walk over the tree never stops at the first problem: each section
- * reports what is wrong with it and carries on with what it could read, so
- * one run shows every error (the caller gets NULL if there was any).
+ * yaml.c loads the text as a tree of YNodes (aliases shared, counted
+ * against --max-yaml-values); every node carries its 1-based line and
+ * column.  The walk over the tree never stops at the first problem: each
+ * section reports what is wrong with it and carries on with what it could
+ * read, so one run shows every error (the caller gets NULL if there was
+ * any).  Layers, inputs and outputs go to the graph builder (build.c),
+ * which resolves names, orders the nodes and reports cycles.
  *
- * Layers are collected in spec order first, references are resolved by
- * name once everything is read (a layer may name a later one), and then a
- * depth-first walk in spec order emits each node after its inputs.  That
- * keeps spec order wherever the data flow allows, finds cycles, and makes
- * node ids stable from run to run.
+ * Names of layers and inputs are any non-empty string, exactly as written
+ * (PyTorch's module names "0", "layer1.0.conv1"), and parameters are
+ * named "<layer>.<weight|bias|...>", so a state_dict fits as is; the C
+ * identifiers of the generated API come from names.c.
  *
- * Robustness: the tree may contain aliases (shared or even self-referencing
- * nodes), so no walk here recurses more than a fixed depth, inline arrays
- * are bounded before they are read, and every integer is range-checked.
+ * Robustness: the tree may share nodes through aliases, so no walk here
+ * recurses more than a fixed depth, an aliased inline array is read once
+ * and shared, inline arrays are bounded before they are read, and every
+ * integer is range-checked.
  */
 #include "cnnc.h"
 
@@ -32,57 +34,40 @@
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 enum {
-  MAX_INLINE_VALUES = 1 << 24, /* larger tensors belong in a weights file */
-  MAX_DEPTH = 32,              /* a spec needs about 10 levels of nesting */
+  MAX_INLINE_VALUES = 1 << 24, /* per parameter; larger tensors belong in a weights file */
+  MAX_NAME_BYTES = 4096,       /* layer, input and output names */
 };
 
 typedef enum { K_NULL, K_BOOL, K_INT, K_FLOAT, K_STRING, K_SEQ, K_MAP } Kind;
 
-/* A graph input or layer as read, before references are resolved. */
+/* Inline data already read, by YAML node: an alias of an array is the
+ * same array, parsed once and shared. */
 typedef struct {
-  Node node;           /* op, name, loc, attributes, act, params */
-  Loc name_loc;        /* the name's value (for duplicate notes) */
-  const char **refs;   /* input names (explicit `input:`/`inputs:`) */
-  Loc *ref_locs;       /* where each name is */
-  int nrefs;           /* -1: default input (previous layer) */
-} Pending;
+  float *data;
+  int64_t count;
+  Shape given;
+} Inline;
 
 typedef struct {
   Arena *a;
   const char *file;
-  const char *text; /* whole spec, for reader-error offsets */
-  size_t len;
-  yaml_document_t *doc;
   Graph *g;
-  Pending *in;      /* graph inputs, spec order */
-  int nin, capin;
-  Pending *ly;      /* layers, spec order */
-  int nly, capnly;
-  yaml_node_t *outputs;   /* the `outputs:` value or NULL */
-  Pending **all;          /* inputs then layers */
-  int nall;
-  int *hash;              /* open addressing over `all` by name; -1 empty */
-  int hcap;
+  Builder *b;
+  bool first_layer;  /* no layer parsed yet */
 } P;
 
 /* ---- locations and scalar helpers ---- */
 
-static Loc loc_mark(P *p, yaml_mark_t m) {
-  return (Loc){p->file, (int)(m.line < INT_MAX ? m.line + 1 : INT_MAX),
-               (int)(m.column < INT_MAX ? m.column + 1 : INT_MAX)};
-}
-static Loc loc_of(P *p, yaml_node_t *n) { return loc_mark(p, n->start_mark); }
+static Loc loc_of(P *p, YNode *n) { return (Loc){p->file, n->line, n->col}; }
 
-static yaml_node_t *doc_node(P *p, int id) { return yaml_document_get_node(p->doc, id); }
 
-static const char *sval(yaml_node_t *n) { return (const char *)n->data.scalar.value; }
-static size_t slen(yaml_node_t *n) { return n->data.scalar.length; }
+static const char *sval(YNode *n) { return n->s; }
+static size_t slen(YNode *n) { return n->len; }
 
-static bool scalar_is(yaml_node_t *n, const char *s) {
-  return n && n->type == YAML_SCALAR_NODE && slen(n) == strlen(s) && memcmp(sval(n), s, slen(n)) == 0;
+static bool scalar_is(YNode *n, const char *s) {
+  return n && n->type == Y_SCALAR && slen(n) == strlen(s) && memcmp(sval(n), s, slen(n)) == 0;
 }
 
 static bool any_of(const char *v, const char *const *list) {
@@ -118,10 +103,10 @@ static bool is_float_text(const char *s) {
 }
 
 /* YAML 1.2 core schema resolution of plain scalars; quoted ones are strings. */
-static Kind kind_of(yaml_node_t *n) {
-  if (n->type == YAML_SEQUENCE_NODE) return K_SEQ;
-  if (n->type == YAML_MAPPING_NODE) return K_MAP;
-  if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return K_STRING;
+static Kind kind_of(YNode *n) {
+  if (n->type == Y_SEQ) return K_SEQ;
+  if (n->type == Y_MAP) return K_MAP;
+  if (!n->plain) return K_STRING;
   const char *v = sval(n);
   if (strlen(v) != slen(n)) return K_STRING; /* embedded NUL */
   static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
@@ -134,18 +119,19 @@ static Kind kind_of(yaml_node_t *n) {
 }
 
 /* A printable, bounded copy of a scalar for messages. */
-static const char *show(P *p, yaml_node_t *n) {
-  size_t len = slen(n) < 40 ? slen(n) : 40;
+/* A bounded copy of a scalar for messages, cut at a character boundary
+ * (diagnostics escape what is not printable). */
+static const char *show(P *p, YNode *n) {
+  size_t len = utf8_prefix(sval(n), slen(n), 40);
   char *s = arena_alloc(p->a, len + 4);
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)sval(n)[i];
-    s[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-  }
+  memcpy(s, sval(n), len);
+  for (size_t i = 0; i < len; i++)
+    if (!s[i]) s[i] = '?'; /* an embedded NUL */
   if (len < slen(n)) memcpy(s + len, "...", 3);
   return s;
 }
 
-static const char *describe(P *p, yaml_node_t *n) {
+static const char *describe(P *p, YNode *n) {
   switch (kind_of(n)) {
   case K_NULL: return "null";
   case K_BOOL: return arena_printf(p->a, "boolean %s", show(p, n));
@@ -160,7 +146,7 @@ static const char *describe(P *p, yaml_node_t *n) {
 
 /* ---- typed values; each reports at the value and returns false ---- */
 
-static bool get_int(P *p, yaml_node_t *v, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+static bool get_int(P *p, YNode *v, const char *key, int64_t lo, int64_t hi, int64_t *out) {
   if (kind_of(v) != K_INT) {
     error_at(loc_of(p, v), "'%s' must be an integer, got %s", key, describe(p, v));
     return false;
@@ -183,14 +169,14 @@ static bool get_int(P *p, yaml_node_t *v, const char *key, int64_t lo, int64_t h
   return true;
 }
 
-static bool get_i32(P *p, yaml_node_t *v, const char *key, int lo, int *out) {
+static bool get_i32(P *p, YNode *v, const char *key, int lo, int *out) {
   int64_t x;
   if (!get_int(p, v, key, lo, INT_MAX, &x)) return false;
   *out = (int)x;
   return true;
 }
 
-static bool get_bool(P *p, yaml_node_t *v, const char *key, bool *out) {
+static bool get_bool(P *p, YNode *v, const char *key, bool *out) {
   if (kind_of(v) != K_BOOL) {
     error_at(loc_of(p, v), "'%s' must be true or false, got %s", key, describe(p, v));
     return false;
@@ -199,7 +185,7 @@ static bool get_bool(P *p, yaml_node_t *v, const char *key, bool *out) {
   return true;
 }
 
-static bool get_str(P *p, yaml_node_t *v, const char *key, const char **out) {
+static bool get_str(P *p, YNode *v, const char *key, const char **out) {
   if (kind_of(v) == K_STRING && strlen(sval(v)) != slen(v)) {
     error_at(loc_of(p, v), "'%s' must not contain NUL characters", key);
     return false;
@@ -212,16 +198,12 @@ static bool get_str(P *p, yaml_node_t *v, const char *key, const char **out) {
   return true;
 }
 
-static int seq_len(yaml_node_t *v) {
-  return (int)(v->data.sequence.items.top - v->data.sequence.items.start);
-}
-static yaml_node_t *seq_at(P *p, yaml_node_t *v, int i) {
-  return doc_node(p, v->data.sequence.items.start[i]);
-}
+static int seq_len(YNode *v) { return (int)v->len; }
+static YNode *seq_at(P *p, YNode *v, int i) { return v->kids[i]; }
 
 /* An int or a list of `n` ints (e.g. kernel: 3 or [3, 5]). */
-static bool get_ints(P *p, yaml_node_t *v, const char *key, int lo, int n, int *out) {
-  if (v->type == YAML_SEQUENCE_NODE) {
+static bool get_ints(P *p, YNode *v, const char *key, int lo, int n, int *out) {
+  if (v->type == Y_SEQ) {
     if (seq_len(v) != n) {
       error_at(loc_of(p, v), "'%s' must be an integer or a list of %d integers, got a list of %d",
                key, n, seq_len(v));
@@ -241,43 +223,39 @@ static bool get_ints(P *p, yaml_node_t *v, const char *key, int lo, int n, int *
   return true;
 }
 
-static const char *const c_keywords[] = {
-    "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
-    "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
-    "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
-    "union", "unsigned", "void", "volatile", "while", "_Alignas", "_Alignof", "_Atomic",
-    "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn", "_Static_assert",
-    "_Thread_local", NULL};
-
-/* Names end up in C symbols and parameter names, so they are C identifiers. */
-static bool get_name(P *p, yaml_node_t *v, const char *key, const char **out) {
-  if (!get_str(p, v, key, out)) return false;
-  const char *s = *out;
-  bool ok = *s && !(*s >= '0' && *s <= '9') && strlen(s) <= 200;
-  for (; ok && *s; s++)
-    ok = *s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9');
-  if (!ok) {
-    error_at(loc_of(p, v),
-             "invalid %s '%s': must be a C identifier (letters, digits and '_', not starting with "
-             "a digit, at most 200 characters)",
-             key, show(p, v));
+/* Layer and input names: any non-empty string (a YAML scalar, so `name: 0`
+ * is the name "0"); names.c derives the C identifiers the header needs. */
+static bool get_name(P *p, YNode *v, const char *key, const char **out) {
+  if (v->type != Y_SCALAR || kind_of(v) == K_NULL || slen(v) == 0) {
+    error_at(loc_of(p, v), "%s must be a non-empty string, got %s", key, describe(p, v));
     return false;
   }
-  if (any_of(*out, c_keywords)) {
-    error_at(loc_of(p, v), "invalid %s '%s': a C keyword cannot be used as a name", key, *out);
+  if (strlen(sval(v)) != slen(v)) {
+    error_at(loc_of(p, v), "%s must not contain NUL characters", key);
     return false;
   }
+  if (slen(v) > MAX_NAME_BYTES) {
+    error_at(loc_of(p, v), "%s is longer than %d bytes", key, MAX_NAME_BYTES);
+    return false;
+  }
+  *out = arena_strdup(p->a, sval(v));
   return true;
+}
+
+/* The model name prefixes every generated symbol: a C identifier (names.c). */
+static void get_model_name(P *p, YNode *v, const char **out) {
+  const char *s;
+  if (get_str(p, v, "name", &s) && names_check_model(s, loc_of(p, v))) *out = s;
 }
 
 /* ---- mappings ---- */
 
-static yaml_node_t *map_get(P *p, yaml_node_t *m, const char *key, Loc *key_loc) {
-  for (yaml_node_pair_t *e = m->data.mapping.pairs.start; e < m->data.mapping.pairs.top; e++) {
-    yaml_node_t *k = doc_node(p, e->key);
+static YNode *map_get(P *p, YNode *m, const char *key, Loc *key_loc) {
+  for (uint32_t i = 0; i < m->len; i++) {
+    YNode *k = m->kids[2 * i];
     if (scalar_is(k, key)) {
       if (key_loc) *key_loc = loc_of(p, k);
-      return doc_node(p, e->value);
+      return m->kids[2 * i + 1];
     }
   }
   return NULL;
@@ -294,23 +272,6 @@ static bool has_word(const char *list, const char *w, size_t n) {
   return false;
 }
 
-/* Edit distance, for "did you mean" (short strings only). */
-static int edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la > 31 || lb > 31) return 99;
-  int d[32][32];
-  for (size_t i = 0; i <= la; i++) d[i][0] = (int)i;
-  for (size_t j = 0; j <= lb; j++) d[0][j] = (int)j;
-  for (size_t i = 1; i <= la; i++)
-    for (size_t j = 1; j <= lb; j++) {
-      int best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-      if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
-      d[i][j] = best;
-    }
-  return d[la][lb];
-}
-
 /* The word of space-separated `list` closest to `got`, if close enough. */
 static const char *did_you_mean(P *p, const char *got, const char *list) {
   const char *best = NULL;
@@ -324,7 +285,7 @@ static const char *did_you_mean(P *p, const char *got, const char *list) {
     if (n && n < sizeof word) {
       memcpy(word, s, n);
       word[n] = 0;
-      int d = edit_distance(got, word);
+      int d = edit_distance(got, word, bestd);
       if (d < bestd && d < (int)n) bestd = d, best = arena_strdup(p->a, word);
     }
     s = e;
@@ -353,22 +314,22 @@ static const char *suggest(P *p, const char *got, const char *list, const char *
 }
 
 /* Reports non-string, unknown and duplicate keys of mapping `m`. */
-static void check_keys(P *p, yaml_node_t *m, const char *allowed, const char *where) {
-  for (yaml_node_pair_t *e = m->data.mapping.pairs.start; e < m->data.mapping.pairs.top; e++) {
-    yaml_node_t *k = doc_node(p, e->key);
+static void check_keys(P *p, YNode *m, const char *allowed, const char *where) {
+  for (uint32_t e = 0; e < m->len; e++) {
+    YNode *k = m->kids[2 * e];
     if (kind_of(k) != K_STRING && kind_of(k) != K_BOOL && kind_of(k) != K_NULL) {
       error_at(loc_of(p, k), "keys must be strings, got %s", describe(p, k));
       continue;
     }
-    if (k->type != YAML_SCALAR_NODE) continue;
+    if (k->type != Y_SCALAR) continue;
     const char *s = sval(k);
     if (!has_word(allowed, s, strlen(s)) || strlen(s) != slen(k)) {
       error_at(loc_of(p, k), "unknown key '%s' in %s%s", show(p, k), where,
                suggest(p, show(p, k), allowed, "expected one of"));
       continue;
     }
-    for (yaml_node_pair_t *f = m->data.mapping.pairs.start; f < e; f++) {
-      yaml_node_t *k0 = doc_node(p, f->key);
+    for (uint32_t f = 0; f < e; f++) {
+      YNode *k0 = m->kids[2 * f];
       if (scalar_is(k0, s)) {
         error_at(loc_of(p, k), "duplicate key '%s' in %s", s, where);
         note_at(loc_of(p, k0), "'%s' first given here", s);
@@ -378,8 +339,8 @@ static void check_keys(P *p, yaml_node_t *m, const char *allowed, const char *wh
   }
 }
 
-static yaml_node_t *require(P *p, yaml_node_t *m, const char *key, const char *where) {
-  yaml_node_t *v = map_get(p, m, key, NULL);
+static YNode *require(P *p, YNode *m, const char *key, const char *where) {
+  YNode *v = map_get(p, m, key, NULL);
   if (!v) error_at(loc_of(p, m), "missing required key '%s' in %s", key, where);
   return v;
 }
@@ -394,7 +355,7 @@ static Param *new_param(P *p, Node *n, const char *suffix) {
   return pr;
 }
 
-static bool get_float(P *p, yaml_node_t *v, const char *key, float *out) {
+static bool get_float(P *p, YNode *v, const char *key, float *out) {
   Kind k = kind_of(v);
   if (k != K_INT && k != K_FLOAT) {
     error_at(loc_of(p, v), "inline '%s' values must be numbers, got %s", key, describe(p, v));
@@ -409,8 +370,8 @@ static bool get_float(P *p, yaml_node_t *v, const char *key, float *out) {
   return true;
 }
 
-/* A number attribute (epsilon, alpha, ...) within [lo, hi]. */
-static bool get_num(P *p, yaml_node_t *v, const char *key, double lo, double hi, float *out) {
+/* A number attribute (epsilon, alpha, ...) within [lo, hi], as the double written. */
+static bool get_double(P *p, YNode *v, const char *key, double lo, double hi, double *out) {
   Kind k = kind_of(v);
   if (k != K_INT && k != K_FLOAT) {
     error_at(loc_of(p, v), "'%s' must be a number, got %s", key, describe(p, v));
@@ -423,17 +384,25 @@ static bool get_num(P *p, yaml_node_t *v, const char *key, double lo, double hi,
   }
   if (d < lo || d > hi) {
     if (hi >= FLT_MAX)
-      error_at(loc_of(p, v), "'%s' must be non-negative, got %s", key, show(p, v));
+      error_at(loc_of(p, v), "'%s' must be %s, got %s", key, lo > 0 ? "positive" : "non-negative", show(p, v));
     else
       error_at(loc_of(p, v), "'%s' must be between %g and %g, got %s", key, lo, hi, show(p, v));
     return false;
   }
+  *out = d;
+  return true;
+}
+
+/* The same, rounded to float. */
+static bool get_num(P *p, YNode *v, const char *key, double lo, double hi, float *out) {
+  double d;
+  if (!get_double(p, v, key, lo, hi, &d)) return false;
   *out = (float)d;
   return true;
 }
 
 /* One of the space-separated `words`, as its index. */
-static bool get_word(P *p, yaml_node_t *v, const char *key, const char *words, int *out) {
+static bool get_word(P *p, YNode *v, const char *key, const char *words, int *out) {
   const char *s;
   if (!get_str(p, v, key, &s)) return false;
   int i = 0;
@@ -453,9 +422,9 @@ static bool get_word(P *p, yaml_node_t *v, const char *key, const char *words, i
 
 /* Reads a (possibly nested) row-major array whose shape along each level is
  * `dims` (from the first elements).  Stops at the first problem. */
-static bool read_values(P *p, yaml_node_t *v, const char *key, const int64_t *dims, int depth,
+static bool read_values(P *p, YNode *v, const char *key, const int64_t *dims, int depth,
                         int rank, float *out, int64_t *pos) {
-  if (v->type != YAML_SEQUENCE_NODE) {
+  if (v->type != Y_SEQ) {
     error_at(loc_of(p, v), "inline '%s' is not rectangular: expected a list of %lld here, got %s",
              key, (long long)dims[depth], describe(p, v));
     return false;
@@ -466,7 +435,7 @@ static bool read_values(P *p, yaml_node_t *v, const char *key, const int64_t *di
     return false;
   }
   for (int i = 0; i < seq_len(v); i++) {
-    yaml_node_t *it = seq_at(p, v, i);
+    YNode *it = seq_at(p, v, i);
     if (depth + 1 < rank) {
       if (!read_values(p, it, key, dims, depth + 1, rank, out, pos)) return false;
     } else if (!get_float(p, it, key, &out[(*pos)++])) {
@@ -476,48 +445,55 @@ static bool read_values(P *p, yaml_node_t *v, const char *key, const int64_t *di
   return true;
 }
 
-static void parse_inline(P *p, yaml_node_t *v, const char *key, Param *pr) {
-  if (v->type != YAML_SEQUENCE_NODE) {
+static void parse_inline(P *p, YNode *v, const char *key, Param *pr) {
+  if (v->type != Y_SEQ) {
     error_at(loc_of(p, v), "inline '%s' must be a list of numbers, got %s", key, describe(p, v));
     return;
   }
-  int64_t dims[MAX_RANK];
-  int rank = 0;
-  int64_t count = 1;
-  yaml_node_t *n = v;
-  while (n && n->type == YAML_SEQUENCE_NODE) {
-    if (rank == MAX_RANK) {
-      error_at(loc_of(p, v), "inline '%s' is nested deeper than %d levels", key, MAX_RANK);
-      return;
+  Inline *in = ((YColl *)v)->user;
+  if (!in) { /* first use of this array (an alias reuses it) */
+    int64_t dims[MAX_RANK];
+    int rank = 0;
+    int64_t count = 1;
+    YNode *n = v;
+    while (n && n->type == Y_SEQ) {
+      if (rank == MAX_RANK) {
+        error_at(loc_of(p, v), "inline '%s' is nested deeper than %d levels", key, MAX_RANK);
+        return;
+      }
+      dims[rank++] = seq_len(n);
+      if (!ck_mul(count, seq_len(n), &count) || count > MAX_INLINE_VALUES) {
+        error_at(loc_of(p, v), "inline '%s' has more than %d values; use a weights file", key,
+                 MAX_INLINE_VALUES);
+        return;
+      }
+      n = seq_len(n) ? seq_at(p, n, 0) : NULL;
     }
-    dims[rank++] = seq_len(n);
-    if (!ck_mul(count, seq_len(n), &count) || count > MAX_INLINE_VALUES) {
-      error_at(loc_of(p, v), "inline '%s' has more than %d values; use a weights file", key,
-               MAX_INLINE_VALUES);
-      return;
+    float *data = arena_array(p->a, (size_t)(count ? count : 1), sizeof(float));
+    int64_t pos = 0;
+    if (!read_values(p, v, key, dims, 0, rank, data, &pos)) return;
+    in = arena_alloc(p->a, sizeof *in);
+    *in = (Inline){.data = data, .count = count};
+    if (rank > 1) {
+      in->given.rank = rank;
+      memcpy(in->given.dim, dims, sizeof(int64_t) * (size_t)rank);
     }
-    n = seq_len(n) ? seq_at(p, n, 0) : NULL;
+    ((YColl *)v)->user = in;
   }
-  float *data = arena_array(p->a, (size_t)(count ? count : 1), sizeof(float));
-  int64_t pos = 0;
-  if (!read_values(p, v, key, dims, 0, rank, data, &pos)) return;
   pr->is_inline = true;
-  pr->data = data;
-  pr->count = count;
+  pr->data = in->data;
+  pr->count = in->count;
+  pr->given = in->given;
   pr->loc = loc_of(p, v);
-  if (rank > 1) {
-    pr->given.rank = rank;
-    memcpy(pr->given.dim, dims, sizeof(int64_t) * (size_t)rank);
-  }
 }
 
 /* `bias: true|false` is the flag; `bias: [..]` is inline data (and true). */
-static void parse_bias_flag(P *p, yaml_node_t *m, bool *has_bias, yaml_node_t **inline_bias) {
+static void parse_bias_flag(P *p, YNode *m, bool *has_bias, YNode **inline_bias) {
   *has_bias = true;
   *inline_bias = NULL;
-  yaml_node_t *v = map_get(p, m, "bias", NULL);
+  YNode *v = map_get(p, m, "bias", NULL);
   if (!v) return;
-  if (v->type == YAML_SEQUENCE_NODE)
+  if (v->type == Y_SEQ)
     *inline_bias = v;
   else if (kind_of(v) == K_BOOL)
     get_bool(p, v, "bias", has_bias);
@@ -526,14 +502,14 @@ static void parse_bias_flag(P *p, yaml_node_t *m, bool *has_bias, yaml_node_t **
 }
 
 /* Parameter `<layer>.<key>`, with inline data when the layer gives `key`. */
-static Param *param(P *p, yaml_node_t *m, Node *n, const char *key) {
+static Param *param(P *p, YNode *m, Node *n, const char *key) {
   Param *pr = new_param(p, n, key);
-  yaml_node_t *v = map_get(p, m, key, NULL);
+  YNode *v = map_get(p, m, key, NULL);
   if (v) parse_inline(p, v, key, pr);
   return pr;
 }
 
-static void make_params(P *p, yaml_node_t *m, Node *n, bool has_bias, yaml_node_t *inline_bias) {
+static void make_params(P *p, YNode *m, Node *n, bool has_bias, YNode *inline_bias) {
   if (!n->name) return;
   n->weight = param(p, m, n, "weight");
   if (has_bias) {
@@ -550,25 +526,69 @@ static const char *act_keys(ActKind k) {
   switch (k) {
   case ACT_LEAKY_RELU:
   case ACT_ELU: return "alpha";
+  case ACT_SELU: return "alpha gamma";
+  case ACT_HARDSIGMOID: return "alpha beta";
+  case ACT_SOFTPLUS: return "beta";
+  case ACT_POW: return "exponent";
+  case ACT_SCALE: return "scale offset";
   case ACT_CLIP: return "min max";
   case ACT_PRELU: return "num_parameters weight";
   default: return "";
   }
 }
 
+/* An optional number key of mapping m (NULL for the string form) into *out. */
+static void opt_num(P *p, YNode *m, const char *key, float *out) {
+  YNode *v;
+  if (m && (v = map_get(p, m, key, NULL))) get_num(p, v, key, -FLT_MAX, FLT_MAX, out);
+}
+
+Act spec_act_default(ActKind k) {
+  switch (k) {
+  case ACT_LEAKY_RELU: return (Act){k, 0.01f, 0};
+  case ACT_ELU: return (Act){k, 1.0f, 0};
+  case ACT_SELU: return (Act){k, 1.6732632423543772f, 1.0507009873554805f}; /* torch.nn.SELU's constants */
+  case ACT_HARDSIGMOID: return (Act){k, 1.0f / 6, 0.5f}; /* torch.nn.Hardsigmoid: relu6(x + 3) / 6 */
+  case ACT_SOFTPLUS: return (Act){k, 1, 0};
+  case ACT_SCALE: return (Act){k, 1, 0};
+  case ACT_CLIP: return (Act){k, -INFINITY, INFINITY}; /* no bounds */
+  default: return (Act){k, 0, 0};
+  }
+}
+
 /* Defaults, then the activation's own keys from mapping `m` (a layer or a
  * fused `{op: ...}`); m NULL for the string form.  `at` is where a missing
  * clip bound is reported. */
-static void parse_act_params(P *p, yaml_node_t *m, Act *act, yaml_node_t *at) {
-  yaml_node_t *v, *vmin = NULL, *vmax = NULL;
+static void parse_act_params(P *p, YNode *m, Act *act, YNode *at) {
+  YNode *v, *vmin = NULL, *vmax = NULL;
+  *act = spec_act_default(act->kind);
   switch (act->kind) {
   case ACT_LEAKY_RELU:
   case ACT_ELU:
-    act->alpha = act->kind == ACT_ELU ? 1.0f : 0.01f;
-    if (m && (v = map_get(p, m, "alpha", NULL))) get_num(p, v, "alpha", -FLT_MAX, FLT_MAX, &act->alpha);
+    opt_num(p, m, "alpha", &act->alpha);
+    break;
+  case ACT_SELU:
+    opt_num(p, m, "alpha", &act->alpha);
+    opt_num(p, m, "gamma", &act->beta);
+    break;
+  case ACT_HARDSIGMOID:
+    opt_num(p, m, "alpha", &act->alpha);
+    opt_num(p, m, "beta", &act->beta);
+    break;
+  case ACT_SOFTPLUS:
+    if (m && (v = map_get(p, m, "beta", NULL))) get_num(p, v, "beta", FLT_MIN, FLT_MAX, &act->alpha);
+    break;
+  case ACT_SCALE:
+    opt_num(p, m, "scale", &act->alpha);
+    opt_num(p, m, "offset", &act->beta);
+    break;
+  case ACT_POW:
+    if (!m || !(v = map_get(p, m, "exponent", NULL)))
+      error_at(loc_of(p, at), "pow needs 'exponent'%s", m ? "" : "; write e.g. activation: {op: pow, exponent: 2}");
+    else
+      get_num(p, v, "exponent", -FLT_MAX, FLT_MAX, &act->alpha);
     break;
   case ACT_CLIP:
-    act->alpha = -INFINITY, act->beta = INFINITY;
     if (m && (vmin = map_get(p, m, "min", NULL)) && !get_num(p, vmin, "min", -FLT_MAX, FLT_MAX, &act->alpha))
       return;
     if (m && (vmax = map_get(p, m, "max", NULL)) && !get_num(p, vmax, "max", -FLT_MAX, FLT_MAX, &act->beta))
@@ -591,11 +611,11 @@ static const char *fusable_acts(P *p) {
 }
 
 /* `activation: name` or `activation: {op: name, <its keys>}`. */
-static void parse_activation(P *p, yaml_node_t *m, Node *n) {
-  yaml_node_t *v = map_get(p, m, "activation", NULL), *namev = v;
+static void parse_activation(P *p, YNode *m, Node *n) {
+  YNode *v = map_get(p, m, "activation", NULL), *namev = v;
   const char *s;
   if (!v) return;
-  if (v->type == YAML_MAPPING_NODE) {
+  if (v->type == Y_MAP) {
     namev = require(p, v, "op", "the activation mapping");
     if (!namev) return;
   } else if (kind_of(v) != K_STRING) {
@@ -615,17 +635,17 @@ static void parse_activation(P *p, yaml_node_t *m, Node *n) {
     return;
   }
   n->act.kind = k;
-  if (v->type == YAML_MAPPING_NODE)
+  if (v->type == Y_MAP)
     check_keys(p, v, arena_printf(p->a, "op %s", act_keys(k)),
                arena_printf(p->a, "activation '%s' of layer '%s'", s, n->name ? n->name : "?"));
-  parse_act_params(p, v->type == YAML_MAPPING_NODE ? v : NULL, &n->act, v);
+  parse_act_params(p, v->type == Y_MAP ? v : NULL, &n->act, v);
 }
 
 /* An activation layer: `{op: leaky_relu, alpha: 0.2}`, `{op: prelu, ...}`. */
-static void parse_act_layer(P *p, yaml_node_t *m, Node *n) {
+static void parse_act_layer(P *p, YNode *m, Node *n) {
   parse_act_params(p, m, &n->act, m);
   if (n->act.kind != ACT_PRELU) return;
-  yaml_node_t *v;
+  YNode *v;
   n->a.num_parameters = 1;
   if ((v = map_get(p, m, "num_parameters", NULL)))
     get_i32(p, v, "num_parameters", 1, &n->a.num_parameters);
@@ -636,19 +656,19 @@ static void parse_act_layer(P *p, yaml_node_t *m, Node *n) {
 
 /* padding: int | [ph, pw] | [top, left, bottom, right], non-negative, into
  * pad[4] = top, left, bottom, right.  `more` names other accepted forms. */
-static bool get_pad4(P *p, yaml_node_t *v, const char *more, int *pad) {
+static bool get_pad4(P *p, YNode *v, const char *more, int *pad) {
   int q[4];
-  if (v->type == YAML_SEQUENCE_NODE && seq_len(v) == 4) {
+  if (v->type == Y_SEQ && seq_len(v) == 4) {
     bool ok = true;
     for (int i = 0; i < 4; i++) ok &= get_i32(p, seq_at(p, v, i), "padding", 0, &q[i]);
     if (ok) memcpy(pad, q, sizeof q);
     return ok;
   }
-  if ((v->type == YAML_SEQUENCE_NODE && seq_len(v) != 2) ||
-      (v->type != YAML_SEQUENCE_NODE && kind_of(v) != K_INT)) {
+  if ((v->type == Y_SEQ && seq_len(v) != 2) ||
+      (v->type != Y_SEQ && kind_of(v) != K_INT)) {
     error_at(loc_of(p, v), "'padding' must be an integer or a list of 2 or 4 integers%s, got %s%s",
              more, describe(p, v),
-             v->type == YAML_SEQUENCE_NODE ? arena_printf(p->a, " of %d", seq_len(v)) : "");
+             v->type == Y_SEQ ? arena_printf(p->a, " of %d", seq_len(v)) : "");
     return false;
   }
   if (!get_ints(p, v, "padding", 0, 2, q)) return false;
@@ -657,8 +677,8 @@ static bool get_pad4(P *p, yaml_node_t *v, const char *more, int *pad) {
   return true;
 }
 
-/* padding: int | [ph, pw], symmetric (pooling, conv_transpose2d). */
-static bool get_pad2(P *p, yaml_node_t *v, int *pad) {
+/* padding: int | [ph, pw], symmetric (conv_transpose2d). */
+static bool get_pad2(P *p, YNode *v, int *pad) {
   int q[2];
   if (!get_ints(p, v, "padding", 0, 2, q)) return false;
   pad[0] = pad[2] = q[0];
@@ -667,8 +687,8 @@ static bool get_pad2(P *p, yaml_node_t *v, int *pad) {
 }
 
 /* padding: int | [ph, pw] | [top, left, bottom, right] | same | valid */
-static void parse_conv_padding(P *p, yaml_node_t *v, ConvAttr *c, bool geometry_ok) {
-  if (v->type == YAML_SCALAR_NODE && kind_of(v) == K_STRING) {
+static void parse_conv_padding(P *p, YNode *v, ConvAttr *c, bool geometry_ok) {
+  if (v->type == Y_SCALAR && kind_of(v) == K_STRING) {
     if (scalar_is(v, "valid")) return;
     if (!scalar_is(v, "same")) {
       error_at(loc_of(p, v), "'padding' must be an integer or a list of 2 or 4 integers, 'same' or "
@@ -696,7 +716,7 @@ static void parse_conv_padding(P *p, yaml_node_t *v, ConvAttr *c, bool geometry_
 }
 
 /* PyTorch: "output padding must be smaller than either stride or dilation". */
-static void parse_output_padding(P *p, yaml_node_t *v, ConvAttr *c, bool geometry_ok) {
+static void parse_output_padding(P *p, YNode *v, ConvAttr *c, bool geometry_ok) {
   if (!get_ints(p, v, "output_padding", 0, 2, c->output_padding) || !geometry_ok) return;
   for (int i = 0; i < 2; i++)
     if (c->output_padding[i] >= c->stride[i] && c->output_padding[i] >= c->dilation[i]) {
@@ -709,12 +729,12 @@ static void parse_output_padding(P *p, yaml_node_t *v, ConvAttr *c, bool geometr
 }
 
 /* conv2d and conv_transpose2d. */
-static void parse_conv(P *p, yaml_node_t *m, Node *n) {
+static void parse_conv(P *p, YNode *m, Node *n) {
   ConvAttr *c = &n->a.conv;
   bool transpose = n->op == OP_CONV_TRANSPOSE2D;
   *c = (ConvAttr){.stride = {1, 1}, .dilation = {1, 1}, .groups = 1};
   const char *where = arena_printf(p->a, "%s layer '%s'", op_name(n->op), n->name ? n->name : "?");
-  yaml_node_t *v;
+  YNode *v;
   bool ok = true;
   if ((v = require(p, m, "filters", where))) get_i32(p, v, "filters", 1, &c->filters);
   if ((v = require(p, m, "kernel", where)))
@@ -733,18 +753,34 @@ static void parse_conv(P *p, yaml_node_t *m, Node *n) {
   if ((v = map_get(p, m, "groups", NULL)) && get_i32(p, v, "groups", 1, &c->groups) &&
       c->filters > 0 && c->filters % c->groups != 0)
     error_at(loc_of(p, v), "'groups' (%d) must divide 'filters' (%d)", c->groups, c->filters);
-  yaml_node_t *inline_bias;
+  YNode *inline_bias;
   parse_bias_flag(p, m, &c->has_bias, &inline_bias);
   parse_activation(p, m, n);
   make_params(p, m, n, c->has_bias, inline_bias);
 }
 
-/* PyTorch: "pad should be at most half of kernel size". */
-static void parse_pool(P *p, yaml_node_t *m, Node *n) {
+/* Every window must overlap the input: each side's padding is smaller
+ * than the (dilated) kernel.  PyTorch asks for at most half the kernel on
+ * both sides alike; ONNX's pads may be more, and uneven (auto_pad
+ * SAME_UPPER), so the format takes what cnnc computes, as ONNX does. */
+static void check_pool_padding(P *p, YNode *v, const PoolAttr *q) {
+  static const char *const side[4] = {"top", "left", "bottom", "right"};
+  for (int i = 0; i < 4; i++) {
+    int64_t extent = (int64_t)q->dilation[i % 2] * (q->kernel[i % 2] - 1) + 1;
+    if (q->pad[i] >= extent) {
+      error_at(loc_of(p, v), "pooling padding %d (%s) must be smaller than the kernel (%lld%s), so that every window "
+                             "overlaps the input", q->pad[i], side[i], (long long)extent,
+               q->dilation[i % 2] > 1 ? " with dilation" : "");
+      return;
+    }
+  }
+}
+
+static void parse_pool(P *p, YNode *m, Node *n) {
   PoolAttr *q = &n->a.pool;
   *q = (PoolAttr){.dilation = {1, 1}, .count_include_pad = true};
   const char *where = arena_printf(p->a, "%s layer '%s'", op_name(n->op), n->name ? n->name : "?");
-  yaml_node_t *v;
+  YNode *v;
   bool kernel_ok = false;
   if ((v = require(p, m, "kernel", where))) kernel_ok = get_ints(p, v, "kernel", 1, 2, q->kernel);
   if ((v = map_get(p, m, "stride", NULL)))
@@ -753,28 +789,24 @@ static void parse_pool(P *p, yaml_node_t *m, Node *n) {
     memcpy(q->stride, q->kernel, sizeof q->stride);
   if (n->op == OP_MAXPOOL2D && (v = map_get(p, m, "dilation", NULL)))
     get_ints(p, v, "dilation", 1, 2, q->dilation);
-  if ((v = map_get(p, m, "padding", NULL)) && get_pad2(p, v, q->pad) && kernel_ok &&
-      (q->pad[0] > q->kernel[0] / 2 || q->pad[1] > q->kernel[1] / 2))
-    error_at(loc_of(p, v), "pooling padding %dx%d is more than half the kernel %dx%d "
-                           "(PyTorch requires pad <= kernel / 2)",
-             q->pad[0], q->pad[1], q->kernel[0], q->kernel[1]);
+  if ((v = map_get(p, m, "padding", NULL)) && get_pad4(p, v, "", q->pad) && kernel_ok) check_pool_padding(p, v, q);
   if ((v = map_get(p, m, "ceil_mode", NULL))) get_bool(p, v, "ceil_mode", &q->ceil_mode);
   if ((v = map_get(p, m, "count_include_pad", NULL)))
     get_bool(p, v, "count_include_pad", &q->count_include_pad);
 }
 
-static void parse_dense(P *p, yaml_node_t *m, Node *n) {
-  const char *where = arena_printf(p->a, "dense layer '%s'", n->name ? n->name : "?");
-  yaml_node_t *v;
+static void parse_dense(P *p, YNode *m, Node *n) {
+  const char *where = arena_printf(p->a, "%s layer '%s'", op_name(n->op), n->name ? n->name : "?");
+  YNode *v;
   if ((v = require(p, m, "units", where))) get_i32(p, v, "units", 1, &n->a.dense.units);
-  yaml_node_t *inline_bias;
+  YNode *inline_bias;
   parse_bias_flag(p, m, &n->a.dense.has_bias, &inline_bias);
   parse_activation(p, m, n);
   make_params(p, m, n, n->a.dense.has_bias, inline_bias);
 }
 
-static void parse_batchnorm(P *p, yaml_node_t *m, Node *n) {
-  yaml_node_t *v;
+static void parse_batchnorm(P *p, YNode *m, Node *n) {
+  YNode *v;
   n->a.bn.epsilon = 1e-5f;
   if ((v = map_get(p, m, "epsilon", NULL))) get_num(p, v, "epsilon", 0, FLT_MAX, &n->a.bn.epsilon);
   if (!n->name) return;
@@ -784,9 +816,9 @@ static void parse_batchnorm(P *p, yaml_node_t *m, Node *n) {
   n->var = param(p, m, n, "running_var");
 }
 
-static void parse_pad(P *p, yaml_node_t *m, Node *n) {
+static void parse_pad(P *p, YNode *m, Node *n) {
   PadAttr *q = &n->a.pad;
-  yaml_node_t *v, *value = map_get(p, m, "value", NULL);
+  YNode *v, *value = map_get(p, m, "value", NULL);
   int mode = 0;
   if ((v = require(p, m, "padding", arena_printf(p->a, "pad layer '%s'", n->name ? n->name : "?"))))
     get_pad4(p, v, "", q->pad);
@@ -798,35 +830,80 @@ static void parse_pad(P *p, yaml_node_t *m, Node *n) {
     get_num(p, value, "value", -FLT_MAX, FLT_MAX, &q->value);
 }
 
-static void parse_upsample(P *p, yaml_node_t *m, Node *n) {
+/* scale: a number or [h, w] (positive); size: [h, w] (positive integers). */
+static void parse_upsample_size(P *p, YNode *m, Node *n, const char *where) {
   UpsampleAttr *u = &n->a.upsample;
-  yaml_node_t *v, *ac = map_get(p, m, "align_corners", NULL);
-  int mode = 0;
-  if ((v = require(p, m, "scale", arena_printf(p->a, "upsample layer '%s'", n->name ? n->name : "?"))))
-    get_ints(p, v, "scale", 1, 2, u->scale);
-  if ((v = map_get(p, m, "mode", NULL))) get_word(p, v, "mode", "nearest bilinear", &mode);
-  u->bilinear = mode == 1;
-  if (ac && !u->bilinear)
-    error_at(loc_of(p, ac), "'align_corners' only applies to mode 'bilinear'");
-  else if (ac)
-    get_bool(p, ac, "align_corners", &u->align_corners);
+  YNode *scale = map_get(p, m, "scale", NULL), *size = map_get(p, m, "size", NULL);
+  if (!scale && !size) {
+    error_at(loc_of(p, m), "%s needs 'scale' or 'size'", where);
+    return;
+  }
+  if (scale && size) {
+    error_at(loc_of(p, size), "%s: give 'scale' or 'size', not both", where);
+    return;
+  }
+  if (size) {
+    if (size->type != Y_SEQ || seq_len(size) != 2) {
+      error_at(loc_of(p, size), "'size' must be a list [h, w], got %s", describe(p, size));
+      return;
+    }
+    for (int i = 0; i < 2; i++) get_int(p, seq_at(p, size, i), "size", 1, cnnc_limits.dim, &u->size[i]);
+    return;
+  }
+  bool list = scale->type == Y_SEQ;
+  if (list && seq_len(scale) != 2) {
+    error_at(loc_of(p, scale), "'scale' must be a number or a list [h, w], got a list of %d", seq_len(scale));
+    return;
+  }
+  if (!list) {
+    if (get_double(p, scale, "scale", FLT_MIN, FLT_MAX, &u->scale[0])) u->scale[1] = u->scale[0];
+    return;
+  }
+  for (int i = 0; i < 2; i++) get_double(p, seq_at(p, scale, i), "scale", FLT_MIN, FLT_MAX, &u->scale[i]);
+}
+
+static void parse_upsample(P *p, YNode *m, Node *n) {
+  UpsampleAttr *u = &n->a.upsample;
+  const char *where = arena_printf(p->a, "upsample layer '%s'", n->name ? n->name : "?");
+  YNode *v, *ac = map_get(p, m, "align_corners", NULL), *cm = map_get(p, m, "coordinate_mode", NULL);
+  int mode = 0, k;
+  parse_upsample_size(p, m, n, where);
+  if ((v = map_get(p, m, "mode", NULL))) get_word(p, v, "mode", "nearest bilinear linear", &mode);
+  u->bilinear = mode >= 1;
+  /* PyTorch's defaults: nearest is asymmetric + floor, bilinear half_pixel */
+  u->coord = u->bilinear ? COORD_HALF_PIXEL : COORD_ASYMMETRIC;
+  u->nearest = NEAREST_FLOOR;
+  bool align = false;
+  if (ac && cm) error_at(loc_of(p, ac), "give 'align_corners' or 'coordinate_mode', not both");
+  else if (ac && !u->bilinear) error_at(loc_of(p, ac), "'align_corners' only applies to mode 'bilinear'");
+  else if (ac && get_bool(p, ac, "align_corners", &align) && align) u->coord = COORD_ALIGN_CORNERS;
+  if (cm && get_word(p, cm, "coordinate_mode", "half_pixel pytorch_half_pixel align_corners asymmetric tf_half_pixel_for_nn", &k))
+    u->coord = (CoordMode)k;
+  if ((v = map_get(p, m, "nearest_mode", NULL))) {
+    if (u->bilinear)
+      error_at(loc_of(p, v), "'nearest_mode' only applies to mode 'nearest'");
+    else if (get_word(p, v, "nearest_mode", "floor ceil round_prefer_floor round_prefer_ceil", &k))
+      u->nearest = (NearestMode)k;
+  }
+  u->torch_cases = true;
+  if ((v = map_get(p, m, "special_cases", NULL))) get_bool(p, v, "special_cases", &u->torch_cases);
 }
 
 /* shape: [d, ...], each positive, 0 (copy the input's) or -1 (inferred, once). */
-static void parse_reshape(P *p, yaml_node_t *m, Node *n) {
+static void parse_reshape(P *p, YNode *m, Node *n) {
   Shape *s = &n->a.reshape.shape;
-  yaml_node_t *v = require(p, m, "shape", arena_printf(p->a, "reshape layer '%s'", n->name ? n->name : "?"));
+  YNode *v = require(p, m, "shape", arena_printf(p->a, "reshape layer '%s'", n->name ? n->name : "?"));
   if (!v) return;
-  if (v->type != YAML_SEQUENCE_NODE || seq_len(v) < 1 || seq_len(v) > MAX_RANK) {
+  if (v->type != Y_SEQ || seq_len(v) < 1 || seq_len(v) > MAX_RANK) {
     error_at(loc_of(p, v), "'shape' must be a list of 1 to %d dimensions, got %s%s", MAX_RANK,
              describe(p, v),
-             v->type == YAML_SEQUENCE_NODE ? arena_printf(p->a, " of %d", seq_len(v)) : "");
+             v->type == Y_SEQ ? arena_printf(p->a, " of %d", seq_len(v)) : "");
     return;
   }
   bool ok = true;
-  yaml_node_t *infer = NULL;
+  YNode *infer = NULL;
   for (int i = 0; i < seq_len(v); i++) {
-    yaml_node_t *it = seq_at(p, v, i);
+    YNode *it = seq_at(p, v, i);
     int64_t d;
     if (!get_int(p, it, "shape", INT64_MIN, INT64_MAX, &d)) {
       ok = false;
@@ -849,8 +926,90 @@ static void parse_reshape(P *p, yaml_node_t *m, Node *n) {
   if (ok) s->rank = seq_len(v);
 }
 
-static void parse_attrs(P *p, yaml_node_t *m, Node *n) {
-  yaml_node_t *v;
+/* A list of axes (or one axis) in [-MAX_RANK, MAX_RANK), into out[0..*n). */
+static bool get_axes(P *p, YNode *v, const char *key, int *out, int *n) {
+  int64_t x;
+  if (v->type != Y_SEQ) {
+    if (!get_int(p, v, key, -MAX_RANK, MAX_RANK - 1, &x)) return false;
+    out[0] = (int)x, *n = 1;
+    return true;
+  }
+  if (seq_len(v) > MAX_RANK) {
+    error_at(loc_of(p, v), "'%s' lists %d axes; tensors have at most %d", key, seq_len(v), MAX_RANK);
+    return false;
+  }
+  bool ok = true;
+  *n = 0;
+  for (int i = 0; i < seq_len(v); i++)
+    if ((ok &= get_int(p, seq_at(p, v, i), key, -MAX_RANK, MAX_RANK - 1, &x))) out[(*n)++] = (int)x;
+  return ok;
+}
+
+static void parse_input_shape(P *p, YNode *v, Shape *s);
+
+static void parse_constant(P *p, YNode *m, Node *n) {
+  YNode *v = require(p, m, "shape", arena_printf(p->a, "constant layer '%s'", n->name ? n->name : "?"));
+  if (v) parse_input_shape(p, v, &n->a.constant.shape);
+  if (n->name) {
+    n->weight = param(p, m, n, "value");
+    n->weight->alt = n->name; /* an nn.Parameter's state_dict key is the bare path */
+  }
+}
+
+/* layer_norm: axes (default [-1]), contiguous; instance_norm: dims 2.. */
+static void parse_norm(P *p, YNode *m, Node *n) {
+  NormAttr *q = &n->a.norm;
+  YNode *v;
+  bool ln = n->op == OP_LAYER_NORM;
+  q->epsilon = 1e-5f;
+  q->affine = ln; /* torch: LayerNorm(elementwise_affine=True), InstanceNorm2d(affine=False) */
+  q->naxes = 1, q->axes[0] = -1;
+  if (ln && (v = map_get(p, m, "axes", NULL)) && get_axes(p, v, "axes", q->axes, &q->naxes) && q->naxes == 0)
+    error_at(loc_of(p, v), "'axes' must name at least one axis");
+  if ((v = map_get(p, m, "epsilon", NULL))) get_num(p, v, "epsilon", 0, FLT_MAX, &q->epsilon);
+  if ((v = map_get(p, m, ln ? "elementwise_affine" : "affine", NULL))) get_bool(p, v, ln ? "elementwise_affine" : "affine", &q->affine);
+  if (q->affine && n->name) {
+    n->weight = param(p, m, n, "weight");
+    n->bias = param(p, m, n, "bias");
+  } else {
+    for (const char *const *k = (const char *const[]){"weight", "bias", NULL}; *k; k++)
+      if ((v = map_get(p, m, *k, NULL)))
+        error_at(loc_of(p, v), "'%s' needs %s: true (a norm without it has no parameters)", *k,
+                 ln ? "elementwise_affine" : "affine");
+  }
+}
+
+static void parse_reduce(P *p, YNode *m, Node *n) {
+  ReduceAttr *q = &n->a.reduce;
+  YNode *v;
+  if ((v = map_get(p, m, "axes", NULL))) get_axes(p, v, "axes", q->given, &q->naxes);
+  if ((v = map_get(p, m, "keepdims", NULL))) get_bool(p, v, "keepdims", &q->keepdims);
+}
+
+static void parse_transpose(P *p, YNode *m, Node *n) {
+  TransposeAttr *q = &n->a.transpose;
+  YNode *v = require(p, m, "perm", arena_printf(p->a, "transpose layer '%s'", n->name ? n->name : "?"));
+  if (v) get_axes(p, v, "perm", q->perm, &q->rank);
+}
+
+/* slice: axis (default 0), start, end, step (default 1, not 0); start and
+ * end default to the whole axis, backwards for a negative step (Python's
+ * x[::-1]: from the last element through the first). */
+static void parse_slice(P *p, YNode *m, Node *n) {
+  SliceAttr *q = &n->a.slice;
+  YNode *v;
+  int64_t x;
+  *q = (SliceAttr){.axis = 0, .start = 0, .end = INT64_MAX, .step = 1};
+  if ((v = map_get(p, m, "axis", NULL)) && get_int(p, v, "axis", -MAX_RANK, MAX_RANK - 1, &x)) q->axis = (int)x;
+  if ((v = map_get(p, m, "step", NULL)) && get_int(p, v, "step", INT64_MIN, INT64_MAX, &q->step) && q->step == 0)
+    error_at(loc_of(p, v), "'step' must not be 0");
+  if (q->step < 0) q->start = INT64_MAX, q->end = INT64_MIN; /* clamped to dim - 1 and -1 by shape.c */
+  if ((v = map_get(p, m, "start", NULL))) get_int(p, v, "start", INT64_MIN, INT64_MAX, &q->start);
+  if ((v = map_get(p, m, "end", NULL))) get_int(p, v, "end", INT64_MIN, INT64_MAX, &q->end);
+}
+
+static void parse_attrs(P *p, YNode *m, Node *n) {
+  YNode *v;
   int64_t x;
   switch (n->op) {
   case OP_CONV2D:
@@ -864,7 +1023,20 @@ static void parse_attrs(P *p, yaml_node_t *m, Node *n) {
     break;
   case OP_BATCHNORM: parse_batchnorm(p, m, n); break;
   case OP_ADD:
-  case OP_MUL: parse_activation(p, m, n); break;
+  case OP_MUL:
+  case OP_SUB:
+  case OP_DIV:
+  case OP_MAX:
+  case OP_MIN: parse_activation(p, m, n); break;
+  case OP_CONSTANT: parse_constant(p, m, n); break;
+  case OP_LAYER_NORM:
+  case OP_INSTANCE_NORM: parse_norm(p, m, n); break;
+  case OP_REDUCE_MEAN:
+  case OP_REDUCE_SUM:
+  case OP_REDUCE_MAX:
+  case OP_REDUCE_MIN: parse_reduce(p, m, n); break;
+  case OP_TRANSPOSE: parse_transpose(p, m, n); break;
+  case OP_SLICE: parse_slice(p, m, n); break;
   case OP_CONCAT:
     n->a.concat.axis = 1;
     if ((v = map_get(p, m, "axis", NULL)) && get_int(p, v, "axis", -MAX_RANK, MAX_RANK - 1, &x))
@@ -879,7 +1051,8 @@ static void parse_attrs(P *p, yaml_node_t *m, Node *n) {
     break;
   }
   case OP_ACT: parse_act_layer(p, m, n); break;
-  case OP_DENSE: parse_dense(p, m, n); break;
+  case OP_DENSE:
+  case OP_LINEAR: parse_dense(p, m, n); break;
   case OP_SOFTMAX:
     n->a.softmax.axis = 1;
     if ((v = map_get(p, m, "axis", NULL)) && get_int(p, v, "axis", -MAX_RANK, MAX_RANK - 1, &x))
@@ -906,7 +1079,7 @@ static const char *spec_ops(P *p) {
   for (int i = 0; i < OP_COUNT; i++) {
     if (i == OP_INPUT || i == OP_ACT || op_internal((Op)i)) continue;
     s = arena_printf(p->a, "%s%s ", s, op_names[i]);
-    if (i == OP_SOFTMAX) s = arena_printf(p->a, "%slog_softmax ", s);
+    if (i == OP_SOFTMAX) s = arena_printf(p->a, "%slog_softmax split ", s);
   }
   for (int i = 0; i < ACT_COUNT; i++)
     if (i != ACT_NONE) s = arena_printf(p->a, "%s%s ", s, act_names[i]);
@@ -914,7 +1087,7 @@ static const char *spec_ops(P *p) {
 }
 
 /* Resolves `op:`; false (after reporting) when it names no op. */
-static bool parse_op(P *p, yaml_node_t *v, Node *n) {
+static bool parse_op(P *p, YNode *v, Node *n) {
   const char *s;
   if (!get_str(p, v, "op", &s)) return false;
   for (int i = 0; i < OP_COUNT; i++)
@@ -939,49 +1112,99 @@ static bool parse_op(P *p, yaml_node_t *v, Node *n) {
   return false;
 }
 
-static void parse_refs(P *p, yaml_node_t *m, Pending *l) {
+/* The names a layer reads, from `input:` or `inputs:`; nrefs -1 when it
+ * gives neither (it reads the previous layer). */
+typedef struct {
+  const char **refs;
+  Loc *locs;
+  int n;
+} Refs;
+
+static Refs parse_refs(P *p, YNode *m) {
   Loc k1, k2;
-  yaml_node_t *one = map_get(p, m, "input", &k1), *many = map_get(p, m, "inputs", &k2);
-  l->nrefs = -1;
+  YNode *one = map_get(p, m, "input", &k1), *many = map_get(p, m, "inputs", &k2);
+  Refs r = {.n = -1};
   if (one && many) {
     error_at(k2, "give either 'input' or 'inputs', not both");
-    return;
+    return r;
   }
-  if (one) {
-    const char *s;
-    l->refs = arena_alloc(p->a, sizeof *l->refs);
-    l->ref_locs = arena_alloc(p->a, sizeof *l->ref_locs);
-    l->nrefs = 0;
-    if (get_str(p, one, "input", &s)) l->refs[l->nrefs] = s, l->ref_locs[l->nrefs++] = loc_of(p, one);
-    return;
-  }
-  if (!many) return;
-  if (many->type != YAML_SEQUENCE_NODE) {
+  if (!one && !many) return r;
+  if (many && many->type != Y_SEQ) {
     error_at(loc_of(p, many), "'inputs' must be a list of layer names, got %s", describe(p, many));
-    return;
+    return r;
   }
-  int n = seq_len(many);
-  l->refs = arena_array(p->a, (size_t)n + 1, sizeof *l->refs);
-  l->ref_locs = arena_array(p->a, (size_t)n + 1, sizeof *l->ref_locs);
-  l->nrefs = 0;
+  int n = one ? 1 : seq_len(many);
+  r.refs = arena_array(p->a, (size_t)n + 1, sizeof *r.refs);
+  r.locs = arena_array(p->a, (size_t)n + 1, sizeof *r.locs);
+  r.n = 0;
   for (int i = 0; i < n; i++) {
     const char *s;
-    yaml_node_t *it = seq_at(p, many, i);
-    if (get_str(p, it, "inputs", &s)) l->refs[l->nrefs] = s, l->ref_locs[l->nrefs++] = loc_of(p, it);
+    YNode *it = one ? one : seq_at(p, many, i);
+    if (get_name(p, it, one ? "'input'" : "each of 'inputs'", &s)) r.refs[r.n] = s, r.locs[r.n++] = loc_of(p, it);
+  }
+  return r;
+}
+
+/* `op: split`: one slice layer per name of `outputs`, in order, each
+ * reading the split's input: `sizes` along `axis` (torch.split) or
+ * `chunks` equal parts (torch.chunk; the last may be shorter). */
+static void parse_split(P *p, YNode *m, Node *n) {
+  const char *where = arena_printf(p->a, "split layer '%s'", n->name ? n->name : "?");
+  check_keys(p, m, "name op input inputs axis sizes chunks outputs", where);
+  YNode *v, *outs = require(p, m, "outputs", where), *sizes = map_get(p, m, "sizes", NULL);
+  YNode *chunks = map_get(p, m, "chunks", NULL);
+  int64_t axis = 0, x, *sz = NULL;
+  if ((v = map_get(p, m, "axis", NULL))) get_int(p, v, "axis", -MAX_RANK, MAX_RANK - 1, &axis);
+  if (!outs) return;
+  if (outs->type != Y_SEQ || seq_len(outs) < 1) {
+    error_at(loc_of(p, outs), "'outputs' must be a non-empty list of names, got %s", describe(p, outs));
+    return;
+  }
+  int k = seq_len(outs);
+  if (!sizes == !chunks) {
+    error_at(loc_of(p, m), "%s needs one of 'sizes' and 'chunks'%s", where, sizes ? ", not both" : "");
+  } else if (sizes) {
+    if (sizes->type != Y_SEQ || seq_len(sizes) != k) {
+      error_at(loc_of(p, sizes), "'sizes' must be a list of %d lengths (one per output), got %s", k, describe(p, sizes));
+      return;
+    }
+    sz = arena_array(p->a, (size_t)k, sizeof *sz);
+    for (int i = 0; i < k; i++) get_int(p, seq_at(p, sizes, i), "sizes", 0, INT64_MAX, &sz[i]);
+  } else if (get_int(p, chunks, "chunks", 1, INT32_MAX, &x) && x != k) {
+    error_at(loc_of(p, chunks), "'chunks' is %lld but 'outputs' names %d parts", (long long)x, k);
+  }
+  Refs r = parse_refs(p, m);
+  const char *members = "";
+  for (int i = 0; i < k; i++)
+    if (seq_at(p, outs, i)->type == Y_SCALAR)
+      members = arena_printf(p->a, "%s%s%s", members, i ? ", " : "", sval(seq_at(p, outs, i)));
+  if (n->name) build_group(p->b, n->name, loc_of(p, m), members);
+  for (int i = 0; i < k; i++) {
+    Node part = *n;
+    part.op = OP_SLICE;
+    part.a.slice = (SliceAttr){.axis = (int)axis, .step = 1, .part = i, .nparts = k, .sizes = sz, .split = n->name};
+    YNode *it = seq_at(p, outs, i);
+    if (!get_name(p, it, "each of 'outputs'", &part.name)) continue;
+    part.loc = loc_of(p, it);
+    build_layer(p->b, part, loc_of(p, it), r.refs, r.locs, i == 0 ? r.n : BUILD_SAME_INPUTS);
   }
 }
 
-static void parse_layer(P *p, yaml_node_t *m) {
-  if (m->type != YAML_MAPPING_NODE) {
+static void parse_layer(P *p, YNode *m) {
+  if (m->type != Y_MAP) {
     error_at(loc_of(p, m), "a layer must be a mapping with 'name' and 'op', got %s", describe(p, m));
     return;
   }
-  Pending l = {.node = {.op = OP_COUNT, .loc = loc_of(p, m)}}; /* OP_COUNT: unknown op */
-  Node *n = &l.node;
-  yaml_node_t *v = require(p, m, "name", "layer");
-  if (v && get_name(p, v, "layer name", &n->name)) l.name_loc = loc_of(p, v);
+  Node node = {.op = OP_COUNT, .loc = loc_of(p, m)}, *n = &node; /* OP_COUNT: unknown op */
+  Loc name_loc = {0};
+  YNode *v = require(p, m, "name", "layer");
+  if (v && get_name(p, v, "a layer name", &n->name)) name_loc = loc_of(p, v);
   const char *where = arena_printf(p->a, "layer '%s'", n->name ? n->name : "?");
   v = require(p, m, "op", where);
+  if (v && scalar_is(v, "split")) {
+    parse_split(p, m, n);
+    return;
+  }
   bool op_ok = v && parse_op(p, v, n);
   if (op_ok) {
     const char *opn = v ? show(p, v) : "?";
@@ -990,12 +1213,12 @@ static void parse_layer(P *p, yaml_node_t *m) {
                arena_printf(p->a, "%s layer '%s'", opn, n->name ? n->name : "?"));
     parse_attrs(p, m, n);
   }
-  parse_refs(p, m, &l);
-  VEC_PUSH(p->a, p->ly, p->nly, p->capnly, l);
+  Refs r = parse_refs(p, m);
+  build_layer(p->b, node, name_loc, r.refs, r.locs, r.n);
 }
 
-static void parse_layers(P *p, yaml_node_t *v) {
-  if (v->type != YAML_SEQUENCE_NODE) {
+static void parse_layers(P *p, YNode *v) {
+  if (v->type != Y_SEQ) {
     error_at(loc_of(p, v), "'layers' must be a list of layers, got %s", describe(p, v));
     return;
   }
@@ -1003,47 +1226,60 @@ static void parse_layers(P *p, yaml_node_t *v) {
   for (int i = 0; i < seq_len(v); i++) parse_layer(p, seq_at(p, v, i));
 }
 
-/* ---- inputs ---- */
+/* ---- inputs and outputs ---- */
 
-static void parse_input_shape(P *p, yaml_node_t *v, Shape *s) {
-  if (v->type != YAML_SEQUENCE_NODE) {
+static void parse_input_shape(P *p, YNode *v, Shape *s) {
+  if (v->type != Y_SEQ) {
     error_at(loc_of(p, v), "'shape' must be a list of dimensions, got %s", describe(p, v));
     return;
   }
   int rank = seq_len(v);
-  if (rank != 2 && rank != 4) {
-    error_at(loc_of(p, v), "input shape must have rank 2 ([N, features]) or 4 ([N, C, H, W]), "
-                           "got rank %d", rank);
+  if (rank < 1 || rank > MAX_RANK) {
+    error_at(loc_of(p, v), "'shape' must have rank 1 to %d (e.g. [N, C, H, W] or [N, features]), "
+                           "got rank %d", MAX_RANK, rank);
     return;
   }
   bool ok = true;
-  for (int i = 0; i < rank; i++)
-    ok &= get_int(p, seq_at(p, v, i), "shape", 1, INT64_MAX, &s->dim[i]);
+  for (int i = 0; i < rank; i++) ok &= get_int(p, seq_at(p, v, i), "shape", 1, cnnc_limits.dim, &s->dim[i]);
   if (ok) s->rank = rank;
 }
 
-static void parse_input(P *p, yaml_node_t *m) {
-  if (m->type != YAML_MAPPING_NODE) {
+static void parse_input(P *p, YNode *m) {
+  if (m->type != Y_MAP) {
     error_at(loc_of(p, m), "an input must be a mapping {name: ..., shape: [...]}, got %s",
              describe(p, m));
     return;
   }
-  Pending l = {.node = {.op = OP_INPUT, .loc = loc_of(p, m)}, .nrefs = 0};
+  Node n = {.op = OP_INPUT, .loc = loc_of(p, m)};
+  Loc name_loc = {0};
   check_keys(p, m, "name shape", "an input");
-  yaml_node_t *v = require(p, m, "name", "input");
-  if (v && get_name(p, v, "input name", &l.node.name)) l.name_loc = loc_of(p, v);
-  v = require(p, m, "shape", arena_printf(p->a, "input '%s'", l.node.name ? l.node.name : "?"));
-  if (v) parse_input_shape(p, v, &l.node.shape);
-  VEC_PUSH(p->a, p->in, p->nin, p->capin, l);
+  YNode *v = require(p, m, "name", "input");
+  if (v && get_name(p, v, "an input name", &n.name)) name_loc = loc_of(p, v);
+  v = require(p, m, "shape", arena_printf(p->a, "input '%s'", n.name ? n.name : "?"));
+  if (v) parse_input_shape(p, v, &n.shape);
+  build_input(p->b, n, name_loc);
 }
 
-static void parse_inputs(P *p, yaml_node_t *v) {
-  if (v->type != YAML_SEQUENCE_NODE) {
+static void parse_inputs(P *p, YNode *v) {
+  if (v->type != Y_SEQ) {
     error_at(loc_of(p, v), "'inputs' must be a list of {name, shape}, got %s", describe(p, v));
     return;
   }
   if (seq_len(v) == 0) error_at(loc_of(p, v), "'inputs' is empty: a model needs at least one input");
   for (int i = 0; i < seq_len(v); i++) parse_input(p, seq_at(p, v, i));
+}
+
+static void parse_outputs(P *p, YNode *v) {
+  if (v->type != Y_SEQ || seq_len(v) == 0) {
+    error_at(loc_of(p, v), "'outputs' must be a non-empty list of layer names, got %s%s", describe(p, v),
+             v->type == Y_SEQ ? " (empty)" : "");
+    return;
+  }
+  for (int i = 0; i < seq_len(v); i++) {
+    const char *s;
+    YNode *it = seq_at(p, v, i);
+    if (get_name(p, it, "each of 'outputs'", &s)) build_output(p->b, s, loc_of(p, it));
+  }
 }
 
 /* ---- top level ---- */
@@ -1055,21 +1291,24 @@ static const char *resolve_path(P *p, const char *rel) {
   return arena_printf(p->a, "%.*s/%s", (int)(slash - p->file + 1) - 1, p->file, rel);
 }
 
-static void parse_top(P *p, yaml_node_t *root) {
+static void parse_top(P *p, YNode *root) {
   Graph *g = p->g;
-  if (root->type != YAML_MAPPING_NODE) {
+  if (root->type != Y_MAP) {
     error_at(loc_of(p, root), "a spec must be a mapping with keys cnnc, name, inputs and layers; "
                               "got %s", describe(p, root));
     return;
   }
   check_keys(p, root, "cnnc name weights inputs outputs layers", "the spec");
-  yaml_node_t *v;
+  YNode *v;
   int64_t version;
   if ((v = require(p, root, "cnnc", "the spec")) &&
       get_int(p, v, "cnnc", INT64_MIN, INT64_MAX, &version) && version != CNNC_FORMAT_VERSION)
     error_at(loc_of(p, v), "unsupported format version %lld (this cnnc reads version %d)",
              (long long)version, CNNC_FORMAT_VERSION);
-  if ((v = require(p, root, "name", "the spec"))) get_name(p, v, "model name", &g->name);
+  if ((v = require(p, root, "name", "the spec"))) {
+    get_model_name(p, v, &g->name);
+    g->name_loc = loc_of(p, v);
+  }
   const char *w;
   if ((v = map_get(p, root, "weights", NULL)) && get_str(p, v, "weights", &w)) {
     if (!*w)
@@ -1079,301 +1318,36 @@ static void parse_top(P *p, yaml_node_t *root) {
   }
   if ((v = require(p, root, "inputs", "the spec"))) parse_inputs(p, v);
   if ((v = require(p, root, "layers", "the spec"))) parse_layers(p, v);
-  p->outputs = map_get(p, root, "outputs", NULL);
-}
-
-/* ---- names, references, order ---- */
-
-static uint32_t hash_str(const char *s) {
-  uint32_t h = 2166136261u;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
-  return h;
-}
-
-static int lookup(P *p, const char *name) {
-  for (uint32_t i = hash_str(name) & (uint32_t)(p->hcap - 1);; i = (i + 1) & (uint32_t)(p->hcap - 1)) {
-    if (p->hash[i] < 0) return -1;
-    if (strcmp(p->all[p->hash[i]]->node.name, name) == 0) return p->hash[i];
-  }
-}
-
-static void index_names(P *p) {
-  p->nall = p->nin + p->nly;
-  p->all = arena_array(p->a, (size_t)p->nall + 1, sizeof *p->all);
-  for (int i = 0; i < p->nin; i++) p->all[i] = &p->in[i];
-  for (int i = 0; i < p->nly; i++) p->all[p->nin + i] = &p->ly[i];
-  p->hcap = 16;
-  while (p->hcap < 2 * p->nall) p->hcap *= 2;
-  p->hash = arena_array(p->a, (size_t)p->hcap, sizeof *p->hash);
-  memset(p->hash, -1, sizeof *p->hash * (size_t)p->hcap);
-  for (int i = 0; i < p->nall; i++) {
-    Node *n = &p->all[i]->node;
-    if (!n->name) continue;
-    int j = lookup(p, n->name);
-    if (j >= 0) {
-      error_at(p->all[i]->name_loc, "duplicate name '%s'", n->name);
-      note_at(p->all[j]->name_loc, "'%s' first defined here", n->name);
-      continue;
-    }
-    uint32_t h = hash_str(n->name) & (uint32_t)(p->hcap - 1);
-    while (p->hash[h] >= 0) h = (h + 1) & (uint32_t)(p->hcap - 1);
-    p->hash[h] = i;
-  }
-}
-
-/* Fills node.in with indices into `all` (the default is the previous one). */
-static void resolve_refs(P *p) {
-  for (int i = p->nin; i < p->nall; i++) {
-    Pending *l = p->all[i];
-    Node *n = &l->node;
-    if (l->nrefs < 0) {
-      int prev = i == p->nin ? 0 : i - 1;
-      if (prev >= p->nall || (i == p->nin && p->nin == 0)) continue;
-      n->in = arena_alloc(p->a, sizeof *n->in);
-      n->in[n->nin++] = prev;
-      continue;
-    }
-    n->in = arena_array(p->a, (size_t)l->nrefs + 1, sizeof *n->in);
-    for (int k = 0; k < l->nrefs; k++) {
-      int j = lookup(p, l->refs[k]);
-      if (j < 0)
-        error_at(l->ref_locs[k], "unknown layer or input '%s' (referenced by layer '%s')",
-                 l->refs[k], n->name ? n->name : "?");
-      else
-        n->in[n->nin++] = j;
-    }
-  }
-}
-
-static const char *name_of(P *p, int i) {
-  const char *s = p->all[i]->node.name;
-  return s ? s : "(unnamed)";
-}
-
-static const char *cycle_text(P *p, const int *stack, int from, int top) {
-  /* stack[k+1] is an input of stack[k]: print in data-flow order */
-  const char *s = name_of(p, stack[from]);
-  int len = top - from + 1;
-  for (int k = top, shown = 0; k >= from; k--, shown++) {
-    if (len > 8 && shown == 4) {
-      s = arena_printf(p->a, "%s -> ...", s);
-      k = from + 3;
-    }
-    s = arena_printf(p->a, "%s -> %s", s, name_of(p, stack[k]));
-  }
-  return s;
-}
-
-/* Depth-first in spec order, each node after its inputs; iterative so that
- * long chains cannot overflow the C stack.  Returns the order (indices into
- * `all`). */
-static int *order_nodes(P *p) {
-  int n = p->nall;
-  int *order = arena_array(p->a, (size_t)n + 1, sizeof *order);
-  int *state = arena_array(p->a, (size_t)n + 1, sizeof *state); /* 0 new, 1 open, 2 done */
-  int *next = arena_array(p->a, (size_t)n + 1, sizeof *next);   /* next input to visit */
-  int *pos = arena_array(p->a, (size_t)n + 1, sizeof *pos);     /* index in stack */
-  int *stack = arena_array(p->a, (size_t)n + 1, sizeof *stack);
-  bool *in_cycle = arena_array(p->a, (size_t)n + 1, sizeof *in_cycle);
-  int norder = 0;
-  for (int s = 0; s < n; s++) {
-    if (state[s]) continue;
-    int top = 0;
-    stack[0] = s, pos[s] = 0, state[s] = 1;
-    while (top >= 0) {
-      int v = stack[top];
-      Node *nv = &p->all[v]->node;
-      if (next[v] < nv->nin) {
-        int u = nv->in[next[v]++];
-        if (state[u] == 0) {
-          stack[++top] = u, pos[u] = top, state[u] = 1;
-        } else if (state[u] == 1 && !in_cycle[u]) {
-          for (int k = pos[u]; k <= top; k++) in_cycle[stack[k]] = true;
-          error_at(p->all[u]->node.loc, "layer '%s' is part of a cycle: %s", name_of(p, u),
-                   cycle_text(p, stack, pos[u], top));
-        }
-        continue;
-      }
-      state[v] = 2;
-      order[norder++] = v;
-      top--;
-    }
-  }
-  CNNC_ASSERT(norder == n);
-  return order;
-}
-
-static void resolve_outputs(P *p, const int *newid) {
-  Graph *g = p->g;
-  yaml_node_t *v = p->outputs;
-  if (!v) {
-    if (p->nly == 0) return;
-    g->outputs = arena_alloc(p->a, sizeof *g->outputs);
-    g->outputs[g->noutputs++] = newid[p->nall - 1];
-    return;
-  }
-  if (v->type != YAML_SEQUENCE_NODE || seq_len(v) == 0) {
-    error_at(loc_of(p, v), "'outputs' must be a non-empty list of layer names, got %s%s",
-             describe(p, v), v->type == YAML_SEQUENCE_NODE ? " (empty)" : "");
-    return;
-  }
-  g->outputs = arena_array(p->a, (size_t)seq_len(v), sizeof *g->outputs);
-  for (int i = 0; i < seq_len(v); i++) {
-    yaml_node_t *it = seq_at(p, v, i);
-    const char *s;
-    if (!get_str(p, it, "outputs", &s)) continue;
-    int j = lookup(p, s);
-    if (j < 0) {
-      error_at(loc_of(p, it), "unknown output '%s': no layer has this name", show(p, it));
-      continue;
-    }
-    Node *n = &g->nodes[newid[j]];
-    if (n->op == OP_INPUT) {
-      error_at(loc_of(p, it), "output '%s' is a graph input; outputs must be layers", s);
-      continue;
-    }
-    if (n->output_index >= 0) {
-      error_at(loc_of(p, it), "output '%s' is listed twice", s);
-      continue;
-    }
-    n->output_index = g->noutputs;
-    g->outputs[g->noutputs++] = newid[j];
-  }
-}
-
-static void build_graph(P *p) {
-  Graph *g = p->g;
-  int *order = order_nodes(p);
-  int *newid = arena_array(p->a, (size_t)p->nall + 1, sizeof *newid);
-  for (int i = 0; i < p->nall; i++) newid[order[i]] = i;
-  g->nodes = arena_array(p->a, (size_t)p->nall + 1, sizeof *g->nodes);
-  g->nnodes = g->capnodes = p->nall;
-  for (int i = 0; i < p->nall; i++) {
-    Node *n = &g->nodes[i];
-    *n = p->all[order[i]]->node;
-    for (int k = 0; k < n->nin; k++) n->in[k] = newid[n->in[k]];
-    n->input_index = n->output_index = -1;
-    n->offset = -1;
-    n->layout = LAYOUT_NCHW;
-  }
-  g->inputs = arena_array(p->a, (size_t)p->nin + 1, sizeof *g->inputs);
-  for (int i = 0; i < p->nin; i++) {
-    g->inputs[g->ninputs] = newid[i];
-    g->nodes[newid[i]].input_index = g->ninputs++;
-  }
-  if (p->outputs || p->nly) resolve_outputs(p, newid);
-  for (int k = 0; k < g->noutputs; k++) g->nodes[g->outputs[k]].output_index = k;
+  if ((v = map_get(p, root, "outputs", NULL))) parse_outputs(p, v);
 }
 
 /* ---- entry points ---- */
-
-static void report_yaml_error(P *p, yaml_parser_t *yp) {
-  if (yp->error == YAML_MEMORY_ERROR) {
-    error_at((Loc){p->file, 0, 0}, "out of memory while reading YAML");
-    return;
-  }
-  Loc loc;
-  if (yp->error == YAML_READER_ERROR) {
-    /* the reader reports a byte offset, not a mark */
-    loc = (Loc){p->file, 1, 1};
-    for (size_t i = 0; i < yp->problem_offset && i < p->len; i++) {
-      if (p->text[i] == '\n')
-        loc.line++, loc.col = 1;
-      else if (((unsigned char)p->text[i] & 0xc0) != 0x80)
-        loc.col++;
-    }
-  } else {
-    loc = loc_mark(p, yp->problem_mark);
-  }
-  error_at(loc, "malformed YAML: %s", yp->problem ? yp->problem : "unknown error");
-  if (yp->context && yp->error != YAML_READER_ERROR)
-    note_at(loc_mark(p, yp->context_mark), "%s", yp->context);
-}
-
-/* libyaml's scanner takes time quadratic in the nesting depth, so a first
- * pass over the events stops at absurd depths before the tree is loaded.
- * Syntax errors are left to the loader, which reports them. */
-static bool check_depth(P *p) {
-  yaml_parser_t yp;
-  yaml_event_t ev;
-  bool ok = true;
-  int depth = 0;
-  if (!yaml_parser_initialize(&yp)) return true;
-  yaml_parser_set_input_string(&yp, (const unsigned char *)p->text, p->len);
-  while (yaml_parser_parse(&yp, &ev)) {
-    yaml_event_type_t t = ev.type;
-    if ((t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) && ++depth > MAX_DEPTH) {
-      error_at(loc_mark(p, ev.start_mark), "the spec is nested deeper than %d levels", MAX_DEPTH);
-      ok = false;
-    }
-    if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) depth--;
-    yaml_event_delete(&ev);
-    if (!ok || t == YAML_STREAM_END_EVENT) break;
-  }
-  yaml_parser_delete(&yp);
-  return ok;
-}
-
-static void parse_document(P *p, yaml_parser_t *yp) {
-  yaml_node_t *root = yaml_document_get_root_node(p->doc);
-  if (!root) {
-    error_at((Loc){p->file, 1, 1}, "the spec is empty; expected a mapping with keys cnnc, name, "
-                                   "inputs and layers");
-    return;
-  }
-  parse_top(p, root);
-  yaml_document_t extra;
-  if (!yaml_parser_load(yp, &extra)) {
-    report_yaml_error(p, yp);
-    return;
-  }
-  yaml_node_t *r2 = yaml_document_get_root_node(&extra);
-  if (r2) error_at(loc_mark(p, extra.start_mark), "a spec holds one YAML document; found another");
-  yaml_document_delete(&extra);
-}
 
 Graph *spec_parse_string(Arena *a, const char *path, const char *text, size_t len) {
   int errors0 = diag_error_count();
   P p = {.a = a, .file = arena_strdup(a, path)};
   char *copy = arena_alloc(a, len + 1);
   memcpy(copy, text, len);
-  p.text = copy;
-  p.len = len;
   diag_add_source(p.file, copy, len);
   p.g = graph_new(a, p.file);
-  p.g->file = p.file;
-  if (!check_depth(&p)) return NULL;
-
-  yaml_parser_t yp;
-  yaml_document_t doc;
-  if (!yaml_parser_initialize(&yp)) {
-    error_at((Loc){p.file, 0, 0}, "cannot initialise the YAML parser");
+  p.b = build_begin(p.g);
+  YNode *root;
+  if (!yaml_load(a, p.file, copy, len, &root)) return NULL;
+  if (!root) {
+    error_at((Loc){p.file, 1, 1}, "the spec is empty; expected a mapping with keys cnnc, name, "
+                                  "inputs and layers");
     return NULL;
   }
-  yaml_parser_set_input_string(&yp, (const unsigned char *)copy, len);
-  if (!yaml_parser_load(&yp, &doc)) {
-    report_yaml_error(&p, &yp);
-    yaml_parser_delete(&yp);
-    return NULL;
-  }
-  p.doc = &doc;
-  parse_document(&p, &yp);
+  parse_top(&p, root);
   /* names, references, cycles and outputs are checked even after other
    * errors, for a complete report */
-  index_names(&p);
-  resolve_refs(&p);
-  build_graph(&p);
-  yaml_document_delete(&doc);
-  yaml_parser_delete(&yp);
+  build_end(p.b);
   return diag_error_count() == errors0 ? p.g : NULL;
 }
 
 Graph *spec_parse(Arena *a, const char *path) {
   size_t len = 0;
-  char *text = read_file(a, path, &len);
-  if (!text) {
-    error_at((Loc){path, 0, 0}, "cannot read the spec: %s", strerror(errno));
-    return NULL;
-  }
+  char *text = file_read(a, path, "model file", (Loc){path, 0, 0}, &len);
+  if (!text) return NULL;
   return spec_parse_string(a, path, text, len);
 }

@@ -17,6 +17,16 @@ int64_t node_flops(const Graph *g, const Node *n) {
   case OP_CONV_TRANSPOSE2D:
     return 2 * shape_numel(x) * (o->dim[1] / n->a.conv.groups) * n->a.conv.kernel[0] * n->a.conv.kernel[1];
   case OP_DENSE: return 2 * shape_numel(x) * o->dim[1];
+  case OP_LINEAR: return 2 * shape_numel(x) * n->a.dense.units;
+  case OP_LAYER_NORM:
+  case OP_INSTANCE_NORM: return 6 * shape_numel(o); /* two passes and the affine map */
+  case OP_REDUCE_MEAN:
+  case OP_REDUCE_SUM:
+  case OP_REDUCE_MAX:
+  case OP_REDUCE_MIN: return shape_numel(x);
+  case OP_CONSTANT:
+  case OP_SLICE:
+  case OP_TRANSPOSE: return 0;
   case OP_INPUT:
   case OP_FLATTEN:
   case OP_RESHAPE:
@@ -48,7 +58,7 @@ static const char *kernel_str(Arena *a, const Graph *g, const Node *n) {
   case KERNEL_REF: break;
   }
   if (n->layout == LAYOUT_NCHWC) return arena_printf(a, "vector x%d", n->cblock);
-  if (n->op == OP_DENSE && s->vec > 1) return arena_printf(a, "matvec x%d", s->vec);
+  if ((n->op == OP_DENSE || n->op == OP_LINEAR) && s->vec > 1) return arena_printf(a, "matvec x%d", s->vec);
   return "scalar";
 }
 

@@ -8,9 +8,13 @@
  *   - every Param has a shape and data holding numel(shape) floats,
  *   - inputs are OP_INPUT nodes numbered 0..ninputs-1, outputs are layers
  *     numbered 0..noutputs-1, no node is listed twice,
- *   - the total bytes of all parameters and of all intermediate tensors
- *     (an upper bound on any workspace plan), each rounded up to 64, fit
- *     int64, so later size arithmetic cannot overflow.
+ *   - the total bytes of all parameters and of all intermediate tensors,
+ *     each rounded up to 64, fit int64.
+ * Sizes that later passes make (tensors padded to whole channel blocks,
+ * packed and Winograd weights, kernel scratch) are checked where they are
+ * made: layout.c reserves packed weights against --max-param-bytes before
+ * allocating them, and budget_plan (budget.c) checks the padded buffers
+ * and scratch before the memory planner adds them up.
  * Broken invariants that earlier phases should have prevented are
  * internal bugs (CNNC_ASSERT); what a user could still cause is reported
  * with a location.
@@ -30,14 +34,16 @@ static bool add_aligned(int64_t *total, int64_t bytes) {
 
 /* Which parameters each op has. */
 static void check_params(const Node *n) {
-  bool conv = n->op == OP_CONV2D || n->op == OP_CONV_TRANSPOSE2D;
+  bool conv = n->op == OP_CONV2D || n->op == OP_CONV_TRANSPOSE2D, dense = n->op == OP_DENSE || n->op == OP_LINEAR;
+  bool norm = n->op == OP_LAYER_NORM || n->op == OP_INSTANCE_NORM;
   bool prelu = n->op == OP_ACT && n->act.kind == ACT_PRELU;
-  bool has_weight = conv || n->op == OP_DENSE || n->op == OP_BATCHNORM || prelu;
+  bool has_weight = op_has(n->op, F_PARAMS) || prelu || n->op == OP_CONSTANT || (norm && n->a.norm.affine);
   CNNC_ASSERT(has_weight == (n->weight != NULL));
   if (conv) CNNC_ASSERT(n->a.conv.has_bias == (n->bias != NULL));
-  if (n->op == OP_DENSE) CNNC_ASSERT(n->a.dense.has_bias == (n->bias != NULL));
+  if (dense) CNNC_ASSERT(n->a.dense.has_bias == (n->bias != NULL));
+  if (norm) CNNC_ASSERT((n->bias != NULL) == n->a.norm.affine);
   if (n->op == OP_BATCHNORM) CNNC_ASSERT(n->bias && n->mean && n->var);
-  if (!conv && n->op != OP_DENSE && n->op != OP_BATCHNORM) CNNC_ASSERT(n->bias == NULL);
+  if (!conv && !dense && !norm && n->op != OP_BATCHNORM) CNNC_ASSERT(n->bias == NULL);
   if (n->op != OP_BATCHNORM) CNNC_ASSERT(n->mean == NULL && n->var == NULL);
 }
 
@@ -49,23 +55,14 @@ static void check_act(const Node *n) {
     return;
   }
   CNNC_ASSERT(n->act.kind != ACT_PRELU);
-  bool fusable = n->op == OP_CONV2D || n->op == OP_CONV_TRANSPOSE2D || n->op == OP_DENSE ||
-                 n->op == OP_ADD || n->op == OP_MUL;
-  if (!fusable) CNNC_ASSERT(n->act.kind == ACT_NONE);
+  if (!op_has(n->op, F_ACT)) CNNC_ASSERT(n->act.kind == ACT_NONE);
 }
 
 static void check_node(Graph *g, int id) {
   Node *n = &g->nodes[id];
   CNNC_ASSERT(n->name != NULL);
   CNNC_ASSERT((unsigned)n->op < OP_COUNT && !op_internal(n->op));
-  if (n->op == OP_INPUT)
-    CNNC_ASSERT(n->nin == 0);
-  else if (n->op == OP_ADD || n->op == OP_MUL)
-    CNNC_ASSERT(n->nin >= 2);
-  else if (n->op == OP_CONCAT)
-    CNNC_ASSERT(n->nin >= 1);
-  else
-    CNNC_ASSERT(n->nin == 1);
+  CNNC_ASSERT(n->nin >= op_min_in[n->op] && (op_max_in[n->op] < 0 || n->nin <= op_max_in[n->op]));
   for (int k = 0; k < n->nin; k++) CNNC_ASSERT(n->in[k] >= 0 && n->in[k] < id);
   CNNC_ASSERT(n->shape.rank > 0 && n->shape.rank <= MAX_RANK);
   int64_t numel = shape_numel(&n->shape), bytes;

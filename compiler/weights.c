@@ -9,7 +9,8 @@
  * here they are only checked against the required shape: a flat list must
  * have exactly numel values, a nested list exactly the required shape.
  * Everything else comes from the safetensors file named by `weights:`,
- * read once.  A tensor must exist, be F32 and have the required shape.
+ * read once, under the parameter's name (a constant's also under its bare
+ * layer name).  A tensor must exist, be F32 and have the required shape.
  * Tensors nobody asks for are ignored, so a whole PyTorch state_dict
  * (num_batches_tracked and all) can be used as is.
  *
@@ -24,37 +25,88 @@
  * and its name, so its values do not depend on the other parameters and
  * are the same on every machine: the floats are computed with exact
  * operations plus at most one rounding multiply (no libm, no rand()).
- * The ranges keep deep nets sane: conv, conv_transpose and dense weights
- * and biases are uniform in +-1/sqrt(fan_in) (PyTorch's default init
- * bound), batchnorm scale and running_var in [0.5, 1.5), batchnorm shift
- * and running_mean in [-0.125, 0.125), prelu slopes in [0.125, 0.375).
+ * The ranges keep deep nets sane: conv, conv_transpose, dense and linear
+ * weights and biases are uniform in +-1/sqrt(fan_in) (PyTorch's default
+ * init bound), batchnorm, layer_norm and instance_norm scales and
+ * running_var in [0.5, 1.5), their shifts and running_mean in
+ * [-0.125, 0.125), prelu slopes in [0.125, 0.375), anything else
+ * (constants) in [-0.125, 0.125).
  */
 #include "cnnc.h"
 
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
   Graph *g;
   StFile st;    /* parsed weights file */
   bool loaded;  /* st is valid */
   bool no_file; /* random weights and the named file does not exist */
+  int nmissing;  /* missing parameters reported so far */
 } Binder;
+
+/* Suggestions are searched for the first few missing parameters only:
+ * each search compares with every tensor of the file. */
+enum { MAX_SUGGESTED = 16, MAX_NEAREST = 3 };
+
+static bool ends_with_dotted(const char *s, const char *tail) {
+  size_t ls = strlen(s), lt = strlen(tail);
+  return ls > lt + 1 && s[ls - lt - 1] == '.' && strcmp(s + ls - lt, tail) == 0;
+}
+
+/* "; nearest names in FILE: 'a', 'b'" (or why there are none) for a
+ * missing tensor `name`.  A name that differs only by a leading module
+ * path (DataParallel's 'module.', a wrapper's 'model.') is named first. */
+static const char *nearest_names(Binder *b, const char *name) {
+  Arena *a = b->g->arena;
+  const StFile *st = &b->st;
+  for (int i = 0; i < st->ntensors; i++) {
+    const char *t = st->tensors[i].name;
+    if (ends_with_dotted(t, name))
+      return arena_printf(a, "; the file has '%s' (its names have the prefix '%.*s')", t,
+                          (int)(strlen(t) - strlen(name)), t);
+    if (ends_with_dotted(name, t))
+      return arena_printf(a, "; the file has '%s' (the spec's name has the prefix '%.*s')", t,
+                          (int)(strlen(name) - strlen(t)), name);
+  }
+  int limit = (int)strlen(name) / 4;
+  if (limit < 2) limit = 2;
+  const char *best[MAX_NEAREST] = {0};
+  int bestd[MAX_NEAREST], nbest = 0;
+  for (int i = 0; i < st->ntensors; i++) {
+    const char *t = st->tensors[i].name;
+    int worst = nbest == MAX_NEAREST ? bestd[MAX_NEAREST - 1] - 1 : limit;
+    int d = edit_distance(name, t, worst);
+    if (d > worst) continue;
+    int k = nbest < MAX_NEAREST ? nbest++ : MAX_NEAREST - 1;
+    for (; k > 0 && bestd[k - 1] > d; k--) best[k] = best[k - 1], bestd[k] = bestd[k - 1];
+    best[k] = t, bestd[k] = d;
+  }
+  if (!nbest)
+    return arena_printf(a, " (none of its %d tensors has a similar name)", st->ntensors);
+  const char *list = "";
+  for (int k = 0; k < nbest; k++)
+    list = arena_printf(a, "%s%s'%s'", list, k ? ", " : "", best[k]);
+  return arena_printf(a, "; nearest names in the file: %s", list);
+}
 
 /* Reads and parses g->weights; false after reporting why not. */
 static bool load_file(Binder *b) {
   Graph *g = b->g;
   size_t len;
-  char *buf = read_file(g->arena, g->weights, &len);
-  if (!buf && errno == ENOENT && g->random_weights) {
+  if (g->random_weights && access(g->weights, F_OK) != 0 && errno == ENOENT) {
     note_at(g->weights_loc, "weights file '%s' does not exist; --random-weights fills every "
                             "parameter that is not inline", g->weights);
     b->no_file = true;
     return false;
   }
-  if (!buf) {
-    error_at(g->weights_loc, "cannot read weights file '%s': %s", g->weights, strerror(errno));
+  char *buf = file_read(g->arena, g->weights, "weights file", g->weights_loc, &len);
+  if (!buf) return false;
+  if (len >= 4 && memcmp(buf, "PK\x03\x04", 4) == 0) {
+    error_at(g->weights_loc, "'%s' is a zip archive, as torch.save writes it, not a safetensors file; "
+                             "convert it with tools/pt2safetensors.py (see docs/export.md)", g->weights);
     return false;
   }
   b->loaded = st_parse_named(g->arena, (const unsigned char *)buf, len, g->weights,
@@ -90,9 +142,12 @@ static void copy_f32le(float *dst, const unsigned char *src, int64_t n) {
 static bool bind_from_file(Binder *b, Param *p) {
   Graph *g = b->g;
   const StTensor *t = st_find(&b->st, p->name);
+  if (!t && p->alt) t = st_find(&b->st, p->alt);
   if (!t && g->random_weights) return true; /* filled later */
   if (!t) {
-    error_at(p->loc, "missing weight '%s': no such tensor in %s", p->name, g->weights);
+    const char *hint = b->nmissing++ < MAX_SUGGESTED ? nearest_names(b, p->name) : "";
+    error_at(p->loc, "missing weight '%s'%s%s%s: no such tensor in %s%s", p->name, p->alt ? " (or '" : "",
+             p->alt ? p->alt : "", p->alt ? "')" : "", g->weights, hint);
     return false;
   }
   bool ok = true;
@@ -165,12 +220,15 @@ static void fill_node(const Graph *g, Node *n) {
   case OP_CONV2D:
   case OP_CONV_TRANSPOSE2D:
   case OP_DENSE:
+  case OP_LINEAR:
     if (n->weight && n->weight->shape.rank > 0) {
       double bound = init_bound(n->weight);
       fill(g, n->weight, 0, bound);
       fill(g, n->bias, 0, bound);
     }
     break;
+  case OP_LAYER_NORM:
+  case OP_INSTANCE_NORM:
   case OP_BATCHNORM:
     fill(g, n->weight, 1, 0.5);
     fill(g, n->bias, 0, 0.125);

@@ -123,9 +123,45 @@ static void compare(const cnnrt_tensor_info *t, const float *got, const float *w
         "1e-4*|want| + 1e-5", t->name, (long long)bad, (long long)t->numel);
 }
 
+static uint64_t splitmix64(uint64_t *state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+/* A generated input (too large to commit), from in_<name>.gen holding
+ * "uniform SEED LO HI [SKIP]": element i is LO + (HI - LO) * u_i / 2^24
+ * with u_i the top 24 bits of splitmix64 output SKIP + i + 1 from SEED,
+ * computed in double and rounded once (tools/make_golden_scale.py does the
+ * same; with SEED and SKIP of a --random-weights stream the input follows
+ * a weight row, so that a dot product adds only positive terms). */
+static int generate(const char *path, float *dst, int64_t n) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  unsigned long long seed, skip = 0;
+  double lo, hi;
+  int got = fscanf(f, "uniform %llu %lf %lf %llu", &seed, &lo, &hi, &skip);
+  fclose(f);
+  if (got < 3) {
+    fprintf(stderr, "%s: expected 'uniform SEED LO HI [SKIP]'\n", path);
+    return -1;
+  }
+  uint64_t state = seed;
+  for (unsigned long long i = 0; i < skip; i++)
+    splitmix64(&state);
+  for (int64_t i = 0; i < n; i++)
+    dst[i] = (float)(lo + (hi - lo) * (double)(splitmix64(&state) >> 40) / 16777216.0);
+  return 0;
+}
+
 static int read_tensor(const char *dir, const char *prefix, const cnnrt_tensor_info *t,
                        float *dst) {
   char path[4096];
+  snprintf(path, sizeof path, "%s/%s_%s.gen", dir, prefix, t->name);
+  if (generate(path, dst, t->numel) == 0)
+    return 0;
   snprintf(path, sizeof path, "%s/%s_%s.bin", dir, prefix, t->name);
   return cnnrt_read_f32(path, dst, (size_t)t->numel);
 }
@@ -246,6 +282,20 @@ int main(int argc, char **argv) {
   check_contract(m, ins, outs, ws);
 
   cnnrt_free(ws);
+  for (int64_t i = 0; i < m->num_inputs; i++) {
+    cnnrt_free((void *)ins[i]);
+    cnnrt_free(saved_ins[i]);
+  }
+  for (int64_t i = 0; i < m->num_outputs; i++) {
+    cnnrt_free(outs[i]);
+    cnnrt_free(wants[i]);
+    cnnrt_free(firsts[i]);
+  }
+  free(ins);
+  free(saved_ins);
+  free(outs);
+  free(wants);
+  free(firsts);
   printf("%s: %s\n", m->name, failures ? "FAILED" : "ok");
   return failures ? 1 : 0;
 }

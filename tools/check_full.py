@@ -3,14 +3,20 @@
 with cnnc and run, against PyTorch (see docs/export.md).
 
     /usr/bin/python3 tools/check_full.py [--cnnc build/compiler/cnnc] [MODEL...]
+    /usr/bin/python3 tools/check_full.py --onnx [--opset 17] [MODEL...]
 
-For each model: build it as export_models.py does (torchvision architecture,
-torch.manual_seed(0) init), give every BatchNorm non-trivial statistics
-(unless --plain-bn) so that batchnorm folding is exercised, export it with
+For each model of export_models.py (resnet18 ... mnasnet1_0, shufflenet_v2_x1_0,
+convnext_tiny): build it as export_models.py does (torchvision architecture,
+torch.manual_seed(0) init), give every BatchNorm non-trivial statistics, and
+LayerNorm non-trivial affine parameters and ConvNeXt's layer_scale values of
+order 1 instead of 1e-6 (make_golden.randomize_bn; unless --plain-bn) so that
+batchnorm folding and the blocks are exercised, export it with
 tools/cnnc_export.py into a temporary directory (and check that the YAML is
 the committed models/<name>.yaml), compile it with cnnc, link a small driver
 with libcnnrt.a, run it on a seeded random normal 1x3x224x224 input, and
-compare with PyTorch's eval-mode float32 output.
+compare with PyTorch's eval-mode float32 output.  With --onnx the model is
+instead exported by torch.onnx.export (--opset, default 13) and cnnc
+compiles the .onnx file (the "yaml" column then shows the opset).
 
 An element passes when |got - want| <= 1e-4 * |want| + 1e-5, the golden
 tolerance; the table shows the worst ratio |got - want| / that bound (pass:
@@ -118,23 +124,39 @@ def check_model(name, args, work):
     model = export_models.build(name)
     if not args.plain_bn:
         make_golden.randomize_bn(model, torch.Generator().manual_seed(args.seed))
+    model.eval()
     d = os.path.join(work, name)
     os.makedirs(d, exist_ok=True)
-    yaml_path = os.path.join(d, name + ".yaml")
-    ex = cnnc_export.write_model(model, {export_models.INPUT[0]: export_models.INPUT[1]},
-                                 name, yaml_path, outputs=[export_models.OUTPUT])
-    committed = os.path.join(ROOT, "models", name + ".yaml")
-    if not os.path.exists(committed):
-        yaml_state = "missing"
+    gen = torch.Generator().manual_seed(args.seed)
+    x = torch.randn(*export_models.INPUT[1], generator=gen)
+    if args.onnx:
+        # the file a user has: torch.onnx.export of the same module
+        src = os.path.join(d, name + ".onnx")
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model, (x,), src, opset_version=args.opset, do_constant_folding=True,
+                              input_names=[export_models.INPUT[0]], output_names=[export_models.OUTPUT])
+        yaml_state = "op%d" % args.opset
+        nparams = sum(p.numel() for p in model.parameters()) / 1e6
     else:
-        with open(committed) as f:
-            same = strip_comments(f.read()) == strip_comments(ex.yaml)
-        yaml_state = "same" if same else "DIFFERS"
+        src = os.path.join(d, name + ".yaml")
+        ex = cnnc_export.write_model(model, {export_models.INPUT[0]: export_models.INPUT[1]},
+                                     name, src, outputs=[export_models.OUTPUT])
+        nparams = sum(t.numel() for t in ex.tensors.values()) / 1e6
+        committed = os.path.join(ROOT, "models", name + ".yaml")
+        if not os.path.exists(committed):
+            yaml_state = "missing"
+        else:
+            with open(committed) as f:
+                same = strip_comments(f.read()) == strip_comments(ex.yaml)
+            yaml_state = "same" if same else "DIFFERS"
 
     # Compile and link.
     obj = os.path.join(d, name + ".o")
     t0 = time.time()
-    cmd = [args.cnnc, yaml_path, "-o", obj] + (["--cpu=" + args.cpu] if args.cpu else []) + args.cnnc_flags.split()
+    cmd = [args.cnnc, src, "--name", name, "-o", obj] + (["--cpu=" + args.cpu] if args.cpu else []) + \
+        args.cnnc_flags.split()
     run(cmd, "cnnc")
     t_compile = time.time() - t0
     drv_c = os.path.join(d, "driver.c")
@@ -145,8 +167,6 @@ def check_model(name, args, work):
          "-I" + os.path.join(ROOT, "runtime"), drv_c, obj, args.runtime, "-o", exe], "link")
 
     # Input, reference, run.
-    gen = torch.Generator().manual_seed(args.seed)
-    x = torch.randn(*export_models.INPUT[1], generator=gen)
     np.ascontiguousarray(x.numpy(), dtype="<f4").tofile(
         os.path.join(d, "in_%s.bin" % export_models.INPUT[0]))
     torch.set_num_threads(args.threads)
@@ -158,7 +178,7 @@ def check_model(name, args, work):
     got = got.reshape(want.shape)
     err = np.abs(got.astype(np.float64) - want)
     return dict(
-        name=name, params=sum(t.numel() for t in ex.tensors.values()) / 1e6,
+        name=name, params=nparams,
         yaml=yaml_state, compile=t_compile, ms=ms,
         maxabs=float(np.max(np.abs(want))), maxerr=float(np.max(err)),
         ratio=tol_ratio(got, want),
@@ -179,12 +199,16 @@ def main():
     p.add_argument("--cnnc-flags", default="", help="more cnnc options, e.g. '--winograd=off'")
     p.add_argument("--seed", type=int, default=0, help="seed of the input and BN statistics")
     p.add_argument("--plain-bn", action="store_true", help="keep torchvision's initial BN "
-                   "statistics (mean 0, var 1, weight 1, bias 0)")
+                   "statistics (mean 0, var 1, weight 1, bias 0), norm parameters and "
+                   "layer_scale")
     p.add_argument("--reps", type=int, default=3, help="timed runs of the compiled model")
     p.add_argument("--threads", type=int, default=2, help="PyTorch threads")
     p.add_argument("--strict", action="store_true", help="only the golden tolerance against "
                    "PyTorch float32 passes (no pass*)")
     p.add_argument("--keep", help="work in this directory and keep it")
+    p.add_argument("--onnx", action="store_true", help="compile the model exported by "
+                   "torch.onnx.export instead of tools/cnnc_export.py's YAML")
+    p.add_argument("--opset", type=int, default=13, help="the opset of --onnx (default 13)")
     args = p.parse_args()
 
     try:
@@ -218,8 +242,9 @@ def main():
     print("pass: vs f32 <= 1; pass*: vs f32 > 1 only because PyTorch's own float32 result "
           "is off: torch f32 > 1 and vs f64 <= 2 * torch f32%s"
           % (" (disabled by --strict)" if args.strict else ""))
-    print("BN statistics: %s; input: randn(1, 3, 224, 224), seed %d"
-          % ("torchvision init" if args.plain_bn else "randomised", args.seed))
+    print("BN statistics: %s; input: randn(1, 3, 224, 224), seed %d; cnnc compiles %s"
+          % ("torchvision init" if args.plain_bn else "randomised", args.seed,
+             "torch.onnx.export's file (opset %d)" % args.opset if args.onnx else "cnnc_export's YAML"))
     hdr = ("%-19s %7s %-7s %8s %9s %9s %10s %8s %8s %9s %6s  %s"
            % ("model", "params", "yaml", "compile", "run", "max|want|", "max err", "vs f32",
               "vs f64", "torch f32", "argmax", "result"))

@@ -4,8 +4,15 @@
 # yet (checked with dpkg-query, so a prepared machine needs no network and
 # no root), with apt-get as root or through sudo otherwise.
 
+# protobuf-c-compiler, libprotobuf-c-dev and libonnx-dev (onnx.proto) build
+# the ONNX loader; libonnx-testdata holds the models its unit test loads.
 CNNC_DEPS=(build-essential cmake binutils llvm-19-dev libyaml-dev libcmocka-dev
-           dataset-fashion-mnist gzip)
+           dataset-fashion-mnist gzip protobuf-c-compiler libprotobuf-c-dev libonnx-dev
+           libonnx-testdata)
+# Only for the test suite: clang-19 and its sanitizer/libFuzzer runtime for
+# the fuzz targets (fuzz/run.sh).
+CNNC_TEST_DEPS=(clang-19 libclang-rt-19-dev)
+CNNC_FUZZ_TARGETS="spec codegen safetensors onnx onnx_graph"
 CNNC_TORCH_DEPS=(python3-torch python3-numpy)
 
 is_installed() {
@@ -35,12 +42,14 @@ install_deps() {
     --no-install-recommends "${missing[@]}"
 }
 
-# configure_and_build BUILD_DIR: Release build of everything (compiler,
-# runtime, tests, example; the example's model is compiled by the build).
+# configure_and_build BUILD_DIR [CMAKE OPTIONS]: build of everything
+# (compiler, runtime, tests, example; the example's model is compiled by
+# the build), Release unless the options say otherwise.
 configure_and_build() {
   local dir=$1
+  shift
   echo "== configure ($dir)"
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release
-  echo "== build"
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@"
+  echo "== build ($dir)"
   cmake --build "$dir" -j"$(nproc)"
 }

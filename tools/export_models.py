@@ -57,6 +57,13 @@ MODELS = collections.OrderedDict([
     ("mobilenet_v3_large", (_tv("mobilenet_v3_large"), "MobileNetV3-Large: hardswish, "
                                                        "SE with hardsigmoid")),
     ("mnasnet1_0", (_tv("mnasnet1_0"), "MNASNet 1.0: inverted residuals, x.mean([2, 3])")),
+    ("shufflenet_v2_x1_0", (_tv("shufflenet_v2_x1_0"), "ShuffleNetV2 1.0: chunk (split), "
+                                                        "channel shuffle (rank-5 reshape, "
+                                                        "transpose)")),
+    ("convnext_tiny", (_tv("convnext_tiny"), "ConvNeXt-Tiny: 7x7 depthwise, permute, "
+                                             "LayerNorm (channels last and LayerNorm2d), "
+                                             "linear on [N, H, W, C], GELU, layer_scale "
+                                             "constants")),
 ])
 
 

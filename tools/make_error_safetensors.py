@@ -94,6 +94,21 @@ def files():
     h["fc.weight"]["shape"] = "2x4"
     yield "missing_fields", container(h, good_d)
 
+    # A state_dict saved from a DataParallel wrapper: every name has the
+    # prefix 'module.'.
+    h, d = encode([("module.fc.weight", "F32", [2, 4], [0.0] * 8),
+                   ("module.fc.bias", "F32", [2], [0.0] * 2)])
+    yield "prefixed", container(h, d)
+
+    # Names that are near the wanted ones but not equal.
+    h, d = encode([("fc1.weight", "F32", [2, 4], [0.0] * 8), ("fc1.bias", "F32", [2], [0.0] * 2),
+                   ("fc2.weight", "F32", [2, 4], [0.0] * 8), ("fc2.bias", "F32", [2], [0.0] * 2),
+                   ("head.weight", "F32", [2, 4], [0.0] * 8)])
+    yield "near_names", container(h, d)
+
+    # What torch.save writes: a zip archive (only its first bytes matter).
+    yield "torch_zip", b"PK\x03\x04" + bytes(60)
+
 
 def main():
     for name, blob in files():

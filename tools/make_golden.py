@@ -54,15 +54,22 @@ CASES = {}
 
 
 def case(name, desc, inputs, scale=1.0, inline=False, fold_flatten=False, data=None,
-         output=None):
+         output=None, state_dict=False, yaml=None, yaml_outputs=None):
     """Registers a case.  inputs: {name: shape}; the decorated function
     returns the nn.Module.  data: optional function returning the inputs;
     output: optional new name for the model's output (default: its last layer),
-    or a list of names when the model returns a tuple of outputs."""
+    or a list of names when the model returns a tuple of outputs.
+    state_dict: the weights file is the model's state_dict() exactly (every
+    tensor, dtypes kept), not the exporter's tensors.  yaml: a hand-written
+    spec instead of the exported one ('{case}' stands for the case name),
+    with these outputs (yaml_outputs, in order); implies state_dict."""
     def reg(fn):
         assert name.isidentifier() and name not in CASES, name
+        assert (yaml is None) == (yaml_outputs is None), name
         CASES[name] = dict(desc=desc, inputs=inputs, scale=scale, inline=inline,
-                           fold_flatten=fold_flatten, build=fn, data=data, output=output)
+                           fold_flatten=fold_flatten, build=fn, data=data, output=output,
+                           state_dict=state_dict or yaml is not None, yaml=yaml,
+                           yaml_outputs=yaml_outputs)
         return fn
     return reg
 
@@ -536,8 +543,11 @@ def _():
 
 def randomize_bn(model, gen=None):
     """Gives every BatchNorm non-trivial running statistics and affine
-    parameters (the seeded torch RNG unless gen is given).  Scales stay near
-    1 so that deep stacks keep activations of order 1."""
+    parameters, every LayerNorm / InstanceNorm / GroupNorm with affine
+    parameters non-trivial ones, and every ConvNeXt block's layer_scale
+    values of order 1 (the seeded torch RNG unless gen is given; modules in
+    model.modules() order).  Scales stay near 1 so that deep stacks keep
+    activations of order 1."""
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             c = m.num_features
@@ -547,6 +557,14 @@ def randomize_bn(model, gen=None):
                 if m.weight is not None:
                     m.weight.copy_(torch.rand(c, generator=gen) * 0.8 + 0.6)
                     m.bias.copy_(torch.randn(c, generator=gen) * 0.2)
+        elif isinstance(m, (nn.LayerNorm, nn.GroupNorm, nn.modules.instancenorm._InstanceNorm)) \
+                and getattr(m, "weight", None) is not None:
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) * 0.8 + 0.6)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.2)
+        if isinstance(getattr(m, "layer_scale", None), nn.Parameter):  # ConvNeXt's CNBlock
+            with torch.no_grad():
+                m.layer_scale.copy_(torch.rand(m.layer_scale.shape, generator=gen) * 0.8 + 0.2)
     return model
 
 
@@ -866,6 +884,337 @@ def _():
     return randomize_bn(SmallUNet())
 
 
+def reset_params(model, types=(nn.Conv2d, nn.Linear)):
+    """PyTorch's default init for these module types (ConvNeXt initialises
+    convs and linears with std 0.02: outputs too small for the tolerance)."""
+    for m in model.modules():
+        if isinstance(m, types):
+            m.reset_parameters()
+    return model
+
+
+@case("fam_shufflenet", "ShuffleNetV2 family: torchvision's ShuffleNetV2 class (stages "
+      "[2, 2, 1], widths [8, 16, 32, 48, 64]): x.chunk(2, dim=1) (a split), both branches "
+      "(depthwise 3x3 stride 2, BN, 1x1, relu), torch.cat, channel_shuffle (x.size() "
+      "unpacking: view to rank 5, transpose(1, 2), view back), x.mean([2, 3]), fc; "
+      "48x48 input", {"x": [1, 3, 48, 48]})
+def _():
+    sn = _tv("shufflenetv2")
+    return reset_linear(randomize_bn(sn.ShuffleNetV2([2, 2, 1], [8, 16, 32, 48, 64],
+                                                     num_classes=10)))
+
+
+@case("fam_convnext", "ConvNeXt family: torchvision's ConvNeXt class (CNBlock configs "
+      "8 -> 16 -> 24, stochastic depth = identity in eval): stem 4x4 stride 4 + LayerNorm2d "
+      "(layer_norm over dim 1), 7x7 depthwise, Permute to NHWC (transpose), LayerNorm over "
+      "the last dim, linear on [N, H, W, C] + GELU, linear, Permute back, layer_scale "
+      "[C, 1, 1] (a constant) * block, residual add, LayerNorm2d + 2x2 stride 2 "
+      "downsampling, avgpool, LayerNorm2d, flatten, linear; randomised norms and "
+      "layer_scale", {"x": [1, 3, 32, 32]})
+def _():
+    cn = _tv("convnext")
+    C = cn.CNBlockConfig
+    m = cn.ConvNeXt([C(8, 16, 2), C(16, 24, 2), C(24, None, 1)], stochastic_depth_prob=0.1,
+                    num_classes=10)
+    return randomize_bn(reset_params(m))
+
+
+# --------------------------------------------------------------------------
+# exporter coverage (export_*): the ops of the newer format, from PyTorch code
+# --------------------------------------------------------------------------
+
+class _ShapeOps(nn.Module):
+    """chunk / split (getitem of the parts), channel slices concatenated in a
+    new order, permute, transpose, contiguous, multi-axis slicing with steps and
+    negative ends, x[..., k], x[:, k] with scalar arithmetic, reshape."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(6, 8, 3, padding=1)
+
+    def forward(self, x):                          # [2, 6, 5, 7]
+        a, b, c = torch.chunk(x, 3, dim=1)
+        y = self.conv(torch.cat([c, a * 2.0, b], dim=1))
+        p, q = y.split([3, 5], dim=1)
+        t = p.permute(0, 2, 3, 1).transpose(1, 2).contiguous()   # [2, 7, 5, 3]
+        s = q[:, 1:4, ::2, 1:-1][..., 0]           # [2, 3, 3]
+        u = t[:, :, 0:3, :].reshape(2, 7, 9)
+        w = x[:, 2] * 0.5 - 1.0                    # [2, 5, 7]
+        return t, s, u, w
+
+
+@case("export_shape_ops", "torch.chunk into 3, channel slices re-concatenated out of order "
+      "(x2 on one part), conv, Tensor.split([3, 5]), permute + transpose + contiguous "
+      "(transpose layers), q[:, 1:4, ::2, 1:-1][..., 0] (slices with step and negative "
+      "end, an index), reshape, x[:, 2] * 0.5 - 1 (slice, squeeze, scale); four outputs",
+      {"x": [2, 6, 5, 7]}, output=["t", "s", "u", "w"])
+def _():
+    return _ShapeOps()
+
+
+class _Norms(nn.Module):
+    """LayerNorm2d, InstanceNorm2d (affine, plain, running statistics),
+    LayerNorm over the last two dims, LayerNorm without affine parameters,
+    nn.Linear on a rank-4 input, F.layer_norm with the module's own
+    parameters."""
+
+    def __init__(self):
+        super().__init__()
+        cn = _tv("convnext")
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.ln2d = cn.LayerNorm2d(8, eps=1e-6)
+        self.inorm = nn.InstanceNorm2d(8, affine=True)
+        self.inorm_plain = nn.InstanceNorm2d(8, eps=1e-3)
+        self.inorm_stats = nn.InstanceNorm2d(8, track_running_stats=True)
+        self.ln = nn.LayerNorm([5, 6])
+        self.ln_plain = nn.LayerNorm(6, elementwise_affine=False)
+        self.fc = nn.Linear(6, 4)
+        self.weight = nn.Parameter(torch.rand(8) + 0.5)
+        self.bias = nn.Parameter(torch.randn(8) * 0.2)
+        with torch.no_grad():
+            self.inorm_stats.running_mean.copy_(torch.randn(8) * 0.2)
+            self.inorm_stats.running_var.copy_(torch.rand(8) + 0.5)
+
+    def forward(self, x):                          # [2, 3, 5, 6]
+        y = self.conv(x)
+        a = self.ln2d(y)
+        b = self.inorm(y) + self.inorm_plain(y) + self.inorm_stats(y)
+        c = self.ln(y)
+        d = self.fc(self.ln_plain(y))              # [2, 8, 5, 4]
+        e = F.layer_norm(y.permute(0, 2, 3, 1), (8,), self.weight, self.bias, 1e-3)
+        return a, b, c, d, e
+
+
+@case("export_norms", "torchvision LayerNorm2d (layer_norm axes [1]), InstanceNorm2d "
+      "with affine, without, and with running statistics (a batchnorm), LayerNorm([5, 6]) "
+      "(axes [-2, -1]), LayerNorm without affine then nn.Linear on [N, C, H, W] (linear), "
+      "F.layer_norm on the NHWC permute with module parameters; randomised norms",
+      {"x": [2, 3, 5, 6]}, output=["a", "b", "c", "d", "e"])
+def _():
+    return randomize_bn(_Norms())
+
+
+class _Reduce(nn.Module):
+    def forward(self, x):                          # [2, 4, 5, 6]
+        return (x.mean(dim=-1), torch.sum(x, dim=(1, 3), keepdim=True), torch.amax(x, dim=2),
+                x.max(dim=1)[0], torch.min(x, dim=3, keepdim=True).values, x.mean(),
+                torch.amin(x, dim=(2, 3)))
+
+
+@case("export_reduce", "x.mean(-1), torch.sum over (1, 3) keepdim, torch.amax over 2, "
+      "x.max(dim=1)[0], torch.min(x, 3, keepdim=True).values, x.mean() (all: one element), "
+      "torch.amin over (2, 3): reduce_mean/sum/max/min", {"x": [2, 4, 5, 6]},
+      output=["mean", "sum", "amax", "max", "min", "all", "amin"])
+def _():
+    return _Reduce()
+
+
+class _Arith(nn.Module):
+    """Tensor-tensor sub, div, maximum, minimum; x ** 2, sqrt, exp, abs, erf,
+    reciprocal, rsqrt, neg, 1 - x, 2 / x, Softplus(beta=2), SELU; a
+    parameter [1, C, 1, 1] times a tensor (a constant) and a parameter
+    expression folded into one constant."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3, padding=1)
+        self.conv2 = nn.Conv2d(3, 6, 1)
+        self.gain = nn.Parameter(torch.rand(1, 6, 1, 1) + 0.5)
+        self.softplus = nn.Softplus(beta=2)
+        self.selu = nn.SELU()
+
+    def forward(self, x):                          # [2, 3, 6, 7]
+        a, b = self.conv1(x), self.conv2(x)
+        pos = b.abs() + 1.0
+        s = torch.maximum(a - b, a / pos) + torch.minimum(a, -b * 0.5)
+        p = a ** 2 + torch.sqrt(pos) + torch.exp(-a.abs()) + torch.erf(a)
+        r = torch.reciprocal(pos) + torch.rsqrt(pos) + (1 - a) + 2 / pos
+        v = self.softplus(a) + self.selu(b)
+        k = self.gain * a + self.gain ** 2
+        return s, p, r, v, k
+
+
+@case("export_arith", "two convs combined by sub, div, torch.maximum, torch.minimum; "
+      "a ** 2, sqrt, exp(-|a|), erf, reciprocal, rsqrt, 1 - a, 2 / x, -b * 0.5; "
+      "Softplus(beta=2), SELU; parameter [1, 6, 1, 1] * tensor (constant layer) and "
+      "gain ** 2 (folded constant); batch 2", {"x": [2, 3, 6, 7]},
+      output=["s", "p", "r", "v", "k"])
+def _():
+    return _Arith()
+
+
+class _Resize(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up = nn.Upsample(scale_factor=1.75, mode="bilinear")
+
+    def forward(self, x):                          # [1, 3, 6, 8]
+        return (F.interpolate(x, scale_factor=1.5, mode="nearest"),
+                F.interpolate(x, scale_factor=(0.5, 2.5), mode="bilinear"),
+                F.interpolate(x, size=(5, 11), mode="bilinear", align_corners=True),
+                F.interpolate(x, size=(7, 13), mode="nearest-exact"),
+                self.up(x),
+                F.interpolate(x, scale_factor=1.7, mode="nearest",
+                              recompute_scale_factor=True))
+
+
+@case("export_upsample", "F.interpolate with float scales (nearest 1.5, bilinear "
+      "[0.5, 2.5]), sizes (bilinear align_corners [5, 11], nearest-exact [7, 13]), "
+      "nn.Upsample bilinear 1.75, recompute_scale_factor (nearest 1.7 as a size)",
+      {"x": [1, 3, 6, 8]}, output=["nearest", "bilinear", "align", "exact", "module",
+                                   "recomputed"])
+def _():
+    return _Resize()
+
+
+class _Tokens(nn.Module):
+    """Patch embedding to tokens [N, L, C] (flatten(2).transpose(1, 2)),
+    LayerNorm, an MLP of nn.Linear on rank 3 with GELU and a residual add,
+    the mean over the tokens, a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Conv2d(3, 8, 2, stride=2)
+        self.norm = nn.LayerNorm(8)
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 8, bias=False)
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x):                          # [2, 3, 8, 8]
+        t = self.proj(x).flatten(2).transpose(1, 2)
+        t = t + self.fc2(F.gelu(self.fc1(self.norm(t))))
+        return self.head(t.mean(dim=1))
+
+
+@case("export_tokens", "patch embedding to [N, 16, 8] tokens (flatten(2).transpose(1, 2)), "
+      "LayerNorm, linear 8 -> 16 + GELU, linear 16 -> 8 without bias (rank 3), residual "
+      "add, mean over the tokens (reduce_mean), dense head; batch 2", {"x": [2, 3, 8, 8]})
+def _():
+    return randomize_bn(_Tokens())
+
+
+# --------------------------------------------------------------------------
+# PyTorch's names with a plain state_dict (names_*)
+#
+# The weights file of these cases is model.state_dict() saved as it is
+# (num_batches_tracked included, as I64); the layer names are the module
+# names, exported or written by hand.
+# --------------------------------------------------------------------------
+
+def _names_sequential():
+    return randomize_bn(nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 12, 3, bias=False), nn.BatchNorm2d(12), nn.ReLU6(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 5)))
+
+
+@case("names_sequential", "an nn.Sequential (layer names '0' .. '9', parameters '0.weight', "
+      "'1.running_var', ...) exported; the weights file is its state_dict() unchanged",
+      {"x": [2, 3, 10, 10]}, state_dict=True)
+def _():
+    return _names_sequential()
+
+
+@case("names_sequential_yaml", "the nn.Sequential of names_sequential in a hand-written "
+      "spec: layer names 0 .. 9 as YAML scalars (plain and quoted), weights = "
+      "state_dict()", {"x": [2, 3, 10, 10]}, yaml_outputs=["9"], yaml="""\
+cnnc: 1
+name: {case}
+weights: model.safetensors
+inputs:
+  - {name: x, shape: [2, 3, 10, 10]}
+outputs: [9]
+layers:
+  - {name: 0, op: conv2d, filters: 8, kernel: 3, padding: 1}
+  - {name: "1", op: batchnorm}
+  - {name: 2, op: relu}
+  - {name: '3', op: maxpool2d, kernel: 2}
+  - {name: 4, op: conv2d, filters: 12, kernel: 3, bias: false}
+  - {name: 5, op: batchnorm, input: 4}
+  - {name: 6, op: relu6}
+  - {name: 7, op: global_avgpool2d}
+  - {name: 8, op: flatten}
+  - {name: 9, op: dense, units: 5}
+""")
+def _():
+    return _names_sequential()
+
+
+class NestedNames(nn.Module):
+    """MobileNetV2 blocks in a Sequential: names such as features.3.conv.0.1."""
+
+    def __init__(self):
+        super().__init__()
+        mv2 = _tv("mobilenetv2")
+        from torchvision.ops.misc import Conv2dNormActivation
+        self.features = nn.Sequential(
+            Conv2dNormActivation(3, 8, stride=2, activation_layer=nn.ReLU6),
+            mv2.InvertedResidual(8, 8, 1, expand_ratio=1),
+            mv2.InvertedResidual(8, 12, 2, expand_ratio=2),
+            mv2.InvertedResidual(12, 12, 1, expand_ratio=2))
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(12, 5))
+
+    def forward(self, x):
+        x = self.features(x)
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        return self.classifier(x)
+
+
+@case("names_nested", "torchvision MobileNetV2 blocks nested in Sequentials (layer names "
+      "features.0.0, features.1.conv.0.1, features.3.conv.0.1, features.3.add, "
+      "classifier.1) exported; the weights file is state_dict() unchanged",
+      {"x": [1, 3, 16, 16]}, state_dict=True)
+def _():
+    return randomize_bn(NestedNames())
+
+
+@case("names_nested_yaml", "the model of names_nested in a hand-written spec whose layer "
+      "names are its module names (the residual adds named after their blocks, "
+      "features.1 and features.3); weights = state_dict()", {"x": [1, 3, 16, 16]},
+      yaml_outputs=["classifier.1"], yaml="""\
+cnnc: 1
+name: {case}
+weights: model.safetensors
+inputs:
+  - {name: x, shape: [1, 3, 16, 16]}
+outputs: [classifier.1]
+layers:
+  - {name: features.0.0, op: conv2d, filters: 8, kernel: 3, stride: 2, padding: 1, bias: false}
+  - {name: features.0.1, op: batchnorm}
+  - {name: features.0.2, op: relu6}
+  # features.1: depthwise 3x3, pointwise 1x1, residual
+  - {name: features.1.conv.0.0, op: conv2d, filters: 8, kernel: 3, padding: 1, groups: 8, bias: false}
+  - {name: features.1.conv.0.1, op: batchnorm}
+  - {name: features.1.conv.0.2, op: relu6}
+  - {name: features.1.conv.1, op: conv2d, filters: 8, kernel: 1, bias: false}
+  - {name: features.1.conv.2, op: batchnorm}
+  - {name: features.1, op: add, inputs: [features.0.2, features.1.conv.2]}
+  # features.2: expand 1x1 to 16, depthwise stride 2, project to 12
+  - {name: features.2.conv.0.0, op: conv2d, filters: 16, kernel: 1, bias: false}
+  - {name: features.2.conv.0.1, op: batchnorm}
+  - {name: features.2.conv.0.2, op: relu6}
+  - {name: features.2.conv.1.0, op: conv2d, filters: 16, kernel: 3, stride: 2, padding: 1, groups: 16, bias: false}
+  - {name: features.2.conv.1.1, op: batchnorm}
+  - {name: features.2.conv.1.2, op: relu6}
+  - {name: features.2.conv.2, op: conv2d, filters: 12, kernel: 1, bias: false}
+  - {name: features.2.conv.3, op: batchnorm}
+  # features.3: expand to 24, depthwise, project to 12, residual
+  - {name: features.3.conv.0.0, op: conv2d, filters: 24, kernel: 1, bias: false}
+  - {name: features.3.conv.0.1, op: batchnorm}
+  - {name: features.3.conv.0.2, op: relu6}
+  - {name: features.3.conv.1.0, op: conv2d, filters: 24, kernel: 3, padding: 1, groups: 24, bias: false}
+  - {name: features.3.conv.1.1, op: batchnorm}
+  - {name: features.3.conv.1.2, op: relu6}
+  - {name: features.3.conv.2, op: conv2d, filters: 12, kernel: 1, bias: false}
+  - {name: features.3.conv.3, op: batchnorm}
+  - {name: features.3, op: add, inputs: [features.2.conv.3, features.3.conv.3]}
+  - {name: pool, op: global_avgpool2d}
+  - {name: classifier.1, op: dense, units: 5}
+""")
+def _():
+    return randomize_bn(NestedNames())
+
+
 # --------------------------------------------------------------------------
 # generation
 # --------------------------------------------------------------------------
@@ -905,10 +1254,24 @@ def make_case(name, c, out_dir):
     out_rename = c["output"]
     if isinstance(out_rename, str):
         out_rename = [out_rename]
-    ex = cnnc_export.write_model(model, c["inputs"], name, os.path.join(d, "model.yaml"),
-                                 outputs=out_rename, inline=c["inline"], header=header,
-                                 fold_flatten=c["fold_flatten"])
-    assert [n for n, _ in ex.inputs] == list(c["inputs"]), name
+    if c["yaml"] is not None:  # hand-written
+        text = "\n".join("# " + h for h in header) + "\n" + c["yaml"].replace("{case}", name)
+        with open(os.path.join(d, "model.yaml"), "w") as f:
+            f.write(text)
+        out_names = list(c["yaml_outputs"])
+    else:
+        ex = cnnc_export.write_model(model, c["inputs"], name, os.path.join(d, "model.yaml"),
+                                     outputs=out_rename, inline=c["inline"], header=header,
+                                     fold_flatten=c["fold_flatten"])
+        assert [n for n, _ in ex.inputs] == list(c["inputs"]), name
+        text, out_names = ex.yaml, ex.outputs
+    if c["state_dict"]:
+        sd = {k: v for k, v in model.state_dict().items()}
+        if c["yaml"] is None:  # the exporter's tensors are state_dict entries, unchanged
+            for k, t in ex.tensors.items():
+                assert k in sd and torch.equal(sd[k].float(), t), (name, k)
+        cnnc_export.write_safetensors(os.path.join(d, "model.safetensors"), sd,
+                                      metadata={"format": "pt"}, keep_dtype=True)
     # Reference: float32 eval mode; float64 only to check conditioning.
     torch.manual_seed(seed)
     args = [inputs[k] for k in c["inputs"]]
@@ -917,20 +1280,20 @@ def make_case(name, c, out_dir):
         want64 = model.double()(*[a.double() for a in args])
     if not isinstance(want, (tuple, list)):
         want, want64 = (want,), (want64,)
-    assert len(want) == len(ex.outputs), name
+    assert len(want) == len(out_names), name
     worst = max(_check_conditioning(name, w, w64) for w, w64 in zip(want, want64))
 
     for k in c["inputs"]:
         _write_f32(os.path.join(d, "in_%s.bin" % k), inputs[k])
-    for out_name, w in zip(ex.outputs, want):
+    for out_name, w in zip(out_names, want):
         _write_f32(os.path.join(d, "out_%s.bin" % out_name), w)
     with open(os.path.join(d, "case.txt"), "w") as f:
         f.write("%s\n\n" % c["desc"])
         for k in c["inputs"]:
             f.write("input  %s %s\n" % (k, list(inputs[k].shape)))
-        for out_name, w in zip(ex.outputs, want):
+        for out_name, w in zip(out_names, want):
             f.write("output %s %s\n" % (out_name, list(w.shape)))
-    _verify_yaml(name, d, ex.yaml)
+    _verify_yaml(name, d, text)
     return want[0].shape if len(want) == 1 else [list(w.shape) for w in want], worst
 
 
@@ -973,10 +1336,11 @@ def main():
     for name in args.cases or CASES:
         shape, worst = make_case(name, CASES[name], args.out)
         print("%-26s out %-18s f32-vs-f64 %.3f of tolerance" % (name, list(shape), worst))
-    # op_* cases belong to tools/make_golden_ops.py.
+    # op_*, fuse_*, scale_* and onnx_* cases belong to make_golden_ops.py,
+    # make_golden_fusion.py, make_golden_scale.py and make_golden_onnx.py.
     stale = sorted(n for n in os.listdir(args.out)
                    if os.path.isdir(os.path.join(args.out, n)) and n not in CASES
-                   and not n.startswith("op_"))
+                   and not n.startswith(("op_", "fuse_", "scale_", "onnx_")))
     if stale:
         print("note: directories without a case in this script: %s" % ", ".join(stale))
     print("total golden data: %.1f KiB" % (dir_size(args.out) / 1024.0))

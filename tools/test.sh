@@ -1,25 +1,49 @@
 #!/usr/bin/env bash
 # tools/test.sh: the whole test suite on a fresh Debian 12 machine.
 #
-#   tools/test.sh [--build-dir DIR] [ctest arguments...]
+#   tools/test.sh [--plain] [ctest arguments...]
 #
 # Installs the missing packages (no PyTorch: the golden files are
-# committed), builds everything in ./build (Release) and runs ctest: unit
-# tests, error tests, golden tests and the Fashion-MNIST example.  Exits
-# with ctest's status.
+# committed), then
+#   1. builds everything in ./build (Release) and runs ctest: unit tests,
+#      error and hostile-input tests, golden tests and the example;
+#   2. builds it again in ./build-asan with -DCNNC_SANITIZE=ON
+#      (AddressSanitizer, leaks included, and UndefinedBehaviorSanitizer:
+#      the compiler, the runtime, the tests and every program they build)
+#      and runs the same suite there;
+#   3. runs every libFuzzer target for 60 seconds, two at a time
+#      (fuzz/run.sh, in ./build-fuzz, clang-19).
+# --plain runs step 1 only (for quick local runs).  Extra arguments go to
+# both ctest runs.  Exits non-zero if any step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/deps.sh
 
-build=build
-if [ "${1:-}" = --build-dir ]; then
-  build=${2:?--build-dir needs a directory}
-  shift 2
-fi
+plain=0
+if [ "${1:-}" = --plain ]; then plain=1; shift; fi
 
-install_deps "${CNNC_DEPS[@]}"
-configure_and_build "$build"
-echo "== ctest"
+install_deps "${CNNC_DEPS[@]}" "${CNNC_TEST_DEPS[@]}"
 status=0
-ctest --test-dir "$build" --output-on-failure -j2 "$@" || status=$?
+configure_and_build build -DCMAKE_BUILD_TYPE=Release
+echo "== ctest (Release)"
+ctest --test-dir build --output-on-failure -j2 "$@" || status=1
+if [ $plain = 1 ]; then exit $status; fi
+
+configure_and_build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_SANITIZE=ON
+echo "== ctest (ASan + UBSan)"
+ctest --test-dir build-asan --output-on-failure -j2 "$@" || status=1
+
+echo "== fuzz smoke runs (60 s per target, two side by side)"
+fuzz/run.sh --build-all || status=1
+smoke() { CNNC_FUZZ_PREBUILT=1 fuzz/run.sh "$1" 60 > "build-fuzz/smoke_$1.out" 2>&1; }
+targets=($CNNC_FUZZ_TARGETS)
+for ((i = 0; i < ${#targets[@]}; i += 2)); do
+  pair=("${targets[@]:i:2}") pids=()
+  for t in "${pair[@]}"; do smoke "$t" & pids+=($!); done
+  for j in "${!pair[@]}"; do
+    wait "${pids[j]}" || status=1
+    echo "-- fuzz/run.sh ${pair[j]} 60"
+    cat "build-fuzz/smoke_${pair[j]}.out"
+  done
+done
 exit $status

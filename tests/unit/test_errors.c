@@ -11,7 +11,15 @@
  *   - it prints no more "error:" diagnostics than there are expectations;
  *   - the output directory stays empty: no out.o, no out.h, no temp files.
  * Lines that echo the source under a diagnostic ("   12 | ...") are not
- * diagnostics, even though they may show the `# error:` comment.
+ * diagnostics, even though they may show the `# error:` comment.  A first
+ * line `# options: ARGS` passes extra space-separated options to cnnc.
+ *
+ * A tests/errors/NAME.onnx (made by tools/make_error_onnx.py) has its
+ * expectations in NAME.onnx.expect, one per line, written as the
+ * diagnostic after "PATH: ": `node 'X' (#3, LSTM): error: TEXT` must match
+ * a diagnostic "PATH: node 'X' (#3, LSTM): error: ...TEXT...", and
+ * `error: TEXT` a file-level "PATH: error: ...TEXT...".  Lines starting
+ * with '#' are comments, except a first `# options: ARGS` line.
  *
  * Each file is one cmocka test, built at run time from the directory
  * listing (sorted, so that runs are comparable).
@@ -40,9 +48,10 @@ extern char **environ;
 #define MARK "# error: "
 
 typedef struct {
-  int line;         /* 1-based line of the spec */
+  int line;         /* 1-based line of the spec (0 for ONNX files) */
   const char *text; /* substring the diagnostic must contain */
   bool found;
+  const char *where;/* ONNX: what comes between "PATH: " and ": error: " ("" for none) */
 } Expect;
 
 typedef struct {
@@ -90,8 +99,32 @@ static int parse_expectations(char *text, Expect **out) {
         *out = realloc(*out, (size_t)cap * sizeof **out);
         if (!*out) abort();
       }
-      (*out)[n++] = (Expect){line, strndup(t, (size_t)(e - t)), false};
+      (*out)[n++] = (Expect){line, strndup(t, (size_t)(e - t)), false, NULL};
       m = t;
+    }
+    p = *eol ? eol + 1 : eol;
+  }
+  return n;
+}
+
+/* The expectations of an ONNX file's NAME.onnx.expect text. */
+static int parse_onnx_expectations(char *text, Expect **out) {
+  int n = 0, cap = 0;
+  *out = NULL;
+  for (char *p = text; *p;) {
+    char *eol = strchr(p, '\n');
+    if (!eol) eol = p + strlen(p);
+    char *m = p[0] == '#' ? NULL : strstr(p, "error: ");
+    if (m && m < eol) {
+      if (n == cap) {
+        cap = cap ? 2 * cap : 8;
+        *out = realloc(*out, (size_t)cap * sizeof **out);
+        if (!*out) abort();
+      }
+      char *t = m + 7, *e = eol;
+      while (e > t && (e[-1] == ' ' || e[-1] == '\r')) e--;
+      size_t wl = m > p + 1 && m[-1] == ' ' && m[-2] == ':' ? (size_t)(m - 2 - p) : 0;
+      (*out)[n++] = (Expect){0, strndup(t, (size_t)(e - t)), false, strndup(p, wl)};
     }
     p = *eol ? eol + 1 : eol;
   }
@@ -109,6 +142,14 @@ static bool is_excerpt(const char *line) {
 static bool matches(const char *line, const char *path, const Expect *e) {
   size_t pl = strlen(path);
   if (strncmp(line, path, pl) != 0 || line[pl] != ':') return false;
+  if (e->where) { /* ONNX: "PATH: WHERE: error: ...TEXT..." or "PATH: error: ..." */
+    const char *r = line + pl + 1;
+    if (*r++ != ' ') return false;
+    size_t wl = strlen(e->where);
+    if (wl && (strncmp(r, e->where, wl) != 0 || strncmp(r + wl, ": ", 2) != 0)) return false;
+    r += wl ? wl + 2 : 0;
+    return strncmp(r, "error: ", 7) == 0 && strstr(r + 7, e->text) != NULL;
+  }
   char *end;
   long l = strtol(line + pl + 1, &end, 10);
   if (l != e->line || *end != ':' || end[1] < '0' || end[1] > '9') return false;
@@ -200,7 +241,10 @@ static void check_diagnostics(const char *path, char *stderr_text, Expect *ex, i
     line = eol ? eol + 1 : NULL;
   }
   for (int i = 0; i < nex; i++)
-    if (!ex[i].found)
+    if (!ex[i].found && ex[i].where)
+      report(msg, "  missing diagnostic: %s: %s%serror: ...%s...\n", path, ex[i].where,
+             *ex[i].where ? ": " : "", ex[i].text);
+    else if (!ex[i].found)
       report(msg, "  missing diagnostic: %s:%d:<col>: error: ...%s...\n", path, ex[i].line,
              ex[i].text);
   if (ndiag != nex)
@@ -214,17 +258,25 @@ static void test_spec(void **state) {
   const char *cnnc = getenv("CNNC");
   if (!cnnc || !*cnnc) fail_msg("CNNC is not set (run through ctest)");
 
-  char *text = slurp(path);
-  if (!text) fail_msg("cannot read %s: %s", path, strerror(errno));
+  size_t pl = strlen(path);
+  bool onnx = pl > 5 && strcmp(path + pl - 5, ".onnx") == 0;
+  char expect_path[4200];
+  snprintf(expect_path, sizeof expect_path, "%s.expect", path);
+  char *text = slurp(onnx ? expect_path : path);
+  if (!text) fail_msg("cannot read %s: %s", onnx ? expect_path : path, strerror(errno));
   Expect *ex;
-  int nex = parse_expectations(text, &ex);
-  if (nex == 0) fail_msg("%s has no `# error:` comment; every error test must expect one", path);
+  int nex = onnx ? parse_onnx_expectations(text, &ex) : parse_expectations(text, &ex);
+  if (nex == 0) fail_msg("%s has no expected error; every error test must expect one", path);
 
   char dir[] = "/tmp/cnnc_errors.XXXXXX";
   if (!mkdtemp(dir)) fail_msg("mkdtemp: %s", strerror(errno));
   char out[sizeof dir + 16];
   snprintf(out, sizeof out, "%s/out.o", dir);
-  char *argv[] = {(char *)cnnc, (char *)path, "-o", out, NULL};
+  char *argv[16] = {(char *)cnnc, (char *)path, "-o", out};
+  int argc = 4;
+  char *opts = strncmp(text, "# options: ", 11) == 0 ? strndup(text + 11, strcspn(text + 11, "\n")) : NULL;
+  for (char *tok = opts ? strtok(opts, " ") : NULL; tok && argc < 15; tok = strtok(NULL, " ")) argv[argc++] = tok;
+  argv[argc] = NULL;
   Buf err = {0}, msg = {0}, left = {0};
   int status = run_capture(argv, &err);
 
@@ -240,12 +292,17 @@ static void test_spec(void **state) {
   if (msg.len) { /* stderr directly: cmocka's print_error truncates at 1 KB */
     fprintf(stderr, "%s: FAILED\n%s  expected:\n", path, msg.buf);
     for (int i = 0; i < nex; i++)
-      fprintf(stderr, "    %s:%d:<col>: error: ...%s...\n", path, ex[i].line, ex[i].text);
+      if (ex[i].where)
+        fprintf(stderr, "    %s: %s%serror: ...%s...\n", path, ex[i].where, *ex[i].where ? ": " : "",
+                ex[i].text);
+      else
+        fprintf(stderr, "    %s:%d:<col>: error: ...%s...\n", path, ex[i].line, ex[i].text);
     fprintf(stderr, "  cnnc's output:\n%s\n", err.buf ? err.buf : "");
     fflush(stderr);
   }
-  for (int i = 0; i < nex; i++) free((char *)ex[i].text);
+  for (int i = 0; i < nex; i++) free((char *)ex[i].text), free((char *)ex[i].where);
   free(ex);
+  free(opts);
   free(text);
   free(err.buf);
   free(left.buf);
@@ -273,7 +330,8 @@ int main(void) {
   struct dirent *de;
   while ((de = readdir(d))) {
     size_t l = strlen(de->d_name);
-    if (l < 6 || strcmp(de->d_name + l - 5, ".yaml") != 0) continue;
+    if (l < 6 || (strcmp(de->d_name + l - 5, ".yaml") != 0 && strcmp(de->d_name + l - 5, ".onnx") != 0))
+      continue;
     if (n == cap) {
       cap = cap ? 2 * cap : 64;
       names = realloc(names, (size_t)cap * sizeof *names);
@@ -283,7 +341,7 @@ int main(void) {
   }
   closedir(d);
   if (n == 0) {
-    fprintf(stderr, "test_errors: no .yaml files in %s\n", dirpath);
+    fprintf(stderr, "test_errors: no .yaml or .onnx files in %s\n", dirpath);
     return 1;
   }
   qsort(names, (size_t)n, sizeof *names, by_name);
@@ -295,5 +353,12 @@ int main(void) {
     snprintf(path, l, "%s/%s", dirpath, names[i]);
     tests[i] = (struct CMUnitTest){.name = names[i], .test_func = test_spec, .initial_state = path};
   }
-  return _cmocka_run_group_tests("errors", tests, (size_t)n, NULL, NULL);
+  int r = _cmocka_run_group_tests("errors", tests, (size_t)n, NULL, NULL);
+  for (int i = 0; i < n; i++) {
+    free((void *)tests[i].initial_state);
+    free(names[i]);
+  }
+  free(tests);
+  free(names);
+  return r;
 }

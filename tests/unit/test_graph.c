@@ -220,7 +220,7 @@ static void test_dump_new_ops(void **state) {
       "%11 ad = adaptive_avgpool2d(%0) -> [2, 3, 2, 3] output_size=2x3 layout=nchw offset=-1 output#5\n"
       "%12 p = pad(%0) -> [2, 3, 6, 8] pad=1,2,0,1 mode=reflect layout=nchw offset=-1 output#4\n"
       "%13 pc = pad(%0) -> [2, 3, 7, 7] pad=1,1,1,1 mode=constant value=0.5 layout=nchw offset=-1\n"
-      "%14 u = upsample(%13) -> [2, 3, 14, 7] scale=2x1 mode=bilinear align_corners=true layout=nchw "
+      "%14 u = upsample(%13) -> [2, 3, 14, 7] size=0x0 scale=2x1 mode=bilinear coordinate_mode=align_corners layout=nchw "
       "offset=-1 output#3\n"
       "%15 r = reshape(%10) -> [2, 8] shape=[0, -1] layout=nchw offset=-1 output#2\n"
       "%16 d = dropout(%15) -> [2, 8] layout=nchw offset=-1\n"

@@ -173,6 +173,7 @@ static void test_errors(void **state) {
 
 static void test_overflow(void **state) {
   Ctx *c = *state;
+  cnnc_limits.dim = INT64_MAX; /* the overflow checks themselves, beyond --max-dim */
   Graph *g = parse(c, "[1, 100000000000, 100000, 100000]", "  - {name: r, op: relu}\n");
   assert_false(shape_infer(g));
   assert_int_equal(diag_error_count(), 1);
@@ -186,6 +187,22 @@ static void test_overflow(void **state) {
   g = parse(c, "[1, 2000000000]", "  - {name: f, op: dense, units: 2000000000}\n");
   assert_false(shape_infer(g));
   assert_diag(c, "s.yaml:5:5: error: parameter 'f.weight' of layer 'f' is too large");
+  cnnc_limits.dim = INT32_MAX;
+}
+
+/* --max-dim: input dimensions at parse time, derived ones by budget_params. */
+static void test_max_dim(void **state) {
+  Ctx *c = *state;
+  const char *text = "cnnc: 1\nname: m\ninputs:\n  - {name: x, shape: [1, 1, 3000000000, 1]}\nlayers:\n"
+                     "  - {name: r, op: relu}\n";
+  assert_null(spec_parse_string(&c->arena, "s.yaml", text, strlen(text)));
+  assert_diag(c, "s.yaml:4:29: error: 'shape' is too large: 3000000000 (at most 2147483647)\n");
+  diag_reset();
+  Graph *g = parse(c, "[1, 1, 2000000000, 1]", "  - {name: up, op: upsample, scale: [2, 1]}\n");
+  assert_true(shape_infer(g));
+  assert_false(budget_params(g));
+  assert_diag(c, "s.yaml:5:5: error: layer 'up': dimension 2 of its output [1, 1, 4000000000, 1] is larger "
+                 "than 2147483647 (the limit set by --max-dim)\n");
 }
 
 
@@ -226,6 +243,13 @@ static void test_conv_transpose(void **state) {
   /* the DCGAN doubling: (5-1)*2 - 2 + 3 + 1 = 10 */
   assert_shape(g, "one", "[2, 3, 10, 14]");
   assert_param(nd(g, "one")->weight, "[6, 3, 4, 4]");
+  /* Uneven padding (ONNX's auto_pad SAME_UPPER: [0, 0, 1, 1] for kernel 3,
+   * stride 2) removes top + bottom rows: (5-1)*2 + 3 - 1 = 10 = 5 * 2 */
+  Node *u = &g->nodes[graph_find(g, "one")];
+  u->a.conv = (ConvAttr){.filters = 3, .kernel = {3, 3}, .stride = {2, 2}, .pad = {0, 0, 1, 1}, .dilation = {1, 1},
+                         .groups = 1, .has_bias = true};
+  assert_true(shape_infer(g));
+  assert_shape(g, "one", "[2, 3, 10, 14]");
 }
 
 static void test_global_adaptive_pools(void **state) {
@@ -388,6 +412,7 @@ static void test_new_op_errors(void **state) {
 
 static void test_new_op_overflow(void **state) {
   Ctx *c = *state;
+  cnnc_limits.dim = INT64_MAX;
   Graph *g = parse(c, "[1, 1, 1500000000, 1500000000]",
                    "  - {name: up, op: upsample, scale: [2, 1]}\n"
                    "  - {name: p, op: pad, padding: [2147483647, 0], input: x}\n"
@@ -405,6 +430,7 @@ static void test_new_op_overflow(void **state) {
   assert_diag(c, "s.yaml:5:5: error: upsample layer 'up': the upsampled size overflows 64 bits\n");
   assert_diag(c, "s.yaml:6:5: error: conv_transpose2d layer 't': the output size for input "
                  "[1, 1, 2000000000000000000, 1] overflows 64 bits\n");
+  cnnc_limits.dim = INT32_MAX;
 }
 
 int main(void) {
@@ -416,6 +442,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_kernel_too_large, setup, teardown),
       cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_overflow, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_max_dim, setup, teardown),
       cmocka_unit_test_setup_teardown(test_conv_transpose, setup, teardown),
       cmocka_unit_test_setup_teardown(test_global_adaptive_pools, setup, teardown),
       cmocka_unit_test_setup_teardown(test_batchnorm_prelu_acts, setup, teardown),

@@ -239,10 +239,12 @@ static void test_error_messages(void **state) {
   assert_diag(c, "dir/m.yaml:5:26: error: unknown key 'unit' in dense layer 'a'; did you mean 'units'?\n");
   assert_diag(c, "dir/m.yaml:5:5: error: missing required key 'units' in dense layer 'a'\n");
   assert_diag(c, "dir/m.yaml:6:19: error: unknown op 'softmx'; did you mean 'softmax'? (known ops: "
-                 "conv2d, conv_transpose2d, maxpool2d, avgpool2d, global_avgpool2d, global_maxpool2d, "
-                 "adaptive_avgpool2d, batchnorm, add, mul, concat, pad, upsample, flatten, reshape, "
-                 "dropout, dense, softmax, log_softmax, relu, relu6, leaky_relu, prelu, elu, sigmoid, "
-                 "tanh, hardsigmoid, hardswish, silu, gelu, gelu_tanh, clip)\n");
+                 "constant, conv2d, conv_transpose2d, maxpool2d, avgpool2d, global_avgpool2d, global_maxpool2d, "
+                 "adaptive_avgpool2d, batchnorm, layer_norm, instance_norm, add, mul, sub, div, max, min, concat, "
+                 "slice, transpose, pad, upsample, flatten, reshape, dropout, dense, linear, reduce_mean, "
+                 "reduce_sum, reduce_max, reduce_min, softmax, log_softmax, split, relu, relu6, leaky_relu, prelu, "
+                 "elu, selu, sigmoid, tanh, hardsigmoid, hardswish, silu, gelu, gelu_tanh, softplus, clip, exp, "
+                 "neg, abs, sqrt, reciprocal, erf, pow, scale)\n");
   assert_diag(c, "dir/m.yaml:7:12: error: duplicate name 'a'\n");
   assert_diag(c, "dir/m.yaml:5:12: note: 'a' first defined here\n");
   assert_diag(c, "dir/m.yaml:7:32: error: unknown layer or input 'zz' (referenced by layer 'a')\n");
@@ -319,7 +321,8 @@ static void test_deep_nesting(void **state) {
 static void test_read_failure(void **state) {
   Ctx *c = *state;
   assert_null(spec_parse(&c->arena, "/nonexistent/dir/x.yaml"));
-  assert_diag(c, "/nonexistent/dir/x.yaml: error: cannot read the spec: No such file or directory\n");
+  assert_diag(c, "/nonexistent/dir/x.yaml: error: cannot read the model file '/nonexistent/dir/x.yaml': No such file or "
+                 "directory\n");
 }
 
 /* ---- issue 3: new ops, activations, n-ary inputs ---- */
@@ -408,16 +411,15 @@ static void test_new_ops(void **state) {
   assert_true(node(g, "p3")->a.pad.value == 2.5f);
 
   const UpsampleAttr *u0 = &node(g, "u0")->a.upsample, *u1 = &node(g, "u1")->a.upsample;
-  assert_int_equal(u0->scale[0], 2);
-  assert_int_equal(u0->scale[1], 2);
+  assert_true(u0->scale[0] == 2 && u0->scale[1] == 2);
   assert_false(u0->bilinear);
-  assert_false(u0->align_corners);
-  assert_int_equal(u1->scale[0], 3);
-  assert_int_equal(u1->scale[1], 1);
+  assert_int_equal(u0->coord, COORD_ASYMMETRIC); /* PyTorch's nearest */
+  assert_int_equal(u0->nearest, NEAREST_FLOOR);
+  assert_true(u1->scale[0] == 3 && u1->scale[1] == 1);
   assert_true(u1->bilinear);
-  assert_true(u1->align_corners);
+  assert_int_equal(u1->coord, COORD_ALIGN_CORNERS);
   assert_true(node(g, "u2")->a.upsample.bilinear);
-  assert_false(node(g, "u2")->a.upsample.align_corners);
+  assert_int_equal(node(g, "u2")->a.upsample.coord, COORD_HALF_PIXEL);
 
   const Shape *rs = &node(g, "r")->a.reshape.shape;
   assert_int_equal(rs->rank, 3);
@@ -554,8 +556,8 @@ static void test_new_attr_errors(void **state) {
   assert_diag(c, "m.yaml:13:52: error: 'activation' must be an activation name or a mapping "
                  "{op: name, ...}, got integer 3\n");
   assert_diag(c, "m.yaml:14:52: error: unknown activation 'swish' (known activations: none, relu, "
-                 "relu6, leaky_relu, elu, sigmoid, tanh, hardsigmoid, hardswish, silu, gelu, "
-                 "gelu_tanh, clip)\n");
+                 "relu6, leaky_relu, elu, selu, sigmoid, tanh, hardsigmoid, hardswish, silu, gelu, "
+                 "gelu_tanh, softplus, clip, exp, neg, abs, sqrt, reciprocal, erf, pow, scale)\n");
   assert_diag(c, "m.yaml:15:87: error: 'output_padding' 2x2 is too large: each must be smaller than the "
                  "stride (2x2) or the dilation (1x1)\n");
   assert_diag(c, "m.yaml:16:69: error: 'padding' must be an integer or a list of 2 integers, got "
@@ -571,7 +573,7 @@ static void test_new_attr_errors(void **state) {
   assert_diag(c, "m.yaml:20:55: error: 'value' only applies to mode 'constant'\n");
   assert_diag(c, "m.yaml:21:36: error: 'scale' must be positive, got 0\n");
   assert_diag(c, "m.yaml:21:54: error: 'align_corners' only applies to mode 'bilinear'\n");
-  assert_diag(c, "m.yaml:22:45: error: unknown mode 'bicubic' (expected one of: nearest, bilinear)\n");
+  assert_diag(c, "m.yaml:22:45: error: unknown mode 'bicubic' (expected one of: nearest, bilinear, linear)\n");
   assert_diag(c, "m.yaml:23:43: error: 'shape' may contain -1 only once\n");
   assert_diag(c, "m.yaml:23:36: note: first -1 here\n");
   assert_diag(c, "m.yaml:23:47: error: 'shape' entries must be positive, 0 (copy the input's) or -1 "
@@ -581,7 +583,7 @@ static void test_new_attr_errors(void **state) {
   assert_diag(c, "m.yaml:26:31: error: 'p' must be between 0 and 1, got 1.5\n");
   assert_diag(c, "m.yaml:27:33: error: 'axis' is too large: 7 (at most 5)\n");
   assert_diag(c, "m.yaml:28:42: error: 'num_parameters' must be positive, got 0\n");
-  assert_diag(c, "m.yaml:29:5: error: missing required key 'scale' in upsample layer 'z'\n");
+  assert_diag(c, "m.yaml:29:5: error: upsample layer 'z' needs 'scale' or 'size'\n");
   assert_diag(c, "m.yaml:30:38: error: unknown key 'kernel' in global_avgpool2d layer 'z2' (expected "
                  "one of: name, op, input, inputs)\n");
   assert_int_equal(diag_error_count(), 30);
