@@ -2,7 +2,7 @@
  * main.c: the cnnc command line and the whole pipeline.
  *
  *   spec -> shapes -> weights -> verify -> fold_bn -> fuse -> schedule ->
- *   layout -> memplan -> codegen
+ *   layout -> fuse_dw -> schedule_split -> memplan -> codegen
  *   (LLVM IR, optimisation, object) -> header
  *
  * `--emit-yaml FILE` writes the graph as the front end leaves it (after
@@ -390,6 +390,7 @@ static int compile(Arena *arena, Cli *c) {
   schedule(g);
   if (!layout(g, &t)) return 1;
   fuse_dw(g, &t);
+  schedule_split(g, &t);
   dump(c, 'l', g, "layout and depthwise fusion");
   if (!budget_plan(g)) return 1;
   memplan(g);

@@ -2,13 +2,16 @@
  * cnnrt.h: the cnnc runtime.
  *
  * A model compiled by cnnc is an object file plus a header.  The object
- * defines `<name>_run(...)`, a typed entry point, and `<name>_model`, a
- * cnnrt_model descriptor through which a generic driver can run any model
- * without knowing it at compile time.  Generated code never allocates; of
- * this library it calls only the thread-pool entry points
- * (cnnrt_pool_threads, cnnrt_parallel_for).  The rest is what applications
- * and drivers share: the descriptor type, return codes, small helpers to
- * read and write raw float32 tensors, and the pools themselves.
+ * defines `<name>_run(...)` (one thread), `<name>_run_pool(...)` (on the
+ * threads of a pool the caller made), and `<name>_model`, a cnnrt_model
+ * descriptor through which a generic driver can run any model without
+ * knowing it at compile time.  Generated code never allocates and never
+ * creates threads; of this library only <name>_run_pool calls anything,
+ * and only the thread-pool entry points cnnrt_pool_threads and
+ * cnnrt_parallel_for (the object references both, so link libcnnrt, or
+ * on bare metal the freestanding cnnrt_pool.c).  The rest is what
+ * applications and drivers share: the descriptor type, return codes, small
+ * helpers to read and write raw float32 tensors, and the pools themselves.
  *
  * The descriptor layout is an ABI: cnnc emits it as constant data.  Change
  * it only together with CNNRT_ABI_VERSION and the code generator.
@@ -23,7 +26,7 @@
 extern "C" {
 #endif
 
-#define CNNRT_ABI_VERSION 1
+#define CNNRT_ABI_VERSION 2 /* 2: run_pool, workspace_thread_size, workspace_max_threads */
 #define CNNRT_MAX_RANK 6
 #define CNNRT_WORKSPACE_ALIGN 64 /* the workspace must be aligned to this */
 
@@ -32,7 +35,10 @@ enum {
   CNNRT_OK = 0,
   CNNRT_ERR_NULL = 1,  /* an input, output or (non-empty) workspace pointer is NULL */
   CNNRT_ERR_ALIGN = 2, /* the workspace is not CNNRT_WORKSPACE_ALIGN-aligned */
+  CNNRT_ERR_WORKSPACE = 3, /* _run_pool: workspace_size is smaller than one thread needs */
 };
+
+typedef struct cnnrt_pool cnnrt_pool; /* a thread pool: see "Thread pools" below */
 
 typedef struct cnnrt_tensor_info {
   const char *name;              /* input/output name from the model file */
@@ -43,6 +49,10 @@ typedef struct cnnrt_tensor_info {
 
 typedef int (*cnnrt_run_fn)(const float *const *inputs, float *const *outputs,
                             void *workspace);
+/* The pooled run: as many of the pool's threads as workspace_size bytes
+ * allow (cnnrt_workspace_size), one thread with a NULL pool. */
+typedef int (*cnnrt_run_pool_fn)(const float *const *inputs, float *const *outputs,
+                                 void *workspace, size_t workspace_size, cnnrt_pool *pool);
 
 typedef struct cnnrt_model {
   int64_t abi_version;              /* CNNRT_ABI_VERSION */
@@ -50,9 +60,20 @@ typedef struct cnnrt_model {
   int64_t num_inputs, num_outputs;  /* entries in inputs[] / outputs[] */
   const cnnrt_tensor_info *inputs;  /* in run() argument order */
   const cnnrt_tensor_info *outputs; /* in run() argument order */
-  int64_t workspace_size;           /* bytes; may be 0 */
-  cnnrt_run_fn run;                 /* generic entry point */
+  int64_t workspace_size;           /* bytes for one thread (run); may be 0 */
+  cnnrt_run_fn run;                 /* generic entry point, one thread */
+  int64_t workspace_thread_size;    /* bytes each thread after the first adds (per-task scratch) */
+  int64_t workspace_max_threads;    /* threads beyond this many add no bytes (>= 1) */
+  cnnrt_run_pool_fn run_pool;       /* generic pooled entry point */
 } cnnrt_model;
+
+/* Workspace bytes for a pooled run on up to `threads` threads: the
+ * header's <NAME>_WORKSPACE_SIZE_THREADS(threads); threads <= 1 gives
+ * workspace_size. */
+static inline int64_t cnnrt_workspace_size(const cnnrt_model *m, int threads) {
+  int64_t t = threads < m->workspace_max_threads ? threads : m->workspace_max_threads;
+  return m->workspace_size + (t > 1 ? t - 1 : 0) * m->workspace_thread_size;
+}
 
 /* A message for a return code. */
 const char *cnnrt_strerror(int code);
@@ -87,7 +108,11 @@ size_t cnnrt_argmax(const float *v, size_t n);
  *
  * One pool may serve several application threads at once: concurrent runs
  * sharing a pool take turns, layer by layer (each cnnrt_parallel_for call
- * waits for the ones before it, first come first served).  A task may call
+ * waits for the ones before it, first come first served).  So two
+ * <name>_run_pool calls may share one pool (each with its own workspace);
+ * they never corrupt each other, they only wait for each other's layers.
+ * A custom pool's fn must allow the same, or the application must not
+ * share it.  A task may call
  * cnnrt_parallel_for on its own pool; that nested call runs inline on the
  * task's thread.  (Nesting across two different pthreads pools that call
  * back into each other can deadlock; do not.)
@@ -102,7 +127,6 @@ size_t cnnrt_argmax(const float *v, size_t n);
  * cnnrt_pool_free(NULL) does nothing; otherwise it joins the workers.  Free
  * a pool only when no cnnrt_parallel_for call on it is in progress.
  */
-typedef struct cnnrt_pool cnnrt_pool;
 typedef void (*cnnrt_task_fn)(void *arg, int task);
 /* Calls task(arg, i) once for each i in [0, ntasks), on up to nthreads
  * threads, returns when all have finished. */

@@ -79,6 +79,14 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Generated objects reference cnnrt_parallel_for and cnnrt_pool_threads
+ * weakly, so that an application that calls only <name>_run links
+ * without libcnnrt.  A static link that makes a pthreads pool must then
+ * still bring in cnnrt_pool.c, which defines them (else <name>_run_pool
+ * would see them absent and run on one thread): this reference does. */
+__attribute__((used)) static void (*const pool_core_link)(cnnrt_pool *, int, cnnrt_task_fn, void *) =
+    cnnrt_parallel_for;
+
 #if defined(__linux__) && !defined(CNNRT_POOL_NO_FUTEX)
 #define CNNRT_POOL_FUTEX 1
 #include <linux/futex.h>
