@@ -8,8 +8,10 @@
  * knowing it at compile time.  Generated code never allocates and never
  * creates threads; of this library only <name>_run_pool calls anything,
  * and only the thread-pool entry points cnnrt_pool_threads and
- * cnnrt_parallel_for (the object references both, so link libcnnrt, or
- * on bare metal the freestanding cnnrt_pool.c).  The rest is what
+ * cnnrt_parallel_for.  The object references both weakly: a program that
+ * calls only <name>_run links without libcnnrt, and without them
+ * <name>_run_pool runs on one thread (on bare metal, link the
+ * freestanding cnnrt_pool.c for custom pools).  The rest is what
  * applications and drivers share: the descriptor type, return codes, small
  * helpers to read and write raw float32 tensors, and the pools themselves.
  *
