@@ -28,8 +28,8 @@
  * a custom pool that claims 4 threads but runs the tasks in reverse order
  * on the calling thread.  Each of those runs gets a workspace of exactly
  * cnnrt_workspace_size(m, n) bytes that ends where a PROT_NONE guard page
- * begins, so a run that writes or reads past its workspace crashes the
- * driver.  A workspace sized for 2 threads given to the 7-thread pool must
+ * begins (one mapping, each workspace placed at its end), so a run that
+ * writes or reads past its workspace crashes the driver.  A workspace sized for 2 threads given to the 7-thread pool must
  * give the same bits (the run uses fewer threads; the guard page proves it
  * stays inside), and one byte less than one thread needs must be refused
  * with CNNRT_ERR_WORKSPACE, outputs untouched.  The header's
@@ -229,9 +229,11 @@ static void check_contract(const cnnrt_model *m, const float **ins, float **outs
 
 /* ---- threads ---- */
 
-/* `size` bytes that end exactly where an inaccessible page begins (size 0:
- * a pointer to that page itself), NaN-filled; *map and *maplen to unmap. */
-static void *guarded(size_t size, void **map, size_t *maplen) {
+/* One mapping of at least `size` bytes followed by an inaccessible page;
+ * returns where that page begins.  Each pooled run's workspace is placed
+ * to end there, so the byte after it is the guard page.  One mapping for
+ * all runs: the scale_* cases have workspaces of 600 MB. */
+static unsigned char *guarded_end(size_t size, void **map, size_t *maplen) {
   size_t page = (size_t)sysconf(_SC_PAGESIZE), body = (size + page - 1) / page * page;
   *maplen = body + page;
   unsigned char *p = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -240,9 +242,14 @@ static void *guarded(size_t size, void **map, size_t *maplen) {
     exit(2);
   }
   *map = p;
-  fill_nan(p + body - size, size);
-  return p + body - size;
+  fill_nan(p, body);
+  return p + body;
 }
+
+/* The workspace is NaN-filled again before each run up to this size (the
+ * first run, in main, checks that nothing unwritten is read; beyond it
+ * only the per-thread scratch slots are refilled). */
+#define REFILL_BYTES ((size_t)64 << 20)
 
 static void reverse_on_one_thread(void *ctx, int ntasks, cnnrt_task_fn task, void *arg) {
   (void)ctx;
@@ -253,10 +260,14 @@ static void reverse_on_one_thread(void *ctx, int ntasks, cnnrt_task_fn task, voi
 /* One pooled run on a guarded workspace of `size` bytes: must return
  * `want_rc` and, when that is CNNRT_OK, reproduce `firsts` bit for bit. */
 static void pooled_run(const cnnrt_model *m, const float **ins, float **outs, float **firsts,
-                       size_t size, cnnrt_pool *pool, int want_rc, const char *what) {
-  void *map;
-  size_t maplen;
-  void *ws = guarded(size, &map, &maplen);
+                       unsigned char *end, size_t size, cnnrt_pool *pool, int want_rc,
+                       const char *what) {
+  unsigned char *ws = end - size;
+  size_t one = (size_t)m->workspace_size;
+  if (size <= REFILL_BYTES)
+    fill_nan(ws, size);
+  else if (size > one)
+    fill_nan(ws + one, size - one);
   for (int64_t i = 0; i < m->num_outputs; i++)
     fill_nan(outs[i], (size_t)m->outputs[i].numel * sizeof(float));
   int rc = m->run_pool((const float *const *)ins, (float *const *)outs, ws, size, pool);
@@ -268,7 +279,6 @@ static void pooled_run(const cnnrt_model *m, const float **ins, float **outs, fl
     for (int64_t i = 0; i < m->num_outputs; i++)
       CHECK(memcmp(outs[i], firsts[i], (size_t)m->outputs[i].numel * sizeof(float)) == 0,
             "%s: output %s differs from the one-thread run's bits", what, m->outputs[i].name);
-  munmap(map, maplen);
 }
 
 static void check_threads(const cnnrt_model *m, const float **ins, float **outs, float **firsts) {
@@ -296,20 +306,26 @@ static void check_threads(const cnnrt_model *m, const float **ins, float **outs,
           "header says %lld bytes for %d threads, descriptor %lld",
           (long long)MODEL_WORKSPACE_THREADS_MACRO(n), n, (long long)cnnrt_workspace_size(m, n));
 #endif
-  pooled_run(m, ins, outs, firsts, (size_t)m->workspace_size, NULL, CNNRT_OK, "NULL pool");
+  void *map;
+  size_t maplen;
+  unsigned char *end = guarded_end((size_t)cnnrt_workspace_size(m, 7), &map, &maplen);
+  cnnrt_pool *seven = pools[NPOOLS - 1];
+  pooled_run(m, ins, outs, firsts, end, (size_t)m->workspace_size, NULL, CNNRT_OK, "NULL pool");
   for (int p = 0; p < NPOOLS; p++) {
     snprintf(what, sizeof what, "%d-thread pool", counts[p]);
-    pooled_run(m, ins, outs, firsts, (size_t)cnnrt_workspace_size(m, counts[p]), pools[p], CNNRT_OK, what);
+    pooled_run(m, ins, outs, firsts, end, (size_t)cnnrt_workspace_size(m, counts[p]), pools[p], CNNRT_OK,
+               what);
   }
-  pooled_run(m, ins, outs, firsts, (size_t)cnnrt_workspace_size(m, 4), reverse, CNNRT_OK,
+  pooled_run(m, ins, outs, firsts, end, (size_t)cnnrt_workspace_size(m, 4), reverse, CNNRT_OK,
              "custom pool, tasks reversed on one thread");
-  pooled_run(m, ins, outs, firsts, (size_t)cnnrt_workspace_size(m, 2), pools[NPOOLS - 1], CNNRT_OK,
+  pooled_run(m, ins, outs, firsts, end, (size_t)cnnrt_workspace_size(m, 2), seven, CNNRT_OK,
              "7-thread pool, workspace for 2 threads");
-  pooled_run(m, ins, outs, firsts, (size_t)m->workspace_size, pools[NPOOLS - 1], CNNRT_OK,
+  pooled_run(m, ins, outs, firsts, end, (size_t)m->workspace_size, seven, CNNRT_OK,
              "7-thread pool, workspace for 1 thread");
   if (m->workspace_size > 0)
-    pooled_run(m, ins, outs, firsts, (size_t)m->workspace_size - 1, pools[NPOOLS - 1], CNNRT_ERR_WORKSPACE,
+    pooled_run(m, ins, outs, firsts, end, (size_t)m->workspace_size - 1, seven, CNNRT_ERR_WORKSPACE,
                "7-thread pool, workspace one byte short");
+  munmap(map, maplen);
   for (int p = 0; p < NPOOLS; p++)
     cnnrt_pool_free(pools[p]);
   cnnrt_pool_free(reverse);
