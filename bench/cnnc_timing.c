@@ -4,7 +4,12 @@
  *
  *   cc -O2 -DCNNC_MODEL=resnet18_model -I runtime bench/cnnc_timing.c \
  *      resnet18.o -L build/runtime -lcnnrt -o timing
- *   timing INPUT.bin OUTPUT.bin WARMUP RUNS BUDGET_SECONDS
+ *   timing INPUT.bin OUTPUT.bin WARMUP RUNS BUDGET_SECONDS [THREADS]
+ *
+ * With THREADS the model runs through its pooled entry point (run_pool) on
+ * a cnnrt_pool_new(THREADS) pool made before timing, with a workspace of
+ * cnnrt_workspace_size(m, THREADS) bytes; without it, through run (one
+ * thread, as before).
  *
  * INPUT.bin holds the first input as raw little-endian float32 (other
  * inputs, if any, are zero).  The driver does WARMUP untimed runs (at least
@@ -55,8 +60,12 @@ static float *alloc_tensor(int64_t numel) {
   return p;
 }
 
+static cnnrt_pool *pool;  /* THREADS given: the pool run_pool runs on */
+static size_t ws_size;
+
 static int run_once(const cnnrt_model *m, float **in, float **out, void *ws) {
-  int rc = m->run((const float *const *)in, (float *const *)out, ws);
+  int rc = pool ? m->run_pool((const float *const *)in, (float *const *)out, ws, ws_size, pool)
+                : m->run((const float *const *)in, (float *const *)out, ws);
   if (rc != CNNRT_OK)
     fprintf(stderr, "cnnc_timing: %s_run: %s\n", m->name, cnnrt_strerror(rc));
   return rc;
@@ -64,8 +73,13 @@ static int run_once(const cnnrt_model *m, float **in, float **out, void *ws) {
 
 int main(int argc, char **argv) {
   const cnnrt_model *m = &CNNC_MODEL;
-  if (argc != 6) {
-    fprintf(stderr, "usage: %s INPUT.bin OUTPUT.bin WARMUP RUNS BUDGET_SECONDS\n", argv[0]);
+  if (argc != 6 && argc != 7) {
+    fprintf(stderr, "usage: %s INPUT.bin OUTPUT.bin WARMUP RUNS BUDGET_SECONDS [THREADS]\n", argv[0]);
+    return 2;
+  }
+  int threads = argc == 7 ? atoi(argv[6]) : 0;
+  if (argc == 7 && (threads < 1 || !(pool = cnnrt_pool_new(threads)))) {
+    fprintf(stderr, "cnnc_timing: cannot make a pool of '%s' threads\n", argv[6]);
     return 2;
   }
   int warmup = atoi(argv[3]), runs = atoi(argv[4]);
@@ -87,7 +101,8 @@ int main(int argc, char **argv) {
   for (int64_t i = 0; i < m->num_outputs; i++)
     if (!(out[i] = alloc_tensor(m->outputs[i].numel)))
       return 1;
-  void *ws = cnnrt_alloc((size_t)m->workspace_size);
+  ws_size = (size_t)(pool ? cnnrt_workspace_size(m, threads) : m->workspace_size);
+  void *ws = cnnrt_alloc(ws_size);
   if (!ws || cnnrt_read_f32(argv[1], in[0], (size_t)m->inputs[0].numel) != 0)
     return 1;
 
@@ -116,11 +131,12 @@ int main(int argc, char **argv) {
     return 1;
   double med = median(t, n);
   printf("{\"median_ms\": %.6f, \"min_ms\": %.6f, \"runs\": %d, \"warmup\": %d, "
-         "\"workspace\": %lld, \"output\": \"%s\", \"output_numel\": %lld}\n",
-         med, t[0], n, warm, (long long)m->workspace_size, m->outputs[0].name,
+         "\"workspace\": %lld, \"threads\": %d, \"output\": \"%s\", \"output_numel\": %lld}\n",
+         med, t[0], n, warm, (long long)ws_size, pool ? threads : 1, m->outputs[0].name,
          (long long)m->outputs[0].numel);
   free(t);
   cnnrt_free(ws);
+  cnnrt_pool_free(pool);
   for (int64_t i = 0; i < m->num_inputs; i++)
     cnnrt_free(in[i]);
   for (int64_t i = 0; i < m->num_outputs; i++)

@@ -21,7 +21,9 @@
  * compile time (every shape is a constant here).
  *
  * Epilogue: bias, fused residual (conv with two inputs), activation.
- * Kernel arguments: (in, [residual], out, packed weight, [padded bias]).
+ * Kernel arguments: (in, [residual], out, packed weight, [padded bias]),
+ * then for a split layer the range [lo, hi) of output-channel groups or
+ * output rows it computes (Schedule.split).
  *
  * Depthwise + 1x1 (fuse_dw.c): per strip of Schedule.tile_oh output rows,
  * the depthwise kernel writes those rows of its output, all channel blocks,
@@ -362,9 +364,15 @@ LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n) {
   alloc_acc(cg, &k);
   cg_vector_attrs(cg, fn, k.V);
 
+  /* a split layer runs channel groups or rows [lo, hi) (schedule_split) */
+  int64_t ngroups = k.dw ? k.OCB : k.OCB / k.ocb;
+  SplitDim split = n->sched.split;
+  LLVMValueRef lo, hi;
+  cg_split_range(cg, split == SPLIT_ROWS ? k.OH : ngroups, &lo, &hi);
+  CNNC_ASSERT(split == SPLIT_NONE || split == SPLIT_OC || split == SPLIT_ROWS);
   Loop ln = cg_for(cg, "n", x->shape.dim[0]);
-  Loop lg = cg_for(cg, "ocg", k.dw ? k.OCB : k.OCB / k.ocb);
-  Loop lr = cg_for(cg, "oh", k.OH);
+  Loop lg = split == SPLIT_OC ? cg_loop_begin(cg, "ocg", lo, hi, 1) : cg_for(cg, "ocg", ngroups);
+  Loop lr = split == SPLIT_ROWS ? cg_loop_begin(cg, "oh", lo, hi, 1) : cg_for(cg, "oh", k.OH);
   k.nn = k.onn = ln.iv;
   k.grp = lg.iv;
   k.oh = k.ooh = lr.iv;

@@ -16,11 +16,12 @@
  * levels), so a row of 2^24 weights keeps float32 accuracy.  With V = 1
  * (no vector unit) the same code is scalar.
  *
- * Kernel arguments: (in, out, weight[, bias]).
+ * Kernel arguments: (in, out, weight[, bias]), then for a split layer the
+ * range [lo, hi) of groups of DENSE_ROWS units it computes.
  */
 #include "codegen.h"
 
-enum { ROWS = 4 };
+enum { ROWS = DENSE_ROWS };
 
 typedef struct {
   int64_t K, V;        /* reduction length, vector lanes */
@@ -122,7 +123,13 @@ LLVMValueRef cg_dense(CodeGen *cg, const Node *n) {
   for (int r = 0; r < ROWS; r++) d.acc[r] = cg_alloca(cg, d.vt, "acc");
   LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1);
   LLVMValueRef bias = da->has_bias ? LLVMGetParam(fn, 3) : NULL;
-  int64_t umain = U / ROWS * ROWS;
+  int64_t umain = U / ROWS * ROWS, ngroups = (U + ROWS - 1) / ROWS;
+  /* a split layer runs the groups of ROWS units [lo, hi); the last group
+   * is the tail of U - umain units when U is no multiple of ROWS */
+  LLVMValueRef lo, hi;
+  cg_split_range(cg, ngroups, &lo, &hi);
+  LLVMValueRef u_lo = cg_mul(cg, lo, cg_i64(cg, ROWS));
+  LLVMValueRef u_hi = cg_smin(cg, cg_mul(cg, hi, cg_i64(cg, ROWS)), cg_i64(cg, umain));
 
   Loop ln = cg_for(cg, "n", N);
   d.x = cg_gep(cg, in, cg_mul(cg, ln.iv, cg_i64(cg, K)), "xrow");
@@ -130,7 +137,11 @@ LLVMValueRef cg_dense(CodeGen *cg, const Node *n) {
   for (int part = 0; part < 2; part++) {
     int rows = part == 0 ? ROWS : (int)(U - umain);
     if (rows == 0 || (part == 0 && umain == 0)) continue;
-    Loop lu = cg_loop_begin(cg, "u", cg_i64(cg, part == 0 ? 0 : umain), cg_i64(cg, part == 0 ? umain : U), rows);
+    LLVMBasicBlockRef join = NULL;
+    if (part == 1) /* the tail group, run by whoever has the last group */
+      join = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntEQ, hi, cg_i64(cg, ngroups), ""), "tail");
+    Loop lu = part == 0 ? cg_loop_begin(cg, "u", u_lo, u_hi, rows)
+                        : cg_loop_begin(cg, "u", cg_i64(cg, umain), cg_i64(cg, U), rows);
     LLVMValueRef s[ROWS];
     dots(cg, &d, lu.iv, rows, s);
     for (int r = 0; r < rows; r++) {
@@ -139,6 +150,7 @@ LLVMValueRef cg_dense(CodeGen *cg, const Node *n) {
       cg_store(cg, orow, u, cg_act(cg, &n->act, s[r]));
     }
     cg_loop_end(cg, &lu);
+    if (join) cg_if_end(cg, join);
   }
   cg_loop_end(cg, &ln);
   cg_kernel_end(cg);

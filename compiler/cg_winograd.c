@@ -20,7 +20,11 @@
  * real count, so the don't-care tail lanes of the blocked input never
  * reach a result.
  *
- * Kernel arguments: (in, [residual], out, U, [bias], scratch).
+ * Kernel arguments: (in, [residual], out, U, [bias], scratch), then for a
+ * split layer the range [lo, hi) of tile chunks (each task its own
+ * scratch slot) or of output-channel groups (every task transforms all
+ * input tiles into its own scratch, multiplies and transforms back only
+ * its channels) that it computes.
  */
 #include "codegen.h"
 
@@ -46,6 +50,7 @@ typedef struct {
   LLVMValueRef in, res, out, U, bias, TI, M;
   LLVMValueRef acc[MAXACC];
   LLVMValueRef nn, t0;
+  LLVMValueRef g_lo, g_hi; /* channel groups (of ocb blocks) this call computes */
 } Wino;
 
 /* sum_i c[i] * v[i * stride] with the constant coefficients folded in. */
@@ -103,11 +108,12 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   cg_loop_end(cg, &lc);
 }
 
-/* 2. M[xi][t][oc] = sum_ic TI[xi][t][ic] * U[xi][ic][oc] */
+/* 2. M[xi][t][oc] = sum_ic TI[xi][t][ic] * U[xi][ic][oc], for the channel
+ * groups [g_lo, g_hi) */
 static void gemm(CodeGen *cg, Wino *k) {
   int64_t G = (int64_t)k->ocb * k->V, ngroups = k->OCB / k->ocb;
   Loop lx = cg_for(cg, "xi", 36);
-  Loop lg = cg_for(cg, "ocg", ngroups);
+  Loop lg = cg_loop_begin(cg, "ocg", k->g_lo, k->g_hi, 1);
   Loop lt = cg_loop_begin(cg, "tb", cg_i64(cg, 0), cg_i64(cg, k->T), k->owb);
   for (int i = 0; i < k->ocb * k->owb; i++) LLVMBuildStore(cg->b, LLVMConstNull(k->vt), k->acc[i]);
   LLVMValueRef tirow = cg_mul(cg, cg_muladd(cg, lx.iv, k->T, lt.iv), cg_i64(cg, k->ICp));
@@ -143,7 +149,7 @@ static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMBasicBlockRef skip = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, tile, cg_i64(cg, k->ntiles), ""), "live");
   LLVMValueRef oh0 = cg_mul(cg, LLVMBuildUDiv(cg->b, tile, cg_i64(cg, k->TW), ""), cg_i64(cg, 4));
   LLVMValueRef ow0 = cg_mul(cg, LLVMBuildURem(cg->b, tile, cg_i64(cg, k->TW), ""), cg_i64(cg, 4));
-  Loop lo = cg_for(cg, "ob", k->OCB);
+  Loop lo = cg_loop_begin(cg, "ob", cg_mul(cg, k->g_lo, cg_i64(cg, k->ocb)), cg_mul(cg, k->g_hi, cg_i64(cg, k->ocb)), 1);
   LLVMValueRef m[36], tmp[24];
   for (int x = 0; x < 36; x++) {
     LLVMValueRef idx = cg_add(cg, cg_mul(cg, cg_muladd(cg, t, 1, cg_i64(cg, (int64_t)x * k->T)), cg_i64(cg, k->OCp)),
@@ -204,9 +210,20 @@ LLVMValueRef cg_winograd(CodeGen *cg, const Node *n) {
   k.M = cg_gep(cg, scratch, cg_i64(cg, 36 * k.T * k.ICp), "M");
   for (int i = 0; i < k.ocb * k.owb; i++) k.acc[i] = cg_alloca(cg, k.vt, "acc");
 
+  /* a split layer runs tile chunks or channel groups [lo, hi) (schedule_split) */
+  SplitDim split = n->sched.split;
+  int64_t nchunks = (k.ntiles + k.T - 1) / k.T, ngroups = k.OCB / k.ocb;
+  LLVMValueRef lo, hi;
+  cg_split_range(cg, split == SPLIT_TILES ? nchunks : ngroups, &lo, &hi);
+  CNNC_ASSERT(split == SPLIT_NONE || split == SPLIT_OC || split == SPLIT_TILES);
+  k.g_lo = split == SPLIT_OC ? lo : cg_i64(cg, 0);
+  k.g_hi = split == SPLIT_OC ? hi : cg_i64(cg, ngroups);
+  LLVMValueRef c_lo = split == SPLIT_TILES ? cg_mul(cg, lo, cg_i64(cg, k.T)) : cg_i64(cg, 0);
+  LLVMValueRef c_hi = split == SPLIT_TILES ? cg_smin(cg, cg_mul(cg, hi, cg_i64(cg, k.T)), cg_i64(cg, k.ntiles))
+                                           : cg_i64(cg, k.ntiles);
   Loop ln = cg_for(cg, "n", x->shape.dim[0]);
   k.nn = ln.iv;
-  Loop lc = cg_loop_begin(cg, "chunk", cg_i64(cg, 0), cg_i64(cg, k.ntiles), k.T);
+  Loop lc = cg_loop_begin(cg, "chunk", c_lo, c_hi, k.T);
   k.t0 = lc.iv;
   Loop lt = cg_for(cg, "t", k.T);
   input_transform(cg, &k, lt.iv);

@@ -312,10 +312,27 @@ typedef enum {
   KERNEL_WINOGRAD, /* F(4x4, 3x3) */
 } KernelKind;
 
+/* The dimension a layer is split over for threads (schedule_split).  Only
+ * dimensions where every output element is computed by the same
+ * instructions in the same order however the split falls: never a
+ * reduction. */
+typedef enum {
+  SPLIT_NONE,  /* one task: the layer runs inline on the calling thread */
+  SPLIT_OC,    /* output-channel groups (direct conv: ocb*V channels; depthwise: V;
+                  Winograd: the GEMMs' ocb*V channels; dense: rows of 4 units) */
+  SPLIT_ROWS,  /* output rows (direct and depthwise conv) */
+  SPLIT_TILES, /* Winograd chunks of tile_oh tiles, each with its own scratch */
+} SplitDim;
+
+enum { DENSE_ROWS = 4 }; /* weight rows per step of the dense kernel: the units of its SPLIT_OC */
+
 typedef struct {
   KernelKind kernel; /* KERNEL_REF until a schedule pass says otherwise */
   int vec;           /* vector width in floats (1 = scalar) */
   int tile_oc, tile_ow, tile_oh, tile_ic; /* register / cache tiles (0 = untiled) */
+  SplitDim split;    /* what tasks divide (schedule_split); SPLIT_NONE: no task form */
+  int split_n;       /* units of that dimension; task i of k gets [i*n/k, (i+1)*n/k) */
+  int max_tasks;     /* most tasks worth running (2 <= max_tasks <= split_n), 1 with SPLIT_NONE */
 } Schedule;
 
 typedef struct {
@@ -531,7 +548,11 @@ typedef struct {
   int noutputs;
   Param **params;         /* every parameter, in creation order */
   int nparams, capparams;
-  int64_t workspace_size; /* bytes (memplan) */
+  int64_t workspace_size; /* bytes (memplan) for one thread */
+  int64_t thread_scratch; /* bytes each further thread adds: the largest per-task scratch of a
+                             split layer, 64-aligned (memplan); 0 when no split layer has scratch */
+  int scratch_threads;    /* most tasks of a split layer with scratch: threads beyond it add
+                             nothing (memplan); 1 when thread_scratch is 0 */
   int64_t workspace_bound;/* most bytes live at any one time: no plan can do better */
   int64_t code_bytes;     /* emit.c: the object's code (.text*), for --stats */
   int64_t const_bytes;    /* emit.c: its constants (weights, descriptor: .rodata*, .data.rel.ro*, --weights-section) */
@@ -675,7 +696,12 @@ struct TargetInfo;
 bool layout(Graph *g, const struct TargetInfo *t); /* layout.c: blocked layouts, reorders, packed weights */
 void fuse_dw(Graph *g, const struct TargetInfo *t); /* fuse_dw.c: depthwise into the next 1x1 conv */
 int64_t node_floats(const Node *n); /* floats in a node's buffer, given its layout */
-void schedule(Graph *g);     /* schedule.c: needs: verified graph; gives: Node.sched */
+void schedule(Graph *g);     /* schedule.c: needs: verified graph; gives: Node.alias, default Node.sched */
+/* schedule.c: needs: layout (and fuse_dw): every kernel and its blocking chosen; gives:
+ * Node.sched.split, split_n, max_tasks on every node */
+void schedule_split(Graph *g, const struct TargetInfo *t);
+/* The workspace bytes a run on up to `threads` threads needs (header.c, codegen.c). */
+int64_t workspace_for_threads(const Graph *g, int64_t threads);
 void stats_print(const Graph *g, const struct TargetInfo *t, FILE *f); /* stats.c: --stats */
 int64_t node_flops(const Graph *g, const Node *n); /* stats.c: 2 per multiply-add */
 const char *node_kernel_str(Arena *a, const Graph *g, const Node *n); /* stats.c: "direct x8 4x6" */

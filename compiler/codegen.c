@@ -7,8 +7,17 @@
  *     key matches, see codegen.h),
  *   - `<name>_run(inputs..., outputs..., workspace)`: checks its pointers,
  *     then calls the kernels in topological order on the planned buffers,
- *   - `<name>_run_generic(inputs[], outputs[], workspace)` and the
- *     `<name>_model` descriptor (layout: cnnrt_model in runtime/cnnrt.h).
+ *   - `<name>_run_pool(inputs..., outputs..., workspace, workspace_size,
+ *     pool)`: the same calls, except that each layer split by
+ *     schedule_split goes through cnnrt_parallel_for as min(threads,
+ *     max_tasks) tasks, each a call of the same kernel on its slice of the
+ *     split dimension (and its own scratch slot); threads is the pool's
+ *     count, limited by the scratch slots workspace_size holds,
+ *   - `<name>_run_generic(inputs[], outputs[], workspace)`,
+ *     `<name>_run_pool_generic(...)` and the `<name>_model` descriptor
+ *     (layout: cnnrt_model in runtime/cnnrt.h).
+ * <name>_run calls nothing outside the object but memcpy/memset;
+ * <name>_run_pool calls cnnrt_pool_threads and cnnrt_parallel_for.
  * Every LLVM object created here is disposed before codegen_emit returns.
  */
 #include "codegen.h"
@@ -202,15 +211,18 @@ static void add_attr(CodeGen *cg, LLVMValueRef fn, unsigned idx, const char *nam
 LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int nptr,
                              bool *is_new) {
   if (cg->inplace) key = arena_printf(cg->arena, "%s inplace", key);
+  if (cg->split) key = arena_printf(cg->arena, "%s split=%d", key, cg->split);
   LLVMValueRef found = strmap_get(&cg->kernels, key);
   if (found) {
     *is_new = false;
     return found;
   }
   *is_new = true;
-  LLVMTypeRef *params = arena_array(cg->arena, (size_t)nptr + 1, sizeof *params);
+  int nrange = cg->split ? 2 : 0;
+  LLVMTypeRef *params = arena_array(cg->arena, (size_t)nptr + 3, sizeof *params);
   for (int i = 0; i < nptr; i++) params[i] = cg->ptr;
-  LLVMTypeRef fty = LLVMFunctionType(cg->void_t, params, (unsigned)nptr, 0);
+  for (int i = 0; i < nrange; i++) params[nptr + i] = cg->i64;
+  LLVMTypeRef fty = LLVMFunctionType(cg->void_t, params, (unsigned)(nptr + nrange), 0);
   LLVMValueRef fn = LLVMAddFunction(cg->mod, name, fty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
@@ -228,10 +240,21 @@ LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int
   cg->fn = fn;
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  cg->split_lo = cg->split ? LLVMGetParam(fn, (unsigned)nptr) : NULL;
+  cg->split_hi = cg->split ? LLVMGetParam(fn, (unsigned)nptr + 1) : NULL;
+  if (cg->split) {
+    LLVMSetValueName2(cg->split_lo, "lo", 2);
+    LLVMSetValueName2(cg->split_hi, "hi", 2);
+  }
   return fn;
 }
 
 void cg_kernel_end(CodeGen *cg) { LLVMBuildRetVoid(cg->b); }
+
+void cg_split_range(CodeGen *cg, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi) {
+  *lo = cg->split_lo ? cg->split_lo : cg_i64(cg, 0);
+  *hi = cg->split_hi ? cg->split_hi : cg_i64(cg, n);
+}
 
 /* ---- weights ---- */
 
@@ -282,7 +305,20 @@ static LLVMValueRef param_value(CodeGen *cg, const Param *p) {
 }
 
 /* Emits (or reuses) the kernel of node `n`; NULL for nodes without code. */
+static LLVMValueRef node_kernel_of(CodeGen *cg, const Node *n);
+
+/* Emits (or reuses) the kernel of node `n`, with a split range when the
+ * layer is split (schedule_split); NULL for nodes without code. */
 static LLVMValueRef node_kernel(CodeGen *cg, const Node *n) {
+  cg->split = n->sched.split;
+  cg->split_lo = cg->split_hi = NULL;
+  LLVMValueRef fn = node_kernel_of(cg, n);
+  cg->split = SPLIT_NONE;
+  cg->split_lo = cg->split_hi = NULL;
+  return fn;
+}
+
+static LLVMValueRef node_kernel_of(CodeGen *cg, const Node *n) {
   if (n->fused) return NULL; /* computed inside its consumer (fuse_dw.c) */
   if (n->layout == LAYOUT_NCHWC && n->op != OP_CONV2D && n->op != OP_REORDER && !n->alias)
     return cg_blocked(cg, n);
@@ -371,9 +407,11 @@ static LLVMValueRef node_buffer(CodeGen *cg, int id) {
 }
 
 /* Kernel arguments: inputs, output, then weight, bias, mean, var (those
- * the node has), a fused depthwise conv's weight and bias, and scratch. */
-static void call_kernel(CodeGen *cg, const Node *n, LLVMValueRef kfn) {
-  LLVMValueRef *args = arena_array(cg->arena, (size_t)n->nin + 7, sizeof *args);
+ * the node has), a fused depthwise conv's weight and bias, and scratch
+ * (slot 0 of it; a split layer's further tasks use slots after the
+ * workspace, see memplan.c); returns their count.  args has room for
+ * n->nin + 9 (the range of a split layer comes after them). */
+static int kernel_args(CodeGen *cg, const Node *n, LLVMValueRef *args) {
   int na = 0;
   for (int j = 0; j < n->nin; j++) args[na++] = node_buffer(cg, n->in[j]);
   args[na++] = node_buffer(cg, (int)(n - cg->g->nodes));
@@ -389,9 +427,136 @@ static void call_kernel(CodeGen *cg, const Node *n, LLVMValueRef kfn) {
     LLVMValueRef off = cg_i64(cg, n->scratch_offset);
     args[na++] = LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->ws, &off, 1, "scratch");
   }
+  return na;
+}
+
+/* The kernel of n called on the whole layer (a split layer's range is all
+ * of [0, split_n)). */
+static void call_kernel(CodeGen *cg, const Node *n, LLVMValueRef kfn) {
+  LLVMValueRef *args = arena_array(cg->arena, (size_t)n->nin + 9, sizeof *args);
+  int na = kernel_args(cg, n, args);
+  if (n->sched.split) {
+    args[na++] = cg_i64(cg, 0);
+    args[na++] = cg_i64(cg, n->sched.split_n);
+  }
   LLVMTypeRef fty = LLVMGlobalGetValueType(kfn);
   CNNC_ASSERT(LLVMCountParamTypes(fty) == (unsigned)na);
   LLVMBuildCall2(cg->b, fty, kfn, args, (unsigned)na, "");
+}
+
+/* ---- threads: task forms and cnnrt_parallel_for ---- */
+
+/* A task context: the kernel's pointer arguments, the split's units, the
+ * number of tasks, and where scratch slots 1.. start and their stride. */
+enum { TASK_PTRS = 8, TASK_N = TASK_PTRS, TASK_NTASKS, TASK_TAIL, TASK_STRIDE, TASK_FIELDS };
+
+static LLVMTypeRef task_type(CodeGen *cg) {
+  if (!cg->task_t) {
+    LLVMTypeRef f[TASK_FIELDS];
+    for (int i = 0; i < TASK_PTRS; i++) f[i] = cg->ptr;
+    f[TASK_N] = cg->i64, f[TASK_NTASKS] = cg->i32, f[TASK_TAIL] = cg->ptr, f[TASK_STRIDE] = cg->i64;
+    cg->task_t = LLVMStructCreateNamed(cg->ctx, "cnnc.task");
+    LLVMStructSetBody(cg->task_t, f, TASK_FIELDS, 0);
+  }
+  return cg->task_t;
+}
+
+static LLVMValueRef task_field(CodeGen *cg, LLVMValueRef ctx, int i) {
+  return LLVMBuildStructGEP2(cg->b, task_type(cg), ctx, (unsigned)i, "");
+}
+
+/* A runtime entry point, referenced weakly: an object whose application
+ * calls only <name>_run links without libcnnrt, and <name>_run_pool runs
+ * on one thread when the pool functions are absent (no pool can exist
+ * then; runtime/cnnrt_pool_pthread.c keeps them linked with its pools). */
+static LLVMValueRef runtime_fn(CodeGen *cg, const char *name, LLVMTypeRef ret, LLVMTypeRef *pt, int np) {
+  LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
+  if (!fn) {
+    fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(ret, pt, (unsigned)np, 0));
+    LLVMSetLinkage(fn, LLVMExternalWeakLinkage);
+    add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
+  }
+  return fn;
+}
+
+static LLVMValueRef parallel_for_fn(CodeGen *cg) {
+  LLVMTypeRef pt[4] = {cg->ptr, cg->i32, cg->ptr, cg->ptr};
+  return runtime_fn(cg, "cnnrt_parallel_for", cg->void_t, pt, 4);
+}
+
+/* void task(ctx, int i): runs units [i*n/k, (i+1)*n/k) of the kernel's
+ * layer, k = ntasks, with scratch slot i (slot 0 is the planned one). */
+static LLVMValueRef task_form(CodeGen *cg, LLVMValueRef kfn, bool scratch) {
+  if (cg->tasks.cap) {
+    size_t i = ptr_slot(&cg->tasks, kfn);
+    if (cg->tasks.keys[i]) return cg->tasks.vals[i];
+  }
+  LLVMTypeRef kty = LLVMGlobalGetValueType(kfn);
+  int nptr = (int)LLVMCountParamTypes(kty) - 2;
+  CNNC_ASSERT(nptr >= 1 && nptr <= TASK_PTRS);
+  LLVMTypeRef pt[2] = {cg->ptr, cg->i32};
+  size_t len;
+  const char *kname = LLVMGetValueName2(kfn, &len);
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, arena_printf(cg->arena, "%s.task", kname),
+                                    LLVMFunctionType(cg->void_t, pt, 2, 0));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
+  LLVMBasicBlockRef saved = LLVMGetInsertBlock(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+  LLVMValueRef ctx = LLVMGetParam(fn, 0);
+  LLVMValueRef t = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 1), cg->i64, "t");
+  LLVMValueRef args[TASK_PTRS + 2];
+  for (int i = 0; i < nptr; i++) args[i] = LLVMBuildLoad2(cg->b, cg->ptr, task_field(cg, ctx, i), "");
+  LLVMValueRef n = LLVMBuildLoad2(cg->b, cg->i64, task_field(cg, ctx, TASK_N), "n");
+  LLVMValueRef k = LLVMBuildSExt(cg->b, LLVMBuildLoad2(cg->b, cg->i32, task_field(cg, ctx, TASK_NTASKS), ""),
+                                 cg->i64, "k");
+  args[nptr] = LLVMBuildSDiv(cg->b, cg_mul(cg, t, n), k, "lo");
+  args[nptr + 1] = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, t, cg_i64(cg, 1)), n), k, "hi");
+  if (scratch) {
+    LLVMValueRef tail = LLVMBuildLoad2(cg->b, cg->ptr, task_field(cg, ctx, TASK_TAIL), "tail");
+    LLVMValueRef stride = LLVMBuildLoad2(cg->b, cg->i64, task_field(cg, ctx, TASK_STRIDE), "stride");
+    LLVMValueRef off = cg_mul(cg, LLVMBuildSub(cg->b, t, cg_i64(cg, 1), ""), stride);
+    LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, cg->i8, tail, &off, 1, "slot");
+    LLVMValueRef first = LLVMBuildICmp(cg->b, LLVMIntEQ, t, cg_i64(cg, 0), "");
+    args[nptr - 1] = LLVMBuildSelect(cg->b, first, args[nptr - 1], slot, "scratch");
+  }
+  LLVMBuildCall2(cg->b, kty, kfn, args, (unsigned)nptr + 2, "");
+  LLVMBuildRetVoid(cg->b);
+  LLVMPositionBuilderAtEnd(cg->b, saved);
+  ptr_put(cg, &cg->tasks, kfn, fn);
+  return fn;
+}
+
+/* A split layer in a pooled run: min(threads, max_tasks) tasks through
+ * cnnrt_parallel_for, or the kernel called directly when that is one. */
+static void call_tasks(CodeGen *cg, const Node *n, LLVMValueRef kfn) {
+  LLVMValueRef most = LLVMConstInt(cg->i32, (unsigned)n->sched.max_tasks, 0);
+  LLVMValueRef k = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, cg->threads, most, ""), cg->threads,
+                                   most, "ntasks");
+  LLVMValueRef one = LLVMBuildICmp(cg->b, LLVMIntSLT, k, LLVMConstInt(cg->i32, 2, 0), "");
+  LLVMBasicBlockRef join = cg_if_begin(cg, one, "inline");
+  call_kernel(cg, n, kfn);
+  cg_if_end(cg, join);
+  join = cg_if_begin(cg, LLVMBuildNot(cg->b, one, ""), "tasks");
+  cg->part++; /* buffers made in a branch do not dominate what follows */
+  LLVMValueRef *args = arena_array(cg->arena, (size_t)n->nin + 9, sizeof *args);
+  int na = kernel_args(cg, n, args);
+  CNNC_ASSERT(na <= TASK_PTRS);
+  LLVMValueRef ctx = cg->task_ctx;
+  for (int i = 0; i < na; i++) LLVMBuildStore(cg->b, args[i], task_field(cg, ctx, i));
+  LLVMBuildStore(cg->b, cg_i64(cg, n->sched.split_n), task_field(cg, ctx, TASK_N));
+  LLVMBuildStore(cg->b, k, task_field(cg, ctx, TASK_NTASKS));
+  if (n->scratch > 0) {
+    LLVMValueRef off = cg_i64(cg, cg->g->workspace_size);
+    LLVMBuildStore(cg->b, LLVMBuildInBoundsGEP2(cg->b, cg->i8, cg->ws, &off, 1, "tail"),
+                   task_field(cg, ctx, TASK_TAIL));
+    LLVMBuildStore(cg->b, cg_i64(cg, cg->g->thread_scratch), task_field(cg, ctx, TASK_STRIDE));
+  }
+  LLVMValueRef pf = parallel_for_fn(cg);
+  LLVMValueRef cargs[4] = {cg->pool, k, task_form(cg, kfn, n->scratch > 0), ctx};
+  LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(pf), pf, cargs, 4, "");
+  cg_if_end(cg, join);
+  cg->part++;
 }
 
 static LLVMValueRef cstring(CodeGen *cg, const char *s, const char *gname);
@@ -463,7 +628,8 @@ static void emit_calls(CodeGen *cg, LLVMValueRef *kernels, int from, int to, LLV
   for (int i = from; i < to; i++) {
     if (!kernels[i]) continue;
     LLVMValueRef t0 = ticks ? read_cycles(cg) : NULL;
-    call_kernel(cg, &cg->g->nodes[i], kernels[i]);
+    if (cg->pool && cg->g->nodes[i].sched.split) call_tasks(cg, &cg->g->nodes[i], kernels[i]);
+    else call_kernel(cg, &cg->g->nodes[i], kernels[i]);
     if (ticks) {
       LLVMValueRef idx[2] = {cg_i64(cg, 0), cg_i64(cg, (*k)++)};
       LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, LLVMGlobalGetValueType(ticks), ticks, idx, 2, "");
@@ -473,18 +639,32 @@ static void emit_calls(CodeGen *cg, LLVMValueRef *kernels, int from, int to, LLV
   }
 }
 
+/* How a run function ends its parameters after the tensors and the
+ * workspace: nothing (<name>_run), size_t workspace_size and the pool
+ * (<name>_run_pool), or the pool and the threads usable (its parts). */
+typedef enum { RUN_ONE, RUN_POOL, RUN_POOL_PART } RunKind;
+
 /* A function with the run function's pointer parameters (all noalias: the
  * contract in header.c; without it LLVM may join copies into memmove). */
-static LLVMValueRef run_like(CodeGen *cg, const char *name, LLVMTypeRef ret, int np) {
-  LLVMTypeRef *pt = arena_array(cg->arena, (size_t)np, sizeof *pt);
+static LLVMValueRef run_like(CodeGen *cg, const char *name, LLVMTypeRef ret, int np, RunKind kind) {
+  LLVMTypeRef *pt = arena_array(cg->arena, (size_t)np + 2, sizeof *pt);
   for (int i = 0; i < np; i++) pt[i] = cg->ptr;
-  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(ret, pt, (unsigned)np, 0));
+  int nx = kind == RUN_ONE ? 0 : 2;
+  if (kind == RUN_POOL) pt[np] = cg->isize, pt[np + 1] = cg->ptr;
+  if (kind == RUN_POOL_PART) pt[np] = cg->ptr, pt[np + 1] = cg->i32;
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(ret, pt, (unsigned)(np + nx), 0));
   add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
   for (int i = 0; i < np; i++) add_attr(cg, fn, (unsigned)i + 1, "noalias");
   cg->fn = fn;
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
   cg->ws = LLVMGetParam(fn, (unsigned)np - 1);
+  cg->pool = cg->threads = cg->task_ctx = NULL;
+  if (kind == RUN_POOL_PART) {
+    cg->pool = LLVMGetParam(fn, (unsigned)np);
+    cg->threads = LLVMGetParam(fn, (unsigned)np + 1);
+  }
+  if (kind != RUN_ONE) cg->task_ctx = cg_alloca(cg, task_type(cg), "task");
   cg->part++; /* node buffers are made anew in each function */
   return fn;
 }
@@ -492,7 +672,8 @@ static LLVMValueRef run_like(CodeGen *cg, const char *name, LLVMTypeRef ret, int
 /* The kernel calls in parts of PART_CALLS, each its own function, so that
  * LLVM's per-block and per-function work (SelectionDAG, constant pools)
  * stays bounded however many layers there are; returns the parts. */
-static LLVMValueRef *emit_parts(CodeGen *cg, LLVMValueRef *kernels, LLVMValueRef ticks, int np, int *nparts) {
+static LLVMValueRef *emit_parts(CodeGen *cg, LLVMValueRef *kernels, LLVMValueRef ticks, int np, RunKind kind,
+                                int *nparts) {
   Graph *g = cg->g;
   LLVMValueRef *parts = arena_array(cg->arena, (size_t)g->nnodes / PART_CALLS + 2, sizeof *parts);
   int k = 0, from = 0;
@@ -500,7 +681,8 @@ static LLVMValueRef *emit_parts(CodeGen *cg, LLVMValueRef *kernels, LLVMValueRef
   while (from < g->nnodes) {
     int to = from, calls = 0;
     while (to < g->nnodes && calls < PART_CALLS) calls += kernels[to++] != NULL;
-    LLVMValueRef fn = run_like(cg, arena_printf(cg->arena, "%s.run.%d", g->name, *nparts), cg->void_t, np);
+    LLVMValueRef fn = run_like(cg, arena_printf(cg->arena, "%s.run%s.%d", g->name, kind ? "_pool" : "", *nparts),
+                               cg->void_t, np, kind);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     add_attr(cg, fn, LLVMAttributeFunctionIndex, "noinline");
     emit_calls(cg, kernels, from, to, ticks, &k);
@@ -517,12 +699,43 @@ static int count_calls(const Graph *g, LLVMValueRef *kernels) {
   return n;
 }
 
-static LLVMValueRef emit_run(CodeGen *cg, LLVMValueRef *kernels) {
+/* In <name>_run_pool, after the checks: the threads it may use, the
+ * pool's, but no more than workspace_size has scratch slots for. */
+static LLVMValueRef usable_threads(CodeGen *cg, LLVMValueRef size, LLVMValueRef pool) {
+  const Graph *g = cg->g;
+  LLVMTypeRef pt[1] = {cg->ptr};
+  LLVMValueRef tf = runtime_fn(cg, "cnnrt_pool_threads", cg->i32, pt, 1), pf = parallel_for_fn(cg);
+  /* one thread without a pool, or when the pool functions are not linked */
+  LLVMValueRef tv = cg_alloca(cg, cg->i32, "pool.threads");
+  LLVMBuildStore(cg->b, LLVMConstInt(cg->i32, 1, 0), tv);
+  LLVMValueRef have = LLVMBuildAnd(cg->b, LLVMBuildNot(cg->b, is_null(cg, pool), ""),
+                                   LLVMBuildAnd(cg->b, LLVMBuildNot(cg->b, is_null(cg, tf), ""),
+                                                LLVMBuildNot(cg->b, is_null(cg, pf), ""), ""), "have");
+  LLVMBasicBlockRef join = cg_if_begin(cg, have, "pool");
+  LLVMBuildStore(cg->b, LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(tf), tf, &pool, 1, ""), tv);
+  cg_if_end(cg, join);
+  LLVMValueRef t = LLVMBuildLoad2(cg->b, cg->i32, tv, "");
+  t = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, t, LLVMConstInt(cg->i32, 1, 0), ""),
+                      LLVMConstInt(cg->i32, 1, 0), t, "");
+  if (g->thread_scratch == 0) return t;
+  /* room = 1 + (size - WORKSPACE_SIZE) / thread_scratch, at most scratch_threads */
+  LLVMValueRef extra = LLVMBuildSub(cg->b, size, LLVMConstInt(cg->isize, (unsigned long long)g->workspace_size, 0), "");
+  LLVMValueRef room = LLVMBuildUDiv(cg->b, extra, LLVMConstInt(cg->isize, (unsigned long long)g->thread_scratch, 0), "");
+  LLVMValueRef most = LLVMConstInt(cg->isize, (unsigned long long)g->scratch_threads - 1, 0);
+  room = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntULT, room, most, ""), room, most, "");
+  room = LLVMBuildAdd(cg->b, LLVMBuildTrunc(cg->b, room, cg->i32, ""), LLVMConstInt(cg->i32, 1, 0), "room");
+  return LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, room, t, ""), room, t, "threads");
+}
+
+/* <name>_run (kind RUN_ONE) or <name>_run_pool (RUN_POOL): checks the
+ * arguments, then calls every kernel in order, or the parts that do. */
+static LLVMValueRef emit_run(CodeGen *cg, LLVMValueRef *kernels, LLVMValueRef ticks, RunKind kind) {
   Graph *g = cg->g;
   int np = g->ninputs + g->noutputs + 1, nparts = 0;
-  LLVMValueRef ticks = cg->opt->profile ? emit_profile_tables(cg, kernels) : NULL;
-  LLVMValueRef *parts = count_calls(g, kernels) > PART_CALLS ? emit_parts(cg, kernels, ticks, np, &nparts) : NULL;
-  LLVMValueRef fn = run_like(cg, arena_printf(cg->arena, "%s_run", g->name), cg->i32, np);
+  RunKind part_kind = kind == RUN_ONE ? RUN_ONE : RUN_POOL_PART;
+  LLVMValueRef *parts =
+      count_calls(g, kernels) > PART_CALLS ? emit_parts(cg, kernels, ticks, np, part_kind, &nparts) : NULL;
+  LLVMValueRef fn = run_like(cg, arena_printf(cg->arena, "%s_run%s", g->name, kind ? "_pool" : ""), cg->i32, np, kind);
   for (int i = 0; i < np; i++) {
     const char *pname = i == np - 1 ? "workspace" : i < g->ninputs ? g->in_cname[i] : g->out_cname[i - g->ninputs];
     LLVMSetValueName2(LLVMGetParam(fn, (unsigned)i), pname, strlen(pname));
@@ -531,27 +744,44 @@ static LLVMValueRef emit_run(CodeGen *cg, LLVMValueRef *kernels) {
   LLVMValueRef ws = cg->ws;
   if (g->workspace_size > 0) {
     fail_if(cg, is_null(cg, ws), CNNRT_ERR_NULL, "ws");
+    if (kind == RUN_POOL) {
+      LLVMValueRef size = LLVMGetParam(fn, (unsigned)np);
+      LLVMValueRef need = LLVMConstInt(cg->isize, (unsigned long long)g->workspace_size, 0);
+      fail_if(cg, LLVMBuildICmp(cg->b, LLVMIntULT, size, need, "small"), CNNRT_ERR_WORKSPACE, "size");
+    }
     LLVMValueRef addr = LLVMBuildPtrToInt(cg->b, ws, cg->i64, "ws.addr");
     LLVMValueRef mis = LLVMBuildAnd(cg->b, addr, cg_i64(cg, CNNRT_WORKSPACE_ALIGN - 1), "ws.mis");
     fail_if(cg, LLVMBuildICmp(cg->b, LLVMIntNE, mis, cg_i64(cg, 0), ""), CNNRT_ERR_ALIGN, "align");
+  }
+  LLVMValueRef *args = arena_array(cg->arena, (size_t)np + 2, sizeof *args);
+  for (int i = 0; i < np; i++) args[i] = LLVMGetParam(fn, (unsigned)i);
+  int nargs = np;
+  if (kind == RUN_POOL) {
+    LLVMSetValueName2(LLVMGetParam(fn, (unsigned)np), "workspace_size", 14);
+    LLVMSetValueName2(LLVMGetParam(fn, (unsigned)np + 1), "pool", 4);
+    cg->pool = LLVMGetParam(fn, (unsigned)np + 1);
+    cg->threads = usable_threads(cg, LLVMGetParam(fn, (unsigned)np), cg->pool);
+    args[nargs++] = cg->pool;
+    args[nargs++] = cg->threads;
   }
   if (!parts) {
     int k = 0;
     emit_calls(cg, kernels, 0, g->nnodes, ticks, &k);
   }
-  LLVMValueRef *args = arena_array(cg->arena, (size_t)np, sizeof *args);
-  for (int i = 0; i < np; i++) args[i] = LLVMGetParam(fn, (unsigned)i);
-  for (int p = 0; p < nparts; p++) LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(parts[p]), parts[p], args, (unsigned)np, "");
+  for (int p = 0; p < nparts; p++)
+    LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(parts[p]), parts[p], args, (unsigned)nargs, "");
   LLVMBuildRet(cg->b, ret_code(cg, CNNRT_OK));
+  cg->pool = cg->threads = cg->task_ctx = NULL;
   return fn;
 }
 
-/* int <name>_run_generic(const float *const *in, float *const *out, void *ws) */
-static LLVMValueRef emit_run_generic(CodeGen *cg, LLVMValueRef run) {
+/* int <name>_run_generic(const float *const *in, float *const *out, void *ws)
+ * and (pooled) <name>_run_pool_generic(in, out, ws, size_t size, cnnrt_pool *pool) */
+static LLVMValueRef emit_run_generic(CodeGen *cg, LLVMValueRef run, bool pooled) {
   Graph *g = cg->g;
-  LLVMTypeRef pt[3] = {cg->ptr, cg->ptr, cg->ptr};
-  LLVMTypeRef fty = LLVMFunctionType(cg->i32, pt, 3, 0);
-  LLVMValueRef fn = LLVMAddFunction(cg->mod, arena_printf(cg->arena, "%s_run_generic", g->name), fty);
+  LLVMTypeRef pt[5] = {cg->ptr, cg->ptr, cg->ptr, cg->isize, cg->ptr};
+  LLVMTypeRef fty = LLVMFunctionType(cg->i32, pt, pooled ? 5 : 3, 0);
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, arena_printf(cg->arena, "%s_run%s_generic", g->name, pooled ? "_pool" : ""), fty);
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   cg->fn = fn;
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
@@ -559,7 +789,7 @@ static LLVMValueRef emit_run_generic(CodeGen *cg, LLVMValueRef run) {
   LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1);
   fail_if(cg, LLVMBuildOr(cg->b, is_null(cg, in), is_null(cg, out), ""), CNNRT_ERR_NULL, "arrays");
   int np = g->ninputs + g->noutputs + 1;
-  LLVMValueRef *args = arena_array(cg->arena, (size_t)np, sizeof *args);
+  LLVMValueRef *args = arena_array(cg->arena, (size_t)np + 2, sizeof *args);
   for (int i = 0; i < np - 1; i++) {
     bool isin = i < g->ninputs;
     LLVMValueRef idx = cg_i64(cg, isin ? i : i - g->ninputs);
@@ -567,7 +797,8 @@ static LLVMValueRef emit_run_generic(CodeGen *cg, LLVMValueRef run) {
     args[i] = LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
   }
   args[np - 1] = LLVMGetParam(fn, 2);
-  LLVMValueRef r = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(run), run, args, (unsigned)np, "r");
+  if (pooled) args[np] = LLVMGetParam(fn, 3), args[np + 1] = LLVMGetParam(fn, 4);
+  LLVMValueRef r = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(run), run, args, (unsigned)np + (pooled ? 2 : 0), "r");
   LLVMBuildRet(cg->b, r);
   return fn;
 }
@@ -606,15 +837,16 @@ static LLVMValueRef tensor_infos(CodeGen *cg, LLVMTypeRef info_t, const int *ids
   return gv;
 }
 
-static void emit_descriptor(CodeGen *cg, LLVMValueRef generic) {
+static void emit_descriptor(CodeGen *cg, LLVMValueRef generic, LLVMValueRef pool_generic) {
   Graph *g = cg->g;
   LLVMTypeRef info_t = LLVMStructCreateNamed(cg->ctx, "cnnrt_tensor_info");
   LLVMTypeRef info_f[4] = {cg->ptr, cg->i64, LLVMArrayType2(cg->i64, CNNRT_MAX_RANK), cg->i64};
   LLVMStructSetBody(info_t, info_f, 4, 0);
   LLVMTypeRef model_t = LLVMStructCreateNamed(cg->ctx, "cnnrt_model");
-  LLVMTypeRef model_f[8] = {cg->i64, cg->ptr, cg->i64, cg->i64, cg->ptr, cg->ptr, cg->i64, cg->ptr};
-  LLVMStructSetBody(model_t, model_f, 8, 0);
-  LLVMValueRef f[8] = {
+  LLVMTypeRef model_f[11] = {cg->i64, cg->ptr, cg->i64, cg->i64, cg->ptr, cg->ptr,
+                             cg->i64, cg->ptr, cg->i64, cg->i64, cg->ptr};
+  LLVMStructSetBody(model_t, model_f, 11, 0);
+  LLVMValueRef f[11] = {
       cg_i64(cg, CNNRT_ABI_VERSION),
       cstring(cg, g->name, arena_printf(cg->arena, "%s.name", g->name)),
       cg_i64(cg, g->ninputs),
@@ -622,8 +854,11 @@ static void emit_descriptor(CodeGen *cg, LLVMValueRef generic) {
       tensor_infos(cg, info_t, g->inputs, g->ninputs, "inputs"),
       tensor_infos(cg, info_t, g->outputs, g->noutputs, "outputs"),
       cg_i64(cg, g->workspace_size),
-      generic};
-  LLVMValueRef init = LLVMConstNamedStruct(model_t, f, 8);
+      generic,
+      cg_i64(cg, g->thread_scratch),
+      cg_i64(cg, g->scratch_threads),
+      pool_generic};
+  LLVMValueRef init = LLVMConstNamedStruct(model_t, f, 11);
   LLVMValueRef gv = LLVMAddGlobal(cg->mod, model_t, arena_printf(cg->arena, "%s_model", g->name));
   LLVMSetInitializer(gv, init);
   LLVMSetGlobalConstant(gv, 1);
@@ -669,8 +904,9 @@ bool codegen_emit(Graph *g, const Options *o) {
     kernels[i] = node_kernel(&cg, &g->nodes[i]);
   }
   cg.inplace = false;
-  LLVMValueRef run = emit_run(&cg, kernels);
-  emit_descriptor(&cg, emit_run_generic(&cg, run));
+  LLVMValueRef ticks = o->profile ? emit_profile_tables(&cg, kernels) : NULL;
+  LLVMValueRef run = emit_run(&cg, kernels, ticks, RUN_ONE), run_pool = emit_run(&cg, kernels, ticks, RUN_POOL);
+  emit_descriptor(&cg, emit_run_generic(&cg, run, false), emit_run_generic(&cg, run_pool, true));
   if (!verify_module(&cg)) goto cleanup;
   ok = emit_module(&cg);
 cleanup:

@@ -50,6 +50,8 @@ typedef struct {
   bool soft_float;         /* no FP hardware (target table): cg_math.c avoids what LLVM cannot soften */
   bool index32;            /* 32-bit core (target table): loop counters are i32 (cg_loop_begin) */
   LLVMTypeRef f32, i1, i8, i32, i64, ptr, void_t; /* cached types */
+  LLVMTypeRef isize;       /* the target's size_t (emit_target_machine) */
+  LLVMTypeRef task_t;      /* a split layer's task context (codegen.c, TASK_PTRS pointers) */
   LLVMValueRef fn;         /* function being emitted */
   LLVMBasicBlockRef entry; /* its entry block (allocas go here) */
   PtrMap params;           /* Param* -> its constant global, made on first use */
@@ -58,6 +60,12 @@ typedef struct {
   int part;                /* 1 + the run part being emitted */
   LLVMValueRef ws;         /* the workspace argument of the function being emitted */
   bool inplace;            /* the kernel being made runs in place: no noalias */
+  SplitDim split;          /* the kernel being made takes a split range (i64 lo, hi) after its
+                              pointers (Schedule.split of its layer); SPLIT_NONE: no range */
+  LLVMValueRef split_lo, split_hi; /* those parameters of the kernel being made */
+  PtrMap tasks;            /* kernel -> its task form, void(ctx, int task) */
+  LLVMValueRef pool, threads; /* in a pooled run function: the pool, the threads usable (i32) */
+  LLVMValueRef task_ctx;   /* ... and its task context (one alloca, reused layer by layer) */
   StrMap kernels;          /* key -> kernel function (LLVMValueRef), for sharing */
 } CodeGen;
 
@@ -72,6 +80,12 @@ LLVMValueRef cg_f32(CodeGen *cg, double v);
 LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int nptr,
                              bool *is_new);
 void cg_kernel_end(CodeGen *cg);
+/* The units [lo, hi) of the layer's split dimension that the kernel being
+ * emitted runs: its two range parameters when the layer is split (its
+ * Schedule.split), else the whole [0, n).  Kernels loop over exactly this
+ * range in the split dimension, so the work of a unit never depends on
+ * which task runs it. */
+void cg_split_range(CodeGen *cg, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi);
 /* A counted loop for (iv = lo; iv < hi; iv += step), i64. */
 Loop cg_loop_begin(CodeGen *cg, const char *name, LLVMValueRef lo, LLVMValueRef hi,
                    int64_t step);

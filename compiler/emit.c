@@ -64,6 +64,7 @@ bool emit_target_machine(CodeGen *cg) {
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
   char *layout = LLVMCopyStringRepOfTargetData(td);
   LLVMSetDataLayout(cg->mod, layout);
+  cg->isize = LLVMIntPtrTypeInContext(cg->ctx, td);
   LLVMDisposeMessage(layout);
   LLVMDisposeTargetData(td);
   return true;

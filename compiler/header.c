@@ -2,8 +2,10 @@
  * header.c: the C header that goes with the object file.
  *
  * For a model NAME it declares NAME_run() with one parameter per input and
- * output (in spec order) plus the workspace, the NAME_model descriptor,
- * and macros for every shape and for the workspace's size and alignment.
+ * output (in spec order) plus the workspace, NAME_run_pool() with the
+ * workspace's size and a thread pool besides, the NAME_model descriptor,
+ * and macros for every shape and for the workspace's size (for one thread
+ * and, NAME_WORKSPACE_SIZE_THREADS(n), for n) and alignment.
  * Macro names are upper-cased: NAME_<TENSOR>_SIZE etc., with the C names
  * of names.c; where a C name differs from the model's own name, a comment
  * gives the original.  Everything copied into a comment is escaped
@@ -90,7 +92,16 @@ const char *header_text(const Graph *g, bool profile, size_t *len) {
   put(&o, "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
   put(&o, "#define %s_NUM_INPUTS %d\n#define %s_NUM_OUTPUTS %d\n", M, g->ninputs, M, g->noutputs);
   put(&o, "/* Bytes of scratch memory %s_run needs, aligned to %s_WORKSPACE_ALIGN. */\n", g->name, M);
-  put(&o, "#define %s_WORKSPACE_SIZE %lld\n#define %s_WORKSPACE_ALIGN 64\n\n", M, (long long)g->workspace_size, M);
+  put(&o, "#define %s_WORKSPACE_SIZE %lld\n#define %s_WORKSPACE_ALIGN 64\n", M, (long long)g->workspace_size, M);
+  put(&o, "/* Bytes %s_run_pool needs to use up to n threads (n >= 1): each thread after\n"
+          " * the first adds %lld bytes, up to %d threads; %s_WORKSPACE_SIZE_THREADS(1)\n"
+          " * is %s_WORKSPACE_SIZE. */\n", g->name, (long long)g->thread_scratch, g->scratch_threads, M, M);
+  if (g->thread_scratch == 0)
+    put(&o, "#define %s_WORKSPACE_SIZE_THREADS(n) ((size_t)%lldu + (size_t)0 * (size_t)(n))\n\n", M,
+        (long long)g->workspace_size);
+  else
+    put(&o, "#define %s_WORKSPACE_SIZE_THREADS(n) \\\n  ((size_t)%lldu + (size_t)%lldu * (size_t)((n) <= 1 ? 0 : (n) < %d ? (n) - 1 : %d))\n\n",
+        M, (long long)g->workspace_size, (long long)g->thread_scratch, g->scratch_threads, g->scratch_threads - 1);
   for (int i = 0; i < g->ninputs; i++) tensor_macros(&o, g, M, &g->nodes[g->inputs[i]], g->in_cname[i]);
   for (int i = 0; i < g->noutputs; i++) tensor_macros(&o, g, M, &g->nodes[g->outputs[i]], g->out_cname[i]);
   put(&o, "\n/* Runs the model.  Tensors are float32, row-major in the shapes above.\n"
@@ -100,6 +111,16 @@ const char *header_text(const Graph *g, bool profile, size_t *len) {
   put(&o, "int %s_run(", g->name);
   run_params(&o, g);
   put(&o, "void *workspace);\n\n");
+  put(&o, "/* The same on the threads of `pool` (cnnrt_pool_new, cnnrt_pool_custom; NULL:\n"
+          " * one thread): as many as workspace_size bytes allow (%s_WORKSPACE_SIZE_THREADS),\n"
+          " * each layer split into at most that many tasks.  The outputs are bit-identical\n"
+          " * to %s_run's for every thread count and task order.  Returns as %s_run does,\n"
+          " * or CNNRT_ERR_WORKSPACE when workspace_size < %s_WORKSPACE_SIZE.  Never\n"
+          " * allocates or creates threads.  Two calls may share one pool at once (each\n"
+          " * with its own workspace): the pthreads pool runs their layers in turn. */\n", M, g->name, g->name, M);
+  put(&o, "int %s_run_pool(", g->name);
+  run_params(&o, g);
+  put(&o, "void *workspace, size_t workspace_size, cnnrt_pool *pool);\n\n");
   put(&o, "/* Describes the model for generic drivers (see cnnrt.h). */\n");
   put(&o, "extern const cnnrt_model %s_model;\n\n", g->name);
   if (profile) {

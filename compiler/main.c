@@ -2,7 +2,7 @@
  * main.c: the cnnc command line and the whole pipeline.
  *
  *   spec -> shapes -> weights -> verify -> fold_bn -> fuse -> schedule ->
- *   layout -> memplan -> codegen
+ *   layout -> fuse_dw -> schedule_split -> memplan -> codegen
  *   (LLVM IR, optimisation, object) -> header
  *
  * `--emit-yaml FILE` writes the graph as the front end leaves it (after
@@ -67,7 +67,8 @@ static const char usage[] =
     "                     fill parameters that are neither inline nor in the weights file\n"
     "                     with a deterministic pattern from SEED (for benchmarking)\n"
     "  --profile          count cycles per layer in NAME_profile_ticks[] (for tuning; see docs/bench.md)\n"
-    "  --stats            print per layer FLOPs, weight and activation bytes, kernel and tiling\n"
+    "  --stats            print per layer FLOPs, weight and activation bytes, thread split, kernel\n"
+    "                     and tiling\n"
     "  --help             print this help\n"
     "  --version          print the version\n"
     "\n"
@@ -474,6 +475,7 @@ static int compile(Arena *arena, Cli *c) {
   schedule(g);
   if (!layout(g, &t)) return 1;
   fuse_dw(g, &t);
+  schedule_split(g, &t);
   dump(c, 'l', g, "layout and depthwise fusion");
   if (!budget_plan(g)) return 1;
   memplan(g);

@@ -14,6 +14,14 @@
  * placed buffer with an intersecting lifetime, in two orders (largest
  * first, as TFLite's arena planner does, and by first use); the smaller
  * result wins.  The result is deterministic.
+ *
+ * Threads: a layer split into k tasks with kernel scratch needs k scratch
+ * slots, one per task.  Slot 0 is the planned scratch buffer above, so
+ * one thread needs exactly workspace_size; slots 1..k-1 of every layer
+ * share one region after it (scratch lives only while its kernel runs),
+ * slot j at workspace_size + (j-1) * thread_scratch.  A run on up to n
+ * threads therefore needs workspace_for_threads(g, n) bytes, the header's
+ * WORKSPACE_SIZE_THREADS(n).
  */
 #include "cnnc.h"
 
@@ -198,4 +206,18 @@ void memplan(Graph *g) {
   for (int i = 0; i < g->nnodes; i++)
     if (g->nodes[i].inplace) g->nodes[i].offset = g->nodes[root[i]].offset;
   g->workspace_size = total;
+  g->thread_scratch = 0;
+  g->scratch_threads = 1;
+  for (int i = 0; i < g->nnodes; i++) {
+    const Node *n = &g->nodes[i];
+    if (n->scratch <= 0 || n->sched.max_tasks < 2) continue;
+    int64_t slot = (n->scratch + 63) & ~(int64_t)63;
+    if (slot > g->thread_scratch) g->thread_scratch = slot;
+    if (n->sched.max_tasks > g->scratch_threads) g->scratch_threads = n->sched.max_tasks;
+  }
+}
+
+int64_t workspace_for_threads(const Graph *g, int64_t threads) {
+  int64_t extra = threads < g->scratch_threads ? threads : g->scratch_threads;
+  return g->workspace_size + (extra > 1 ? extra - 1 : 0) * g->thread_scratch;
 }

@@ -4,8 +4,10 @@
  * One line per layer with its FLOPs (2 per multiply-add of the
  * convolution or matrix product it computes; element-wise layers count
  * one per output), the bytes of its parameters as stored in the object,
- * the bytes of its output, the kernel chosen and its tiling; then totals
- * and the workspace against the memory planner's liveness bound.
+ * the bytes of its output, its split over threads (dimension, units, the
+ * most tasks; schedule_split), the kernel chosen and its tiling; then
+ * totals, the workspace against the memory planner's liveness bound, and
+ * what each further thread adds to it.
  */
 #include "cnnc.h"
 
@@ -62,11 +64,19 @@ const char *node_kernel_str(Arena *a, const Graph *g, const Node *n) {
   return "scalar";
 }
 
+/* "rows/56 x<=8": the split dimension, its units and the most tasks; "-" inline. */
+static const char *split_str(Arena *a, const Node *n) {
+  static const char *const dims[] = {"-", "oc", "rows", "tiles"};
+  const Schedule *s = &n->sched;
+  if (!s->split) return "-";
+  return arena_printf(a, "%s/%d x<=%d", dims[s->split], s->split_n, s->max_tasks);
+}
+
 void stats_print(const Graph *g, const TargetInfo *t, FILE *f) {
   Arena a = {0};
   int64_t tf = 0, tw = 0, ta = 0;
-  fprintf(f, "%-28s %-18s %14s %12s %12s  %-9s %s\n", "layer", "op", "MFLOP", "weight KiB", "output KiB", "layout",
-          "kernel");
+  fprintf(f, "%-28s %-18s %14s %12s %12s  %-9s %-16s %s\n", "layer", "op", "MFLOP", "weight KiB", "output KiB",
+          "layout", "split", "kernel");
   for (int i = 0; i < g->nnodes; i++) {
     const Node *n = &g->nodes[i];
     if (n->op == OP_INPUT) continue;
@@ -76,12 +86,14 @@ void stats_print(const Graph *g, const TargetInfo *t, FILE *f) {
     ta += n->alias || n->fused ? 0 : ab;
     const char *op = n->op == OP_ACT ? act_names[n->act.kind] : op_name(n->op);
     const char *lay = n->layout == LAYOUT_NCHWC ? arena_printf(&a, "nchw%dc", n->cblock) : "nchw";
-    fprintf(f, "%-28s %-18s %14.3f %12.1f %12.1f  %-9s %s%s%s%s\n", n->name, op, fl / 1e6, wb / 1024.0, ab / 1024.0,
-            lay, n->alias ? "view" : node_kernel_str(&a, g, n), n->act.kind && n->op != OP_ACT ? " +" : "",
+    fprintf(f, "%-28s %-18s %14.3f %12.1f %12.1f  %-9s %-16s %s%s%s%s\n", n->name, op, fl / 1e6, wb / 1024.0,
+            ab / 1024.0, lay, split_str(&a, n), n->alias ? "view" : node_kernel_str(&a, g, n), n->act.kind && n->op != OP_ACT ? " +" : "",
             n->act.kind && n->op != OP_ACT ? act_names[n->act.kind] : "", n->nin == 2 && n->op == OP_CONV2D ? " +residual" : "");
   }
   fprintf(f, "total: %.3f GFLOP, weights %.2f MiB, activations %.2f MiB\n", tf / 1e9, tw / 1048576.0, ta / 1048576.0);
   fprintf(f, "workspace: %lld bytes (liveness bound %lld bytes); target %s, %d-lane vectors\n",
           (long long)g->workspace_size, (long long)g->workspace_bound, t->isa, t->vec);
+  fprintf(f, "threads: each thread after the first adds %lld bytes of scratch, up to %d threads\n",
+          (long long)g->thread_scratch, g->scratch_threads);
   arena_free(&a);
 }

@@ -74,6 +74,7 @@ static void back_end(Graph *g, uint64_t h) {
   schedule(g);
   if (!layout(g, &t)) return;
   fuse_dw(g, &t);
+  schedule_split(g, &t);
   if (!budget_plan(g)) return;
   memplan(g);
   size_t len;

@@ -22,12 +22,28 @@
  * alone, does not depend on the workspace's prior contents (it starts out
  * as NaN bytes) and gives the same result when run again.
  *
+ * Threads: the pooled run (m->run_pool) must give exactly the bits of the
+ * one-thread run, memcmp on every output, at 1, 2, 3 and 7 threads
+ * (cnnrt_pool_new pools, made once per process), with a NULL pool, and on
+ * a custom pool that claims 4 threads but runs the tasks in reverse order
+ * on the calling thread.  Each of those runs gets a workspace of exactly
+ * cnnrt_workspace_size(m, n) bytes that ends where a PROT_NONE guard page
+ * begins (one mapping, each workspace placed at its end), so a run that
+ * writes or reads past its workspace crashes the driver.  A workspace sized for 2 threads given to the 7-thread pool must
+ * give the same bits (the run uses fewer threads; the guard page proves it
+ * stays inside), and one byte less than one thread needs must be refused
+ * with CNNRT_ERR_WORKSPACE, outputs untouched.  The header's
+ * WORKSPACE_SIZE_THREADS(n) must equal the descriptor's size for n threads.
+ *
  * No libm: the link against out.o alone proves the object needs none.
  */
+#define _DEFAULT_SOURCE /* mmap's MAP_ANONYMOUS */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "cnnrt.h"
 #ifdef MODEL_HEADER
@@ -211,6 +227,110 @@ static void check_contract(const cnnrt_model *m, const float **ins, float **outs
   }
 }
 
+/* ---- threads ---- */
+
+/* One mapping of at least `size` bytes followed by an inaccessible page;
+ * returns where that page begins.  Each pooled run's workspace is placed
+ * to end there, so the byte after it is the guard page.  One mapping for
+ * all runs: the scale_* cases have workspaces of 600 MB. */
+static unsigned char *guarded_end(size_t size, void **map, size_t *maplen) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE), body = (size + page - 1) / page * page;
+  *maplen = body + page;
+  unsigned char *p = mmap(NULL, *maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED || mprotect(p + body, page, PROT_NONE) != 0) {
+    fprintf(stderr, "mmap/mprotect of %zu bytes failed\n", *maplen);
+    exit(2);
+  }
+  *map = p;
+  fill_nan(p, body);
+  return p + body;
+}
+
+/* The workspace is NaN-filled again before each run up to this size (the
+ * first run, in main, checks that nothing unwritten is read; beyond it
+ * only the per-thread scratch slots are refilled). */
+#define REFILL_BYTES ((size_t)64 << 20)
+
+static void reverse_on_one_thread(void *ctx, int ntasks, cnnrt_task_fn task, void *arg) {
+  (void)ctx;
+  for (int i = ntasks - 1; i >= 0; i--)
+    task(arg, i);
+}
+
+/* One pooled run on a guarded workspace of `size` bytes: must return
+ * `want_rc` and, when that is CNNRT_OK, reproduce `firsts` bit for bit. */
+static void pooled_run(const cnnrt_model *m, const float **ins, float **outs, float **firsts,
+                       unsigned char *end, size_t size, cnnrt_pool *pool, int want_rc,
+                       const char *what) {
+  unsigned char *ws = end - size;
+  size_t one = (size_t)m->workspace_size;
+  if (size <= REFILL_BYTES)
+    fill_nan(ws, size);
+  else if (size > one)
+    fill_nan(ws + one, size - one);
+  for (int64_t i = 0; i < m->num_outputs; i++)
+    fill_nan(outs[i], (size_t)m->outputs[i].numel * sizeof(float));
+  int rc = m->run_pool((const float *const *)ins, (float *const *)outs, ws, size, pool);
+  CHECK(rc == want_rc, "%s (workspace %zu bytes): run_pool returned %d (%s), expected %d", what, size,
+        rc, cnnrt_strerror(rc), want_rc);
+  if (want_rc != CNNRT_OK)
+    CHECK(outputs_untouched(m, outs), "%s: run_pool wrote outputs although it failed", what);
+  else
+    for (int64_t i = 0; i < m->num_outputs; i++)
+      CHECK(memcmp(outs[i], firsts[i], (size_t)m->outputs[i].numel * sizeof(float)) == 0,
+            "%s: output %s differs from the one-thread run's bits", what, m->outputs[i].name);
+}
+
+static void check_threads(const cnnrt_model *m, const float **ins, float **outs, float **firsts) {
+  static const int counts[] = {1, 2, 3, 7};
+  enum { NPOOLS = sizeof counts / sizeof *counts };
+  cnnrt_pool *pools[NPOOLS];
+  char what[64];
+  for (int p = 0; p < NPOOLS; p++) {
+    pools[p] = cnnrt_pool_new(counts[p]);
+    if (!pools[p]) {
+      fprintf(stderr, "cnnrt_pool_new(%d) failed\n", counts[p]);
+      exit(2);
+    }
+  }
+  cnnrt_pool *reverse = cnnrt_pool_custom(4, reverse_on_one_thread, NULL);
+  CHECK(m->workspace_max_threads >= 1 && m->workspace_thread_size >= 0 &&
+        cnnrt_workspace_size(m, 1) == m->workspace_size,
+        "descriptor: workspace for threads malformed (%lld bytes per thread, up to %lld)",
+        (long long)m->workspace_thread_size, (long long)m->workspace_max_threads);
+#ifdef MODEL_WORKSPACE_THREADS_MACRO
+  _Static_assert(MODEL_WORKSPACE_THREADS_MACRO(1) == MODEL_WORKSPACE_MACRO,
+                 "WORKSPACE_SIZE_THREADS(1) is WORKSPACE_SIZE");
+  for (int n = 1; n <= 9; n++)
+    CHECK((long long)MODEL_WORKSPACE_THREADS_MACRO(n) == (long long)cnnrt_workspace_size(m, n),
+          "header says %lld bytes for %d threads, descriptor %lld",
+          (long long)MODEL_WORKSPACE_THREADS_MACRO(n), n, (long long)cnnrt_workspace_size(m, n));
+#endif
+  void *map;
+  size_t maplen;
+  unsigned char *end = guarded_end((size_t)cnnrt_workspace_size(m, 7), &map, &maplen);
+  cnnrt_pool *seven = pools[NPOOLS - 1];
+  pooled_run(m, ins, outs, firsts, end, (size_t)m->workspace_size, NULL, CNNRT_OK, "NULL pool");
+  for (int p = 0; p < NPOOLS; p++) {
+    snprintf(what, sizeof what, "%d-thread pool", counts[p]);
+    pooled_run(m, ins, outs, firsts, end, (size_t)cnnrt_workspace_size(m, counts[p]), pools[p], CNNRT_OK,
+               what);
+  }
+  pooled_run(m, ins, outs, firsts, end, (size_t)cnnrt_workspace_size(m, 4), reverse, CNNRT_OK,
+             "custom pool, tasks reversed on one thread");
+  pooled_run(m, ins, outs, firsts, end, (size_t)cnnrt_workspace_size(m, 2), seven, CNNRT_OK,
+             "7-thread pool, workspace for 2 threads");
+  pooled_run(m, ins, outs, firsts, end, (size_t)m->workspace_size, seven, CNNRT_OK,
+             "7-thread pool, workspace for 1 thread");
+  if (m->workspace_size > 0)
+    pooled_run(m, ins, outs, firsts, end, (size_t)m->workspace_size - 1, seven, CNNRT_ERR_WORKSPACE,
+               "7-thread pool, workspace one byte short");
+  munmap(map, maplen);
+  for (int p = 0; p < NPOOLS; p++)
+    cnnrt_pool_free(pools[p]);
+  cnnrt_pool_free(reverse);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: %s CASE_DIR\n", argv[0]);
@@ -220,7 +340,7 @@ int main(int argc, char **argv) {
   const cnnrt_model *m = &MODEL_DESC;
   printf("model %s: %lld input(s), %lld output(s), workspace %lld bytes\n", m->name,
          (long long)m->num_inputs, (long long)m->num_outputs, (long long)m->workspace_size);
-  if (m->abi_version != CNNRT_ABI_VERSION || !m->run || m->num_inputs < 1 ||
+  if (m->abi_version != CNNRT_ABI_VERSION || !m->run || !m->run_pool || m->num_inputs < 1 ||
       m->num_outputs < 1 || m->workspace_size < 0) {
     fprintf(stderr, "FAIL: malformed descriptor (abi %lld, want %d)\n",
             (long long)m->abi_version, CNNRT_ABI_VERSION);
@@ -280,6 +400,7 @@ int main(int argc, char **argv) {
           "output %s differs between two runs on the same input", m->outputs[i].name);
 
   check_contract(m, ins, outs, ws);
+  check_threads(m, ins, outs, firsts);
 
   cnnrt_free(ws);
   for (int64_t i = 0; i < m->num_inputs; i++) {

@@ -120,6 +120,35 @@ def _():
     return layers, p, fwd, ["a", "fc", "drop"]
 
 
+@case("thread_splits", "layers large enough to be split over threads in every way schedule_split has: "
+      "a 1x1 conv by rows, Winograd by tile chunks (32 -> 40 channels on 62x66, ragged last chunk), a stride-2 "
+      "direct conv, "
+      "a depthwise conv by channel blocks (64 channels), a dense layer by groups of 4 units with a tail of 2 "
+      "(1002 units); the golden driver compares every thread count bit for bit", {"x": [1, 32, 62, 66]})
+def _():
+    p = {}
+    ops.conv_params(p, "stem", 32, 32, 1)
+    ops.conv_params(p, "wino", 32, 40, 3)
+    ops.conv_params(p, "down", 40, 64, 3)
+    ops.conv_params(p, "dw", 64, 64, 3, groups=64)
+    p["fc.weight"] = torch.randn(1002, 64) * 0.2
+    p["fc.bias"] = torch.randn(1002)
+    layers = ["{name: stem, op: conv2d, filters: 32, kernel: 1}",
+              "{name: wino, op: conv2d, filters: 40, kernel: 3, padding: 1, activation: relu}",
+              "{name: down, op: conv2d, filters: 64, kernel: 3, stride: 2, padding: 1, activation: relu}",
+              "{name: dw, op: conv2d, filters: 64, kernel: 3, padding: 1, groups: 64, activation: relu6}",
+              "{name: g, op: global_avgpool2d}",
+              "{name: f, op: flatten}",
+              "{name: fc, op: dense, units: 1002}"]
+
+    def fwd(x, p):
+        w = F.relu(conv(conv(x["x"], p, "stem"), p, "wino", padding=1))
+        d = F.relu(conv(w, p, "down", stride=2, padding=1))
+        d = F.relu6(conv(d, p, "dw", padding=1, groups=64))
+        return {"fc": F.linear(d.mean((2, 3)), p["fc.weight"], p["fc.bias"])}
+    return layers, p, fwd, ["fc"]
+
+
 def main():
     ap = argparse.ArgumentParser(description="Write the fuse_* golden cases (needs PyTorch).")
     ap.add_argument("cases", nargs="*")

@@ -10,12 +10,14 @@
  *
  *   1. runs  $CNNC model.yaml -o TMP/out.o [-O0]   (must exit 0 and write
  *      out.o and out.h),
- *   2. checks with nm -u that out.o needs nothing but memcpy/memset,
+ *   2. checks with nm -u that out.o needs nothing but memcpy/memset and
+ *      the pool entry points cnnrt_pool_threads/cnnrt_parallel_for,
  *   3. compiles tests/golden_driver.c against out.h and links it with out.o
- *      and $CNNRT_LIB, without -lm,
+ *      and $CNNRT_LIB (and -lpthread for its pools), without -lm,
  *   4. runs the driver on the case directory; it compares every output with
- *      |got - want| <= 1e-4*|want| + 1e-5 and checks the run function's
- *      error returns (see golden_driver.c).
+ *      |got - want| <= 1e-4*|want| + 1e-5, the pooled runs at 1, 2, 3 and 7
+ *      threads and on a custom pool bit for bit with the one-thread run, and
+ *      checks the run functions' error returns (see golden_driver.c).
  *
  * Programs are started with posix_spawn and argv arrays: no shell, so paths
  * need no quoting.  The environment comes from ctest (tests/CMakeLists.txt):
@@ -128,7 +130,9 @@ static const char *nm_program(void) {
   return "nm";
 }
 
-/* Every undefined symbol of the object must be memcpy or memset. */
+/* Every undefined symbol of the object must be memcpy or memset, or one
+ * of the two pool entry points that <name>_run_pool calls
+ * (cnnrt_pool_threads, cnnrt_parallel_for; <name>_run calls neither). */
 static void check_undefined_symbols(const char *obj) {
   char out[16384];
   char *argv[] = {(char *)nm_program(), "-u", (char *)obj, NULL};
@@ -140,7 +144,8 @@ static void check_undefined_symbols(const char *obj) {
     sym = sym ? sym + 1 : line;
     if (!*sym)
       continue;
-    if (strcmp(sym, "memcpy") != 0 && strcmp(sym, "memset") != 0) {
+    bool pool = strcmp(sym, "cnnrt_pool_threads") == 0 || strcmp(sym, "cnnrt_parallel_for") == 0;
+    if (strcmp(sym, "memcpy") != 0 && strcmp(sym, "memset") != 0 && !pool) {
       print_error("%s: unexpected undefined symbol '%s'\n", obj, sym);
       bad++;
     }
@@ -212,19 +217,20 @@ static void test_case(void **state) {
 
   check_undefined_symbols(obj);
 
-  char def_desc[512], def_ws[512], inc_rt[4096], inc_tmp[4096];
+  char def_desc[512], def_ws[512], def_wst[512], inc_rt[4096], inc_tmp[4096];
   PATH_FMT(def_desc, "-DMODEL_DESC=%s_model", c->name);
   /* the header's macros are upper-cased: NAME_WORKSPACE_SIZE */
   char upper[sizeof c->name];
   for (size_t i = 0; i < sizeof upper; i++)
     upper[i] = (char)toupper((unsigned char)c->name[i]);
   PATH_FMT(def_ws, "-DMODEL_WORKSPACE_MACRO=%s_WORKSPACE_SIZE", upper);
+  PATH_FMT(def_wst, "-DMODEL_WORKSPACE_THREADS_MACRO=%s_WORKSPACE_SIZE_THREADS", upper);
   PATH_FMT(inc_rt, "-I%s", rt_inc);
   PATH_FMT(inc_tmp, "-I%s", tmp);
   char *link[32] = {(char *)cc, "-std=c11", "-O1", "-Wall", "-Werror", def_desc,
-                    "-DMODEL_HEADER=\"out.h\"", def_ws, inc_rt, inc_tmp, driver, obj,
-                    (char *)rt_lib, "-o", exe};
-  int nl = 15;
+                    "-DMODEL_HEADER=\"out.h\"", def_ws, def_wst, inc_rt, inc_tmp, driver, obj,
+                    (char *)rt_lib, "-lpthread", "-o", exe};
+  int nl = 17;
   char extra[512] = "";
   const char *tf = getenv("CNNC_TEST_CFLAGS"); /* sanitizer flags: libcnnrt.a needs them */
   if (tf) snprintf(extra, sizeof extra, "%s", tf);
