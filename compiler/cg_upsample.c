@@ -63,6 +63,19 @@ static LLVMValueRef src_coord(CodeGen *cg, const UpsampleAttr *u, LLVMValueRef o
   return LLVMBuildFSub(b, LLVMBuildFMul(b, fconst(cg, ratio), LLVMBuildFAdd(b, of, half, ""), ""), half, "");
 }
 
+/* floor(r) (up = false) or ceil(r) as an i64, for a coordinate r of at most
+ * a tensor dimension in magnitude: truncation, then one step down (up)
+ * where it went the wrong way.  Not llvm.floor / llvm.ceil: targets without
+ * SSE4.1 lower those to libm calls at -O0, and the object must not need
+ * libm. */
+static LLVMValueRef round_to_i64(CodeGen *cg, LLVMValueRef r, bool up) {
+  LLVMBuilderRef b = cg->b;
+  LLVMValueRef t = LLVMBuildFPToSI(b, r, cg->i64, "");
+  LLVMValueRef tf = LLVMBuildSIToFP(b, t, cg->f32, "");
+  LLVMValueRef wrong = LLVMBuildFCmp(b, up ? LLVMRealOLT : LLVMRealOGT, tf, r, "");
+  return LLVMBuildSelect(b, wrong, LLVMBuildAdd(b, t, cg_i64(cg, up ? 1 : -1), ""), t, "");
+}
+
 /* Nearest source index: rounded by nearest_mode, clamped to [0, size). */
 static LLVMValueRef nearest_index(CodeGen *cg, const UpsampleAttr *u, LLVMValueRef r, int64_t size) {
   LLVMBuilderRef b = cg->b;
@@ -70,10 +83,10 @@ static LLVMValueRef nearest_index(CodeGen *cg, const UpsampleAttr *u, LLVMValueR
   if (u->coord == COORD_ASYMMETRIC && u->nearest == NEAREST_FLOOR) { /* PyTorch: r >= 0, truncation */
     i = LLVMBuildFPToSI(b, r, cg->i64, "");
   } else {
-    const char *fn = u->nearest == NEAREST_CEIL ? "llvm.ceil" : "llvm.floor";
-    if (u->nearest == NEAREST_ROUND_PREFER_FLOOR) r = LLVMBuildFSub(b, r, fconst(cg, 0.5), ""), fn = "llvm.ceil";
+    bool up = u->nearest == NEAREST_CEIL;
+    if (u->nearest == NEAREST_ROUND_PREFER_FLOOR) r = LLVMBuildFSub(b, r, fconst(cg, 0.5), ""), up = true;
     if (u->nearest == NEAREST_ROUND_PREFER_CEIL) r = LLVMBuildFAdd(b, r, fconst(cg, 0.5), "");
-    i = LLVMBuildFPToSI(b, cg_intrinsic(cg, fn, cg->f32, &r, 1, ""), cg->i64, "");
+    i = round_to_i64(cg, r, up);
   }
   i = cg_smax(cg, i, cg_i64(cg, 0));
   return cg_smin(cg, i, cg_i64(cg, size - 1));
