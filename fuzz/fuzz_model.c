@@ -70,7 +70,8 @@ static void back_end(Graph *g, uint64_t h) {
   fold_bn(g);
   fuse(g);
   TargetInfo t;
-  target_info(&o, &t);
+  if (!target_info(&o, g->arena, &t)) return;
+  o.target = &t;
   schedule(g);
   if (!layout(g, &t)) return;
   fuse_dw(g, &t);
