@@ -1,10 +1,14 @@
 /*
  * golden_driver.c: runs one compiled model on a golden case and compares.
  *
- * Built once per case by tests/unit/test_golden.c:
+ Built once per run by tests/unit/test_golden.c, with -DGOLDEN_GLUE, and
+ * linked with each case's tests/golden_glue.c (which includes the case's
+ * header and gives its descriptor and workspace macros); or on its own for
+ * one model (tests/cross.sh, tools/fuzz_diff.py):
  *
  *   cc -DMODEL_DESC=<case>_model [-DMODEL_HEADER='"out.h"'
- *      -DMODEL_WORKSPACE_MACRO=<CASE>_WORKSPACE_SIZE]
+ *      -DMODEL_WORKSPACE_MACRO=<CASE>_WORKSPACE_SIZE
+ *      -DMODEL_WORKSPACE_THREADS_MACRO=<CASE>_WORKSPACE_SIZE_THREADS]
  *      golden_driver.c out.o libcnnrt.a -o driver
  *   driver <case dir>
  *
@@ -46,14 +50,24 @@
 #include <unistd.h>
 
 #include "cnnrt.h"
+#ifdef GOLDEN_GLUE
+/* tests/golden_glue.c: the descriptor, and the header's WORKSPACE_SIZE
+ * ([0]) and WORKSPACE_SIZE_THREADS(n) ([n], n = 1..9) */
+extern const cnnrt_model *const golden_model;
+extern const long long golden_header_ws[10];
+#define MODEL_PTR golden_model
+#define MODEL_WORKSPACE_MACRO golden_header_ws[0]
+#define MODEL_WORKSPACE_THREADS_MACRO(n) golden_header_ws[n]
+#else
 #ifdef MODEL_HEADER
 #include MODEL_HEADER /* the generated header must compile on its own */
 #endif
-
 #ifndef MODEL_DESC
-#error "compile with -DMODEL_DESC=<name>_model"
+#error "compile with -DMODEL_DESC=<name>_model (or -DGOLDEN_GLUE)"
 #endif
 extern const cnnrt_model MODEL_DESC;
+#define MODEL_PTR (&MODEL_DESC)
+#endif
 
 #define REL_TOL 1e-4
 #define ABS_TOL 1e-5
@@ -299,8 +313,10 @@ static void check_threads(const cnnrt_model *m, const float **ins, float **outs,
         "descriptor: workspace for threads malformed (%lld bytes per thread, up to %lld)",
         (long long)m->workspace_thread_size, (long long)m->workspace_max_threads);
 #ifdef MODEL_WORKSPACE_THREADS_MACRO
+#ifndef GOLDEN_GLUE /* golden_glue.c asserts it */
   _Static_assert(MODEL_WORKSPACE_THREADS_MACRO(1) == MODEL_WORKSPACE_MACRO,
                  "WORKSPACE_SIZE_THREADS(1) is WORKSPACE_SIZE");
+#endif
   for (int n = 1; n <= 9; n++)
     CHECK((long long)MODEL_WORKSPACE_THREADS_MACRO(n) == (long long)cnnrt_workspace_size(m, n),
           "header says %lld bytes for %d threads, descriptor %lld",
@@ -337,7 +353,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   const char *dir = argv[1];
-  const cnnrt_model *m = &MODEL_DESC;
+  const cnnrt_model *m = MODEL_PTR;
   printf("model %s: %lld input(s), %lld output(s), workspace %lld bytes\n", m->name,
          (long long)m->num_inputs, (long long)m->num_outputs, (long long)m->workspace_size);
   if (m->abi_version != CNNRT_ABI_VERSION || !m->run || !m->run_pool || m->num_inputs < 1 ||

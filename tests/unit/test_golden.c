@@ -12,8 +12,10 @@
  *      out.o and out.h),
  *   2. checks with nm -u that out.o needs nothing but memcpy/memset and
  *      the pool entry points cnnrt_pool_threads/cnnrt_parallel_for,
- *   3. compiles tests/golden_driver.c against out.h and links it with out.o
- *      and $CNNRT_LIB (and -lpthread for its pools), without -lm,
+ *   3. compiles tests/golden_glue.c against out.h (the header must compile
+ *      on its own) and links it with tests/golden_driver.c (compiled once
+ *      per run), out.o and $CNNRT_LIB (and -lpthread for its pools),
+ *      without -lm,
  *   4. runs the driver on the case directory; it compares every output with
  *      |got - want| <= 1e-4*|want| + 1e-5, the pooled runs at 1, 2, 3 and 7
  *      threads and on a custom pool bit for bit with the one-thread run, and
@@ -174,12 +176,56 @@ static void rm_tree(const char *dir) {
       fail_msg("path or argument too long: %s", #buf); \
   } while (0)
 
+/* The driver (tests/golden_driver.c -DGOLDEN_GLUE) is the same for every
+ * case: compiled once per run into g_driver_dir, linked with each case. */
+static char g_driver_dir[4096], g_driver_obj[4096];
+
+static int compile_driver(void **state) {
+  (void)state;
+  const char *src = getenv("CNNC_SOURCE_DIR"), *rt_inc = getenv("CNNRT_INCLUDE"),
+             *cc = getenv("CC"), *base = getenv("TMPDIR");
+  if (!src || !rt_inc || !cc || !*cc) {
+    fprintf(stderr, "test_golden: CNNC_SOURCE_DIR, CNNRT_INCLUDE or CC is not set\n");
+    return -1;
+  }
+  char driver[4096], inc_rt[4096];
+  if (!fmt(g_driver_dir, sizeof g_driver_dir, "%s/cnnc_golden_driver_XXXXXX",
+           base && *base ? base : "/tmp") ||
+      !mkdtemp(g_driver_dir) ||
+      !fmt(g_driver_obj, sizeof g_driver_obj, "%s/golden_driver.o", g_driver_dir) ||
+      !fmt(driver, sizeof driver, "%s/tests/golden_driver.c", src) ||
+      !fmt(inc_rt, sizeof inc_rt, "-I%s", rt_inc)) {
+    fprintf(stderr, "test_golden: cannot make a directory for the driver\n");
+    return -1;
+  }
+  char *argv[32] = {(char *)cc, "-std=c11", "-O1", "-Wall", "-Werror", "-DGOLDEN_GLUE", inc_rt,
+                    "-c", driver, "-o", g_driver_obj};
+  int n = 11;
+  char extra[512] = "";
+  const char *tf = getenv("CNNC_TEST_CFLAGS");
+  if (tf) snprintf(extra, sizeof extra, "%s", tf);
+  for (char *save, *tok = strtok_r(extra, " ", &save); tok && n < 31; tok = strtok_r(NULL, " ", &save))
+    argv[n++] = tok;
+  argv[n] = NULL;
+  if (run(argv, NULL, 0) != 0) {
+    fprintf(stderr, "test_golden: compiling %s failed\n", driver);
+    return -1;
+  }
+  return 0;
+}
+
+static int remove_driver(void **state) {
+  (void)state;
+  rm_tree(g_driver_dir);
+  return 0;
+}
+
 static void test_case(void **state) {
   const Case *c = *state;
   const char *cnnc = env("CNNC"), *src = env("CNNC_SOURCE_DIR");
   const char *rt_inc = env("CNNRT_INCLUDE"), *rt_lib = env("CNNRT_LIB"), *cc = env("CC");
 
-  char tmp[4096], yaml[4096], obj[4096], hdr[4096], exe[4096], driver[4096];
+  char tmp[4096], yaml[4096], obj[4096], hdr[4096], exe[4096];
   const char *base = getenv("TMPDIR");
   PATH_FMT(tmp, "%s/cnnc_golden_%s_XXXXXX", base && *base ? base : "/tmp", c->name);
   assert_non_null(mkdtemp(tmp));
@@ -187,7 +233,6 @@ static void test_case(void **state) {
   PATH_FMT(obj, "%s/out.o", tmp);
   PATH_FMT(hdr, "%s/out.h", tmp);
   PATH_FMT(exe, "%s/driver", tmp);
-  PATH_FMT(driver, "%s/tests/golden_driver.c", src);
 
   /* options.txt: extra cnnc options of the case (e.g. --random-weights SEED
    * for weights too large to commit; tools/make_golden_scale.py) */
@@ -217,7 +262,8 @@ static void test_case(void **state) {
 
   check_undefined_symbols(obj);
 
-  char def_desc[512], def_ws[512], def_wst[512], inc_rt[4096], inc_tmp[4096];
+  char def_desc[512], def_ws[512], def_wst[512], inc_rt[4096], inc_tmp[4096], glue[4096],
+      glue_obj[4096];
   PATH_FMT(def_desc, "-DMODEL_DESC=%s_model", c->name);
   /* the header's macros are upper-cased: NAME_WORKSPACE_SIZE */
   char upper[sizeof c->name];
@@ -227,18 +273,27 @@ static void test_case(void **state) {
   PATH_FMT(def_wst, "-DMODEL_WORKSPACE_THREADS_MACRO=%s_WORKSPACE_SIZE_THREADS", upper);
   PATH_FMT(inc_rt, "-I%s", rt_inc);
   PATH_FMT(inc_tmp, "-I%s", tmp);
-  char *link[32] = {(char *)cc, "-std=c11", "-O1", "-Wall", "-Werror", def_desc,
-                    "-DMODEL_HEADER=\"out.h\"", def_ws, def_wst, inc_rt, inc_tmp, driver, obj,
-                    (char *)rt_lib, "-lpthread", "-o", exe};
-  int nl = 17;
+  PATH_FMT(glue, "%s/tests/golden_glue.c", src);
+  PATH_FMT(glue_obj, "%s/glue.o", tmp);
+  /* the case's part: golden_glue.c against out.h (the driver itself was
+   * compiled once, by the group setup) */
+  char *compile_glue[32] = {(char *)cc, "-std=c11", "-O1", "-Wall", "-Werror", def_desc,
+                            "-DMODEL_HEADER=\"out.h\"", def_ws, def_wst, inc_rt, inc_tmp, "-c",
+                            glue, "-o", glue_obj};
+  char *link[32] = {(char *)cc, g_driver_obj, glue_obj, obj, (char *)rt_lib, "-lpthread",
+                    "-o", exe};
+  int ng = 15, nl = 8;
   char extra[512] = "";
   const char *tf = getenv("CNNC_TEST_CFLAGS"); /* sanitizer flags: libcnnrt.a needs them */
   if (tf) snprintf(extra, sizeof extra, "%s", tf);
   for (char *save, *tok = strtok_r(extra, " ", &save); tok && nl < 31; tok = strtok_r(NULL, " ", &save))
-    link[nl++] = tok;
-  link[nl] = NULL;
+    compile_glue[ng++] = link[nl++] = tok;
+  compile_glue[ng] = link[nl] = NULL;
+  if (run(compile_glue, NULL, 0) != 0)
+    fail_msg("%s: compiling golden_glue.c against the header failed "
+             "(temporary files in %s)", c->name, tmp);
   if (run(link, NULL, 0) != 0)
-    fail_msg("%s: compiling/linking golden_driver.c with the model failed "
+    fail_msg("%s: linking the golden driver with the model failed "
              "(temporary files in %s)", c->name, tmp);
 
   char *drive[] = {exe, (char *)c->dir, NULL};
@@ -355,7 +410,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "test_golden: no case matches the arguments\n");
     return 1;
   }
-  int rc = _cmocka_run_group_tests("golden", tests, (size_t)m, NULL, NULL);
+  int rc = _cmocka_run_group_tests("golden", tests, (size_t)m, compile_driver, remove_driver);
   free(names);
   free(tests);
   free(cases);
