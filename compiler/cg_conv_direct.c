@@ -364,7 +364,7 @@ LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n) {
   alloc_acc(cg, &k);
   cg_vector_attrs(cg, fn, k.V);
 
-  /* a split layer runs channel groups or rows [lo, hi) (schedule_split) */
+  /* a split layer runs channel groups or rows [lo, hi) (schedule.c) */
   int64_t ngroups = k.dw ? k.OCB : k.OCB / k.ocb;
   SplitDim split = n->sched.split;
   LLVMValueRef lo, hi;

@@ -3,7 +3,7 @@
  *
  * Each 4x4 output tile comes from a 6x6 input tile: Y = A^T [ sum_ic
  * (G g G^T) .* (B^T d B) ] A.  The weight transform U = G g G^T is done
- * at compile time (layout.c packs U as [36][OCB/ocb][IC][ocb*V]), so a
+ * at compile time (pack.c packs U as [36][OCB/ocb][IC][ocb*V]), so a
  * run does, per chunk of T tiles:
  *   1. input transform: B^T d B of every 6x6 tile, V channels at a time
  *      (vectors of the blocked layout), into TI[36][T][ICp];
@@ -35,7 +35,7 @@ enum { MAXACC = 32 };
  * halves the worst rounding error (simulated over 24,000 outputs of 64
  * channels: largest error 0.50 of the golden tolerance against 1.01 with
  * +-2; tools/fuzz_diff.py found outputs beyond tolerance with +-2).  BT
- * holds the matching coefficients; G (layout.c) is applied at compile time. */
+ * holds the matching coefficients; G (pack.c) is applied at compile time. */
 static const double BT[6][6] = {{1, -1.5, -2, 1.5, 1, 0},  {0, -1, 0.5, 2.5, 1, 0},   {0, 1, -2.5, 0.5, 1, 0},
                                 {0, -2, -1, 2, 1, 0},      {0, 0.5, -1, -0.5, 1, 0},  {0, 1, -1.5, -2, 1.5, 1}};
 static const double AT[4][6] = {
@@ -210,7 +210,7 @@ LLVMValueRef cg_winograd(CodeGen *cg, const Node *n) {
   k.M = cg_gep(cg, scratch, cg_i64(cg, 36 * k.T * k.ICp), "M");
   for (int i = 0; i < k.ocb * k.owb; i++) k.acc[i] = cg_alloca(cg, k.vt, "acc");
 
-  /* a split layer runs tile chunks or channel groups [lo, hi) (schedule_split) */
+  /* a split layer runs tile chunks or channel groups [lo, hi) (schedule.c) */
   SplitDim split = n->sched.split;
   int64_t nchunks = (k.ntiles + k.T - 1) / k.T, ngroups = k.OCB / k.ocb;
   LLVMValueRef lo, hi;

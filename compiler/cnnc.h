@@ -312,7 +312,7 @@ typedef enum {
   KERNEL_WINOGRAD, /* F(4x4, 3x3) */
 } KernelKind;
 
-/* The dimension a layer is split over for threads (schedule_split).  Only
+/* The dimension a layer is split over for threads (schedule.c).  Only
  * dimensions where every output element is computed by the same
  * instructions in the same order however the split falls: never a
  * reduction. */
@@ -330,7 +330,7 @@ typedef struct {
   KernelKind kernel; /* KERNEL_REF until a schedule pass says otherwise */
   int vec;           /* vector width in floats (1 = scalar) */
   int tile_oc, tile_ow, tile_oh, tile_ic; /* register / cache tiles (0 = untiled) */
-  SplitDim split;    /* what tasks divide (schedule_split); SPLIT_NONE: no task form */
+  SplitDim split;    /* what tasks divide (schedule.c); SPLIT_NONE: no task form */
   int split_n;       /* units of that dimension; task i of k gets [i*n/k, (i+1)*n/k) */
   int max_tasks;     /* most tasks worth running (2 <= max_tasks <= split_n), 1 with SPLIT_NONE */
 } Schedule;
@@ -483,6 +483,8 @@ static inline bool op_internal(Op op) { return op_has(op, F_INTERNAL); }
 typedef struct {
   Op op;            /* which member of `a` is used: see CNNC_OPS */
   const char *name; /* layer name from the model file: any non-empty string */
+  const char *user_name; /* the model file's name when a pass renamed the node (layout.c's
+                            "<name>_blocked"), for diagnostics; NULL otherwise */
   Loc loc;          /* the layer's mapping in the spec */
   int nin;          /* number of inputs; a conv2d with 2 has a fused residual in[1],
                        added to the result before `act` (fuse.c) */
@@ -527,7 +529,7 @@ typedef struct {
   int pre_dw;      /* 1 + index of the fused depthwise conv whose output rows this 1x1
                       conv consumes (its in[0] is then that conv's input); 0 = none */
   int64_t offset;  /* workspace byte offset (memplan); -1 = not in workspace */
-  int64_t scratch; /* bytes of kernel-private scratch the kernel needs (layout.c) */
+  int64_t scratch; /* bytes of kernel-private scratch the kernel needs (schedule.c) */
   int64_t scratch_offset; /* its workspace byte offset (memplan) */
 } Node;
 
@@ -693,13 +695,13 @@ void graph_take_output(Graph *g, Node *dst, const Node *src);
 void fold_bn(Graph *g);      /* fold_bn.c: batchnorm after conv folded into its weights */
 void fuse(Graph *g);         /* fuse.c:    activations and residual adds into conv epilogues */
 struct TargetInfo;
-bool layout(Graph *g, const struct TargetInfo *t); /* layout.c: blocked layouts, reorders, packed weights */
-void fuse_dw(Graph *g, const struct TargetInfo *t); /* fuse_dw.c: depthwise into the next 1x1 conv */
-int64_t node_floats(const Node *n); /* floats in a node's buffer, given its layout */
-void schedule(Graph *g);     /* schedule.c: needs: verified graph; gives: Node.alias, default Node.sched */
-/* schedule.c: needs: layout (and fuse_dw): every kernel and its blocking chosen; gives:
- * Node.sched.split, split_n, max_tasks on every node */
-void schedule_split(Graph *g, const struct TargetInfo *t);
+/* The back end's passes, in order (main.c's back_end): */
+void layout(Graph *g, const struct TargetInfo *t);   /* layout.c: blocked layouts and reorders */
+void fuse_dw(Graph *g, const struct TargetInfo *t);  /* fuse_dw.c: depthwise into the next 1x1 conv */
+void schedule(Graph *g, const struct TargetInfo *t); /* schedule.c: kernel, tiling, scratch, split; views */
+bool pack(Graph *g); /* pack.c: weights for the chosen kernels; false past --max-param-bytes */
+int64_t node_floats(const Node *n); /* layout.c: floats in a node's buffer, given its layout */
+bool conv_is_depthwise(const Graph *g, const Node *n); /* layout.c: groups == C == OC */
 /* The workspace bytes a run on up to `threads` threads needs (header.c, codegen.c). */
 int64_t workspace_for_threads(const Graph *g, int64_t threads);
 void stats_print(const Graph *g, const struct TargetInfo *t, FILE *f); /* stats.c: --stats */

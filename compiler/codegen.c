@@ -8,8 +8,8 @@
  *   - `<name>_run(inputs..., outputs..., workspace)`: checks its pointers,
  *     then calls the kernels in topological order on the planned buffers,
  *   - `<name>_run_pool(inputs..., outputs..., workspace, workspace_size,
- *     pool)`: the same calls, except that each layer split by
- *     schedule_split goes through cnnrt_parallel_for as min(threads,
+ *     pool)`: the same calls, except that each layer that
+ *     schedule.c split goes through cnnrt_parallel_for as min(threads,
  *     max_tasks) tasks, each a call of the same kernel on its slice of the
  *     split dimension (and its own scratch slot); threads is the pool's
  *     count, limited by the scratch slots workspace_size holds,
@@ -308,7 +308,7 @@ static LLVMValueRef param_value(CodeGen *cg, const Param *p) {
 static LLVMValueRef node_kernel_of(CodeGen *cg, const Node *n);
 
 /* Emits (or reuses) the kernel of node `n`, with a split range when the
- * layer is split (schedule_split); NULL for nodes without code. */
+ * layer is split (schedule.c); NULL for nodes without code. */
 static LLVMValueRef node_kernel(CodeGen *cg, const Node *n) {
   cg->split = n->sched.split;
   cg->split_lo = cg->split_hi = NULL;

@@ -2,11 +2,12 @@
  * fuse_dw.c: a depthwise convolution computed in strips of rows inside the 1x1
  * convolution that consumes it (MobileNet's depthwise + projection).
  *
- * needs: layout (blocked layouts, direct schedules); gives: for each fused
- * pair, the 1x1 conv's pre_dw (1 + the depthwise node), its in[0] = the
- * depthwise conv's input, its tile_oh (rows per strip) and scratch for a
- * strip of depthwise output;
- * the depthwise node is `fused`: it has no kernel and no buffer.
+ * needs: layout (blocked layouts); gives: for each fused pair, the 1x1
+ * conv's pre_dw (1 + the depthwise node) and its in[0] = the depthwise
+ * conv's input; the depthwise node is `fused`: it has no buffer and no
+ * task of its own.  The scheduler (schedule.c) then gives both their
+ * direct kernels and the strips: the 1x1 conv's tile_oh (rows per strip)
+ * and scratch for a strip of depthwise output.
  *
  * The kernel (cg_conv_direct.c) computes, for each strip of output rows,
  * those rows of the depthwise output for every channel into a scratch strip
@@ -20,22 +21,23 @@
  * already stays in L2/L3 here, and the 1x1 conv loses the reuse of its
  * weights across the rows of a whole image.
  *
- * Conditions: the depthwise conv uses the blocked direct kernel, has no
- * other reader and is not a graph output; the consumer is a blocked direct
- * 1x1 conv with stride 1 and no padding that reads it as in[0].
+ * Conditions: the depthwise conv is blocked (so the scheduler gives it the
+ * direct kernel), has no other reader and is not a graph output; the
+ * consumer is a blocked 1x1 conv (direct: Winograd takes only 3x3) with
+ * stride 1 and no padding that reads it as in[0].
  */
 #include "cnnc.h"
 
 static bool fusable_pw(const Node *n) {
   const ConvAttr *c = &n->a.conv;
-  return n->op == OP_CONV2D && n->sched.kernel == KERNEL_DIRECT && n->layout == LAYOUT_NCHWC && c->groups == 1 &&
+  return n->op == OP_CONV2D && n->layout == LAYOUT_NCHWC && c->groups == 1 &&
          c->kernel[0] == 1 && c->kernel[1] == 1 && c->stride[0] == 1 && c->stride[1] == 1 && c->pad[0] == 0 &&
          c->pad[1] == 0 && c->pad[2] == 0 && c->pad[3] == 0;
 }
 
 static bool fusable_dw(const Graph *g, const Node *d) {
-  if (d->op != OP_CONV2D || d->sched.kernel != KERNEL_DIRECT || d->layout != LAYOUT_NCHWC || d->nin != 1 ||
-      d->nuses != 1 || d->output_index >= 0 || d->alias)
+  if (d->op != OP_CONV2D || d->layout != LAYOUT_NCHWC || d->nin != 1 ||
+      d->nuses != 1 || d->output_index >= 0)
     return false;
   const Node *x = &g->nodes[d->in[0]];
   int64_t C = x->shape.dim[1];
@@ -57,13 +59,6 @@ void fuse_dw(Graph *g, const TargetInfo *t) {
     in[0] = d->in[0];
     p->in = in;
     d->fused = true;
-    /* a strip of tile_oh rows of depthwise output, every channel block */
-    int64_t row = (d->shape.dim[1] + d->cblock - 1) / d->cblock * d->shape.dim[3] * d->cblock * (int64_t)sizeof(float);
-    int64_t OH = d->shape.dim[2], budget = t->l2 / 4, rows = 1;
-    for (int64_t r = 1; r <= OH; r++)
-      if (OH % r == 0 && r * row <= budget) rows = r;
-    p->sched.tile_oh = (int)rows;
-    p->scratch = rows * row;
   }
   graph_count_uses(g);
 }

@@ -1,8 +1,8 @@
 /*
  * main.c: the cnnc command line and the whole pipeline.
  *
- *   spec -> shapes -> weights -> verify -> fold_bn -> fuse -> schedule ->
- *   layout -> fuse_dw -> schedule_split -> memplan -> codegen
+ *   spec -> shapes -> weights -> verify -> fold_bn -> fuse -> layout ->
+ *   fuse_dw -> schedule -> pack -> memplan -> codegen
  *   (LLVM IR, optimisation, object) -> header
  *
  * `--emit-yaml FILE` writes the graph as the front end leaves it (after
@@ -472,11 +472,11 @@ static int compile(Arena *arena, Cli *c) {
   fold_bn(g);
   fuse(g);
   dump(c, 'f', g, "batchnorm folding and fusion");
-  schedule(g);
-  if (!layout(g, &t)) return 1;
+  layout(g, &t);
   fuse_dw(g, &t);
-  schedule_split(g, &t);
-  dump(c, 'l', g, "layout and depthwise fusion");
+  schedule(g, &t);
+  if (!pack(g)) return 1;
+  dump(c, 'l', g, "layout, depthwise fusion and scheduling");
   if (!budget_plan(g)) return 1;
   memplan(g);
   dump(c, 'm', g, "memory planning");

@@ -5,7 +5,7 @@
  * convolution or matrix product it computes; element-wise layers count
  * one per output), the bytes of its parameters as stored in the object,
  * the bytes of its output, its split over threads (dimension, units, the
- * most tasks; schedule_split), the kernel chosen and its tiling; then
+ * most tasks; schedule.c), the kernel chosen and its tiling; then
  * totals, the workspace against the memory planner's liveness bound, and
  * what each further thread adds to it.
  */

@@ -2,8 +2,8 @@
  * target.c: the target table, and the one place that resolves --target,
  * --cpu and --features.
  *
- * needs: the options; gives: a TargetInfo that the schedule (layout.c,
- * fuse_dw.c), the code generator and the emitter (emit.c) all read, or an
+ * needs: the options; gives: a TargetInfo that the layout and the scheduler
+ * (layout.c, schedule.c), the code generator and the emitter (emit.c) all read, or an
  * error listing what cnnc can serve, before LLVM is asked anything.
  *
  * Three tables, all plain data:

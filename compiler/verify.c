@@ -12,7 +12,7 @@
  *     each rounded up to 64, fit int64.
  * Sizes that later passes make (tensors padded to whole channel blocks,
  * packed and Winograd weights, kernel scratch) are checked where they are
- * made: layout.c reserves packed weights against --max-param-bytes before
+ * made: pack.c reserves packed weights against --max-param-bytes before
  * allocating them, and budget_plan (budget.c) checks the padded buffers
  * and scratch before the memory planner adds them up.
  * Broken invariants that earlier phases should have prevented are

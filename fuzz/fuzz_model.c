@@ -72,10 +72,10 @@ static void back_end(Graph *g, uint64_t h) {
   TargetInfo t;
   if (!target_info(&o, g->arena, &t)) return;
   o.target = &t;
-  schedule(g);
-  if (!layout(g, &t)) return;
+  layout(g, &t);
   fuse_dw(g, &t);
-  schedule_split(g, &t);
+  schedule(g, &t);
+  if (!pack(g)) return;
   if (!budget_plan(g)) return;
   memplan(g);
   size_t len;

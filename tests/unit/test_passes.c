@@ -127,8 +127,9 @@ static void test_layout_edges_and_packing(void **state) {
   snprintf(spec + n, sizeof spec - (size_t)n, "], bias: false}\n  - {name: s, op: softmax}\n");
   Graph *g = load(&a, spec);
   TargetInfo t = avx512();
-  schedule(g);
   layout(g, &t);
+  schedule(g, &t);
+  assert_true(pack(g));
   /* x (nchw) -> c (blocked, reads x directly) -> reorder -> softmax */
   assert_int_equal(g->nnodes, 4);
   const Node *c = &g->nodes[1], *r = &g->nodes[2];
@@ -151,8 +152,9 @@ static void test_layout_output_reorder_keeps_name(void **state) {
   Graph *g = load(&a, "cnnc: 1\nname: m\ninputs:\n  - {name: x, shape: [1, 1, 4, 4]}\nlayers:\n"
                       "  - {name: c, op: conv2d, filters: 1, kernel: 1, weight: [2], bias: false}\n");
   TargetInfo t = avx512();
-  schedule(g);
   layout(g, &t);
+  schedule(g, &t);
+  assert_true(pack(g));
   const Node *out = &g->nodes[g->outputs[0]];
   assert_string_equal(out->name, "c");
   assert_int_equal(out->op, OP_REORDER);
@@ -173,8 +175,9 @@ static void test_winograd_choice(void **state) {
   g->random_weights = true;
   assert_true(shape_infer(g) && weights_bind(g) && verify(g));
   TargetInfo t = avx512();
-  schedule(g);
   layout(g, &t);
+  schedule(g, &t);
+  assert_true(pack(g));
   assert_int_equal(node(g, "a")->sched.kernel, KERNEL_DIRECT);   /* reads NCHW x, 1x1 */
   assert_int_equal(node(g, "b")->sched.kernel, KERNEL_WINOGRAD); /* 3x3 s1, 32 -> 32 */
   assert_true(node(g, "b")->scratch > 0);
