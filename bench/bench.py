@@ -375,13 +375,13 @@ class Bench:
         builds = {"cnnc": self.cnnc_build(meta, d, "onnx"),
                   "cnnc_yaml": self.cnnc_build(meta, d, "yaml")}
         # The counts one after the other for this model, every engine at a
-        # count back to back: the ratio at a count compares runs a minute
-        # apart at most, and so does a speedup.
+        # count back to back: the ratio at a count and an engine's speedup
+        # compare runs a minute or two apart on the same machine.
         at = {}
         for n in self.a.threads:
             at[str(n)] = e = {"threads": n, "pinning": self.pins[n].note}
             if len(self.a.threads) > 1:
-                self.log("   -- %d thread%s (%s)" % (n, "s" * (n > 1), e["pinning"]))
+                self.log("   -- %s (%s)" % (threads_str(n), e["pinning"]))
             e["cnnc"] = self.run_cnnc(builds["cnnc"], d, n)
             e["cnnc_yaml"] = self.run_cnnc(builds["cnnc_yaml"], d, n)
             e["ort"] = self.run_ort(meta, d, n)
