@@ -1,18 +1,19 @@
 #!/usr/bin/env node
 // ort_bench.js: times one ONNX model with ONNX Runtime (onnxruntime-node,
-// the CPU execution provider), single-threaded.
+// the CPU execution provider), on THREADS threads (default 1).
 //
-//   node bench/ort_bench.js MODEL.onnx INPUT.bin OUTPUT.bin WARMUP RUNS BUDGET_SECONDS
+//   node bench/ort_bench.js MODEL.onnx INPUT.bin OUTPUT.bin WARMUP RUNS BUDGET_SECONDS [THREADS]
 //
-// Session: intraOpNumThreads=1, interOpNumThreads=1, graphOptimizationLevel
-// 'all', executionMode 'sequential'.  INPUT.bin is the raw float32 input of
+// Session: intraOpNumThreads=THREADS, interOpNumThreads=1 (one operator at
+// a time, each split over THREADS threads), graphOptimizationLevel 'all',
+// executionMode 'sequential'.  INPUT.bin is the raw float32 input of
 // the model's first input (its shape comes from the model); the first output
 // of the last run goes to OUTPUT.bin.  WARMUP untimed runs (at least one;
 // fewer once they have taken a quarter of the budget), then up to RUNS
 // timed runs (at least 3; stops early once BUDGET_SECONDS of timed runs have
 // passed), timed with the monotonic clock (process.hrtime.bigint).  Prints
 // one JSON object: {"median_ms", "min_ms", "runs", "warmup", "ort_version",
-// "session_ms"}.
+// "session_ms", "threads"}.
 'use strict';
 
 const fs = require('fs');
@@ -44,21 +45,22 @@ function writeF32(file, data) {
 }
 
 async function main(argv) {
-  if (argv.length !== 6) {
-    console.error('usage: ort_bench.js MODEL.onnx INPUT.bin OUTPUT.bin WARMUP RUNS BUDGET_SECONDS');
+  if (argv.length !== 6 && argv.length !== 7) {
+    console.error('usage: ort_bench.js MODEL.onnx INPUT.bin OUTPUT.bin WARMUP RUNS BUDGET_SECONDS [THREADS]');
     return 2;
   }
   const [modelPath, inPath, outPath] = argv;
   const warmup = parseInt(argv[3], 10), runs = parseInt(argv[4], 10);
   const budgetMs = 1e3 * parseFloat(argv[5]);
-  if (!(warmup >= 0 && runs >= 1 && budgetMs > 0)) {
-    console.error('ort_bench.js: bad WARMUP/RUNS/BUDGET');
+  const threads = argv.length === 7 ? Number(argv[6]) : 1;
+  if (!(warmup >= 0 && runs >= 1 && budgetMs > 0 && Number.isInteger(threads) && threads >= 1)) {
+    console.error('ort_bench.js: bad WARMUP/RUNS/BUDGET/THREADS');
     return 2;
   }
   const t0 = nowMs();
   const session = await ort.InferenceSession.create(modelPath, {
     executionProviders: ['cpu'],
-    intraOpNumThreads: 1,
+    intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
@@ -100,6 +102,7 @@ async function main(argv) {
     warmup: warm,
     ort_version: ort.env.versions ? ort.env.versions.node : null,
     session_ms: sessionMs,
+    threads,
   }));
   return 0;
 }

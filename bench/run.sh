@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh: the cnnc benchmark, from a fresh Debian 12 machine, in one command.
 #
-#   bench/run.sh [--models a,b] [--runs N] [--quick] [--build-dir DIR] [bench.py options]
+#   bench/run.sh [--models a,b] [--runs N] [--quick] [--threads 1,2] [--build-dir DIR]
+#                [bench.py options]
 #
 # Installs what is missing (apt-get as root or through sudo: the build
 # dependencies of cnnc plus python3-torch, -torchvision, -onnx, -numpy,
@@ -9,8 +10,9 @@
 # onnxruntime-node, pinned by bench/package-lock.json, with
 # `npm ci --ignore-scripts` into bench/node_modules), builds cnnc and
 # libcnnrt in ./build (Release; or --build-dir), and runs bench/bench.py,
-# which times cnnc, ONNX Runtime and PyTorch on one core and writes
-# bench/results.md, bench/results.json and bench/ratios.png.
+# which times cnnc, ONNX Runtime and PyTorch on one core (with --threads,
+# at each count, on as many cores) and writes bench/results.md,
+# bench/results.json and bench/ratios.png (or into --out DIR).
 # See docs/bench.md; `bench/run.sh --help` lists bench.py's options.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +29,7 @@ while [ $# -gt 0 ]; do
     --build-dir) build=${2:?--build-dir needs a directory}; args+=("$1" "$2"); shift ;;
     --build-dir=*) build=${1#--build-dir=}; args+=("$1") ;;
     -h|--help)
-      sed -n '2,14s/^# \{0,1\}//p' "$0"
+      sed -n '2,16s/^# \{0,1\}//p' "$0"
       echo
       exec /usr/bin/python3 bench/bench.py --help 2>/dev/null ||
         echo "(bench.py's options are listed once python3-numpy is installed)"

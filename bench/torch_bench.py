@@ -1,12 +1,14 @@
 #!/usr/bin/python3
-"""torch_bench.py: times one model with PyTorch (eager, CPU), single-threaded.
+"""torch_bench.py: times one model with PyTorch (eager, CPU) on THREADS threads.
 
-    torch_bench.py MODEL WEIGHTS.pt INPUT.bin OUTPUT.bin WARMUP RUNS BUDGET_SECONDS
+    torch_bench.py MODEL WEIGHTS.pt INPUT.bin OUTPUT.bin WARMUP RUNS BUDGET_SECONDS [THREADS]
 
 Builds the torchvision architecture, loads the benchmark's weights, and runs
-it under torch.inference_mode() with torch.set_num_threads(1): WARMUP untimed
-runs (at least one; fewer once they have taken a quarter of the budget), then up to RUNS timed runs (at least 3; stops early once BUDGET_SECONDS
-of timed runs have passed), timed with time.perf_counter_ns (monotonic).
+it under torch.inference_mode() with torch.set_num_threads(THREADS) (default
+1; one inter-op thread): WARMUP untimed runs (at least one; fewer once they
+have taken a quarter of the budget), then up to RUNS timed runs (at least
+3; stops early once BUDGET_SECONDS of timed runs have passed), timed with
+time.perf_counter_ns (monotonic).
 Writes the output of the last run to OUTPUT.bin and prints one JSON object:
 {"median_ms", "min_ms", "runs", "warmup", "torch_version"}.
 """
@@ -23,12 +25,16 @@ import models
 
 
 def main(argv):
-    if len(argv) != 8:
+    if len(argv) not in (8, 9):
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
     name, wpath, inpath, outpath = argv[1:5]
     warmup, runs, budget_ms = int(argv[5]), int(argv[6]), 1e3 * float(argv[7])
-    torch.set_num_threads(1)
+    threads = int(argv[8]) if len(argv) == 9 else 1
+    if threads < 1:
+        print("torch_bench.py: THREADS must be >= 1", file=sys.stderr)
+        return 2
+    torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:
