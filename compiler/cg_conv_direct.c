@@ -40,6 +40,8 @@ typedef struct {
   bool dw;                 /* depthwise */
   bool in_blocked;         /* input layout NCHW<V>c */
   int V, ocb, owb;         /* vector lanes, oc blocks, columns per block */
+  int ocn;                 /* oc blocks of the group being emitted: ocb, or fewer in the
+                              last group when ocb does not divide OCB */
   int64_t C, H, W;         /* input */
   int64_t OC, OH, OW, OCB; /* output; OCB = output channel blocks */
   int KH, KW, sh, sw, pt, pl, dh, dw_;
@@ -83,7 +85,7 @@ static LLVMValueRef in_index(CodeGen *cg, Conv *k, LLVMValueRef c, LLVMValueRef 
 }
 
 static void acc_init(CodeGen *cg, Conv *k, int width) {
-  for (int o = 0; o < k->ocb; o++) {
+  for (int o = 0; o < k->ocn; o++) {
     LLVMValueRef init = LLVMConstNull(k->vt);
     if (k->bias) {
       LLVMValueRef ob = cg_add(cg, cg_mul(cg, k->grp, cg_i64(cg, k->ocb)), cg_i64(cg, o));
@@ -120,12 +122,12 @@ static void block_direct(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t static_
   LLVMValueRef wrow = cg_add(cg, wic, cg_mul(cg, lkh.iv, cg_i64(cg, k->KW * G)));
   for (int kw = 0; kw < k->KW; kw++) {
     LLVMValueRef wv[4];
-    for (int o = 0; o < k->ocb; o++) wv[o] = cg_vload(cg, k->vt, k->w, cg_add(cg, wrow, cg_i64(cg, kw * G + o * k->V)));
+    for (int o = 0; o < k->ocn; o++) wv[o] = cg_vload(cg, k->vt, k->w, cg_add(cg, wrow, cg_i64(cg, kw * G + o * k->V)));
     for (int j = 0; j < width; j++) {
       if (static_ow0 >= 0 && !col_inside(k, static_ow0, j, kw)) continue;
       int64_t off = ((int64_t)j * k->sw + (int64_t)kw * k->dw_) * xstride;
       LLVMValueRef x = cg_splat(cg, k->vt, cg_load(cg, k->in, cg_add(cg, rowx, cg_i64(cg, off)), "x"));
-      for (int o = 0; o < k->ocb; o++) acc_fma(cg, k, o, j, wv[o], x);
+      for (int o = 0; o < k->ocn; o++) acc_fma(cg, k, o, j, wv[o], x);
     }
   }
   cg_loop_end(cg, &lkh);
@@ -155,7 +157,7 @@ static void block_depthwise(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t stat
  * (a later chunk of input channels), and with the residual and the
  * activation when `final`. */
 static void acc_store(CodeGen *cg, Conv *k, LLVMValueRef ow0, int width, bool add_out, bool final) {
-  for (int o = 0; o < k->ocb; o++) {
+  for (int o = 0; o < k->ocn; o++) {
     LLVMValueRef ob = cg_add(cg, cg_mul(cg, k->grp, cg_i64(cg, k->ocb)), cg_i64(cg, o));
     LLVMValueRef row = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, k->onn, k->OCB, ob), k->OHo, k->ooh), k->OW, ow0);
     for (int j = 0; j < width; j++) {
@@ -169,7 +171,7 @@ static void acc_store(CodeGen *cg, Conv *k, LLVMValueRef ow0, int width, bool ad
 }
 
 static void acc_zero(CodeGen *cg, Conv *k, int width) {
-  for (int i = 0; i < k->ocb; i++)
+  for (int i = 0; i < k->ocn; i++)
     for (int j = 0; j < width; j++) LLVMBuildStore(cg->b, LLVMConstNull(k->vt), k->acc[i * k->owb + j]);
 }
 
@@ -268,6 +270,7 @@ static Conv conv_of(CodeGen *cg, const Node *n, const Node *x) {
   CNNC_ASSERT(k.ocb * k.owb <= MAX_ACC && k.ocb <= 4 && n->layout == LAYOUT_NCHWC);
   CNNC_ASSERT(!k.in_blocked || x->cblock == k.V);
   k.OCB = (k.OC + k.V - 1) / k.V;
+  k.ocn = k.ocb;
   k.OHo = k.OH;
   k.vt = LLVMVectorType(cg->f32, (unsigned)k.V);
   return k;
@@ -275,6 +278,67 @@ static Conv conv_of(CodeGen *cg, const Node *n, const Node *x) {
 
 static void alloc_acc(CodeGen *cg, Conv *k) {
   for (int i = 0; i < k->ocb * k->owb; i++) k->acc[i] = cg_alloca(cg, k->vt, "acc");
+}
+
+/* Output-channel groups of ocb blocks: ceil(OCB / ocb), the last with
+ * OCB % ocb blocks when ocb does not divide OCB (its weights are packed
+ * as a whole group, zeros past OC; only its real blocks are computed and
+ * stored). */
+static int64_t conv_groups(const Conv *k) { return k->dw ? k->OCB : (k->OCB + k->ocb - 1) / k->ocb; }
+
+typedef void (*GroupBody)(CodeGen *cg, Conv *k, void *ctx);
+
+/* body(k) for group k->grp: a full group, or the short last one (a branch
+ * on the group index; both bodies are emitted). */
+static void group_body(CodeGen *cg, Conv *k, GroupBody body, void *ctx) {
+  int tail = k->dw ? 0 : (int)(k->OCB % k->ocb);
+  if (!tail) {
+    body(cg, k, ctx);
+    return;
+  }
+  LLVMValueRef full = cg_i64(cg, k->OCB / k->ocb);
+  LLVMBasicBlockRef j = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, k->grp, full, ""), "full");
+  body(cg, k, ctx);
+  cg_if_end(cg, j);
+  j = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntSGE, k->grp, full, ""), "tail");
+  k->ocn = tail;
+  body(cg, k, ctx);
+  k->ocn = k->ocb;
+  cg_if_end(cg, j);
+}
+
+/* The rows of one strip of the fused 1x1 conv (conv_dw_pw). */
+typedef struct {
+  int64_t R;
+  LLVMValueRef onn, oh0;
+} StripRows;
+
+static void strip_rows(CodeGen *cg, Conv *p, void *ctx) {
+  const StripRows *sr = ctx;
+  Loop lq = cg_for(cg, "r", sr->R);
+  p->nn = cg_i64(cg, 0);
+  p->oh = lq.iv;
+  p->onn = sr->onn;
+  p->ooh = cg_add(cg, sr->oh0, lq.iv);
+  row_range(cg, p);
+  row(cg, p);
+  cg_loop_end(cg, &lq);
+}
+
+/* The output rows of one group (cg_conv_direct): all, or [lo, hi) of a
+ * layer split by rows. */
+typedef struct {
+  bool split_rows;
+  LLVMValueRef lo, hi;
+} GroupRows;
+
+static void group_rows(CodeGen *cg, Conv *k, void *ctx) {
+  const GroupRows *gr = ctx;
+  Loop lr = gr->split_rows ? cg_loop_begin(cg, "oh", gr->lo, gr->hi, 1) : cg_for(cg, "oh", k->OH);
+  k->oh = k->ooh = lr.iv;
+  row_range(cg, k);
+  row(cg, k);
+  cg_loop_end(cg, &lr);
 }
 
 /* Depthwise conv d computed strip by strip into scratch that the 1x1 conv
@@ -326,17 +390,11 @@ static LLVMValueRef conv_dw_pw(CodeGen *cg, const Node *n) {
   cg_loop_end(cg, &lc);
   cg_loop_end(cg, &lr);
   /* the 1x1 conv of the strip */
-  Loop lg = cg_for(cg, "ocg", p.OCB / p.ocb);
-  Loop lq = cg_for(cg, "r", R);
-  p.nn = cg_i64(cg, 0);
+  Loop lg = cg_for(cg, "ocg", conv_groups(&p));
   p.grp = lg.iv;
-  p.oh = lq.iv;
-  p.onn = ln.iv;
-  p.ooh = cg_add(cg, oh0, lq.iv);
   p.OHo = OH;
-  row_range(cg, &p);
-  row(cg, &p);
-  cg_loop_end(cg, &lq);
+  StripRows sr = {.R = R, .onn = ln.iv, .oh0 = oh0};
+  group_body(cg, &p, strip_rows, &sr);
   cg_loop_end(cg, &lg);
   cg_loop_end(cg, &ls);
   cg_loop_end(cg, &ln);
@@ -365,20 +423,17 @@ LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n) {
   cg_vector_attrs(cg, fn, k.V);
 
   /* a split layer runs channel groups or rows [lo, hi) (schedule.c) */
-  int64_t ngroups = k.dw ? k.OCB : k.OCB / k.ocb;
+  int64_t ngroups = conv_groups(&k);
   SplitDim split = n->sched.split;
   LLVMValueRef lo, hi;
   cg_split_range(cg, split == SPLIT_ROWS ? k.OH : ngroups, &lo, &hi);
   CNNC_ASSERT(split == SPLIT_NONE || split == SPLIT_OC || split == SPLIT_ROWS);
   Loop ln = cg_for(cg, "n", x->shape.dim[0]);
   Loop lg = split == SPLIT_OC ? cg_loop_begin(cg, "ocg", lo, hi, 1) : cg_for(cg, "ocg", ngroups);
-  Loop lr = split == SPLIT_ROWS ? cg_loop_begin(cg, "oh", lo, hi, 1) : cg_for(cg, "oh", k.OH);
   k.nn = k.onn = ln.iv;
   k.grp = lg.iv;
-  k.oh = k.ooh = lr.iv;
-  row_range(cg, &k);
-  row(cg, &k);
-  cg_loop_end(cg, &lr);
+  GroupRows gr = {.split_rows = split == SPLIT_ROWS, .lo = lo, .hi = hi};
+  group_body(cg, &k, group_rows, &gr);
   cg_loop_end(cg, &lg);
   cg_loop_end(cg, &ln);
   cg_kernel_end(cg);

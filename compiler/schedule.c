@@ -59,21 +59,25 @@ static int step_regs(const TargetInfo *t, int o, int w) { return o * w + o + 1 +
 
 /* Register blocking for a direct conv: ocb output-channel blocks by owb
  * output columns, chosen to use as much of the accumulator budget as
- * possible over the whole row (tails included), never more registers than
+ * possible over the whole row (tails included) and over the channel blocks
+ * (with `tail`, ocb need not divide OCB: the direct kernel computes a
+ * short last group; Winograd's GEMMs need whole groups), never more registers than
  * the target has (past that LLVM keeps the accumulators on the stack:
  * AVX2's 16 registers ran 4x3 blocks, 17 live, at 12% of peak). */
-static void choose_blocking(const TargetInfo *t, int64_t OCB, int64_t OW, int *ocb, int *owb) {
+static void choose_blocking(const TargetInfo *t, int64_t OCB, int64_t OW, bool tail, int *ocb, int *owb) {
   int cap = t->acc; /* from the target table */
   double best = -1;
   for (int o = 4; o >= 1; o--) {
-    if (OCB % o) continue;
+    if (OCB % o && !tail) continue;
     int maxw = cap / o;
     while (maxw >= 1 && step_regs(t, o, maxw) > t->nregs) maxw--;
     if (maxw < 1) continue; /* more channel blocks than accumulators (armv6-m: 1) */
     if (maxw > 14) maxw = 14;
     int64_t nblk = (OW + maxw - 1) / maxw;
     int w = (int)((OW + nblk - 1) / nblk);
-    double score = (double)(o * OW) / (double)(nblk * cap);
+    /* the share of the accumulators a row fills, times the share of the
+     * channel blocks that are real (a short last group wastes the rest) */
+    double score = (double)(o * OW) / (double)(nblk * cap) * (double)OCB / (double)(ceil_div(OCB, o) * o);
     /* ties go to more channel blocks: fewer broadcasts per FMA (measured:
      * 4x6 blocks run 3x3 layers at 56 columns near peak, 2x12 at 60%),
      * unless the fewer blocks cover the whole row at once (measured on
@@ -109,7 +113,7 @@ static void schedule_winograd(const Graph *g, Node *n, const TargetInfo *t) {
   int64_t ICp = round_up(g->nodes[n->in[0]].shape.dim[1], V), OCp = round_up(n->shape.dim[1], V);
   int64_t ntiles = ceil_div(n->shape.dim[2], 4) * ceil_div(n->shape.dim[3], 4);
   int ocb = 1, owb = 1;
-  choose_blocking(t, OCp / V, ntiles < 24 ? ntiles : 24, &ocb, &owb);
+  choose_blocking(t, OCp / V, ntiles < 24 ? ntiles : 24, false, &ocb, &owb);
   /* tiles per chunk: TI and M of a chunk stay within half of L2 */
   int64_t per_tile = 36 * (ICp + OCp) * (int64_t)sizeof(float);
   int64_t m = t->l2 / 2 / (per_tile * owb);
@@ -145,7 +149,7 @@ static void schedule_conv(const Graph *g, Node *n, const TargetInfo *t) {
     n->sched = (Schedule){.kernel = KERNEL_DIRECT, .vec = V, .tile_oc = 1, .tile_ow = (int)ceil_div(OW, nblk)};
   } else {
     int ocb = 1, owb = 1;
-    choose_blocking(t, round_up(n->shape.dim[1], V) / V, n->shape.dim[3], &ocb, &owb);
+    choose_blocking(t, round_up(n->shape.dim[1], V) / V, n->shape.dim[3], true, &ocb, &owb);
     n->sched = (Schedule){.kernel = KERNEL_DIRECT, .vec = V, .tile_oc = ocb, .tile_ow = owb};
     if (n->pre_dw) schedule_strips(g, n, t);
   }
@@ -184,7 +188,7 @@ static void split_conv(const Graph *g, Node *n) {
   }
   if (s->kernel != KERNEL_DIRECT || n->pre_dw) return; /* a fused pair runs as one task */
   bool dw = n->a.conv.groups > 1;
-  int64_t groups = dw ? OCB : OCB / s->tile_oc, rows = n->shape.dim[2];
+  int64_t groups = dw ? OCB : ceil_div(OCB, s->tile_oc), rows = n->shape.dim[2];
   if (groups >= 8 || groups >= rows) set_split(n, SPLIT_OC, groups, flops);
   else set_split(n, SPLIT_ROWS, rows, flops);
 }

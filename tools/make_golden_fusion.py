@@ -149,6 +149,30 @@ def _():
     return layers, p, fwd, ["fc"]
 
 
+@case("tail_groups", "direct convs whose channel blocks do not divide into the register blocking's groups, so "
+      "that the last group is short: 1x1 32 -> 40, a dilated 3x3 40 -> 100, a depthwise 3x3 then a 1x1 100 -> 1000 "
+      "(SqueezeNet's classifier: 125 blocks of 8), split over threads by channel groups; with --fuse-dw=on the "
+      "depthwise and the 1x1 run fused, the short group in each strip", {"x": [1, 32, 13, 13]})
+def _():
+    p = {}
+    ops.conv_params(p, "a", 32, 40, 1)
+    ops.conv_params(p, "b", 40, 100, 3)
+    ops.conv_params(p, "dw", 100, 100, 3, groups=100)
+    ops.conv_params(p, "cls", 100, 1000, 1)
+    layers = ["{name: a, op: conv2d, filters: 40, kernel: 1, activation: relu}",
+              "{name: b, op: conv2d, filters: 100, kernel: 3, padding: 2, dilation: 2, activation: relu}",
+              "{name: dw, op: conv2d, filters: 100, kernel: 3, padding: 1, groups: 100}",
+              "{name: cls, op: conv2d, filters: 1000, kernel: 1, activation: relu}",
+              "{name: g, op: global_avgpool2d}"]
+
+    def fwd(x, p):
+        a = F.relu(conv(x["x"], p, "a"))
+        b = F.relu(conv(a, p, "b", padding=2, dilation=2))
+        c = F.relu(conv(conv(b, p, "dw", padding=1, groups=100), p, "cls"))
+        return {"g": c.mean((2, 3), keepdim=True)}
+    return layers, p, fwd, ["g"]
+
+
 def main():
     ap = argparse.ArgumentParser(description="Write the fuse_* golden cases (needs PyTorch).")
     ap.add_argument("cases", nargs="*")
