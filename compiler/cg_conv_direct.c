@@ -253,11 +253,11 @@ static const char *direct_key(CodeGen *cg, const Conv *k) {
   const ConvAttr *c = &k->n->a.conv;
   return arena_printf(cg->arena,
                       "conv direct dw=%d in=%s inl=%d out=%s k=%dx%d s=%dx%d p=%d,%d d=%dx%d V=%d ocb=%d owb=%d "
-                      "b=%d res=%d act=%s",
+                      "b=%d res=%d act=%s ro=%d",
                       k->dw, shape_str(cg->arena, &cg->g->nodes[k->n->in[0]].shape), k->in_blocked,
                       shape_str(cg->arena, &k->n->shape), c->kernel[0], c->kernel[1], c->stride[0], c->stride[1],
                       c->pad[0], c->pad[1], c->dilation[0], c->dilation[1], k->V, k->ocb, k->owb, k->bias != NULL,
-                      k->res != NULL, cg_act_key(cg, &k->n->act));
+                      k->res != NULL, cg_act_key(cg, &k->n->act), k->n->sched.rows_outer);
 }
 
 static Conv conv_of(CodeGen *cg, const Node *n, const Node *x) {
@@ -331,6 +331,11 @@ typedef struct {
   bool split_rows;
   LLVMValueRef lo, hi;
 } GroupRows;
+
+static void one_row(CodeGen *cg, Conv *k, void *ctx) {
+  (void)ctx;
+  row(cg, k);
+}
 
 static void group_rows(CodeGen *cg, Conv *k, void *ctx) {
   const GroupRows *gr = ctx;
@@ -429,8 +434,22 @@ LLVMValueRef cg_conv_direct(CodeGen *cg, const Node *n) {
   cg_split_range(cg, split == SPLIT_ROWS ? k.OH : ngroups, &lo, &hi);
   CNNC_ASSERT(split == SPLIT_NONE || split == SPLIT_OC || split == SPLIT_ROWS);
   Loop ln = cg_for(cg, "n", x->shape.dim[0]);
-  Loop lg = split == SPLIT_OC ? cg_loop_begin(cg, "ocg", lo, hi, 1) : cg_for(cg, "ocg", ngroups);
   k.nn = k.onn = ln.iv;
+  if (n->sched.rows_outer) {
+    /* each input row band read once for all groups (the weights stay in L2) */
+    Loop lr = split == SPLIT_ROWS ? cg_loop_begin(cg, "oh", lo, hi, 1) : cg_for(cg, "oh", k.OH);
+    k.oh = k.ooh = lr.iv;
+    row_range(cg, &k);
+    Loop lg = split == SPLIT_OC ? cg_loop_begin(cg, "ocg", lo, hi, 1) : cg_for(cg, "ocg", ngroups);
+    k.grp = lg.iv;
+    group_body(cg, &k, one_row, NULL);
+    cg_loop_end(cg, &lg);
+    cg_loop_end(cg, &lr);
+    cg_loop_end(cg, &ln);
+    cg_kernel_end(cg);
+    return fn;
+  }
+  Loop lg = split == SPLIT_OC ? cg_loop_begin(cg, "ocg", lo, hi, 1) : cg_for(cg, "ocg", ngroups);
   k.grp = lg.iv;
   GroupRows gr = {.split_rows = split == SPLIT_ROWS, .lo = lo, .hi = hi};
   group_body(cg, &k, group_rows, &gr);

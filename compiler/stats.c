@@ -55,7 +55,7 @@ const char *node_kernel_str(Arena *a, const Graph *g, const Node *n) {
     if (n->pre_dw)
       return arena_printf(a, "direct x%d %dx%d after %s in strips of %d rows", s->vec, s->tile_oc, s->tile_ow,
                           g->nodes[n->pre_dw - 1].name, s->tile_oh);
-    return arena_printf(a, "direct x%d %dx%d", s->vec, s->tile_oc, s->tile_ow);
+    return arena_printf(a, "direct x%d %dx%d%s", s->vec, s->tile_oc, s->tile_ow, s->rows_outer ? " rows-outer" : "");
   case KERNEL_WINOGRAD: return arena_printf(a, "winograd4x3 x%d %dx%d T=%d", s->vec, s->tile_oc, s->tile_ow, s->tile_oh);
   case KERNEL_REF: break;
   }
