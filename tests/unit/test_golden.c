@@ -391,9 +391,18 @@ int main(int argc, char **argv) {
   char (*names)[300] = calloc((size_t)n * nopt, sizeof *names);
   if (!cases || !tests || !names)
     return 1;
+  /* CNNC_GOLDEN_SHARD=k/n: only the cases whose index (in name order) is
+   * k modulo n (the sanitized build's variant runs; tests/CMakeLists.txt) */
+  int shard_k = 0, shard_n = 1;
+  const char *shard = getenv("CNNC_GOLDEN_SHARD");
+  if (shard && *shard && (sscanf(shard, "%d/%d", &shard_k, &shard_n) != 2 || shard_n < 1 || shard_k < 0 ||
+                          shard_k >= shard_n)) {
+    fprintf(stderr, "test_golden: CNNC_GOLDEN_SHARD must be k/n with 0 <= k < n, not '%s'\n", shard);
+    return 1;
+  }
   int m = 0;
   for (int i = 0; i < n; i++) {
-    int wanted = argc < 2;
+    int wanted = argc < 2 && i % shard_n == shard_k; /* named cases: any shard */
     for (int a = 1; a < argc; a++)
       wanted |= strcmp(argv[a], found[i].name) == 0;
     if (!wanted)
