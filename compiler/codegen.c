@@ -564,11 +564,11 @@ static LLVMValueRef cstring(CodeGen *cg, const char *s, const char *gname);
 /* ---- --profile ---- */
 
 /* The counter the target table names (TargetArch.clock): rdtsc through
- * llvm.readcyclecounter on x86; llvm.readsteadycounter on AArch64 (meant
- * for CNTVCT_EL0: PMCCNTR_EL0, what readcyclecounter reads there, traps
- * at EL0 under Linux; but LLVM 19 lowers readsteadycounter to 0 on
- * AArch64, so AArch64 profiles read 0 for now: known problem, the fix is
- * an inline-asm `mrs x, cntvct_el0`); on Cortex-M a volatile load of DWT CYCCNT, 32 bits
+ * llvm.readcyclecounter on x86; on AArch64 the generic timer's virtual
+ * count CNTVCT_EL0, which user code may read, through an inline-asm
+ * `mrs` (PMCCNTR_EL0, what readcyclecounter reads there, traps at EL0
+ * under Linux, and LLVM 19 lowers llvm.readsteadycounter to 0 on
+ * AArch64); on Cortex-M a volatile load of DWT CYCCNT, 32 bits
  * (readcyclecounter is a constant 0 there).  target.c refuses --profile
  * where there is none. */
 static LLVMValueRef read_cycles(CodeGen *cg) {
@@ -579,7 +579,14 @@ static LLVMValueRef read_cycles(CodeGen *cg) {
     LLVMSetVolatile(v, 1);
     return v;
   }
-  const char *name = clock == CLOCK_STEADY ? "llvm.readsteadycounter" : "llvm.readcyclecounter";
+  if (clock == CLOCK_STEADY) {
+    static const char asm_text[] = "mrs $0, cntvct_el0", cons[] = "=r";
+    LLVMTypeRef fty = LLVMFunctionType(cg->i64, NULL, 0, 0);
+    LLVMValueRef mrs = LLVMGetInlineAsm(fty, asm_text, sizeof asm_text - 1, cons, sizeof cons - 1, 1, 0,
+                                        LLVMInlineAsmDialectATT, 0);
+    return LLVMBuildCall2(cg->b, fty, mrs, NULL, 0, "cntvct");
+  }
+  const char *name = "llvm.readcyclecounter";
   unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
   LLVMValueRef fn = LLVMGetIntrinsicDeclaration(cg->mod, id, NULL, 0);
   return LLVMBuildCall2(cg->b, LLVMIntrinsicGetType(cg->ctx, id, NULL, 0), fn, NULL, 0, "tsc");

@@ -35,6 +35,7 @@ static void init_llvm_targets(void) {
   LLVMInitializeAllTargets();
   LLVMInitializeAllTargetMCs();
   LLVMInitializeAllAsmPrinters();
+  LLVMInitializeAllAsmParsers(); /* inline asm: the AArch64 profile clock (codegen.c read_cycles) */
   done = true;
 }
 

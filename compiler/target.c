@@ -46,8 +46,8 @@ static const TargetArch arch_table[] = {
                   .clock = CLOCK_CYCLES, .l1 = 32 << 10, .l2 = 512 << 10,
                   .features = "sse3,ssse3,sse4.1,sse4.2,avx,avx2,fma,f16c,avx512f,avx512vnni"},
     /* AArch64: 32 x 128-bit NEON registers, FMLA; the generic timer
-     * (CNTVCT_EL0) is what user code may read (codegen.c: LLVM 19 lowers
-     * llvm.readsteadycounter to 0 there, a known problem) */
+     * (CNTVCT_EL0) is what user code may read (codegen.c reads it with an
+     * inline-asm mrs: LLVM 19 lowers llvm.readsteadycounter to 0 there) */
     [A_NEON] = {.name = "neon", .vec = 4, .nregs = 32, .acc = 24, .fma = true, .fpu = true, .index_bits = 64,
                 .clock = CLOCK_STEADY, .l1 = 32 << 10, .l2 = 512 << 10, .features = "dotprod,i8mm,fullfp16"},
     /* Armv7E-M with FPv4-SP/FPv5 (M4, M7): scalar VFMA.F32 over 32 single

@@ -66,6 +66,12 @@ aarch64() {
   st=$?
   grep -E "tests passed|Failed|\*\*\*" "$dir.ctest.log"
   [ $st -eq 0 ] || fail "golden cases under qemu-aarch64 (see $dir.ctest.log)"
+  # --profile counts ticks there (CNTVCT_EL0 through an inline-asm mrs)
+  "$CNNC" "$src/models/fashion_mnist.yaml" --target=aarch64-linux-gnu --profile --name profiled \
+    -o "$dir/profiled.o" || fail "cnnc --profile for AArch64"
+  aarch64-linux-gnu-gcc -O1 -I "$src/runtime" -I "$dir" "$src/tests/profile_ticks.c" "$dir/profiled.o" \
+    "$src/runtime/cnnrt.c" -o "$dir/profile_ticks" || fail "linking tests/profile_ticks.c for AArch64"
+  QEMU_LD_PREFIX=/usr/aarch64-linux-gnu qemu-aarch64 "$dir/profile_ticks" || fail "AArch64 --profile counted no ticks"
   if host_classes; then
     ctest --test-dir "$dir" --output-on-failure -R example || fail "the AArch64 Fashion-MNIST example"
     cmp "$dir/x86_classes.txt" "$dir/classes.txt" || fail "AArch64 classes differ from x86's"
