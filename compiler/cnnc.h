@@ -552,6 +552,8 @@ typedef struct {
   Param **params;         /* every parameter, in creation order */
   int nparams, capparams;
   int64_t workspace_size; /* bytes (memplan) for one thread */
+  int cpu_level;          /* x86-64-vN that the run checks at its first call, 0: none
+                             (target_cpu_level; set with the target, main.c) */
   int64_t thread_scratch; /* bytes each further thread adds: the largest per-task scratch of a
                              split layer, 64-aligned (memplan); 0 when no split layer has scratch */
   int scratch_threads;    /* most tasks of a split layer with scratch: threads beyond it add
@@ -785,6 +787,7 @@ typedef struct TargetInfo {
  * feature or --profile the tables cannot serve. */
 bool target_info(const Options *o, Arena *a, TargetInfo *t);
 int target_x86_cpu_width(const char *cpu); /* 16, 8, 4; 0: not a known x86-64 CPU */
+int target_cpu_level(const TargetInfo *t);  /* x86-64-vN the run checks (cg_cpu.c), 0: none */
 
 /* Generates the module and writes the object (or .ll).  Returns false on
  * failure (reported with error_plain). */

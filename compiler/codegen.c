@@ -747,6 +747,10 @@ static LLVMValueRef emit_run(CodeGen *cg, LLVMValueRef *kernels, LLVMValueRef ti
     const char *pname = i == np - 1 ? "workspace" : i < g->ninputs ? g->in_cname[i] : g->out_cname[i - g->ninputs];
     LLVMSetValueName2(LLVMGetParam(fn, (unsigned)i), pname, strlen(pname));
   }
+  if (cg->cpu_state) { /* first: nothing before it may need what the CPU lacks */
+    LLVMValueRef st = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(cg->cpu_state), cg->cpu_state, NULL, 0, "cpu");
+    fail_if(cg, LLVMBuildICmp(cg->b, LLVMIntNE, st, LLVMConstInt(cg->i32, 1, 0), ""), CNNRT_ERR_CPU, "cpu");
+  }
   for (int i = 0; i < np - 1; i++) fail_if(cg, is_null(cg, LLVMGetParam(fn, (unsigned)i)), CNNRT_ERR_NULL, "arg");
   LLVMValueRef ws = cg->ws;
   if (g->workspace_size > 0) {
@@ -912,6 +916,7 @@ bool codegen_emit(Graph *g, const Options *o) {
   }
   cg.inplace = false;
   LLVMValueRef ticks = o->profile ? emit_profile_tables(&cg, kernels) : NULL;
+  cg.cpu_state = cg_cpu_state_fn(&cg);
   LLVMValueRef run = emit_run(&cg, kernels, ticks, RUN_ONE), run_pool = emit_run(&cg, kernels, ticks, RUN_POOL);
   emit_descriptor(&cg, emit_run_generic(&cg, run, false), emit_run_generic(&cg, run_pool, true));
   if (!verify_module(&cg)) goto cleanup;

@@ -102,12 +102,21 @@ const char *header_text(const Graph *g, bool profile, size_t *len) {
   else
     put(&o, "#define %s_WORKSPACE_SIZE_THREADS(n) \\\n  ((size_t)%lldu + (size_t)%lldu * (size_t)((n) <= 1 ? 0 : (n) < %d ? (n) - 1 : %d))\n\n",
         M, (long long)g->workspace_size, (long long)g->thread_scratch, g->scratch_threads, g->scratch_threads - 1);
+  static const char *const levels[] = {"", "", "x86-64-v2", "x86-64-v3", "x86-64-v4"};
+  if (g->cpu_level >= 2 && g->cpu_level <= 4)
+    put(&o, "/* The x86-64 instruction-set level the object needs; the run checks it at its\n"
+            " * first call and returns CNNRT_ERR_CPU on a CPU that lacks it. */\n"
+            "#define %s_CPU_LEVEL \"%s\"\n\n", M, levels[g->cpu_level]);
+  else
+    put(&o, "/* No CPU check: the object needs only its target's base instruction set. */\n"
+            "#define %s_CPU_LEVEL \"\"\n\n", M);
   for (int i = 0; i < g->ninputs; i++) tensor_macros(&o, g, M, &g->nodes[g->inputs[i]], g->in_cname[i]);
   for (int i = 0; i < g->noutputs; i++) tensor_macros(&o, g, M, &g->nodes[g->outputs[i]], g->out_cname[i]);
   put(&o, "\n/* Runs the model.  Tensors are float32, row-major in the shapes above.\n"
-          " * Returns CNNRT_OK, or CNNRT_ERR_NULL / CNNRT_ERR_ALIGN for bad pointers.\n"
+          " * Returns CNNRT_OK, or CNNRT_ERR_NULL / CNNRT_ERR_ALIGN for bad pointers, or\n"
+          " * CNNRT_ERR_CPU where the CPU lacks %s_CPU_LEVEL.\n"
           " * Outputs and the workspace must not overlap each other or the inputs.\n"
-          " * Thread-safe given a workspace per concurrent call. */\n");
+          " * Thread-safe given a workspace per concurrent call. */\n", M);
   put(&o, "int %s_run(", g->name);
   run_params(&o, g);
   put(&o, "void *workspace);\n\n");

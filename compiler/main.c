@@ -469,6 +469,7 @@ static int compile(Arena *arena, Cli *c) {
   if (c->emit_yaml && !write_yaml(g, c)) return 1;
   if (c->dep_out >= 0 && !write_depfile(arena, c)) return 1;
   if (c->o.obj_out < 0) return out_commit() ? 0 : 1; /* a conversion: nothing to compile */
+  g->cpu_level = target_cpu_level(&t);
   fold_bn(g);
   fuse(g);
   dump(c, 'f', g, "batchnorm folding and fusion");

@@ -363,3 +363,15 @@ bool target_info(const Options *o, Arena *a, TargetInfo *t) {
   }
   return true;
 }
+
+/* The x86-64 psABI level an object's run checks at its first call
+ * (cg_cpu.c): 4 for AVX-512 kernels, 3 for AVX2, 2 for --cpu=x86-64-v2;
+ * 0 (no check) for the x86-64 baseline, where every x86-64 CPU runs the
+ * code, and for Arm targets (AArch64's NEON is part of the base
+ * architecture; a Cortex-M object is built for one core). */
+int target_cpu_level(const TargetInfo *t) {
+  if (t->arch == &arch_table[A_AVX512]) return 4;
+  if (t->arch == &arch_table[A_AVX2]) return 3;
+  if (t->arch == &arch_table[A_SSE2] && !strcmp(t->cpu, "x86-64-v2")) return 2;
+  return 0;
+}

@@ -72,6 +72,7 @@ static void back_end(Graph *g, uint64_t h) {
   TargetInfo t;
   if (!target_info(&o, g->arena, &t)) return;
   o.target = &t;
+  g->cpu_level = target_cpu_level(&t);
   layout(g, &t);
   fuse_dw(g, &t);
   schedule(g, &t);

@@ -27,6 +27,7 @@ const char *cnnrt_strerror(int code) {
   case CNNRT_ERR_NULL: return "an input, output or workspace pointer is NULL";
   case CNNRT_ERR_ALIGN: return "the workspace is not 64-byte aligned";
   case CNNRT_ERR_WORKSPACE: return "the workspace is smaller than one thread needs";
+  case CNNRT_ERR_CPU: return "this CPU lacks the instruction set the model was compiled for";
   default: return "unknown cnnrt error code";
   }
 }

@@ -38,6 +38,8 @@ enum {
   CNNRT_ERR_NULL = 1,  /* an input, output or (non-empty) workspace pointer is NULL */
   CNNRT_ERR_ALIGN = 2, /* the workspace is not CNNRT_WORKSPACE_ALIGN-aligned */
   CNNRT_ERR_WORKSPACE = 3, /* _run_pool: workspace_size is smaller than one thread needs */
+  CNNRT_ERR_CPU = 4,   /* this CPU lacks the instruction-set level the object was built for
+                          (<NAME>_CPU_LEVEL in its header; checked at the first call) */
 };
 
 typedef struct cnnrt_pool cnnrt_pool; /* a thread pool: see "Thread pools" below */
