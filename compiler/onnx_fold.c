@@ -16,6 +16,8 @@
  */
 #include "onnx_t.h"
 
+#include <stdint.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -418,7 +420,20 @@ static bool fold_arith(T *t, const char *op, bool *ok) {
     if (is_int) {
       int64_t x = at_i(a, oa), y = at_i(b, ob);
       if (op[0] == 'D' && y == 0) return *ok = onnx_fail(t, "an integer division by zero"), true;
-      v->i[d] = op[0] == 'A' ? x + y : op[0] == 'S' ? x - y : op[0] == 'M' ? x * y : op[0] == 'D' ? x / y : -x;
+      /* int64 arithmetic that cannot overflow, or an error (x / -1 and -x
+       * of INT64_MIN overflow too) */
+      int64_t r = 0;
+      bool fits = op[0] == 'A'   ? ck_add(x, y, &r)
+                  : op[0] == 'S' ? y != INT64_MIN && ck_add(x, -y, &r)
+                  : op[0] == 'M' ? ck_mul(x, y, &r)
+                  : op[0] == 'D' ? !(x == INT64_MIN && y == -1) && (r = x / y, true)
+                                 : x != INT64_MIN && (r = -x, true);
+      if (!fits && n == 1) return *ok = onnx_fail(t, "an integer result outside int64 (-(%lld))", (long long)x), true;
+      if (!fits) {
+        char sym = op[0] == 'A' ? '+' : op[0] == 'S' ? '-' : op[0] == 'M' ? '*' : '/';
+        return *ok = onnx_fail(t, "an integer result outside int64 (%lld %c %lld)", (long long)x, sym, (long long)y), true;
+      }
+      v->i[d] = r;
     } else {
       double x = at_f(a, oa), y = at_f(b, ob);
       v->f[d] = (float)(op[0] == 'A' ? x + y : op[0] == 'S' ? x - y : op[0] == 'M' ? x * y : op[0] == 'D' ? x / y : -x);

@@ -126,6 +126,23 @@ def files():
          numpy_helper.from_array(np.array([1, 2], np.int64), "s_hi2"),
          numpy_helper.from_array(np.array([0, -1], np.int64), "s_ax2")])
 
+    # Integer arithmetic on constants past int64 (fuzz_onnx_graph: a Mul
+    # overflowing in the folder, undefined behaviour before): every op.
+    big = (1 << 62)
+    yield "fold_int_overflow", model([
+        helper.make_node("Add", ["i_big", "i_big"], ["a1"], name="add_overflow"),
+        helper.make_node("Sub", ["i_min", "i_one"], ["a2"], name="sub_overflow"),
+        helper.make_node("Mul", ["i_big", "i_four"], ["a3"], name="mul_overflow"),
+        helper.make_node("Div", ["i_min", "i_m1"], ["a4"], name="div_overflow"),
+        helper.make_node("Neg", ["i_min"], ["a5"], name="neg_overflow"),
+        helper.make_node("Add", ["x", "x"], ["y"], name="add"),
+    ], [x], [vi("y", [1, 4, 8, 8])] + [vi("a%d" % k, [1]) for k in range(1, 6)],
+        [numpy_helper.from_array(np.array([big], np.int64), "i_big"),
+         numpy_helper.from_array(np.array([-(1 << 63)], np.int64), "i_min"),
+         numpy_helper.from_array(np.array([1], np.int64), "i_one"),
+         numpy_helper.from_array(np.array([4], np.int64), "i_four"),
+         numpy_helper.from_array(np.array([-1], np.int64), "i_m1")])
+
     # A constant with no elements (Shape's start past its end, opset 15) as
     # a graph output: fuzz_onnx_graph found it reaching verify.c's assertion.
     yield "empty_constant", model([
