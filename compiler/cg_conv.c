@@ -60,7 +60,7 @@ static LLVMValueRef chan_taps(CodeGen *cg, Chan *k, LLVMValueRef lic, LLVMValueR
   cg_if_end(cg, wjoin);
   cg_loop_end(cg, &lkw);
   cg_if_end(cg, hjoin);
-  cg_loop_end(cg, &lkh);
+  cg_loop_end_rolled(cg, &lkh); /* unrolled with the taps, it spilled the row pointers on Thumb */
   return LLVMBuildLoad2(cg->b, cg->f32, acc, "taps");
 }
 

@@ -14,7 +14,8 @@
  *      the blocked output.
  * 36 multiply-adds per 16 outputs instead of 144: 4x fewer in the GEMM,
  * which dominates.  TI and M live in the kernel's scratch (Node.scratch,
- * placed by memplan), sized so that a chunk stays in L2.  Tiles that
+ * placed by memplan), sized so that a chunk stays in L2, followed by X,
+ * the 36 vectors a transform keeps between its passes.  Tiles that
  * stick out of the input read zeros; tiles past the last are computed on
  * zeros and not stored.  Input channels are looped over only up to the
  * real count, so the don't-care tail lanes of the blocked input never
@@ -47,7 +48,7 @@ typedef struct {
   int64_t C, H, W, OC, OH, OW, ICp, OCp, OCB, TW, ntiles;
   int pt, pl;
   LLVMTypeRef vt;
-  LLVMValueRef in, res, out, U, bias, TI, M;
+  LLVMValueRef in, res, out, U, bias, TI, M, X; /* X: 36 vectors between a transform's passes */
   LLVMValueRef acc[MAXACC];
   LLVMValueRef nn, t0;
   LLVMValueRef g_lo, g_hi; /* channel groups (of ocb blocks) this call computes */
@@ -75,7 +76,24 @@ static void tile_origin(CodeGen *cg, Wino *k, LLVMValueRef tile, LLVMValueRef *i
   *iw0 = cg_muladd(cg, tw, 4, cg_i64(cg, -k->pl));
 }
 
-/* 1. input transform of tile t0 + t, all channel blocks. */
+/* Index of slot xi (0..35) of tile t, channel block cb, in TI or M:
+ * [36][T][rowlen]. */
+static LLVMValueRef slot(CodeGen *cg, Wino *k, LLVMValueRef t, LLVMValueRef xi, int64_t rowlen, LLVMValueRef cb) {
+  LLVMValueRef row = cg_muladd(cg, xi, k->T, t);
+  return cg_add(cg, cg_mul(cg, row, cg_i64(cg, rowlen)), cg_mul(cg, cb, cg_i64(cg, k->V)));
+}
+
+/* Index of vector xi (0..35) in X. */
+static LLVMValueRef xslot(CodeGen *cg, Wino *k, LLVMValueRef xi) { return cg_mul(cg, xi, cg_i64(cg, k->V)); }
+
+/* 1. input transform of tile t0 + t, all channel blocks.  The 6x6
+ * transform B^T d B is two rolled passes, columns (B^T d, into X) then
+ * rows (. B, from X into the tile's TI slots), each holding 6 inputs and
+ * its constants, instead of 72 vectors live at once (which spilled on
+ * every target): the stack traffic the register allocator made is now
+ * planned, through X, 36 contiguous vectors in L1.  (In place in TI, whose
+ * slots lie T * ICp floats apart, often a multiple of 4 KiB, the same
+ * loads and stores fell into one L1 set.) */
 static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef tile = cg_add(cg, k->t0, t), ih0, iw0;
   tile_origin(cg, k, tile, &ih0, &iw0);
@@ -83,28 +101,25 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   int64_t ICB = k->ICp / k->V;
   Loop lc = cg_for(cg, "icb", ICB);
   LLVMValueRef plane = cg_muladd(cg, k->nn, ICB, lc.iv);
-  LLVMValueRef d[36], tmp[36];
+  LLVMValueRef corner = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->H, ih0), k->W, iw0), cg_i64(cg, k->V));
+  LLVMValueRef v[6];
+  Loop lj = cg_for(cg, "wcol", 6); /* tmp[.][j] = B^T d[.][j] */
+  LLVMValueRef colok = LLVMBuildAnd(cg->b, live, cg_in_range(cg, cg_add(cg, iw0, lj.iv), k->W), "colok");
+  LLVMValueRef col = cg_muladd(cg, lj.iv, k->V, corner);
   for (int i = 0; i < 6; i++) {
-    LLVMValueRef ih = cg_add(cg, ih0, cg_i64(cg, i));
-    LLVMValueRef rowok = LLVMBuildAnd(cg->b, live, cg_in_range(cg, ih, k->H), "");
-    for (int j = 0; j < 6; j++) {
-      LLVMValueRef iw = cg_add(cg, iw0, cg_i64(cg, j));
-      LLVMValueRef ok = LLVMBuildAnd(cg->b, rowok, cg_in_range(cg, iw, k->W), "ok");
-      LLVMValueRef idx = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->H, ih), k->W, iw), cg_i64(cg, k->V));
-      idx = LLVMBuildSelect(cg->b, ok, idx, cg_i64(cg, 0), "");
-      d[i * 6 + j] = LLVMBuildSelect(cg->b, ok, cg_vload(cg, k->vt, k->in, idx), LLVMConstNull(k->vt), "d");
-    }
+    LLVMValueRef ok = LLVMBuildAnd(cg->b, colok, cg_in_range(cg, cg_add(cg, ih0, cg_i64(cg, i)), k->H), "ok");
+    LLVMValueRef idx = LLVMBuildSelect(cg->b, ok, cg_add(cg, col, cg_i64(cg, i * k->W * k->V)), cg_i64(cg, 0), "");
+    v[i] = LLVMBuildSelect(cg->b, ok, cg_vload(cg, k->vt, k->in, idx), LLVMConstNull(k->vt), "d");
   }
-  for (int i = 0; i < 6; i++) /* tmp = B^T d */
-    for (int j = 0; j < 6; j++) tmp[i * 6 + j] = lin(cg, k, BT[i], &d[j], 6, 6);
-  for (int i = 0; i < 6; i++) /* r = tmp B */
-    for (int j = 0; j < 6; j++) {
-      LLVMValueRef r = lin(cg, k, BT[j], &tmp[i * 6], 6, 1);
-      LLVMValueRef idx = cg_add(cg, cg_mul(cg, cg_muladd(cg, t, 1, cg_i64(cg, (int64_t)(i * 6 + j) * k->T)),
-                                           cg_i64(cg, k->ICp)),
-                                cg_mul(cg, lc.iv, cg_i64(cg, k->V)));
-      cg_vstore(cg, r, k->TI, idx);
-    }
+  for (int i = 0; i < 6; i++) cg_vstore(cg, lin(cg, k, BT[i], v, 6, 1), k->X, xslot(cg, k, cg_muladd(cg, cg_i64(cg, i), 6, lj.iv)));
+  cg_loop_end_rolled(cg, &lj);
+  Loop li = cg_for(cg, "wrow", 6); /* r[i][.] = tmp[i][.] B */
+  LLVMValueRef row = cg_mul(cg, li.iv, cg_i64(cg, 6));
+  for (int j = 0; j < 6; j++) v[j] = cg_vload(cg, k->vt, k->X, xslot(cg, k, cg_add(cg, row, cg_i64(cg, j))));
+  LLVMValueRef r[6];
+  for (int j = 0; j < 6; j++) r[j] = lin(cg, k, BT[j], v, 6, 1);
+  for (int j = 0; j < 6; j++) cg_vstore(cg, r[j], k->TI, slot(cg, k, t, cg_add(cg, row, cg_i64(cg, j)), k->ICp, lc.iv));
+  cg_loop_end_rolled(cg, &li);
   cg_loop_end(cg, &lc);
 }
 
@@ -143,37 +158,51 @@ static void gemm(CodeGen *cg, Wino *k) {
   cg_loop_end(cg, &lx);
 }
 
-/* 3. output transform of tile t0 + t, all output channel blocks. */
+/* 3. output transform of tile t0 + t, all output channel blocks: A^T m A
+ * in two rolled passes like the input transform's, columns (A^T m, from
+ * the M slots into X) then rows (. A from X, then bias, residual,
+ * activation and the store). */
 static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef tile = cg_add(cg, k->t0, t);
   LLVMBasicBlockRef skip = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, tile, cg_i64(cg, k->ntiles), ""), "live");
-  LLVMValueRef oh0 = cg_mul(cg, LLVMBuildUDiv(cg->b, tile, cg_i64(cg, k->TW), ""), cg_i64(cg, 4));
-  LLVMValueRef ow0 = cg_mul(cg, LLVMBuildURem(cg->b, tile, cg_i64(cg, k->TW), ""), cg_i64(cg, 4));
+  LLVMValueRef th = LLVMBuildUDiv(cg->b, tile, cg_i64(cg, k->TW), ""), tw = LLVMBuildURem(cg->b, tile, cg_i64(cg, k->TW), "");
+  LLVMValueRef oh0 = cg_mul(cg, th, cg_i64(cg, 4)), ow0 = cg_mul(cg, tw, cg_i64(cg, 4));
+  LLVMValueRef last_row = LLVMBuildICmp(cg->b, LLVMIntEQ, th, cg_i64(cg, (k->OH + 3) / 4 - 1), "lastrow");
+  LLVMValueRef last_col = LLVMBuildICmp(cg->b, LLVMIntEQ, tw, cg_i64(cg, k->TW - 1), "lastcol");
   Loop lo = cg_loop_begin(cg, "ob", cg_mul(cg, k->g_lo, cg_i64(cg, k->ocb)), cg_mul(cg, k->g_hi, cg_i64(cg, k->ocb)), 1);
-  LLVMValueRef m[36], tmp[24];
-  for (int x = 0; x < 36; x++) {
-    LLVMValueRef idx = cg_add(cg, cg_mul(cg, cg_muladd(cg, t, 1, cg_i64(cg, (int64_t)x * k->T)), cg_i64(cg, k->OCp)),
-                              cg_mul(cg, lo.iv, cg_i64(cg, k->V)));
-    m[x] = cg_vload(cg, k->vt, k->M, idx);
-  }
-  for (int i = 0; i < 4; i++) /* tmp = A^T m */
-    for (int j = 0; j < 6; j++) tmp[i * 6 + j] = lin(cg, k, AT[i], &m[j], 6, 6);
+  LLVMValueRef v[6];
+  Loop lj = cg_for(cg, "wcol", 6); /* tmp[.][j] = A^T m[.][j] */
+  for (int i = 0; i < 6; i++) v[i] = cg_vload(cg, k->vt, k->M, slot(cg, k, t, cg_muladd(cg, cg_i64(cg, i), 6, lj.iv), k->OCp, lo.iv));
+  LLVMValueRef c[4];
+  for (int i = 0; i < 4; i++) c[i] = lin(cg, k, AT[i], v, 6, 1);
+  for (int i = 0; i < 4; i++) cg_vstore(cg, c[i], k->X, xslot(cg, k, cg_muladd(cg, cg_i64(cg, i), 6, lj.iv)));
+  cg_loop_end_rolled(cg, &lj);
   LLVMValueRef bias = k->bias ? cg_vload(cg, k->vt, k->bias, cg_mul(cg, lo.iv, cg_i64(cg, k->V))) : NULL;
   LLVMValueRef plane = cg_muladd(cg, k->nn, k->OCB, lo.iv);
-  for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 4; j++) {
-      LLVMValueRef y = lin(cg, k, AT[j], &tmp[i * 6], 6, 1); /* (tmp A)[i][j] */
-      LLVMValueRef oh = cg_add(cg, oh0, cg_i64(cg, i)), ow = cg_add(cg, ow0, cg_i64(cg, j));
-      bool may_clip = (k->OH % 4 && i >= k->OH % 4) || (k->OW % 4 && j >= k->OW % 4);
-      LLVMBasicBlockRef join = NULL;
-      if (may_clip)
-        join = cg_if_begin(cg, LLVMBuildAnd(cg->b, cg_in_range(cg, oh, k->OH), cg_in_range(cg, ow, k->OW), ""), "in");
-      LLVMValueRef idx = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->OH, oh), k->OW, ow), cg_i64(cg, k->V));
-      if (bias) y = LLVMBuildFAdd(cg->b, y, bias, "");
-      if (k->res) y = LLVMBuildFAdd(cg->b, y, cg_vload(cg, k->vt, k->res, idx), "res");
-      cg_vstore(cg, cg_act(cg, &k->n->act, y), k->out, idx);
-      if (join) cg_if_end(cg, join);
+  Loop li = cg_for(cg, "wrow", 4); /* y[i][.] = tmp[i][.] A */
+  LLVMValueRef row = cg_mul(cg, li.iv, cg_i64(cg, 6));
+  for (int j = 0; j < 6; j++) v[j] = cg_vload(cg, k->vt, k->X, xslot(cg, k, cg_add(cg, row, cg_i64(cg, j))));
+  LLVMValueRef oh = cg_add(cg, oh0, li.iv);
+  /* rows and columns past the output's edge, in the last tile row and column */
+  LLVMValueRef row_in = k->OH % 4 ? LLVMBuildOr(cg->b, LLVMBuildNot(cg->b, last_row, ""),
+                                                LLVMBuildICmp(cg->b, LLVMIntSLT, li.iv, cg_i64(cg, k->OH % 4), ""), "")
+                                  : NULL;
+  for (int j = 0; j < 4; j++) {
+    LLVMValueRef y = lin(cg, k, AT[j], v, 6, 1);
+    LLVMValueRef ow = cg_add(cg, ow0, cg_i64(cg, j));
+    LLVMValueRef in = row_in;
+    if (k->OW % 4 && j >= k->OW % 4) {
+      LLVMValueRef c_ok = LLVMBuildNot(cg->b, last_col, "");
+      in = in ? LLVMBuildAnd(cg->b, in, c_ok, "") : c_ok;
     }
+    LLVMBasicBlockRef join = in ? cg_if_begin(cg, in, "in") : NULL;
+    LLVMValueRef idx = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->OH, oh), k->OW, ow), cg_i64(cg, k->V));
+    if (bias) y = LLVMBuildFAdd(cg->b, y, bias, "");
+    if (k->res) y = LLVMBuildFAdd(cg->b, y, cg_vload(cg, k->vt, k->res, idx), "res");
+    cg_vstore(cg, cg_act(cg, &k->n->act, y), k->out, idx);
+    if (join) cg_if_end(cg, join);
+  }
+  cg_loop_end_rolled(cg, &li);
   cg_loop_end(cg, &lo);
   cg_if_end(cg, skip);
 }
@@ -208,6 +237,7 @@ LLVMValueRef cg_winograd(CodeGen *cg, const Node *n) {
   k.vt = LLVMVectorType(cg->f32, (unsigned)k.V);
   k.TI = scratch;
   k.M = cg_gep(cg, scratch, cg_i64(cg, 36 * k.T * k.ICp), "M");
+  k.X = cg_gep(cg, scratch, cg_i64(cg, 36 * k.T * (k.ICp + k.OCp)), "X");
   for (int i = 0; i < k.ocb * k.owb; i++) k.acc[i] = cg_alloca(cg, k.vt, "acc");
 
   /* a split layer runs tile chunks or channel groups [lo, hi) (schedule.c) */

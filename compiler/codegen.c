@@ -87,7 +87,13 @@ LLVMValueRef cg_muladd(CodeGen *cg, LLVMValueRef a, int64_t k, LLVMValueRef c) {
   return cg_add(cg, cg_mul(cg, a, cg_i64(cg, k)), c);
 }
 
+/* On 32-bit cores in 32 bits: indices there stay within +-2^31 (tensors
+ * below 2^31 elements, target.c), and an i64 compare is two registers and
+ * a subtract with carry. */
 LLVMValueRef cg_in_range(CodeGen *cg, LLVMValueRef v, int64_t n) {
+  if (cg->index32)
+    return LLVMBuildICmp(cg->b, LLVMIntULT, LLVMBuildTrunc(cg->b, v, cg->i32, ""),
+                         LLVMConstInt(cg->i32, (unsigned long long)n, 0), "inb");
   return LLVMBuildICmp(cg->b, LLVMIntULT, v, cg_i64(cg, n), "inb");
 }
 
@@ -152,6 +158,38 @@ void cg_loop_end(CodeGen *cg, Loop *l) {
 
 Loop cg_for(CodeGen *cg, const char *name, int64_t n) {
   return cg_loop_begin(cg, name, cg_i64(cg, 0), cg_i64(cg, n), 1);
+}
+
+/* The latch branch gets !llvm.loop !{self, !{!"llvm.loop.unroll.disable"}}
+ * (a loop id names itself, hence the temporary node). */
+void cg_loop_end_rolled(CodeGen *cg, Loop *l) {
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
+  cg_loop_end(cg, l);
+  static const char opt[] = "llvm.loop.unroll.disable";
+  LLVMMetadataRef tmp = LLVMTemporaryMDNode(cg->ctx, NULL, 0);
+  LLVMMetadataRef prop = LLVMMDStringInContext2(cg->ctx, opt, sizeof opt - 1);
+  LLVMMetadataRef ops[2] = {tmp, LLVMMDNodeInContext2(cg->ctx, &prop, 1)};
+  LLVMMetadataRef id = LLVMMDNodeInContext2(cg->ctx, ops, 2);
+  LLVMMetadataReplaceAllUsesWith(tmp, id);
+  LLVMSetMetadata(LLVMGetBasicBlockTerminator(latch), LLVMGetMDKindIDInContext(cg->ctx, "llvm.loop", 9),
+                  LLVMMetadataAsValue(cg->ctx, id));
+}
+
+LLVMValueRef cg_udiv32(CodeGen *cg, LLVMValueRef x, LLVMValueRef d) {
+  if (!cg->no_div) return LLVMBuildUDiv(cg->b, x, d, "");
+  LLVMValueRef qa = cg_alloca(cg, cg->i32, "div.q"), ra = cg_alloca(cg, cg->i32, "div.r");
+  LLVMBuildStore(cg->b, LLVMConstInt(cg->i32, 0, 0), qa);
+  LLVMBuildStore(cg->b, LLVMConstInt(cg->i32, 0, 0), ra);
+  Loop l = cg_for(cg, "div", 32); /* bit 31 - iv of the quotient */
+  LLVMValueRef bit = LLVMBuildSub(cg->b, LLVMConstInt(cg->i32, 31, 0), LLVMBuildTrunc(cg->b, l.iv, cg->i32, ""), "bit");
+  LLVMValueRef r = LLVMBuildShl(cg->b, LLVMBuildLoad2(cg->b, cg->i32, ra, ""), LLVMConstInt(cg->i32, 1, 0), "");
+  r = LLVMBuildOr(cg->b, r, LLVMBuildAnd(cg->b, LLVMBuildLShr(cg->b, x, bit, ""), LLVMConstInt(cg->i32, 1, 0), ""), "");
+  LLVMValueRef ge = LLVMBuildICmp(cg->b, LLVMIntUGE, r, d, "ge");
+  LLVMBuildStore(cg->b, LLVMBuildSelect(cg->b, ge, LLVMBuildSub(cg->b, r, d, ""), r, ""), ra);
+  LLVMValueRef qbit = LLVMBuildShl(cg->b, LLVMBuildZExt(cg->b, ge, cg->i32, ""), bit, "");
+  LLVMBuildStore(cg->b, LLVMBuildOr(cg->b, LLVMBuildLoad2(cg->b, cg->i32, qa, ""), qbit, ""), qa);
+  cg_loop_end(cg, &l);
+  return LLVMBuildLoad2(cg->b, cg->i32, qa, "quot");
 }
 
 LLVMBasicBlockRef cg_if_begin(CodeGen *cg, LLVMValueRef cond, const char *name) {
@@ -501,8 +539,11 @@ static LLVMValueRef task_form(CodeGen *cg, LLVMValueRef kfn, bool scratch) {
                                     LLVMFunctionType(cg->void_t, pt, 2, 0));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
-  LLVMBasicBlockRef saved = LLVMGetInsertBlock(cg->b);
-  LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+  LLVMBasicBlockRef saved = LLVMGetInsertBlock(cg->b), saved_entry = cg->entry;
+  LLVMValueRef saved_fn = cg->fn;
+  cg->fn = fn;
+  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
   LLVMValueRef ctx = LLVMGetParam(fn, 0);
   LLVMValueRef t = LLVMBuildSExt(cg->b, LLVMGetParam(fn, 1), cg->i64, "t");
   LLVMValueRef args[TASK_PTRS + 2];
@@ -510,8 +551,17 @@ static LLVMValueRef task_form(CodeGen *cg, LLVMValueRef kfn, bool scratch) {
   LLVMValueRef n = LLVMBuildLoad2(cg->b, cg->i64, task_field(cg, ctx, TASK_N), "n");
   LLVMValueRef k = LLVMBuildSExt(cg->b, LLVMBuildLoad2(cg->b, cg->i32, task_field(cg, ctx, TASK_NTASKS), ""),
                                  cg->i64, "k");
-  args[nptr] = LLVMBuildSDiv(cg->b, cg_mul(cg, t, n), k, "lo");
-  args[nptr + 1] = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, t, cg_i64(cg, 1)), n), k, "hi");
+  if (cg->index32) { /* t * n < 2^31 (tensors there stay below 2^31 elements): no __aeabi_ldivmod */
+    LLVMValueRef t32 = LLVMGetParam(fn, 1), n32 = LLVMBuildTrunc(cg->b, n, cg->i32, ""),
+                 k32 = LLVMBuildTrunc(cg->b, k, cg->i32, "");
+    LLVMValueRef lo = cg_udiv32(cg, LLVMBuildMul(cg->b, t32, n32, ""), k32);
+    LLVMValueRef hi = cg_udiv32(cg, LLVMBuildMul(cg->b, LLVMBuildAdd(cg->b, t32, LLVMConstInt(cg->i32, 1, 0), ""), n32, ""), k32);
+    args[nptr] = LLVMBuildZExt(cg->b, lo, cg->i64, "lo");
+    args[nptr + 1] = LLVMBuildZExt(cg->b, hi, cg->i64, "hi");
+  } else {
+    args[nptr] = LLVMBuildSDiv(cg->b, cg_mul(cg, t, n), k, "lo");
+    args[nptr + 1] = LLVMBuildSDiv(cg->b, cg_mul(cg, cg_add(cg, t, cg_i64(cg, 1)), n), k, "hi");
+  }
   if (scratch) {
     LLVMValueRef tail = LLVMBuildLoad2(cg->b, cg->ptr, task_field(cg, ctx, TASK_TAIL), "tail");
     LLVMValueRef stride = LLVMBuildLoad2(cg->b, cg->i64, task_field(cg, ctx, TASK_STRIDE), "stride");
@@ -522,6 +572,8 @@ static LLVMValueRef task_form(CodeGen *cg, LLVMValueRef kfn, bool scratch) {
   }
   LLVMBuildCall2(cg->b, kty, kfn, args, (unsigned)nptr + 2, "");
   LLVMBuildRetVoid(cg->b);
+  cg->fn = saved_fn;
+  cg->entry = saved_entry;
   LLVMPositionBuilderAtEnd(cg->b, saved);
   ptr_put(cg, &cg->tasks, kfn, fn);
   return fn;

@@ -20,6 +20,7 @@
 
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
+#include <llvm-c/DebugInfo.h>
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
@@ -49,6 +50,7 @@ typedef struct {
   LLVMTargetMachineRef tm; /* owned */
   bool soft_float;         /* no FP hardware (target table): cg_math.c avoids what LLVM cannot soften */
   bool index32;            /* 32-bit core (target table): loop counters are i32 (cg_loop_begin) */
+  bool no_div;             /* no divide instruction (target table): cg_udiv32 divides inline */
   LLVMTypeRef f32, i1, i8, i32, i64, ptr, void_t; /* cached types */
   LLVMTypeRef isize;       /* the target's size_t (emit_target_machine) */
   LLVMTypeRef task_t;      /* a split layer's task context (codegen.c, TASK_PTRS pointers) */
@@ -92,6 +94,9 @@ Loop cg_loop_begin(CodeGen *cg, const char *name, LLVMValueRef lo, LLVMValueRef 
                    int64_t step);
 void cg_loop_end(CodeGen *cg, Loop *l);
 Loop cg_for(CodeGen *cg, const char *name, int64_t n); /* 0..n-1 */
+/* cg_loop_end for a loop that must stay a loop (never unrolled), such as
+ * a pass of a transform done through memory to bound register pressure. */
+void cg_loop_end_rolled(CodeGen *cg, Loop *l);
 /* if (cond) { ... } : returns the join block; call cg_if_end to close. */
 LLVMBasicBlockRef cg_if_begin(CodeGen *cg, LLVMValueRef cond, const char *name);
 void cg_if_end(CodeGen *cg, LLVMBasicBlockRef join);
@@ -112,6 +117,10 @@ LLVMValueRef cg_muladd(CodeGen *cg, LLVMValueRef a, int64_t k, LLVMValueRef c); 
 LLVMValueRef cg_intrinsic(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValueRef *args,
                           int nargs, const char *vname);
 LLVMValueRef cg_fma(CodeGen *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+/* Unsigned i32 division x / d, d > 0: udiv, or where the core has no
+ * divide instruction (CodeGen.no_div) a 32-step shift-and-subtract loop,
+ * so that objects need no libgcc division routine. */
+LLVMValueRef cg_udiv32(CodeGen *cg, LLVMValueRef x, LLVMValueRef d);
 /* Unsigned range check 0 <= v < n as an i1. */
 LLVMValueRef cg_in_range(CodeGen *cg, LLVMValueRef v, int64_t n);
 

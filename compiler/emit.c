@@ -61,6 +61,7 @@ bool emit_target_machine(CodeGen *cg) {
   }
   cg->soft_float = !t->arch->fpu;
   cg->index32 = t->arch->index_bits == 32;
+  cg->no_div = t->arch->no_div;
   LLVMSetTarget(cg->mod, t->triple);
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
   char *layout = LLVMCopyStringRepOfTargetData(td);

@@ -121,7 +121,7 @@ static void schedule_winograd(const Graph *g, Node *n, const TargetInfo *t) {
   m = m < 1 ? 1 : m > mmax ? mmax : m;
   int T = (int)(m * owb);
   n->sched = (Schedule){.kernel = KERNEL_WINOGRAD, .vec = V, .tile_oc = ocb, .tile_ow = owb, .tile_oh = T};
-  n->scratch = per_tile * T;
+  n->scratch = per_tile * T + 36 * V * (int64_t)sizeof(float); /* TI, M, and X (cg_winograd.c) */
 }
 
 /* A 1x1 conv that computes a fused depthwise conv's output (fuse_dw.c) in
@@ -160,9 +160,15 @@ static void schedule_conv(const Graph *g, Node *n, const TargetInfo *t) {
   if (winograd_eligible(g, n, t)) {
     schedule_winograd(g, n, t);
   } else if (conv_is_depthwise(g, n)) {
-    /* w accumulators, the weight vector, the product without FMA (the
-     * input is the FMA's memory operand) */
-    int cap = t->acc < t->nregs - 1 - !t->fma ? t->acc : t->nregs - 1 - !t->fma;
+    /* w accumulators, the weight vector, the input vector, a zero for the
+     * border taps (cg_conv_direct.c reads zeros there), and the product
+     * without FMA */
+    int room = t->nregs - 3 - !t->fma;
+    /* the in-order Cortex-M cores' scheduler loads a tap's inputs for all
+     * columns before the multiply-adds: room for both */
+    if (t->arch->bare_metal) room = (t->nregs - 2) / 2;
+    int cap = t->acc < room ? t->acc : room;
+    if (cap < 1) cap = 1; /* armv6-m: one accumulator */
     int64_t OW = n->shape.dim[3], nblk = ceil_div(OW, cap);
     n->sched = (Schedule){.kernel = KERNEL_DIRECT, .vec = V, .tile_oc = 1, .tile_ow = (int)ceil_div(OW, nblk)};
   } else {

@@ -81,9 +81,12 @@ aarch64() {
   fi
 }
 
-# Undefined symbols of a bare-metal model object beyond memcpy/memset.
+# Undefined symbols of a bare-metal model object beyond memcpy/memset and
+# the weak references to the pool entry points (cnnrt.h: without them
+# <name>_run_pool runs on one thread), which need nothing at link time.
 extra_symbols() { # OBJECT SOFT(0|1)
-  arm-none-eabi-nm -u "$1" | awk '{print $2}' | grep -Ev '^(memcpy|memset|__aeabi_mem(cpy|set|clr|move)[48]?)$' |
+  arm-none-eabi-nm -u "$1" | awk '!($1 == "w" && $2 ~ /^cnnrt_(parallel_for|pool_threads)$/) {print $2}' |
+    grep -Ev '^(memcpy|memset|__aeabi_mem(cpy|set|clr|move)[48]?)$' |
     if [ "$2" = 1 ]; then
       grep -Ev '^__aeabi_(f[a-z0-9]+|[iu]2f|[u]?l2f)$'
     else

@@ -75,6 +75,36 @@ static UnaryFn jit_unary(Jit *j, Emit emit, int width) {
   return (UnaryFn)(uintptr_t)LLVMGetFunctionAddress(j->ee, "f");
 }
 
+typedef uint32_t (*DivFn)(uint32_t, uint32_t);
+
+/* `uint32_t f(uint32_t x, uint32_t d) { return cg_udiv32(x, d); }` with
+ * no divide instruction (the Armv6-M path), JITted for the host. */
+static DivFn jit_udiv(Jit *j) {
+  CodeGen *cg = &j->cg;
+  memset(j, 0, sizeof *j);
+  cg->ctx = LLVMContextCreate();
+  cg->mod = LLVMModuleCreateWithNameInContext("t", cg->ctx);
+  cg->b = LLVMCreateBuilderInContext(cg->ctx);
+  cg_init_types(cg);
+  cg->no_div = true;
+  LLVMTypeRef pt[2] = {cg->i32, cg->i32};
+  cg->fn = LLVMAddFunction(cg->mod, "f", LLVMFunctionType(cg->i32, pt, 2, 0));
+  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "entry");
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMBuildRet(cg->b, cg_udiv32(cg, LLVMGetParam(cg->fn, 0), LLVMGetParam(cg->fn, 1)));
+  char *err = NULL;
+  assert_false(LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &err));
+  LLVMDisposeMessage(err);
+  LLVMLinkInMCJIT();
+  LLVMInitializeNativeTarget();
+  LLVMInitializeNativeAsmPrinter();
+  struct LLVMMCJITCompilerOptions opts;
+  LLVMInitializeMCJITCompilerOptions(&opts, sizeof opts);
+  opts.OptLevel = 2;
+  assert_false(LLVMCreateMCJITCompilerForModule(&j->ee, cg->mod, &opts, sizeof opts, &err));
+  return (DivFn)(uintptr_t)LLVMGetFunctionAddress(j->ee, "f");
+}
+
 static void jit_free(Jit *j) {
   LLVMDisposeBuilder(j->cg.b);
   LLVMDisposeExecutionEngine(j->ee); /* owns the module */
@@ -350,6 +380,26 @@ static void test_soft_max_min(void **state) {
   jit_free(&j);
 }
 
+/* cg_udiv32's shift-and-subtract loop (the Armv6-M split ranges: task t
+ * of k runs units [t*n/k, (t+1)*n/k)) equals x / d: every x < 4096 by
+ * every d < 80, and a sweep of large ones. */
+static void test_udiv32(void **state) {
+  (void)state;
+  Jit j;
+  DivFn f = jit_udiv(&j);
+  for (uint32_t x = 0; x < 4096; x++)
+    for (uint32_t d = 1; d < 80; d++) assert_int_equal(f(x, d), x / d);
+  uint32_t x = 1;
+  for (int i = 0; i < 100000; i++) {
+    x = x * 1664525u + 1013904223u;
+    uint32_t d = (x >> 7) % 100000 + 1;
+    assert_int_equal(f(x, d), x / d);
+    assert_int_equal(f(x, 1), x);
+    assert_int_equal(f(x, 0xffffffffu), x / 0xffffffffu);
+  }
+  jit_free(&j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_exp),
@@ -362,6 +412,7 @@ int main(void) {
       cmocka_unit_test(test_sigmoid),
       cmocka_unit_test(test_erf),
       cmocka_unit_test(test_special_values),
+      cmocka_unit_test(test_udiv32),
       cmocka_unit_test(test_activations),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
