@@ -561,6 +561,8 @@ typedef struct {
   int64_t workspace_bound;/* most bytes live at any one time: no plan can do better */
   int64_t code_bytes;     /* emit.c: the object's code (.text*), for --stats */
   int64_t const_bytes;    /* emit.c: its constants (weights, descriptor: .rodata*, .data.rel.ro*, --weights-section) */
+  int64_t stack_bytes;    /* emit.c: the deepest stack of <name>_run (frame sizes along its call chains;
+                             -1: not known), for --stats */
   bool random_weights;    /* --random-weights: weights_bind fills params found nowhere */
   uint64_t random_seed;   /* its SEED */
 } Graph;

@@ -128,6 +128,66 @@ static void measure(CodeGen *cg, LLVMMemoryBufferRef buf) {
   LLVMDisposeBinary(bin);
 }
 
+/* ---- stack depth (--stats) ----
+ * Every function carries "warn-stack-size"="0", so that code generation
+ * reports each frame's size as a diagnostic (PrologEpilogInserter: "stack
+ * frame size (N) exceeds limit (0) in function 'F'"), which the handler
+ * below records instead of printing.  The depth of <name>_run is then its
+ * frame plus the deepest of its callees' depths over the final IR's calls
+ * (the code has no recursion; calls into memcpy/memset and libgcc are not
+ * counted), plus the return addresses x86-64 pushes. */
+typedef struct {
+  CodeGen *cg;
+  const char **names;
+  int64_t *sizes;
+  int n, cap;
+} Frames;
+
+static void frame_diag(LLVMDiagnosticInfoRef info, void *ctx) {
+  Frames *fr = ctx;
+  char *d = LLVMGetDiagInfoDescription(info);
+  const char *p = strstr(d, "stack frame size (");
+  long long size;
+  char name[512];
+  if (p && sscanf(p, "stack frame size (%lld) exceeds limit (0) in function '%511[^']'", &size, name) == 2) {
+    if (fr->n == fr->cap) {
+      int cap = fr->cap ? 2 * fr->cap : 256;
+      const char **names = arena_array(fr->cg->arena, (size_t)cap, sizeof *names);
+      int64_t *sizes = arena_array(fr->cg->arena, (size_t)cap, sizeof *sizes);
+      for (int i = 0; i < fr->n; i++) names[i] = fr->names[i], sizes[i] = fr->sizes[i];
+      fr->names = names, fr->sizes = sizes, fr->cap = cap;
+    }
+    fr->names[fr->n] = arena_printf(fr->cg->arena, "%s", name);
+    fr->sizes[fr->n++] = size;
+  } else if (LLVMGetDiagInfoSeverity(info) == LLVMDSError) {
+    error_plain("LLVM: %s", d);
+  }
+  LLVMDisposeMessage(d);
+}
+
+static int64_t frame_of(const Frames *fr, LLVMValueRef f) {
+  size_t len;
+  const char *name = LLVMGetValueName2(f, &len);
+  for (int i = fr->n - 1; i >= 0; i--)
+    if (strlen(fr->names[i]) == len && !memcmp(fr->names[i], name, len)) return fr->sizes[i];
+  return 0; /* no diagnostic: no frame */
+}
+
+static int64_t depth_of(const Frames *fr, LLVMValueRef f, int ret, int level) {
+  if (level > 64) return -1; /* no recursion in generated code; a guard all the same */
+  int64_t deepest = 0;
+  for (LLVMBasicBlockRef b = LLVMGetFirstBasicBlock(f); b; b = LLVMGetNextBasicBlock(b))
+    for (LLVMValueRef i = LLVMGetFirstInstruction(b); i; i = LLVMGetNextInstruction(i)) {
+      if (LLVMGetInstructionOpcode(i) != LLVMCall) continue;
+      LLVMValueRef callee = LLVMGetCalledValue(i);
+      if (!LLVMIsAFunction(callee) || LLVMIsDeclaration(callee) || LLVMGetIntrinsicID(callee)) continue;
+      int64_t d = depth_of(fr, callee, ret, level + 1);
+      if (d < 0) return -1;
+      if (d + ret > deepest) deepest = d + ret;
+    }
+  return frame_of(fr, f) + deepest;
+}
+
 static bool emit_file(CodeGen *cg, LLVMCodeGenFileType type, int handle) {
   char *err = NULL;
   LLVMMemoryBufferRef buf = NULL;
@@ -156,5 +216,16 @@ bool emit_module(CodeGen *cg) {
     return ok;
   }
   if (cg->opt->emit_asm && !emit_file(cg, LLVMAssemblyFile, cg->opt->asm_out)) return false;
-  return emit_file(cg, LLVMObjectFile, cg->opt->obj_out);
+  for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f))
+    if (!LLVMIsDeclaration(f)) LLVMAddTargetDependentFunctionAttr(f, "warn-stack-size", "0");
+  Frames fr = {.cg = cg};
+  LLVMContextSetDiagnosticHandler(cg->ctx, frame_diag, &fr);
+  bool ok = emit_file(cg, LLVMObjectFile, cg->opt->obj_out);
+  LLVMContextSetDiagnosticHandler(cg->ctx, NULL, NULL);
+  LLVMValueRef run = LLVMGetNamedFunction(cg->mod, arena_printf(cg->arena, "%s_run", cg->g->name));
+  const char *triple = LLVMGetTarget(cg->mod);
+  int ret = !strncmp(triple, "x86_64", 6) ? 8 : 0; /* the call's return address (Arm: lr, saved in the frame) */
+  cg->g->stack_bytes = run ? depth_of(&fr, run, ret, 0) : -1;
+  if (cg->g->stack_bytes >= 0) cg->g->stack_bytes += ret; /* <name>_run's own */
+  return ok;
 }

@@ -455,9 +455,10 @@ static bool write_yaml(Graph *g, Cli *c) {
 /* --stats, after the object is made: what the model needs on the target. */
 static void print_footprint(const Graph *g, const TargetInfo *t) {
   printf("footprint (%s, %s): flash %lld bytes (code %lld + constants %lld); RAM: workspace %lld bytes "
-         "+ the stack (examples/baremetal/model.c measures it)\n",
+         "+ stack %lld bytes (%s_run's deepest call chain, from the frame sizes of code generation; "
+         "memcpy/memset and libgcc's routines not included)\n",
          t->triple, t->cpu, (long long)(g->code_bytes + g->const_bytes), (long long)g->code_bytes,
-         (long long)g->const_bytes, (long long)g->workspace_size);
+         (long long)g->const_bytes, (long long)g->workspace_size, (long long)g->stack_bytes, g->name);
 }
 
 static int compile(Arena *arena, Cli *c) {

@@ -3,6 +3,7 @@
  * model and compare with PyTorch.
  *
  *   fashion_mnist [--images FILE] [--labels FILE] [--pytorch FILE] [--classes FILE]
+ *                 [--threads N]
  *
  * The model (models/fashion_mnist.yaml) is compiled by cnnc at build time
  * into fashion_mnist.o and fashion_mnist.h; this program uses its typed
@@ -15,6 +16,12 @@
  * the model's batch dimension is larger than 1, images go through in
  * batches (the last one padded with zeros).
  *
+ * --threads N splits the images into N contiguous ranges, each classified
+ * by its own thread with its own input, scores and workspace: one compiled
+ * model serves concurrent runs when each has its own workspace
+ * (tests/cross.sh runs the 10,000 images under qemu-aarch64 this way).
+ * The results do not depend on N.
+ *
  * --classes FILE writes the predicted class of every image to FILE, one
  * digit per image and 100 per line: the bare-metal example
  * (examples/baremetal/fmnist.c) must print exactly the same for the first
@@ -26,6 +33,7 @@
  * when it differs (or the record is missing), 2 on bad input files.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -194,13 +202,45 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* One thread's share: images [first, last), batch by batch. */
+typedef struct {
+  const unsigned char *pixels;
+  size_t first, last, batch;
+  unsigned char *guesses; /* per image */
+  int rc;                 /* CNNRT_OK, a run's error, or -1: out of memory */
+  pthread_t tid;
+} Range;
+
+static void *classify(void *arg) {
+  Range *r = arg;
+  size_t batch = r->batch;
+  float *input = cnnrt_alloc(batch * IMAGE_PIXELS * sizeof(float));
+  float *scores = cnnrt_alloc(batch * NUM_CLASSES * sizeof(float));
+  void *workspace = cnnrt_alloc(FASHION_MNIST_WORKSPACE_SIZE);
+  r->rc = input && scores && workspace ? CNNRT_OK : -1;
+  for (size_t first = r->first; r->rc == CNNRT_OK && first < r->last; first += batch) {
+    size_t n = r->last - first < batch ? r->last - first : batch;
+    memset(input, 0, batch * IMAGE_PIXELS * sizeof(float));
+    for (size_t i = 0; i < n * IMAGE_PIXELS; i++)
+      input[i] = (float)r->pixels[first * IMAGE_PIXELS + i] / 255.0f;
+    r->rc = fashion_mnist_run(input, scores, workspace);
+    for (size_t i = 0; r->rc == CNNRT_OK && i < n; i++)
+      r->guesses[first + i] = (unsigned char)cnnrt_argmax(scores + i * NUM_CLASSES, NUM_CLASSES);
+  }
+  cnnrt_free(input);
+  cnnrt_free(scores);
+  cnnrt_free(workspace);
+  return NULL;
+}
+
 static void usage(FILE *f, const char *argv0) {
   fprintf(f,
-          "usage: %s [--images FILE] [--labels FILE] [--pytorch FILE] [--classes FILE]\n"
+          "usage: %s [--images FILE] [--labels FILE] [--pytorch FILE] [--classes FILE] [--threads N]\n"
           "  --images   idx3 images, gzipped or not (default %s/t10k-images-idx3-ubyte.gz)\n"
           "  --labels   idx1 labels (default %s/t10k-labels-idx1-ubyte.gz)\n"
           "  --pytorch  PyTorch's recorded accuracy (default %s)\n"
-          "  --classes  write the predicted classes to FILE (a digit per image, 100 per line)\n",
+          "  --classes  write the predicted classes to FILE (a digit per image, 100 per line)\n"
+          "  --threads  classify on N threads, each with its own workspace (default 1)\n",
           argv0, FASHION_MNIST_DIR, FASHION_MNIST_DIR, PYTORCH_RESULT);
 }
 
@@ -208,12 +248,13 @@ int main(int argc, char **argv) {
   const char *images_path = FASHION_MNIST_DIR "/t10k-images-idx3-ubyte.gz";
   const char *labels_path = FASHION_MNIST_DIR "/t10k-labels-idx1-ubyte.gz";
   const char *pytorch_path = PYTORCH_RESULT;
-  const char *classes_path = NULL;
+  const char *classes_path = NULL, *threads_arg = "1";
   for (int i = 1; i < argc; i++) {
     const char **slot = !strcmp(argv[i], "--images")    ? &images_path
                         : !strcmp(argv[i], "--labels")  ? &labels_path
                         : !strcmp(argv[i], "--pytorch") ? &pytorch_path
                         : !strcmp(argv[i], "--classes") ? &classes_path
+                        : !strcmp(argv[i], "--threads") ? &threads_arg
                                                         : NULL;
     if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
       usage(stdout, argv[0]);
@@ -224,6 +265,12 @@ int main(int argc, char **argv) {
       return 2;
     }
     *slot = argv[++i];
+  }
+  char *end;
+  long nthreads = strtol(threads_arg, &end, 10);
+  if (*end || nthreads < 1 || nthreads > 64) {
+    fprintf(stderr, "fashion_mnist: --threads takes 1 to 64, not '%s'\n", threads_arg);
+    return 2;
   }
 
   /* The model must take one [B, 1, 28, 28]-sized input and give B x 10. */
@@ -259,38 +306,44 @@ int main(int argc, char **argv) {
       return 2;
     }
 
-  float *input = cnnrt_alloc(batch * IMAGE_PIXELS * sizeof(float));
-  float *scores = cnnrt_alloc(batch * NUM_CLASSES * sizeof(float));
-  void *workspace = cnnrt_alloc(FASHION_MNIST_WORKSPACE_SIZE);
-  if (!input || !scores || !workspace) {
-    fprintf(stderr, "fashion_mnist: out of memory\n");
-    return 2;
-  }
-
   FILE *classes = classes_path ? fopen(classes_path, "w") : NULL;
   if (classes_path && !classes) {
     fprintf(stderr, "%s: %s\n", classes_path, strerror(errno));
     return 2;
   }
-  size_t correct = 0, confusion[NUM_CLASSES][NUM_CLASSES] = {{0}};
+  unsigned char *guesses = malloc(count);
+  Range ranges[64];
+  if (!guesses) {
+    fprintf(stderr, "fashion_mnist: out of memory\n");
+    return 2;
+  }
   double t0 = now();
-  for (size_t first = 0; first < count; first += batch) {
-    size_t n = count - first < batch ? count - first : batch;
-    memset(input, 0, batch * IMAGE_PIXELS * sizeof(float));
-    for (size_t i = 0; i < n * IMAGE_PIXELS; i++)
-      input[i] = (float)pixels[first * IMAGE_PIXELS + i] / 255.0f;
-    int rc = fashion_mnist_run(input, scores, workspace);
-    if (rc != CNNRT_OK) {
-      fprintf(stderr, "fashion_mnist_run: %s\n", cnnrt_strerror(rc));
+  size_t nbatches = (count + batch - 1) / batch;
+  for (long t = 0; t < nthreads; t++) { /* whole batches per thread */
+    size_t b0 = nbatches * (size_t)t / (size_t)nthreads, b1 = nbatches * (size_t)(t + 1) / (size_t)nthreads;
+    ranges[t] = (Range){.pixels = pixels, .first = b0 * batch, .last = b1 * batch < count ? b1 * batch : count,
+                        .batch = batch, .guesses = guesses};
+    if (t > 0 && pthread_create(&ranges[t].tid, NULL, classify, &ranges[t])) {
+      fprintf(stderr, "fashion_mnist: cannot start thread %ld\n", t);
       return 2;
     }
-    for (size_t i = 0; i < n; i++) {
-      size_t guess = cnnrt_argmax(scores + i * NUM_CLASSES, NUM_CLASSES);
-      size_t truth = labels[first + i];
-      correct += guess == truth;
-      confusion[truth][guess]++;
-      if (classes) fprintf(classes, "%zu%s", guess, (first + i) % 100 == 99 || first + i == count - 1 ? "\n" : "");
-    }
+  }
+  classify(&ranges[0]);
+  int rc = CNNRT_OK;
+  for (long t = 0; t < nthreads; t++) {
+    if (t > 0) pthread_join(ranges[t].tid, NULL);
+    if (ranges[t].rc != CNNRT_OK) rc = ranges[t].rc;
+  }
+  if (rc != CNNRT_OK) {
+    fprintf(stderr, "fashion_mnist_run: %s\n", rc < 0 ? "out of memory" : cnnrt_strerror(rc));
+    return 2;
+  }
+  size_t correct = 0, confusion[NUM_CLASSES][NUM_CLASSES] = {{0}};
+  for (size_t i = 0; i < count; i++) {
+    size_t guess = guesses[i], truth = labels[i];
+    correct += guess == truth;
+    confusion[truth][guess]++;
+    if (classes) fprintf(classes, "%zu%s", guess, i % 100 == 99 || i == count - 1 ? "\n" : "");
   }
   double seconds = now() - t0;
   if (classes && fclose(classes)) {
@@ -307,8 +360,8 @@ int main(int argc, char **argv) {
   }
   printf("cnnc accuracy: %.2f%% (%zu/%zu)\n", 100.0 * (double)correct / (double)count, correct,
          count);
-  printf("speed: %.0f images/s (%.3f s for %zu images, batch %zu, workspace %lld bytes)\n",
-         seconds > 0 ? (double)count / seconds : 0.0, seconds, count, batch,
+  printf("speed: %.0f images/s (%.3f s for %zu images, batch %zu, %ld thread%s, workspace %lld bytes each)\n",
+         seconds > 0 ? (double)count / seconds : 0.0, seconds, count, batch, nthreads, nthreads > 1 ? "s" : "",
          (long long)FASHION_MNIST_WORKSPACE_SIZE);
 
   long pt_correct, pt_total;
@@ -324,9 +377,7 @@ int main(int argc, char **argv) {
     printf("%s\n", agree ? "cnnc and PyTorch agree" : "MISMATCH: cnnc and PyTorch disagree");
     status = agree ? 0 : 1;
   }
-  cnnrt_free(input);
-  cnnrt_free(scores);
-  cnnrt_free(workspace);
+  free(guesses);
   free(img.data);
   free(lab.data);
   return status;

@@ -23,11 +23,15 @@ if [ ! -f "$elf" ]; then
   exit 2
 fi
 secs=${RUN_TIMEOUT:-300}
+# $RUN_ARGS: the program's command line (semihosting SYS_GET_CMDLINE),
+# after its name; words without commas
+args=",arg=$(basename "$elf")"
+for w in ${RUN_ARGS:-}; do args="$args,arg=$w"; done
 # -nographic routes the (unused) UART and the monitor to stdio; semihosting
 # output goes straight to QEMU's stdout and stderr.  </dev/null keeps QEMU
 # off the terminal, so a timeout cannot leave it in raw mode.
 timeout -k 5 "$secs" qemu-system-arm -M "$board" -nographic \
-  -semihosting-config enable=on,target=native -kernel "$elf" "$@" </dev/null
+  -semihosting-config "enable=on,target=native$args" -kernel "$elf" "$@" </dev/null
 status=$?
 if [ $status -eq 124 ]; then
   echo "$0: $elf did not finish within $secs s on $board" >&2

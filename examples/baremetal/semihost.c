@@ -10,6 +10,7 @@
 
 enum {
   SYS_WRITE0 = 0x04,
+  SYS_GET_CMDLINE = 0x15,
   SYS_EXIT = 0x18,
   SYS_EXIT_EXTENDED = 0x20,
   ADP_STOPPED_APPLICATION_EXIT = 0x20026,
@@ -24,6 +25,16 @@ static int semihost(int op, const void *arg) {
 }
 
 void sh_puts(const char *s) { semihost(SYS_WRITE0, s); }
+
+int sh_cmdline(char *buf, int len) {
+  struct {
+    char *buf;
+    int len;
+  } block = {buf, len};
+  if (len < 1 || semihost(SYS_GET_CMDLINE, &block) != 0) return -1;
+  buf[block.len < len ? block.len : len - 1] = 0;
+  return 0;
+}
 
 /* Writes v's decimal digits ending just before `end`; returns the first. */
 static char *format_u32(uint32_t v, char *end) {

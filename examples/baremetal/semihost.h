@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 void sh_puts(const char *s);          /* no newline added */
+int sh_cmdline(char *buf, int len);   /* the command line (QEMU: -semihosting-config ...,arg=...); 0 or -1 */
 void sh_put_u32(uint32_t v);          /* decimal */
 void sh_put_i32(int32_t v);           /* decimal */
 void sh_put_hex(uint32_t v);          /* 0x%08x */
