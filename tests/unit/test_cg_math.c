@@ -40,14 +40,35 @@ typedef struct {
   LLVMExecutionEngineRef ee;
 } Jit;
 
-/* Builds `float name(float x) { return emit(x); }` and JITs it. */
-static UnaryFn jit_unary(Jit *j, Emit emit, int width) {
+/* A fresh context, module and builder in j->cg. */
+static CodeGen *jit_start(Jit *j) {
   CodeGen *cg = &j->cg;
   memset(j, 0, sizeof *j);
   cg->ctx = LLVMContextCreate();
   cg->mod = LLVMModuleCreateWithNameInContext("t", cg->ctx);
   cg->b = LLVMCreateBuilderInContext(cg->ctx);
   cg_init_types(cg);
+  return cg;
+}
+
+/* Verifies the module and JITs it for the host: the address of "f". */
+static uintptr_t jit_finish(Jit *j) {
+  char *err = NULL;
+  assert_false(LLVMVerifyModule(j->cg.mod, LLVMReturnStatusAction, &err));
+  LLVMDisposeMessage(err);
+  LLVMLinkInMCJIT();
+  LLVMInitializeNativeTarget();
+  LLVMInitializeNativeAsmPrinter();
+  struct LLVMMCJITCompilerOptions opts;
+  LLVMInitializeMCJITCompilerOptions(&opts, sizeof opts);
+  opts.OptLevel = 2;
+  assert_false(LLVMCreateMCJITCompilerForModule(&j->ee, j->cg.mod, &opts, sizeof opts, &err));
+  return (uintptr_t)LLVMGetFunctionAddress(j->ee, "f");
+}
+
+/* Builds `float name(float x) { return emit(x); }` and JITs it. */
+static UnaryFn jit_unary(Jit *j, Emit emit, int width) {
+  CodeGen *cg = jit_start(j);
   LLVMTypeRef ft = LLVMFunctionType(cg->f32, &cg->f32, 1, 0);
   cg->fn = LLVMAddFunction(cg->mod, "f", ft);
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "entry");
@@ -62,17 +83,7 @@ static UnaryFn jit_unary(Jit *j, Emit emit, int width) {
     r = emit(cg, x);
   }
   LLVMBuildRet(cg->b, r);
-  char *err = NULL;
-  assert_false(LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &err));
-  LLVMDisposeMessage(err);
-  LLVMLinkInMCJIT();
-  LLVMInitializeNativeTarget();
-  LLVMInitializeNativeAsmPrinter();
-  struct LLVMMCJITCompilerOptions opts;
-  LLVMInitializeMCJITCompilerOptions(&opts, sizeof opts);
-  opts.OptLevel = 2;
-  assert_false(LLVMCreateMCJITCompilerForModule(&j->ee, cg->mod, &opts, sizeof opts, &err));
-  return (UnaryFn)(uintptr_t)LLVMGetFunctionAddress(j->ee, "f");
+  return (UnaryFn)jit_finish(j);
 }
 
 typedef uint32_t (*DivFn)(uint32_t, uint32_t);
@@ -80,29 +91,14 @@ typedef uint32_t (*DivFn)(uint32_t, uint32_t);
 /* `uint32_t f(uint32_t x, uint32_t d) { return cg_udiv32(x, d); }` with
  * no divide instruction (the Armv6-M path), JITted for the host. */
 static DivFn jit_udiv(Jit *j) {
-  CodeGen *cg = &j->cg;
-  memset(j, 0, sizeof *j);
-  cg->ctx = LLVMContextCreate();
-  cg->mod = LLVMModuleCreateWithNameInContext("t", cg->ctx);
-  cg->b = LLVMCreateBuilderInContext(cg->ctx);
-  cg_init_types(cg);
+  CodeGen *cg = jit_start(j);
   cg->no_div = true;
   LLVMTypeRef pt[2] = {cg->i32, cg->i32};
   cg->fn = LLVMAddFunction(cg->mod, "f", LLVMFunctionType(cg->i32, pt, 2, 0));
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, cg->fn, "entry");
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
   LLVMBuildRet(cg->b, cg_udiv32(cg, LLVMGetParam(cg->fn, 0), LLVMGetParam(cg->fn, 1)));
-  char *err = NULL;
-  assert_false(LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &err));
-  LLVMDisposeMessage(err);
-  LLVMLinkInMCJIT();
-  LLVMInitializeNativeTarget();
-  LLVMInitializeNativeAsmPrinter();
-  struct LLVMMCJITCompilerOptions opts;
-  LLVMInitializeMCJITCompilerOptions(&opts, sizeof opts);
-  opts.OptLevel = 2;
-  assert_false(LLVMCreateMCJITCompilerForModule(&j->ee, cg->mod, &opts, sizeof opts, &err));
-  return (DivFn)(uintptr_t)LLVMGetFunctionAddress(j->ee, "f");
+  return (DivFn)jit_finish(j);
 }
 
 static void jit_free(Jit *j) {
