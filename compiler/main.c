@@ -69,6 +69,9 @@ static const char usage[] =
     "  --profile          count cycles per layer in NAME_profile_ticks[] (for tuning; see docs/bench.md)\n"
     "  --stats            print per layer FLOPs, weight and activation bytes, thread split, kernel\n"
     "                     and tiling\n"
+    "  --check            run every pass but code generation (every error of the model, the\n"
+    "                     kernels and the memory plan) and write nothing; with --stats, --dump or\n"
+    "                     --emit-dot, print or write those\n"
     "  --help             print this help\n"
     "  --version          print the version\n"
     "\n"
@@ -90,6 +93,7 @@ typedef struct {
   int nshapes, capshapes;
   Arena args;        /* their memory */
   bool stats;        /* --stats */
+  bool check;        /* --check: no code generation, no object or header */
   bool random_weights; /* --random-weights */
   uint64_t seed;       /* its SEED */
   const char *weights;   /* --weights FILE */
@@ -212,6 +216,8 @@ static int parse_args(int argc, char **argv, Cli *c) {
       c->o.profile = true;
     } else if (!strcmp(a, "--stats")) {
       c->stats = true;
+    } else if (!strcmp(a, "--check")) {
+      c->check = true;
     } else if (!strcmp(a, "--emit-llvm")) {
       c->o.emit_llvm = true;
     } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
@@ -270,12 +276,16 @@ static int parse_args(int argc, char **argv, Cli *c) {
     }
   }
   if (!c->input && !diag_error_count()) error_plain("no model file given (see cnnc --help)");
-  if (c->input && !strcmp(c->input, "-") && !c->o.output && !c->emit_yaml && !diag_error_count())
+  if (c->input && !strcmp(c->input, "-") && !c->o.output && !c->emit_yaml && !c->check && !diag_error_count())
     error_plain("reading the model from standard input needs -o FILE");
   if (c->emit_yaml && !c->o.output && (c->o.header || c->o.emit_llvm || c->o.emit_asm || c->stats || c->dot))
     error_plain("--emit-yaml without -o only converts the model: give -o FILE to compile it too (for %s)",
                 c->o.header ? "--header" : c->o.emit_llvm ? "--emit-llvm" : c->o.emit_asm ? "--emit-asm"
                 : c->stats ? "--stats" : "--emit-dot");
+  if (c->check && (c->o.output || c->o.header || c->o.emit_llvm || c->o.emit_asm || c->emit_yaml || c->depfile))
+    error_plain("--check writes no object: it cannot take %s", c->o.output ? "-o" : c->o.header ? "--header"
+                : c->o.emit_llvm ? "--emit-llvm" : c->o.emit_asm ? "--emit-asm"
+                : c->emit_yaml ? "--emit-yaml" : "--depfile");
   return diag_error_count() ? 2 : 0;
 }
 
@@ -400,12 +410,17 @@ static bool plan_yaml(Arena *arena, Cli *c) {
 /* Plans -o and --header (after the inputs are known, before any work),
  * and the --emit-yaml files.  With -o naming a device or FIFO and no
  * --header, no header is written (`-o /dev/null` checks that a model
- * compiles).  --emit-yaml without -o writes only the spec and its weights. */
+ * compiles).  --emit-yaml without -o writes only the spec and its weights;
+ * --check, only --emit-dot's graph. */
 static bool plan_outputs(Arena *arena, Cli *c) {
   c->o.obj_out = c->o.hdr_out = c->o.asm_out = -2;
   c->dep_out = c->depfile ? out_plan(c->depfile, "dependency file") : -2;
   if (c->dep_out == -1) return false;
   if (c->emit_yaml && !c->o.output) return plan_yaml(arena, c);
+  if (c->check) {
+    c->dot_out = c->dot ? out_plan(c->dot, "graph file") : -2;
+    return c->dot_out != -1;
+  }
   if (!c->o.output) c->o.output = stem_with(arena, c->input, c->o.emit_llvm ? ".ll" : ".o");
   if (!c->o.header && !is_special(c->o.output)) c->o.header = replace_ext(arena, c->o.output, ".h");
   c->o.obj_out = out_plan(c->o.output, c->o.emit_llvm ? "LLVM IR file" : "object file");
@@ -469,7 +484,7 @@ static int compile(Arena *arena, Cli *c) {
   if (!g || !plan_outputs(arena, c)) return 1;
   if (c->emit_yaml && !write_yaml(g, c)) return 1;
   if (c->dep_out >= 0 && !write_depfile(arena, c)) return 1;
-  if (c->o.obj_out < 0) return out_commit() ? 0 : 1; /* a conversion: nothing to compile */
+  if (c->o.obj_out < 0 && !c->check) return out_commit() ? 0 : 1; /* a conversion: nothing to compile */
   g->cpu_level = target_cpu_level(&t);
   fold_bn(g);
   fuse(g);
@@ -488,6 +503,7 @@ static int compile(Arena *arena, Cli *c) {
     const char *dot = dot_text(g, &dlen);
     if (!dot || !out_write(c->dot_out, dot, dlen)) return 1;
   }
+  if (c->check) return out_commit() ? 0 : 1;
   if (!codegen_emit(g, &c->o)) return 1;
   if (c->stats && !c->o.emit_llvm) print_footprint(g, &t);
   size_t hlen;

@@ -220,41 +220,53 @@ static int remove_driver(void **state) {
   return 0;
 }
 
+/* cnnc's arguments for case c, up to the output options: the model,
+ * --name for ONNX, the run's option, CNNC_GOLDEN_EXTRA (one more option for
+ * every case: the sanitized build's -O0, tests/CMakeLists.txt) and the
+ * case's options.txt (extra cnnc options, e.g. --random-weights SEED for
+ * weights too large to commit; tools/make_golden_scale.py), read into
+ * `opts`.  Returns the count; argv has room for 16 and 4 more are left. */
+static int case_args(const Case *c, char opts[256], char *argv[20]) {
+  char optpath[4200];
+  opts[0] = 0;
+  if (fmt(optpath, sizeof optpath, "%s/options.txt", c->dir)) {
+    FILE *of = fopen(optpath, "r");
+    if (of) {
+      if (!fgets(opts, 256, of)) opts[0] = 0;
+      fclose(of);
+      opts[strcspn(opts, "\n")] = 0;
+    }
+  }
+  int n = 0;
+  argv[n++] = (char *)getenv("CNNC");
+  argv[n++] = (char *)c->model;
+  if (c->onnx) argv[n++] = "--name", argv[n++] = (char *)c->name;
+  if (c->opt) argv[n++] = (char *)c->opt;
+  const char *extra_opt = getenv("CNNC_GOLDEN_EXTRA");
+  if (extra_opt && *extra_opt) argv[n++] = (char *)extra_opt;
+  for (char *save, *tok = strtok_r(opts, " ", &save); tok && n < 16; tok = strtok_r(NULL, " ", &save))
+    argv[n++] = tok;
+  argv[n] = NULL;
+  return n;
+}
+
 static void test_case(void **state) {
   const Case *c = *state;
-  const char *cnnc = env("CNNC"), *src = env("CNNC_SOURCE_DIR");
+  const char *src = env("CNNC_SOURCE_DIR");
+  env("CNNC");
   const char *rt_inc = env("CNNRT_INCLUDE"), *rt_lib = env("CNNRT_LIB"), *cc = env("CC");
 
-  char tmp[4096], yaml[4096], obj[4096], hdr[4096], exe[4096];
+  char tmp[4096], obj[4096], hdr[4096], exe[4096];
   const char *base = getenv("TMPDIR");
   PATH_FMT(tmp, "%s/cnnc_golden_%s_XXXXXX", base && *base ? base : "/tmp", c->name);
   assert_non_null(mkdtemp(tmp));
-  PATH_FMT(yaml, "%s", c->model);
   PATH_FMT(obj, "%s/out.o", tmp);
   PATH_FMT(hdr, "%s/out.h", tmp);
   PATH_FMT(exe, "%s/driver", tmp);
 
-  /* options.txt: extra cnnc options of the case (e.g. --random-weights SEED
-   * for weights too large to commit; tools/make_golden_scale.py) */
-  char optpath[4096], opts[256] = "";
-  PATH_FMT(optpath, "%s/options.txt", c->dir);
-  FILE *of = fopen(optpath, "r");
-  if (of) {
-    if (!fgets(opts, sizeof opts, of)) opts[0] = 0;
-    fclose(of);
-    opts[strcspn(opts, "\n")] = 0;
-  }
-  char *compile[16] = {(char *)cnnc, yaml, "-o", obj};
-  int nc = 4;
-  if (c->onnx) compile[nc++] = "--name", compile[nc++] = (char *)c->name;
-  if (c->opt) compile[nc++] = (char *)c->opt;
-  /* CNNC_GOLDEN_EXTRA: one more option for every case (the sanitized build's
-   * -O0, tests/CMakeLists.txt) */
-  const char *extra_opt = getenv("CNNC_GOLDEN_EXTRA");
-  if (extra_opt && *extra_opt) compile[nc++] = (char *)extra_opt;
-  for (char *save, *tok = strtok_r(opts, " ", &save); tok && nc < 15; tok = strtok_r(NULL, " ", &save))
-    compile[nc++] = tok;
-  compile[nc] = NULL;
+  char opts[256], *compile[20];
+  int nc = case_args(c, opts, compile);
+  compile[nc++] = "-o", compile[nc++] = obj, compile[nc] = NULL;
   if (run(compile, NULL, 0) != 0)
     fail_msg("%s: cnnc failed (temporary files in %s)", c->name, tmp);
   if (!file_exists(obj) || !file_exists(hdr))
@@ -301,6 +313,19 @@ static void test_case(void **state) {
     fail_msg("%s%s%s: outputs or return codes wrong (see above; files in %s)", c->name,
              c->opt ? " " : "", c->opt ? c->opt : "", tmp);
   rm_tree(tmp);
+}
+
+/* CNNC_GOLDEN_WHEN=TEXT (the Winograd and fused-depthwise runs): whether
+ * the case compiled with the run's option has a layer the option changes,
+ * TEXT in the kernel column of `cnnc --check --stats` (no code generation;
+ * without such a layer the object is the default run's).  A case whose
+ * check fails is kept, for its test to report. */
+static bool case_changed(const Case *c, const char *when) {
+  static char out[1 << 18];
+  char opts[256], *argv[20];
+  int n = case_args(c, opts, argv);
+  argv[n++] = "--check", argv[n++] = "--stats", argv[n] = NULL;
+  return run(argv, out, sizeof out) != 0 || strstr(out, when) != NULL;
 }
 
 static int by_name(const void *a, const void *b) {
@@ -400,12 +425,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "test_golden: CNNC_GOLDEN_SHARD must be k/n with 0 <= k < n, not '%s'\n", shard);
     return 1;
   }
-  int m = 0;
+  const char *when = getenv("CNNC_GOLDEN_WHEN");
+  if (when && !*when) when = NULL;
+  int m = 0, considered = 0;
   for (int i = 0; i < n; i++) {
     int wanted = argc < 2 && i % shard_n == shard_k; /* named cases: any shard */
     for (int a = 1; a < argc; a++)
       wanted |= strcmp(argv[a], found[i].name) == 0;
     if (!wanted)
+      continue;
+    considered++;
+    found[i].opt = opt;
+    if (when && !case_changed(&found[i], when))
       continue;
     for (int o = 0; o < nopt; o++, m++) {
       cases[m] = found[i];
@@ -416,9 +447,16 @@ int main(int argc, char **argv) {
     }
   }
   if (m == 0) {
-    fprintf(stderr, "test_golden: no case matches the arguments\n");
+    if (when)
+      fprintf(stderr, "test_golden: no case has a layer that %s changes ('%s' in cnnc --check --stats)\n",
+              opt ? opt : "", when);
+    else
+      fprintf(stderr, "test_golden: no case matches the arguments\n");
     return 1;
   }
+  if (when)
+    printf("test_golden: %d of %d cases have a layer that %s changes ('%s' in cnnc --check --stats); "
+           "the others compile to the default run's object\n", m, considered, opt ? opt : "", when);
   int rc = _cmocka_run_group_tests("golden", tests, (size_t)m, compile_driver, remove_driver);
   free(names);
   free(tests);
