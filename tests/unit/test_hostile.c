@@ -437,6 +437,33 @@ static void test_input_stdin(void **state) {
   assert_non_null(find(&after, "s.h"));
 }
 
+/* ---- --check ---- */
+
+/* --check writes nothing (no object, no header, not MODEL.o by default),
+ * refuses the options that would write code, writes --emit-dot's graph,
+ * and reports a model's errors like a compile. */
+static void test_check(void **state) {
+  Snap s = snap();
+  Result r = RUN("m.yaml", "--check", "--stats");
+  if (r.status != 0) fail_msg("%s", r.err);
+  Snap after = snap();
+  assert_same(&s, &after, NULL);
+  r = RUN("m.yaml", "--check", "-o", "c.o");
+  expect_error(&s, &r, "--check writes no object: it cannot take -o");
+  r = RUN("m.yaml", "--check", "--emit-asm", "c.s");
+  expect_error(&s, &r, "--check writes no object: it cannot take --emit-asm");
+  r = RUN("m.yaml", "--check", "--emit-dot", "g.dot");
+  if (r.status != 0) fail_msg("%s", r.err);
+  Snap dot = snap();
+  assert_same(&s, &dot, (const char *const[]){"g.dot", NULL});
+  assert_non_null(find(&dot, "g.dot"));
+  write_text("bad.yaml", "cnnc: 1\nname: b\ninputs:\n  - {name: x, shape: [1, 4]}\n"
+                         "layers:\n  - {name: fc, op: dense}\n");
+  Snap s2 = snap();
+  r = RUN("bad.yaml", "--check");
+  expect_error(&s2, &r, "bad.yaml:6:");
+}
+
 /* ---- --emit-yaml ---- */
 
 /* The spec and the safetensors file beside it are outputs like any other:
@@ -772,6 +799,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_input_devices, setup, teardown),
       cmocka_unit_test_setup_teardown(test_input_binary, setup, teardown),
       cmocka_unit_test_setup_teardown(test_input_stdin, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_check, setup, teardown),
       cmocka_unit_test_setup_teardown(test_emit_yaml_is_an_input, setup, teardown),
       cmocka_unit_test_setup_teardown(test_emit_yaml_outputs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_emit_yaml_failed_run, setup, teardown),
