@@ -39,8 +39,7 @@ typedef struct {
   const Node *n;
   bool dw;                 /* depthwise */
   bool in_blocked;         /* input layout NCHW<V>c */
-  bool roll_kh;            /* the kernel-row loop stays a loop (kh_loop_end) */
-  bool roll_kw;            /* so does the loop over a row's taps (taps_rolled) */
+  bool roll_kw;            /* the loop over a row's taps stays a loop (taps_rolled) */
   int V, ocb, owb;         /* vector lanes, oc blocks, columns per block */
   int ocn;                 /* oc blocks of the group being emitted: ocb, or fewer in the
                               last group when ocb does not divide OCB */
@@ -86,17 +85,19 @@ static LLVMValueRef in_index(CodeGen *cg, Conv *k, LLVMValueRef c, LLVMValueRef 
   return cg_muladd(cg, pix, k->V, lane);
 }
 
-/* The loop over kernel rows.  Where the reduction is short (the first
- * layer's few input channels read from the NCHW image; depthwise, which
- * has none), LLVM unrolled it (and the channel loop) completely; the
- * weights of every tap were then invariant in the row loop and hoisted
- * out of it, more vectors than there are registers, and every block
- * reloaded them from the stack.  A rolled kh loop indexes the weights by
- * kh, so they are loaded where they are used. */
-static void kh_loop_end(CodeGen *cg, const Conv *k, Loop *l) {
-  if (k->roll_kh) cg_loop_end_rolled(cg, l);
-  else cg_loop_end(cg, l);
-}
+/* The loop over kernel rows stays a loop on every target.  Where the
+ * reduction is short (the first layer's few input channels read from the
+ * NCHW image; depthwise, which has none), LLVM unrolled it (and the
+ * channel loop) completely; the weights of every tap were then invariant
+ * in the row loop and hoisted out of it, more vectors than there are
+ * registers, and every block reloaded them from the stack.  Unrolled on a
+ * blocked input, the rows' pointers and taps outlived the registers: the
+ * stride-2 3x3 layers of resnet18 and resnet50 had 994 and more stack
+ * accesses in their inner loops on AVX2, none rolled (with the taps of a
+ * stride > 1 rolled too, Conv.roll_kw), and the rolled kernels took 0.94
+ * to 0.96 of resnet18's time and 0.98 of resnet50's (timed alternately
+ * with the unrolled ones on one core, 2026-12-01). */
+static void kh_loop_end(CodeGen *cg, Loop *l) { cg_loop_end_rolled(cg, l); }
 
 static void acc_init(CodeGen *cg, Conv *k, int width) {
   for (int o = 0; o < k->ocn; o++) {
@@ -192,7 +193,7 @@ static void channel_taps(CodeGen *cg, Conv *k, LLVMValueRef c, LLVMValueRef cb, 
       }
     }
   }
-  kh_loop_end(cg, k, &lkh);
+  kh_loop_end(cg, &lkh);
 }
 
 /* Accumulates one block of `width` columns starting at ow0 (dynamic
@@ -249,7 +250,7 @@ static void block_depthwise(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t stat
       }
     }
   }
-  kh_loop_end(cg, k, &lkh);
+  kh_loop_end(cg, &lkh);
 }
 
 /* Stores the accumulators: plus what `out` already holds when `add_out`
@@ -370,8 +371,7 @@ static Conv conv_of(CodeGen *cg, const Node *n, const Node *x) {
   CNNC_ASSERT(!k.in_blocked || x->cblock == k.V);
   k.OCB = (k.OC + k.V - 1) / k.V;
   k.ocn = k.ocb;
-  k.roll_kh = k.dw || !k.in_blocked || cg->index32; /* 32-bit cores: 13 core registers for the row pointers */
-  k.roll_kw = (k.dw || !k.in_blocked) && k.KW > 1;
+  k.roll_kw = (k.dw || !k.in_blocked || k.sw > 1 || !cg->opt->target->fma) && k.KW > 1;
   k.OHo = k.OH;
   k.vt = LLVMVectorType(cg->f32, (unsigned)k.V);
   return k;

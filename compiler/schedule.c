@@ -165,8 +165,10 @@ static void schedule_conv(const Graph *g, Node *n, const TargetInfo *t) {
      * without FMA */
     int room = t->nregs - 3 - !t->fma;
     /* the in-order Cortex-M cores' scheduler loads a tap's inputs for all
-     * columns before the multiply-adds: room for both */
-    if (t->arch->bare_metal) room = (t->nregs - 2) / 2;
+     * columns before the multiply-adds, and so does x86's without FMA
+     * (SSE2's two-operand multiply overwrites the input it loaded): room
+     * for both (measured on SSE2: 8 columns, 2 accumulators on the stack) */
+    if (t->arch->bare_metal || !t->fma) room = (t->nregs - 2) / 2;
     int cap = t->acc < room ? t->acc : room;
     if (cap < 1) cap = 1; /* armv6-m: one accumulator */
     int64_t OW = n->shape.dim[3], nblk = ceil_div(OW, cap);

@@ -62,7 +62,7 @@ static const TargetArch arch_table[] = {
                     .features = ""},
     /* M-profile without FPU: every float operation is a libgcc call
      * (__aeabi_fadd, ...); 13 core registers, of which the kernels get few */
-    [A_V7M] = {.name = "armv7-m", .vec = 1, .nregs = 8, .acc = 1, .fma = false, .fpu = false, .index_bits = 32,
+    [A_V7M] = {.name = "armv7-m", .vec = 1, .nregs = 8, .acc = 2, .fma = false, .fpu = false, .index_bits = 32,
                .bare_metal = true, .clock = CLOCK_DWT, .l1 = 16 << 10, .l2 = 64 << 10, .features = ""},
     /* Armv6-M (M0, M0+): no DWT cycle counter either, and no divide instruction */
     [A_V6M] = {.name = "armv6-m", .vec = 1, .nregs = 4, .acc = 1, .fma = false, .fpu = false, .index_bits = 32,
