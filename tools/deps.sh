@@ -17,7 +17,7 @@ CNNC_DEPS=(build-essential cmake binutils llvm-19-dev libyaml-dev libcmocka-dev
 # AArch64; the bare-metal Arm toolchain, newlib and qemu-system-arm for
 # the Cortex-M boards (mps2-an385, mps2-an500, mps3-an547).
 CNNC_TEST_DEPS=(clang-19 libclang-rt-19-dev)
-# (tools/test.sh --cross)
+# (tools/test.sh, unless --no-cross)
 CNNC_CROSS_DEPS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
                  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 CNNC_FUZZ_TARGETS="spec codegen safetensors onnx onnx_graph"
