@@ -96,8 +96,8 @@ static LLVMValueRef in_index(CodeGen *cg, Conv *k, LLVMValueRef c, LLVMValueRef 
  * accesses in their inner loops on AVX2, none rolled (with the taps of a
  * stride > 1 rolled too, Conv.roll_kw), and the rolled kernels took 0.94
  * to 0.96 of resnet18's time and 0.98 of resnet50's (timed alternately
- * with the unrolled ones on one core, 2026-12-01). */
-static void kh_loop_end(CodeGen *cg, Loop *l) { cg_loop_end_rolled(cg, l); }
+ * with the unrolled ones on one core, 2026-12-01).  Both kh loops
+ * (channel_taps, block_depthwise) end with cg_loop_end_rolled. */
 
 static void acc_init(CodeGen *cg, Conv *k, int width) {
   for (int o = 0; o < k->ocn; o++) {
@@ -193,7 +193,7 @@ static void channel_taps(CodeGen *cg, Conv *k, LLVMValueRef c, LLVMValueRef cb, 
       }
     }
   }
-  kh_loop_end(cg, &lkh);
+  cg_loop_end_rolled(cg, &lkh); /* kernel rows stay a loop (the note before acc_init) */
 }
 
 /* Accumulates one block of `width` columns starting at ow0 (dynamic
@@ -250,7 +250,7 @@ static void block_depthwise(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t stat
       }
     }
   }
-  kh_loop_end(cg, &lkh);
+  cg_loop_end_rolled(cg, &lkh); /* kernel rows stay a loop (the note before acc_init) */
 }
 
 /* Stores the accumulators: plus what `out` already holds when `add_out`

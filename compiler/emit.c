@@ -137,9 +137,13 @@ static void measure(CodeGen *cg, LLVMMemoryBufferRef buf) {
  * (the code has no recursion; calls into memcpy/memset and libgcc are not
  * counted), plus the return addresses x86-64 pushes. */
 typedef struct {
+  const char *name;
+  int64_t size;
+} Frame;
+
+typedef struct {
   CodeGen *cg;
-  const char **names;
-  int64_t *sizes;
+  Frame *f;
   int n, cap;
 } Frames;
 
@@ -150,15 +154,8 @@ static void frame_diag(LLVMDiagnosticInfoRef info, void *ctx) {
   long long size;
   char name[512];
   if (p && sscanf(p, "stack frame size (%lld) exceeds limit (0) in function '%511[^']'", &size, name) == 2) {
-    if (fr->n == fr->cap) {
-      int cap = fr->cap ? 2 * fr->cap : 256;
-      const char **names = arena_array(fr->cg->arena, (size_t)cap, sizeof *names);
-      int64_t *sizes = arena_array(fr->cg->arena, (size_t)cap, sizeof *sizes);
-      for (int i = 0; i < fr->n; i++) names[i] = fr->names[i], sizes[i] = fr->sizes[i];
-      fr->names = names, fr->sizes = sizes, fr->cap = cap;
-    }
-    fr->names[fr->n] = arena_printf(fr->cg->arena, "%s", name);
-    fr->sizes[fr->n++] = size;
+    Frame f = {arena_printf(fr->cg->arena, "%s", name), size};
+    VEC_PUSH(fr->cg->arena, fr->f, fr->n, fr->cap, f);
   } else if (LLVMGetDiagInfoSeverity(info) == LLVMDSError) {
     error_plain("LLVM: %s", d);
   }
@@ -169,7 +166,7 @@ static int64_t frame_of(const Frames *fr, LLVMValueRef f) {
   size_t len;
   const char *name = LLVMGetValueName2(f, &len);
   for (int i = fr->n - 1; i >= 0; i--)
-    if (strlen(fr->names[i]) == len && !memcmp(fr->names[i], name, len)) return fr->sizes[i];
+    if (strlen(fr->f[i].name) == len && !memcmp(fr->f[i].name, name, len)) return fr->f[i].size;
   return 0; /* no diagnostic: no frame */
 }
 
