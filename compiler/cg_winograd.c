@@ -187,16 +187,17 @@ static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef row_in = k->OH % 4 ? LLVMBuildOr(cg->b, LLVMBuildNot(cg->b, last_row, ""),
                                                 LLVMBuildICmp(cg->b, LLVMIntSLT, li.iv, cg_i64(cg, k->OH % 4), ""), "")
                                   : NULL;
+  /* the row's first output; its columns follow V floats apart */
+  LLVMValueRef idx0 = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->OH, oh), k->OW, ow0), cg_i64(cg, k->V));
   for (int j = 0; j < 4; j++) {
     LLVMValueRef y = lin(cg, k, AT[j], v, 6, 1);
-    LLVMValueRef ow = cg_add(cg, ow0, cg_i64(cg, j));
     LLVMValueRef in = row_in;
     if (k->OW % 4 && j >= k->OW % 4) {
       LLVMValueRef c_ok = LLVMBuildNot(cg->b, last_col, "");
       in = in ? LLVMBuildAnd(cg->b, in, c_ok, "") : c_ok;
     }
     LLVMBasicBlockRef join = in ? cg_if_begin(cg, in, "in") : NULL;
-    LLVMValueRef idx = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->OH, oh), k->OW, ow), cg_i64(cg, k->V));
+    LLVMValueRef idx = cg_add(cg, idx0, cg_i64(cg, (int64_t)j * k->V));
     if (bias) y = LLVMBuildFAdd(cg->b, y, bias, "");
     if (k->res) y = LLVMBuildFAdd(cg->b, y, cg_vload(cg, k->vt, k->res, idx), "res");
     cg_vstore(cg, cg_act(cg, &k->n->act, y), k->out, idx);
