@@ -1,18 +1,20 @@
 /*
- * cg_cpu.c: the CPU check of an x86-64 object, so that a model built for
+ * cg_cpu.c: the CPU probe of an x86-64 object, so that a model built for
  * AVX2 or AVX-512 returns CNNRT_ERR_CPU on an older machine instead of
- * dying of SIGILL.
+ * dying of SIGILL, and an object built for several CPUs (--cpu A,B,...)
+ * runs the variant of the highest level the machine has.
  *
- * needs: Graph.cpu_level (target_cpu_level: the x86-64 psABI level the
- * kernels were built for, 2-4; 0 emits nothing); gives: the internal
- * function `<name>.cpu_state`, which returns 1 when this CPU has the
- * level and 2 when not.  It runs cpuid (leaves 0, 1, 7 and 0x80000001)
- * and, when the OS enables XSAVE, xgetbv (the OS must save the YMM, and
- * for AVX-512 the ZMM and mask, registers), once: the answer is cached in
- * an internal global (relaxed atomic: every thread computes the same
- * value).  It is compiled for the x86-64 baseline (its own target-cpu and
- * target-features) and never inlined, so the check itself uses no
- * instruction the machine may lack.
+ * needs: an x86-64 module; gives: the internal function
+ * `<name>.cpu_level`, which returns the highest x86-64 psABI level this
+ * machine has, 1 (the baseline) to 4, for codegen.c's dispatch in
+ * `<name>_run`.  It runs cpuid (leaves 0, 1, 7 and 0x80000001) and, when
+ * the OS enables XSAVE, xgetbv (the OS must save the YMM, and for
+ * AVX-512 the ZMM and mask, registers), once: the answer is cached in an
+ * internal global (relaxed atomic: every thread computes the same value).
+ * It is compiled for the x86-64 baseline (cg_baseline_attrs: its own
+ * target-cpu and target-features, which emit.c's tagging leaves alone)
+ * and never inlined, so the probe uses no instruction the machine may
+ * lack.
  *
  * The levels are the psABI's: v2 = SSE3, SSSE3, SSE4.1, SSE4.2, POPCNT,
  * CMPXCHG16B, LAHF; v3 = v2 + AVX, AVX2, FMA, F16C, BMI1, BMI2, LZCNT,
@@ -52,21 +54,27 @@ static LLVMValueRef if_leaf(CodeGen *cg, LLVMValueRef max, unsigned leaf, LLVMVa
 
 enum { EAX, EBX, ECX, EDX };
 
-LLVMValueRef cg_cpu_state_fn(CodeGen *cg) {
-  int level = cg->g->cpu_level;
-  if (level < 2) return NULL;
-  /* leaf 1 ECX, leaf 7 EBX, leaf 0x80000001 ECX, XCR0 */
-  unsigned m1 = 1u << 0 | 1u << 9 | 1u << 13 | 1u << 19 | 1u << 20 | 1u << 23, m7 = 0, me = 1u << 0, mx = 0;
+/* The masks of one level: leaf 1 ECX, leaf 7 EBX, leaf 0x80000001 ECX, XCR0. */
+typedef struct {
+  unsigned m1, m7, me, mx;
+} LevelMasks;
+
+static LevelMasks level_masks(int level) {
+  LevelMasks k = {1u << 0 | 1u << 9 | 1u << 13 | 1u << 19 | 1u << 20 | 1u << 23, 0, 1u << 0, 0};
   if (level >= 3) {
-    m1 |= 1u << 12 | 1u << 22 | 1u << 27 | 1u << 28 | 1u << 29;
-    m7 |= 1u << 3 | 1u << 5 | 1u << 8;
-    me |= 1u << 5;
-    mx = 0x6;
+    k.m1 |= 1u << 12 | 1u << 22 | 1u << 27 | 1u << 28 | 1u << 29;
+    k.m7 |= 1u << 3 | 1u << 5 | 1u << 8;
+    k.me |= 1u << 5;
+    k.mx = 0x6;
   }
   if (level >= 4) {
-    m7 |= 1u << 16 | 1u << 17 | 1u << 28 | 1u << 30 | 1u << 31;
-    mx = 0xE6;
+    k.m7 |= 1u << 16 | 1u << 17 | 1u << 28 | 1u << 30 | 1u << 31;
+    k.mx = 0xE6;
   }
+  return k;
+}
+
+LLVMValueRef cg_cpu_level_fn(CodeGen *cg) {
   LLVMValueRef state = LLVMAddGlobal(cg->mod, cg->i32, arena_printf(cg->arena, "%s.cpu", cg->g->name));
   LLVMSetInitializer(state, LLVMConstInt(cg->i32, 0, 0));
   LLVMSetLinkage(state, LLVMInternalLinkage);
@@ -74,13 +82,12 @@ LLVMValueRef cg_cpu_state_fn(CodeGen *cg) {
 
   LLVMValueRef saved_fn = cg->fn;
   LLVMBasicBlockRef saved_bb = LLVMGetInsertBlock(cg->b);
-  LLVMValueRef fn = LLVMAddFunction(cg->mod, arena_printf(cg->arena, "%s.cpu_state", cg->g->name),
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, arena_printf(cg->arena, "%s.cpu_level", cg->g->name),
                                     LLVMFunctionType(cg->i32, NULL, 0, 0));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   unsigned noinline = LLVMGetEnumAttributeKindForName("noinline", 8);
   LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, noinline, 0));
-  LLVMAddTargetDependentFunctionAttr(fn, "target-cpu", "x86-64");
-  LLVMAddTargetDependentFunctionAttr(fn, "target-features", "+64bit,+cx8,+fxsr,+mmx,+sse,+sse2");
+  cg_baseline_attrs(cg, fn);
   LLVMBasicBlockRef entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"),
                     probe = LLVMAppendBasicBlockInContext(cg->ctx, fn, "probe"),
                     xget = LLVMAppendBasicBlockInContext(cg->ctx, fn, "xgetbv"),
@@ -97,11 +104,9 @@ LLVMValueRef cg_cpu_state_fn(CodeGen *cg) {
   LLVMValueRef max = cpuid(cg, 0, 0, EAX), ecx1 = if_leaf(cg, max, 1, cpuid(cg, 1, 0, ECX));
   LLVMValueRef ebx7 = if_leaf(cg, max, 7, cpuid(cg, 7, 0, EBX));
   LLVMValueRef emax = cpuid(cg, 0x80000000u, 0, EAX), ecxe = if_leaf(cg, emax, 0x80000001u, cpuid(cg, 0x80000001u, 0, ECX));
-  LLVMValueRef ok = LLVMBuildAnd(cg->b, has_all(cg, ecx1, m1), has_all(cg, ebx7, m7), "");
-  ok = LLVMBuildAnd(cg->b, ok, has_all(cg, ecxe, me), "ok.cpuid");
   /* xgetbv only where the OS enables it (OSXSAVE), or it faults */
   LLVMValueRef osx = has_all(cg, ecx1, 1u << 27);
-  LLVMBuildCondBr(cg->b, LLVMBuildAnd(cg->b, osx, LLVMConstInt(cg->i1, mx != 0, 0), ""), xget, done);
+  LLVMBuildCondBr(cg->b, osx, xget, done);
 
   LLVMPositionBuilderAtEnd(cg->b, xget);
   static const char xtext[] = "xgetbv", xcons[] = "={ax},={dx},{cx},~{dirflag},~{fpsr},~{flags}";
@@ -118,8 +123,15 @@ LLVMValueRef cg_cpu_state_fn(CodeGen *cg) {
   LLVMValueRef xv[2] = {zero, xcr0};
   LLVMBasicBlockRef xb[2] = {probe, xget};
   LLVMAddIncoming(x, xv, xb, 2);
-  ok = LLVMBuildAnd(cg->b, ok, has_all(cg, x, mx), "ok");
-  LLVMValueRef v = LLVMBuildSelect(cg->b, ok, LLVMConstInt(cg->i32, 1, 0), LLVMConstInt(cg->i32, 2, 0), "state");
+  /* the highest level whose every bit is there (each level includes the one below) */
+  LLVMValueRef v = LLVMConstInt(cg->i32, 1, 0);
+  for (int level = 2; level <= 4; level++) {
+    LevelMasks k = level_masks(level);
+    LLVMValueRef ok = LLVMBuildAnd(cg->b, has_all(cg, ecx1, k.m1), has_all(cg, ebx7, k.m7), "");
+    ok = LLVMBuildAnd(cg->b, ok, has_all(cg, ecxe, k.me), "");
+    ok = LLVMBuildAnd(cg->b, ok, has_all(cg, x, k.mx), "ok");
+    v = LLVMBuildSelect(cg->b, ok, LLVMConstInt(cg->i32, (unsigned)level, 0), v, "level");
+  }
   LLVMValueRef st = LLVMBuildStore(cg->b, v, state);
   LLVMSetOrdering(st, LLVMAtomicOrderingMonotonic);
   LLVMSetAlignment(st, 4);
@@ -131,6 +143,12 @@ LLVMValueRef cg_cpu_state_fn(CodeGen *cg) {
   cg->fn = saved_fn;
   if (saved_bb) LLVMPositionBuilderAtEnd(cg->b, saved_bb);
   return fn;
+}
+
+void cg_baseline_attrs(CodeGen *cg, LLVMValueRef fn) {
+  (void)cg;
+  LLVMAddTargetDependentFunctionAttr(fn, "target-cpu", "x86-64");
+  LLVMAddTargetDependentFunctionAttr(fn, "target-features", "+64bit,+cx8,+fxsr,+mmx,+sse,+sse2");
 }
 
 const char *cg_cpu_level_name(int level) {

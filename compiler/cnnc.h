@@ -793,11 +793,25 @@ bool target_info(const Options *o, Arena *a, TargetInfo *t);
 int target_x86_cpu_width(const char *cpu); /* 16, 8, 4; 0: not a known x86-64 CPU */
 int target_cpu_level(const TargetInfo *t);  /* x86-64-vN the run checks (cg_cpu.c), 0: none */
 
-/* Generates the module and writes the object (or .ll).  Returns false on
- * failure (reported with error_plain). */
-bool codegen_emit(Graph *g, const Options *o);
+/* One variant of the model in an object: its graph after the back end,
+ * compiled for its target; level is the x86-64 psABI level its run needs
+ * (target_cpu_level; 0 or 1: none to check). */
+typedef struct {
+  Graph *g;
+  const TargetInfo *t;
+  int level;
+} Variant;
 
-/* header.c: the header's text. */
-const char *header_text(const Graph *g, bool profile, size_t *len);
+/* Generates the module and writes the object (or .ll): the variants
+ * (several from a --cpu list, highest level first) behind one descriptor,
+ * `top` (the model's name, tensors and workspace, which covers every
+ * variant's).  An x86-64 object above the baseline dispatches on the
+ * machine's level at the first call.  Returns false on failure (reported
+ * with error_plain). */
+bool codegen_emit(Graph *top, const Variant *vs, int nv, const Options *o);
+
+/* header.c: the header's text; cpus: the --cpu list's variants, best
+ * first ("x86-64-v4,x86-64-v3"), or NULL for one. */
+const char *header_text(const Graph *g, bool profile, const char *cpus, size_t *len);
 
 #endif

@@ -788,21 +788,28 @@ static LLVMValueRef usable_threads(CodeGen *cg, LLVMValueRef size, LLVMValueRef 
 
 /* <name>_run (kind RUN_ONE) or <name>_run_pool (RUN_POOL): checks the
  * arguments, then calls every kernel in order, or the parts that do. */
-static LLVMValueRef emit_run(CodeGen *cg, LLVMValueRef *kernels, LLVMValueRef ticks, RunKind kind) {
+/* The run function's parameters named after the model's tensors. */
+static void name_params(CodeGen *cg, LLVMValueRef fn, RunKind kind) {
+  const Graph *g = cg->g;
+  int np = g->ninputs + g->noutputs + 1;
+  for (int i = 0; i < np; i++) {
+    const char *pname = i == np - 1 ? "workspace" : i < g->ninputs ? g->in_cname[i] : g->out_cname[i - g->ninputs];
+    LLVMSetValueName2(LLVMGetParam(fn, (unsigned)i), pname, strlen(pname));
+  }
+  if (kind == RUN_POOL) {
+    LLVMSetValueName2(LLVMGetParam(fn, (unsigned)np), "workspace_size", 14);
+    LLVMSetValueName2(LLVMGetParam(fn, (unsigned)np + 1), "pool", 4);
+  }
+}
+
+static LLVMValueRef emit_run(CodeGen *cg, LLVMValueRef *kernels, LLVMValueRef ticks, RunKind kind, const char *name) {
   Graph *g = cg->g;
   int np = g->ninputs + g->noutputs + 1, nparts = 0;
   RunKind part_kind = kind == RUN_ONE ? RUN_ONE : RUN_POOL_PART;
   LLVMValueRef *parts =
       count_calls(g, kernels) > PART_CALLS ? emit_parts(cg, kernels, ticks, np, part_kind, &nparts) : NULL;
-  LLVMValueRef fn = run_like(cg, arena_printf(cg->arena, "%s_run%s", g->name, kind ? "_pool" : ""), cg->i32, np, kind);
-  for (int i = 0; i < np; i++) {
-    const char *pname = i == np - 1 ? "workspace" : i < g->ninputs ? g->in_cname[i] : g->out_cname[i - g->ninputs];
-    LLVMSetValueName2(LLVMGetParam(fn, (unsigned)i), pname, strlen(pname));
-  }
-  if (cg->cpu_state) { /* first: nothing before it may need what the CPU lacks */
-    LLVMValueRef st = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(cg->cpu_state), cg->cpu_state, NULL, 0, "cpu");
-    fail_if(cg, LLVMBuildICmp(cg->b, LLVMIntNE, st, LLVMConstInt(cg->i32, 1, 0), ""), CNNRT_ERR_CPU, "cpu");
-  }
+  LLVMValueRef fn = run_like(cg, name, cg->i32, np, kind);
+  name_params(cg, fn, kind);
   for (int i = 0; i < np - 1; i++) fail_if(cg, is_null(cg, LLVMGetParam(fn, (unsigned)i)), CNNRT_ERR_NULL, "arg");
   LLVMValueRef ws = cg->ws;
   if (g->workspace_size > 0) {
@@ -820,8 +827,6 @@ static LLVMValueRef emit_run(CodeGen *cg, LLVMValueRef *kernels, LLVMValueRef ti
   for (int i = 0; i < np; i++) args[i] = LLVMGetParam(fn, (unsigned)i);
   int nargs = np;
   if (kind == RUN_POOL) {
-    LLVMSetValueName2(LLVMGetParam(fn, (unsigned)np), "workspace_size", 14);
-    LLVMSetValueName2(LLVMGetParam(fn, (unsigned)np + 1), "pool", 4);
     cg->pool = LLVMGetParam(fn, (unsigned)np + 1);
     cg->threads = usable_threads(cg, LLVMGetParam(fn, (unsigned)np), cg->pool);
     args[nargs++] = cg->pool;
@@ -951,26 +956,132 @@ static bool verify_module(CodeGen *cg) {
   return true;
 }
 
-bool codegen_emit(Graph *g, const Options *o) {
-  CodeGen cg = {.g = g, .opt = o, .arena = g->arena};
+/* <name>_run or <name>_run_pool of a CPU-checked object: the machine's
+ * level (cg_cpu.c), then the first variant (highest level first) it has,
+ * called with the same arguments, or CNNRT_ERR_CPU.  Compiled for the
+ * x86-64 baseline, so nothing before the check needs what the CPU lacks. */
+static LLVMValueRef emit_dispatch(CodeGen *cg, LLVMValueRef level_fn, const Variant *vs, LLVMValueRef *runs, int nv,
+                                  RunKind kind) {
+  Graph *g = cg->g;
+  int np = g->ninputs + g->noutputs + 1, nargs = np + (kind == RUN_POOL ? 2 : 0);
+  LLVMValueRef fn = run_like(cg, arena_printf(cg->arena, "%s_run%s", g->name, kind ? "_pool" : ""), cg->i32, np, kind);
+  cg_baseline_attrs(cg, fn);
+  name_params(cg, fn, kind);
+  LLVMValueRef *args = arena_array(cg->arena, (size_t)nargs, sizeof *args);
+  for (int i = 0; i < nargs; i++) args[i] = LLVMGetParam(fn, (unsigned)i);
+  LLVMValueRef level = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(level_fn), level_fn, NULL, 0, "level");
+  for (int v = 0; v < nv; v++) {
+    LLVMBasicBlockRef next = NULL;
+    if (vs[v].level > 1) {
+      LLVMBasicBlockRef run = block(cg, "variant", "run");
+      next = block(cg, "variant", "next");
+      LLVMValueRef fits = LLVMBuildICmp(cg->b, LLVMIntSGE, level, LLVMConstInt(cg->i32, (unsigned)vs[v].level, 0), "");
+      LLVMBuildCondBr(cg->b, fits, run, next);
+      LLVMPositionBuilderAtEnd(cg->b, run);
+    }
+    LLVMValueRef r = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(runs[v]), runs[v], args, (unsigned)nargs, "");
+    LLVMSetTailCall(r, 1);
+    LLVMBuildRet(cg->b, r);
+    if (!next) return fn; /* the baseline variant runs anywhere */
+    LLVMPositionBuilderAtEnd(cg->b, next);
+  }
+  LLVMBuildRet(cg->b, ret_code(cg, CNNRT_ERR_CPU));
+  return fn;
+}
+
+/* const char *<name>_cpu(void): the CPU of the variant a run uses (the
+ * --cpu name), NULL where none fits this machine. */
+static void emit_cpu_name(CodeGen *cg, LLVMValueRef level_fn, const Variant *vs, int nv) {
+  Graph *g = cg->g;
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, arena_printf(cg->arena, "%s_cpu", g->name), LLVMFunctionType(cg->ptr, NULL, 0, 0));
+  add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
+  if (level_fn) cg_baseline_attrs(cg, fn);
+  cg->fn = fn;
+  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  LLVMValueRef level = level_fn ? LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(level_fn), level_fn, NULL, 0, "level") : NULL;
+  LLVMValueRef r = LLVMConstNull(cg->ptr);
+  for (int v = nv - 1; v >= 0; v--) { /* the first variant that fits wins */
+    LLVMValueRef name = cstring(cg, vs[v].t->cpu, arena_printf(cg->arena, "%s.cpu.%d", g->name, v));
+    LLVMValueRef fits = level && vs[v].level > 1
+                            ? LLVMBuildICmp(cg->b, LLVMIntSGE, level, LLVMConstInt(cg->i32, (unsigned)vs[v].level, 0), "")
+                            : LLVMConstInt(cg->i1, 1, 0);
+    r = LLVMBuildSelect(cg->b, fits, name, r, "");
+  }
+  LLVMBuildRet(cg->b, r);
+}
+
+/* Gives the functions made so far that have no target of their own the
+ * variant's CPU and features (emit.c tags the rest with the target
+ * machine's). */
+static void tag_variant(CodeGen *cg, const TargetInfo *t) {
+  for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
+    if (LLVMIsDeclaration(f) || LLVMGetStringAttributeAtIndex(f, LLVMAttributeFunctionIndex, "target-cpu", 10)) continue;
+    LLVMAddTargetDependentFunctionAttr(f, "target-cpu", t->cpu);
+    if (t->features && *t->features) LLVMAddTargetDependentFunctionAttr(f, "target-features", t->features);
+  }
+}
+
+/* One variant's kernels and run functions: `<name>_run` and
+ * `<name>_run_pool` when there is no dispatch, else internal
+ * `<name>.run` and `<name>.run_pool` (the variant's graph named
+ * `<name>.<cpu>` when there are several). */
+static void emit_variant(CodeGen *cg, const Variant *v, bool dispatch, LLVMValueRef *run, LLVMValueRef *run_pool) {
+  Graph *g = v->g;
+  cg->g = g;
+  cg->kernels = (StrMap){0};
+  cg->node_ptr = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof *cg->node_ptr);
+  cg->node_part = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof *cg->node_part);
+  LLVMValueRef *kernels = arena_array(g->arena, (size_t)g->nnodes, sizeof *kernels);
+  for (int i = 0; i < g->nnodes; i++) {
+    cg->inplace = g->nodes[i].inplace;
+    kernels[i] = node_kernel(cg, &g->nodes[i]);
+  }
+  cg->inplace = false;
+  LLVMValueRef ticks = cg->opt->profile ? emit_profile_tables(cg, kernels) : NULL;
+  const char *sep = dispatch ? "." : "_";
+  *run = emit_run(cg, kernels, ticks, RUN_ONE, arena_printf(cg->arena, "%s%srun", g->name, sep));
+  *run_pool = emit_run(cg, kernels, ticks, RUN_POOL, arena_printf(cg->arena, "%s%srun_pool", g->name, sep));
+  if (dispatch) {
+    LLVMSetLinkage(*run, LLVMInternalLinkage);
+    LLVMSetLinkage(*run_pool, LLVMInternalLinkage);
+    add_attr(cg, *run, LLVMAttributeFunctionIndex, "noinline");
+    add_attr(cg, *run_pool, LLVMAttributeFunctionIndex, "noinline");
+  }
+  tag_variant(cg, v->t);
+}
+
+bool codegen_emit(Graph *top, const Variant *vs, int nv, const Options *o) {
+  CodeGen cg = {.g = top, .opt = o, .arena = top->arena};
   bool ok = false;
   cg.ctx = LLVMContextCreate();
-  cg.mod = LLVMModuleCreateWithNameInContext(g->name, cg.ctx);
+  cg.mod = LLVMModuleCreateWithNameInContext(top->name, cg.ctx);
   cg.b = LLVMCreateBuilderInContext(cg.ctx);
   cg_init_types(&cg);
   if (!emit_target_machine(&cg)) goto cleanup;
-  cg.node_ptr = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof *cg.node_ptr);
-  cg.node_part = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof *cg.node_part);
-  LLVMValueRef *kernels = arena_array(g->arena, (size_t)g->nnodes, sizeof *kernels);
-  for (int i = 0; i < g->nnodes; i++) {
-    cg.inplace = g->nodes[i].inplace;
-    kernels[i] = node_kernel(&cg, &g->nodes[i]);
+  /* an x86-64 object above the baseline checks the CPU first */
+  bool dispatch = nv > 1 || vs[0].level > 1;
+  LLVMValueRef *runs = arena_array(top->arena, (size_t)nv, sizeof *runs);
+  LLVMValueRef *pools = arena_array(top->arena, (size_t)nv, sizeof *pools);
+  for (int v = 0; v < nv; v++) {
+    const char *name = vs[v].g->name;
+    if (nv > 1) vs[v].g->name = arena_printf(top->arena, "%s.%s", top->name, vs[v].t->cpu);
+    emit_variant(&cg, &vs[v], dispatch, &runs[v], &pools[v]);
+    vs[v].g->name = name;
   }
-  cg.inplace = false;
-  LLVMValueRef ticks = o->profile ? emit_profile_tables(&cg, kernels) : NULL;
-  cg.cpu_state = cg_cpu_state_fn(&cg);
-  LLVMValueRef run = emit_run(&cg, kernels, ticks, RUN_ONE), run_pool = emit_run(&cg, kernels, ticks, RUN_POOL);
-  emit_descriptor(&cg, emit_run_generic(&cg, run, false), emit_run_generic(&cg, run_pool, true));
+  cg.g = top;
+  LLVMValueRef run = runs[0], run_pool = pools[0], level_fn = dispatch ? cg_cpu_level_fn(&cg) : NULL;
+  if (dispatch) {
+    run = emit_dispatch(&cg, level_fn, vs, runs, nv, RUN_ONE);
+    run_pool = emit_dispatch(&cg, level_fn, vs, pools, nv, RUN_POOL);
+  }
+  emit_cpu_name(&cg, level_fn, vs, nv);
+  LLVMValueRef generic = emit_run_generic(&cg, run, false), pool_generic = emit_run_generic(&cg, run_pool, true);
+  if (dispatch) { /* the wrappers, before any check, run anywhere */
+    cg_baseline_attrs(&cg, generic);
+    cg_baseline_attrs(&cg, pool_generic);
+  }
+  emit_descriptor(&cg, generic, pool_generic);
   if (!verify_module(&cg)) goto cleanup;
   ok = emit_module(&cg);
 cleanup:

@@ -69,7 +69,6 @@ typedef struct {
   LLVMValueRef pool, threads; /* in a pooled run function: the pool, the threads usable (i32) */
   LLVMValueRef task_ctx;   /* ... and its task context (one alloca, reused layer by layer) */
   StrMap kernels;          /* key -> kernel function (LLVMValueRef), for sharing */
-  LLVMValueRef cpu_state;  /* <name>.cpu_state (cg_cpu.c), or NULL: no CPU check */
 } CodeGen;
 
 /* ---- codegen.c: helpers for kernel emission ---- */
@@ -180,10 +179,12 @@ LLVMValueRef cg_winograd(CodeGen *cg, const Node *n);    /* cg_winograd.c */
 LLVMValueRef cg_blocked(CodeGen *cg, const Node *n);     /* cg_blocked.c: pools, eltwise, concat, bn */
 LLVMValueRef cg_reorder(CodeGen *cg, const Node *n);     /* cg_blocked.c */
 /* Keeps LLVM from splitting V-lane vectors on targets that prefer narrower ones. */
-/* cg_cpu.c: the x86-64 CPU check: `<name>.cpu_state()` returns 1 where
- * this CPU has Graph.cpu_level, 2 where not; NULL when there is no level
- * to check.  cg_cpu_level_name: "x86-64-v3", "" for none. */
-LLVMValueRef cg_cpu_state_fn(CodeGen *cg);
+/* cg_cpu.c: the x86-64 CPU probe: `<name>.cpu_level()` returns the
+ * machine's psABI level, 1-4 (cached after the first call).
+ * cg_baseline_attrs: a function compiled for the x86-64 baseline whatever
+ * the target CPU.  cg_cpu_level_name: "x86-64-v3", "" for none. */
+LLVMValueRef cg_cpu_level_fn(CodeGen *cg);
+void cg_baseline_attrs(CodeGen *cg, LLVMValueRef fn);
 const char *cg_cpu_level_name(int level);
 void cg_vector_attrs(CodeGen *cg, LLVMValueRef fn, int V);
 /* cg_pool.c: the blocked sum of a window: rows row0 + [r0, r1) (at most

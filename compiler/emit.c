@@ -72,13 +72,16 @@ bool emit_target_machine(CodeGen *cg) {
   return true;
 }
 
-/* Every function gets the target's CPU and features, so that the
- * optimiser's vectorisers see the real vector width. */
+/* Every function without a CPU of its own (cg_cpu.c's probe and the
+ * dispatch are the baseline's, a variant's functions its CPU's) gets the
+ * target's CPU and features, so that the optimiser's vectorisers see the
+ * real vector width. */
 static void tag_functions(CodeGen *cg) {
   char *cpu = LLVMGetTargetMachineCPU(cg->tm);
   char *feat = LLVMGetTargetMachineFeatureString(cg->tm);
   for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
-    if (LLVMIsDeclaration(f)) continue;
+    if (LLVMIsDeclaration(f) || LLVMGetStringAttributeAtIndex(f, LLVMAttributeFunctionIndex, "target-cpu", 10))
+      continue;
     LLVMAddTargetDependentFunctionAttr(f, "target-cpu", cpu);
     if (*feat) LLVMAddTargetDependentFunctionAttr(f, "target-features", feat);
   }

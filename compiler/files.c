@@ -7,7 +7,10 @@
  * accepts only a regular file (or standard input for "-"); anything else
  * is an error naming what the path is.  The size is checked against
  * --max-file-bytes before anything is allocated.  Every input read is
- * remembered by (device, inode), so that no output can be one of them.
+ * remembered by (device, inode), so that no output can be one of them,
+ * and its bytes are kept: a second file_read of the same path (a --cpu
+ * list reads the model once per CPU) returns the same bytes, standard
+ * input included, without reading again.
  *
  * Outputs (object, header, and the other --emit-* files).  out_plan is
  * called for every output before the compiler does any work: it resolves
@@ -66,6 +69,15 @@ typedef struct {
 
 static Seen *inputs; /* malloc'd */
 static int ninputs, capinputs;
+/* What file_read returned, by path (the bytes live in the caller's arena,
+ * which outlives the run); malloc'd. */
+typedef struct {
+  char *path;
+  char *text;
+  size_t len;
+} Kept;
+static Kept *kept;
+static int nkept, capkept;
 static Out outs[MAX_OUTPUTS];
 static int nouts;
 /* Paths for files_abandon, readable from a signal handler. */
@@ -136,7 +148,34 @@ static char *read_all(Arena *a, int fd, const char *path, const char *what, Loc 
   return out;
 }
 
+static char *xstrdup(const char *s);
+
+static void keep(const char *path, char *text, size_t len) {
+  if (nkept == capkept) {
+    int cap = capkept ? 2 * capkept : 8;
+    Kept *k = realloc(kept, (size_t)cap * sizeof *k);
+    if (!k) return; /* then it is read again */
+    kept = k;
+    capkept = cap;
+  }
+  char *p = xstrdup(path);
+  if (p) kept[nkept++] = (Kept){p, text, len};
+}
+
+static char *read_file(Arena *a, const char *path, const char *what, Loc at, size_t *len);
+
 char *file_read(Arena *a, const char *path, const char *what, Loc at, size_t *len) {
+  for (int i = 0; i < nkept; i++)
+    if (!strcmp(kept[i].path, path)) {
+      *len = kept[i].len;
+      return kept[i].text;
+    }
+  char *text = read_file(a, path, what, at, len);
+  if (text) keep(path, text, *len);
+  return text;
+}
+
+static char *read_file(Arena *a, const char *path, const char *what, Loc at, size_t *len) {
   int64_t max = cnnc_limits.file_bytes;
   if (strcmp(path, "-") == 0) {
     struct stat st;
@@ -429,6 +468,10 @@ void files_reset(void) {
     free(outs[i].backup);
     free(outs[i].data);
   }
+  for (int i = 0; i < nkept; i++) free(kept[i].path);
+  free(kept);
+  kept = NULL;
+  nkept = capkept = 0;
   nouts = ninputs = 0;
   free(inputs);
   inputs = NULL;

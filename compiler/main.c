@@ -54,7 +54,8 @@ static const char usage[] =
     "                     thumbv8.1m.main-none-eabihf, thumbv7em-none-eabihf, thumbv7m-none-eabi,\n"
     "                     thumbv6m-none-eabi (docs/targets.md)\n"
     "  --cpu NAME         target CPU, e.g. x86-64-v3, cortex-a76, cortex-m7 (default: the host CPU,\n"
-    "                     or the triple's default)\n"
+    "                     or the triple's default); on x86-64 a list (x86-64-v2,x86-64-v3,x86-64-v4)\n"
+    "                     makes one object with a variant per CPU, run on the best the machine has\n"
     "  --features LIST    features to switch, e.g. +avx2,+fma (default: the CPU's)\n"
     "  --weights-section NAME\n"
     "                     place the weights in the linker section NAME (e.g. .qspi_weights)\n"
@@ -468,46 +469,154 @@ static bool write_yaml(Graph *g, Cli *c) {
 }
 
 /* --stats, after the object is made: what the model needs on the target. */
-static void print_footprint(const Graph *g, const TargetInfo *t) {
+static void print_footprint(const Graph *g, const TargetInfo *t, const char *cpus) {
   printf("footprint (%s, %s): flash %lld bytes (code %lld + constants %lld); RAM: workspace %lld bytes "
          "+ stack %lld bytes (%s_run's deepest call chain, from the frame sizes of code generation; "
          "memcpy/memset and libgcc's routines not included)\n",
-         t->triple, t->cpu, (long long)(g->code_bytes + g->const_bytes), (long long)g->code_bytes,
+         t->triple, cpus ? cpus : t->cpu, (long long)(g->code_bytes + g->const_bytes), (long long)g->code_bytes,
          (long long)g->const_bytes, (long long)g->workspace_size, (long long)g->stack_bytes, g->name);
 }
 
+/* The target-dependent passes, layout to memory planning, on one variant. */
+static bool back_end(Cli *c, Graph *g, const TargetInfo *t) {
+  g->cpu_level = target_cpu_level(t);
+  fold_bn(g);
+  fuse(g);
+  dump(c, 'f', g, "batchnorm folding and fusion");
+  layout(g, t);
+  fuse_dw(g, t);
+  schedule(g, t);
+  if (!pack(g)) return false;
+  dump(c, 'l', g, "layout, depthwise fusion and scheduling");
+  if (!budget_plan(g)) return false;
+  memplan(g);
+  dump(c, 'm', g, "memory planning");
+  return true;
+}
+
+enum { MAX_CPUS = 8 };
+
+/* --cpu A,B,...: each CPU resolved as a --cpu of its own, then checked as
+ * a set: x86-64 only (the dispatch reads cpuid), no --profile, and no two
+ * of one instruction-set level.  Sorted best first (a stable sort by
+ * level, so the order given breaks no tie: there is none).  Returns the
+ * count, 0 after reporting every problem. */
+static int resolve_cpus(Arena *arena, Cli *c, TargetInfo *ts, int *levels) {
+  const char *list = c->o.cpu;
+  int n = 0;
+  bool ok = true;
+  for (const char *p = list;; p++) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (n == MAX_CPUS) {
+      error_plain("--cpu lists more than %d CPUs", MAX_CPUS);
+      return 0;
+    }
+    Options o = c->o;
+    o.cpu = arena_printf(arena, "%.*s", (int)len, p);
+    if (!len) {
+      error_plain("--cpu '%s': an empty CPU name in the list", list);
+      ok = false;
+    } else if (!target_info(&o, arena, &ts[n])) {
+      ok = false;
+    } else {
+      levels[n] = target_cpu_level(&ts[n]) > 1 ? target_cpu_level(&ts[n]) : 1;
+      n++;
+    }
+    if (!e) break;
+    p = e;
+  }
+  if (!ok) return 0;
+  if (n > 1 && strncmp(ts[0].triple, "x86_64", 6)) {
+    error_plain("--cpu '%s': a list of CPUs is for x86-64 targets, whose objects pick a variant by cpuid at "
+                "the first call; %s takes one CPU", list, ts[0].triple);
+    return 0;
+  }
+  if (n > 1 && c->o.profile) {
+    error_plain("--profile takes one --cpu, not a list ('%s')", list);
+    return 0;
+  }
+  for (int i = 0; i < n; i++)
+    for (int j = i + 1; j < n; j++)
+      if (levels[i] == levels[j]) {
+        error_plain("--cpu '%s': %s and %s need the same instruction-set level (%s): the object would "
+                    "never run the second; list one",
+                    list, ts[i].cpu, ts[j].cpu, (const char *[]){"x86-64", "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"}[levels[i]]);
+        ok = false;
+      }
+  if (!ok) return 0;
+  for (int i = 1; i < n; i++) /* insertion sort, best first */
+    for (int j = i; j > 0 && levels[j] > levels[j - 1]; j--) {
+      TargetInfo t = ts[j];
+      ts[j] = ts[j - 1], ts[j - 1] = t;
+      int l = levels[j];
+      levels[j] = levels[j - 1], levels[j - 1] = l;
+    }
+  return n;
+}
+
+/* The descriptor's graph of several variants: the first one's tensors and
+ * name, and a workspace that fits every variant (each places its buffers
+ * within its own size, and its further threads' scratch at the shared
+ * size, one shared stride apart). */
+static Graph *merged(Arena *arena, Variant *vs, int nv) {
+  if (nv == 1) return vs[0].g;
+  Graph *top = arena_alloc(arena, sizeof *top);
+  *top = *vs[0].g;
+  for (int v = 1; v < nv; v++) {
+    const Graph *g = vs[v].g;
+    if (g->workspace_size > top->workspace_size) top->workspace_size = g->workspace_size;
+    if (g->thread_scratch > top->thread_scratch) top->thread_scratch = g->thread_scratch;
+    if (g->scratch_threads > top->scratch_threads) top->scratch_threads = g->scratch_threads;
+    if (g->workspace_bound > top->workspace_bound) top->workspace_bound = g->workspace_bound;
+  }
+  top->cpu_level = vs[nv - 1].level > 1 ? vs[nv - 1].level : 0;
+  for (int v = 0; v < nv; v++) {
+    vs[v].g->workspace_size = top->workspace_size;
+    vs[v].g->thread_scratch = top->thread_scratch;
+  }
+  return top;
+}
+
 static int compile(Arena *arena, Cli *c) {
-  TargetInfo t;
-  if (!target_info(&c->o, arena, &t)) return 1; /* before LLVM can print anything about it */
-  c->o.target = &t;
+  TargetInfo ts[MAX_CPUS];
+  int levels[MAX_CPUS], nv = 1;
+  if (c->o.cpu && strchr(c->o.cpu, ',')) {
+    if (!(nv = resolve_cpus(arena, c, ts, levels))) return 1;
+  } else {
+    if (!target_info(&c->o, arena, &ts[0])) return 1; /* before LLVM can print anything about it */
+    levels[0] = target_cpu_level(&ts[0]);
+  }
+  c->o.target = &ts[nv - 1]; /* the target machine's: the lowest level */
   Graph *g = front_end(arena, c);
   if (!g || !plan_outputs(arena, c)) return 1;
   if (c->emit_yaml && !write_yaml(g, c)) return 1;
   if (c->dep_out >= 0 && !write_depfile(arena, c)) return 1;
   if (c->o.obj_out < 0 && !c->check) return out_commit() ? 0 : 1; /* a conversion: nothing to compile */
-  g->cpu_level = target_cpu_level(&t);
-  fold_bn(g);
-  fuse(g);
-  dump(c, 'f', g, "batchnorm folding and fusion");
-  layout(g, &t);
-  fuse_dw(g, &t);
-  schedule(g, &t);
-  if (!pack(g)) return 1;
-  dump(c, 'l', g, "layout, depthwise fusion and scheduling");
-  if (!budget_plan(g)) return 1;
-  memplan(g);
-  dump(c, 'm', g, "memory planning");
-  if (c->stats) stats_print(g, &t, stdout);
-  if (c->dot_out >= 0) {
+  Variant vs[MAX_CPUS];
+  char *cpus = "";
+  for (int v = 0; v < nv; v++) {
+    /* each variant from its own parse (of the same bytes, files.c): the passes change the graph */
+    Graph *gv = v == 0 ? g : front_end(arena, c);
+    if (!gv || !back_end(c, gv, &ts[v])) return 1;
+    vs[v] = (Variant){gv, &ts[v], levels[v]};
+    cpus = arena_printf(arena, "%s%s%s", cpus, v ? "," : "", ts[v].cpu);
+    if (c->stats) {
+      if (nv > 1) printf("variant %d of %d: --cpu %s\n", v + 1, nv, ts[v].cpu);
+      stats_print(gv, &ts[v], stdout);
+    }
+  }
+  Graph *top = merged(arena, vs, nv);
+  if (c->dot_out >= 0) { /* the graph of the first (best) variant */
     size_t dlen;
-    const char *dot = dot_text(g, &dlen);
+    const char *dot = dot_text(vs[0].g, &dlen);
     if (!dot || !out_write(c->dot_out, dot, dlen)) return 1;
   }
   if (c->check) return out_commit() ? 0 : 1;
-  if (!codegen_emit(g, &c->o)) return 1;
-  if (c->stats && !c->o.emit_llvm) print_footprint(g, &t);
+  if (!codegen_emit(top, vs, nv, &c->o)) return 1;
+  if (c->stats && !c->o.emit_llvm) print_footprint(top, c->o.target, nv > 1 ? cpus : NULL);
   size_t hlen;
-  const char *htext = header_text(g, c->o.profile, &hlen);
+  const char *htext = header_text(top, c->o.profile, nv > 1 ? cpus : NULL, &hlen);
   if ((c->o.hdr_out >= 0 && !out_write(c->o.hdr_out, htext, hlen)) || !out_commit()) return 1;
   return 0;
 }

@@ -80,13 +80,14 @@ static void back_end(Graph *g, uint64_t h) {
   if (!budget_plan(g)) return;
   memplan(g);
   size_t len;
-  header_text(g, o.profile, &len);
+  header_text(g, o.profile, NULL, &len);
   FILE *null = fopen("/dev/null", "w");
   stats_print(g, &t, null);
   fclose(null);
 #if FUZZ_CODEGEN
   o.obj_out = out_plan("/dev/null", "object file");
-  codegen_emit(g, &o);
+  Variant v = {g, &t, g->cpu_level};
+  codegen_emit(g, &v, 1, &o);
   files_reset();
 #endif
 }

@@ -437,6 +437,43 @@ static void test_input_stdin(void **state) {
   assert_non_null(find(&after, "s.h"));
 }
 
+/* ---- --cpu lists ---- */
+
+/* A bad --cpu list is refused before anything is written, with every
+ * problem reported; a good one read from standard input (parsed once per
+ * CPU, from the same bytes) gives one object and its header. */
+static void test_cpu_list(void **state) {
+  Snap s = snap();
+  Result r = RUN("m.yaml", "--cpu=x86-64-v3,znver3", "-o", "c.o");
+  expect_error(&s, &r, "x86-64-v3 and znver3 need the same instruction-set level (x86-64-v3)");
+  r = RUN("m.yaml", "--cpu=x86-64-v3,,x86-64", "-o", "c.o");
+  expect_error(&s, &r, "an empty CPU name in the list");
+  r = RUN("m.yaml", "--cpu=nosuch,x86-64-v3,other", "-o", "c.o");
+  expect_error(&s, &r, "unknown CPU 'nosuch'");
+  expect_error(&s, &r, "unknown CPU 'other'");
+  r = RUN("m.yaml", "--target=aarch64-linux-gnu", "--cpu=cortex-a53,neoverse-n1", "-o", "c.o");
+  expect_error(&s, &r, "a list of CPUs is for x86-64 targets");
+  r = RUN("m.yaml", "--cpu=x86-64,x86-64-v3", "--profile", "-o", "c.o");
+  expect_error(&s, &r, "--profile takes one --cpu, not a list");
+  write_text("s.yaml", "cnnc: 1\nname: s\ninputs: [{name: x, shape: [1, 4]}]\nlayers: [{name: r, op: relu}]\n");
+  char sin[512];
+  path(sin, sizeof sin, "s.yaml");
+  Snap s2 = snap();
+  r = run_in(sin, 60, (const char *const[]){"-", "--cpu=x86-64,x86-64-v3", "-o", "s.o", NULL});
+  if (r.status != 0) fail_msg("%s", r.err);
+  Snap after = snap();
+  assert_same(&s2, &after, (const char *const[]){"s.o", "s.h", NULL});
+  char h[512];
+  path(h, sizeof h, "s.h");
+  FILE *f = fopen(h, "r");
+  assert_non_null(f);
+  char text[8192];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = 0;
+  if (!strstr(text, "#define S_CPU_VARIANTS \"x86-64-v3,x86-64\"")) fail_msg("s.h lacks the variants:\n%s", text);
+}
+
 /* ---- --check ---- */
 
 /* --check writes nothing (no object, no header, not MODEL.o by default),
@@ -799,6 +836,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_input_devices, setup, teardown),
       cmocka_unit_test_setup_teardown(test_input_binary, setup, teardown),
       cmocka_unit_test_setup_teardown(test_input_stdin, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cpu_list, setup, teardown),
       cmocka_unit_test_setup_teardown(test_check, setup, teardown),
       cmocka_unit_test_setup_teardown(test_emit_yaml_is_an_input, setup, teardown),
       cmocka_unit_test_setup_teardown(test_emit_yaml_outputs, setup, teardown),
