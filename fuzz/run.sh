@@ -22,7 +22,9 @@ build=${CNNC_FUZZ_BUILD:-build-fuzz}
 cc=${CNNC_FUZZ_CC:-clang-19}
 command -v "$cc" >/dev/null || { echo "fuzz/run.sh: $cc not found (apt-get install clang-19 libclang-rt-19-dev)" >&2; exit 2; }
 if [ ! -f "$build/CMakeCache.txt" ]; then
-  CC=$cc cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_FUZZ=ON -DCNNC_TESTS=OFF >/dev/null
+  gen=()
+  command -v ninja >/dev/null && gen=(-G Ninja)
+  CC=$cc cmake "${gen[@]}" -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_FUZZ=ON -DCNNC_TESTS=OFF >/dev/null
 fi
 if [ "$target" = --build-all ]; then
   cmake --build "$build" -j"$(nproc)" --target fuzz_spec fuzz_codegen fuzz_safetensors fuzz_onnx fuzz_onnx_graph >/dev/null

@@ -49,10 +49,18 @@ host_classes() {
   "$host_example" --classes "$dir/x86_classes.txt" >/dev/null || fail "the x86 example failed"
 }
 
+# Ninja (Debian ninja-build) when installed and the build directory is
+# new: CMake's Makefiles spend about 150 ms of make and cmake_depends per
+# golden case, where the compile and the link take 40 ms (the AArch64
+# build: 93 s with Makefiles, 27 s with Ninja).
+generator() { # generator BUILD_DIR: -G Ninja, or nothing
+  [ ! -f "$1/CMakeCache.txt" ] && command -v ninja >/dev/null 2>&1 && echo "-G Ninja"
+}
+
 build() { # build SOURCE TOOLCHAIN [CMAKE OPTION...]
   s=$1 tc=$2
   shift 2
-  cmake -S "$src/$s" -B "$dir" -DCMAKE_TOOLCHAIN_FILE="$src/cmake/$tc.cmake" -DCMAKE_BUILD_TYPE=Release \
+  cmake $(generator "$dir") -S "$src/$s" -B "$dir" -DCMAKE_TOOLCHAIN_FILE="$src/cmake/$tc.cmake" -DCMAKE_BUILD_TYPE=Release \
     -DCNNC="$CNNC" "$@" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; fail "configuring $s"; }
   cmake --build "$dir" -j2 >"$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; fail "building $s"; }
 }

@@ -6,7 +6,7 @@
 
 # protobuf-c-compiler, libprotobuf-c-dev and libonnx-dev (onnx.proto) build
 # the ONNX loader; libonnx-testdata holds the models its unit test loads.
-CNNC_DEPS=(build-essential cmake binutils llvm-19-dev libyaml-dev libcmocka-dev
+CNNC_DEPS=(build-essential cmake ninja-build binutils llvm-19-dev libyaml-dev libcmocka-dev
            dataset-fashion-mnist gzip protobuf-c-compiler libprotobuf-c-dev libonnx-dev
            libonnx-testdata)
 # Only for the test suite: clang-19 and its sanitizer/libFuzzer runtime for
@@ -57,7 +57,10 @@ configure_and_build() {
   local dir=$1
   shift
   echo "== configure ($dir)"
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@"
+  # Ninja for a new build directory (an existing one keeps its generator)
+  local gen=()
+  [ -f "$dir/CMakeCache.txt" ] || gen=(-G Ninja)
+  cmake "${gen[@]}" -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@"
   echo "== build ($dir)"
   cmake --build "$dir" -j"$(nproc)"
 }
