@@ -712,7 +712,16 @@ int64_t workspace_for_threads(const Graph *g, int64_t threads);
 void stats_print(const Graph *g, const struct TargetInfo *t, FILE *f); /* stats.c: --stats */
 int64_t node_flops(const Graph *g, const Node *n); /* stats.c: 2 per multiply-add */
 const char *node_kernel_str(Arena *a, const Graph *g, const Node *n); /* stats.c: "direct x8 4x6" */
-char *dot_text(const Graph *g, size_t *len); /* dot.c: --emit-dot, the graph for Graphviz */
+/* profile_data.c: --profile-data, a layer's measured time: per node id,
+ * ms (-1: unknown, the table counted ticks) and share of the run (-1:
+ * not in the table). */
+typedef struct {
+  double *ms, *share;
+  int rows;
+} ProfileData;
+ProfileData *profile_data_read(Graph *g, const char *path); /* NULL after reporting */
+/* dot.c: --emit-dot, the graph for Graphviz; pd: --profile-data or NULL */
+char *dot_text(const Graph *g, const ProfileData *pd, size_t *len);
 void memplan(Graph *g);      /* memplan.c: needs: schedule; gives: offsets, workspace size */
 /* budget.c: the resource limits.  budget_params: needs shapes, before any
  * parameter is allocated; budget_plan: needs the memory plan, before

@@ -658,8 +658,9 @@ static LLVMValueRef global_const(CodeGen *cg, const char *name, LLVMValueRef ini
   return gv;
 }
 
-/* <name>_profile_count, _layers[], _flops[] (constant) and _ticks[]
- * (zeroed, updated by every run); returns _ticks. */
+/* <name>_profile_count, _layers[], _flops[] (constant), _ticks[]
+ * (zeroed, updated by every run) and <name>_profile, the cnnrt_profile
+ * that points at them; returns _ticks. */
 static LLVMValueRef emit_profile_tables(CodeGen *cg, LLVMValueRef *kernels) {
   Graph *g = cg->g;
   int k = 0;
@@ -676,6 +677,11 @@ static LLVMValueRef emit_profile_tables(CodeGen *cg, LLVMValueRef *kernels) {
   LLVMTypeRef at = LLVMArrayType2(cg->i64, (uint64_t)k);
   LLVMValueRef ticks = LLVMAddGlobal(cg->mod, at, arena_printf(cg->arena, "%s_profile_ticks", g->name));
   LLVMSetInitializer(ticks, LLVMConstNull(at));
+  /* <name>_profile, a cnnrt_profile (cnnrt.h) of the tables, for cnnrt_profile_print */
+  LLVMValueRef f[5] = {cstring(cg, g->name, arena_printf(cg->arena, "%s.prof.name", g->name)), cg_i64(cg, k),
+                       LLVMGetNamedGlobal(cg->mod, arena_printf(cg->arena, "%s_profile_layers", g->name)),
+                       LLVMGetNamedGlobal(cg->mod, arena_printf(cg->arena, "%s_profile_flops", g->name)), ticks};
+  global_const(cg, arena_printf(cg->arena, "%s_profile", g->name), LLVMConstStructInContext(cg->ctx, f, 5, 0));
   return ticks;
 }
 

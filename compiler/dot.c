@@ -7,7 +7,8 @@
  * graph's arena: a box per layer with its name, op and fused epilogue
  * (activation, residual add), output shape, layout, kernel and tiling (in
  * stats.c's words) and its share of the model's FLOPs, which also shades
- * the box; an edge from each input.  Views (flatten, reshape: no code) are
+ * the box, or with --profile-data (profile_data.c) its measured share of
+ * the run and milliseconds, which then shade it; an edge from each input.  Views (flatten, reshape: no code) are
  * dashed, depthwise convs computed inside the next 1x1 conv dotted, graph
  * inputs and outputs drawn as ellipses.  Writes nothing itself: main.c
  * commits the text with the other outputs.
@@ -31,7 +32,7 @@ static const char *layout_str(Arena *a, const Node *n) {
 }
 
 /* One layer's box. */
-static void put_node(FILE *f, Arena *a, const Graph *g, int id, int64_t total_flops) {
+static void put_node(FILE *f, Arena *a, const Graph *g, const ProfileData *pd, int id, int64_t total_flops) {
   const Node *n = &g->nodes[id];
   const char *op = n->op == OP_ACT ? act_names[n->act.kind] : op_name(n->op);
   fprintf(f, "  n%d [label=\"", id);
@@ -50,14 +51,19 @@ static void put_node(FILE *f, Arena *a, const Graph *g, int id, int64_t total_fl
   put_escaped(f, n->alias ? "view" : node_kernel_str(a, g, n));
   if (fl > 0 && share < 0.0005) fputs("\\n<0.1% of the FLOPs", f);
   else if (fl > 0) fprintf(f, "\\n%.1f%% of the FLOPs", 100 * share);
-  /* white to orange by share (a quarter of the FLOPs is full orange) */
+  if (pd) { /* --profile-data: the measured time shades the box instead */
+    share = pd->share[id] > 0 ? pd->share[id] : 0;
+    if (pd->share[id] >= 0 && pd->ms[id] >= 0) fprintf(f, "\\n%.1f%% of the run (%.3f ms)", 100 * share, pd->ms[id]);
+    else if (pd->share[id] >= 0) fprintf(f, "\\n%.1f%% of the run", 100 * share);
+  }
+  /* white to orange by share (a quarter of the FLOPs, or of the run, is full orange) */
   double t = share * 4 > 1 ? 1 : share * 4;
   fprintf(f, "\", shape=%s, style=\"filled%s\", fillcolor=\"#ff%02x%02x\"];\n",
           n->output_index >= 0 ? "doubleoctagon" : "box",
           n->alias ? ",dashed" : n->fused ? ",dotted" : "", (int)(255 - 90 * t), (int)(255 - 200 * t));
 }
 
-char *dot_text(const Graph *g, size_t *len) {
+char *dot_text(const Graph *g, const ProfileData *pd, size_t *len) {
   char *buf = NULL;
   size_t n = 0;
   FILE *f = open_memstream(&buf, &n);
@@ -75,7 +81,7 @@ char *dot_text(const Graph *g, size_t *len) {
   fprintf(f, ": %.3f GFLOP, workspace %lld bytes (liveness bound %lld)\", labelloc=t];\n",
           total / 1e9, (long long)g->workspace_size, (long long)g->workspace_bound);
   fputs("  node [fontname=\"Helvetica\", fontsize=10];\n  edge [color=\"#555555\"];\n", f);
-  for (int i = 0; i < g->nnodes; i++) put_node(f, &a, g, i, total);
+  for (int i = 0; i < g->nnodes; i++) put_node(f, &a, g, pd, i, total);
   for (int i = 0; i < g->nnodes; i++) {
     const Node *d = &g->nodes[i];
     /* a 1x1 conv after a fused depthwise conv reads that conv's input

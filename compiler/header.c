@@ -146,7 +146,9 @@ const char *header_text(const Graph *g, bool profile, const char *cpus, size_t *
             " * kernel call k to %s_profile_ticks[k] (not thread-safe). */\n", g->name);
     put(&o, "#define %s_PROFILED 1\nextern const int64_t %s_profile_count;\n", M, g->name);
     put(&o, "extern const char *const %s_profile_layers[];\n", g->name);
-    put(&o, "extern const int64_t %s_profile_flops[];\nextern int64_t %s_profile_ticks[];\n\n", g->name, g->name);
+    put(&o, "extern const int64_t %s_profile_flops[];\nextern int64_t %s_profile_ticks[];\n", g->name, g->name);
+    put(&o, "/* The same tables for cnnrt_profile_print(&%s_profile, runs, 0, stdout). */\n"
+            "extern const cnnrt_profile %s_profile;\n\n", g->name, g->name);
   }
   put(&o, "#ifdef __cplusplus\n}\n#endif\n#endif\n");
   *len = o.len;

@@ -46,6 +46,8 @@ static const char usage[] =
     "  --emit-llvm        write optimised LLVM IR (text) to -o instead of an object (and the header)\n"
     "  --emit-dot FILE    also write the compiled graph for Graphviz (dot -Tsvg FILE): per layer\n"
     "                     its op, shape, layout, kernel, tiling and share of the FLOPs\n"
+    "  --profile-data TABLE with --emit-dot: each layer's measured share of the run, from the\n"
+    "                     table cnnrt_profile_print wrote for a --profile build of the model\n"
     "  --emit-yaml FILE   write the model as a YAML spec to FILE and its parameters to FILE's stem\n"
     "                     + .safetensors beside it (for converting ONNX); without -o, nothing else\n"
     "                     is written\n"
@@ -100,6 +102,7 @@ typedef struct {
   const char *weights;   /* --weights FILE */
   const char *depfile;   /* --depfile FILE */
   const char *dot;       /* --emit-dot FILE */
+  const char *profile_data; /* --profile-data TABLE (profile_data.c) */
   int dot_out;           /* its files.c handle (-2: not written) */
   int dep_out;           /* its files.c handle (-2: not written) */
   const char *emit_yaml; /* --emit-yaml FILE */
@@ -233,6 +236,8 @@ static int parse_args(int argc, char **argv, Cli *c) {
       c->weights = v;
     } else if (takes_value(a, "--emit-dot", &i, argc, argv, &v)) {
       c->dot = v;
+    } else if (takes_value(a, "--profile-data", &i, argc, argv, &v)) {
+      c->profile_data = v;
     } else if (takes_value(a, "--depfile", &i, argc, argv, &v)) {
       c->depfile = v;
     } else if (takes_value(a, "--emit-asm", &i, argc, argv, &v)) {
@@ -283,6 +288,8 @@ static int parse_args(int argc, char **argv, Cli *c) {
     error_plain("--emit-yaml without -o only converts the model: give -o FILE to compile it too (for %s)",
                 c->o.header ? "--header" : c->o.emit_llvm ? "--emit-llvm" : c->o.emit_asm ? "--emit-asm"
                 : c->stats ? "--stats" : "--emit-dot");
+  if (c->profile_data && !c->dot && !diag_error_count())
+    error_plain("--profile-data shades the --emit-dot graph: give --emit-dot FILE too");
   if (c->check && (c->o.output || c->o.header || c->o.emit_llvm || c->o.emit_asm || c->emit_yaml || c->depfile))
     error_plain("--check writes no object: it cannot take %s", c->o.output ? "-o" : c->o.header ? "--header"
                 : c->o.emit_llvm ? "--emit-llvm" : c->o.emit_asm ? "--emit-asm"
@@ -589,7 +596,10 @@ static int compile(Arena *arena, Cli *c) {
   }
   c->o.target = &ts[nv - 1]; /* the target machine's: the lowest level */
   Graph *g = front_end(arena, c);
-  if (!g || !plan_outputs(arena, c)) return 1;
+  size_t plen; /* read before the outputs are planned, so that none of them can be the table */
+  if (!g || (c->profile_data && !file_read(arena, c->profile_data, "profile table", (Loc){c->profile_data, 0, 0}, &plen)))
+    return 1;
+  if (!plan_outputs(arena, c)) return 1;
   if (c->emit_yaml && !write_yaml(g, c)) return 1;
   if (c->dep_out >= 0 && !write_depfile(arena, c)) return 1;
   if (c->o.obj_out < 0 && !c->check) return out_commit() ? 0 : 1; /* a conversion: nothing to compile */
@@ -609,7 +619,9 @@ static int compile(Arena *arena, Cli *c) {
   Graph *top = merged(arena, vs, nv);
   if (c->dot_out >= 0) { /* the graph of the first (best) variant */
     size_t dlen;
-    const char *dot = dot_text(vs[0].g, &dlen);
+    ProfileData *pd = c->profile_data ? profile_data_read(vs[0].g, c->profile_data) : NULL;
+    if (c->profile_data && !pd) return 1;
+    const char *dot = dot_text(vs[0].g, pd, &dlen);
     if (!dot || !out_write(c->dot_out, dot, dlen)) return 1;
   }
   if (c->check) return out_commit() ? 0 : 1;

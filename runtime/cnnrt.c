@@ -137,7 +137,70 @@ int cnnrt_write_f32(const char *path, const float *src, size_t count) {
   return 0;
 }
 
+#include <time.h>
+
+static double seconds_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+double cnnrt_profile_rate(void) {
+#if defined(__aarch64__)
+  uint64_t f;
+  __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(f));
+  return (double)f;
+#elif defined(__x86_64__)
+  unsigned lo, hi;
+  double t0 = seconds_now(), t;
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  uint64_t c0 = (uint64_t)hi << 32 | lo;
+  while ((t = seconds_now()) - t0 < 0.02) {
+  }
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return (double)(((uint64_t)hi << 32 | lo) - c0) / (t - t0);
+#else
+  return 0;
+#endif
+}
+
+int cnnrt_profile_print(const cnnrt_profile *p, int runs, double rate, FILE *f) {
+  if (!p || !f || runs < 1 || p->count < 0 || (p->count > 0 && (!p->layers || !p->flops || !p->ticks)))
+    return -1;
+  if (rate <= 0) rate = cnnrt_profile_rate();
+  double total = 0;
+  int64_t flops = 0;
+  for (int64_t k = 0; k < p->count; k++) {
+    total += (double)p->ticks[k];
+    flops += p->flops[k];
+  }
+  fprintf(f, "# cnnrt profile of %s: %d run%s, %s\n", p->model ? p->model : "?", runs, runs == 1 ? "" : "s",
+          rate > 0 ? "milliseconds per run" : "counter ticks per run (rate unknown)");
+  fprintf(f, "# %12s %7s %9s  layer\n", rate > 0 ? "ms" : "ticks", "share", rate > 0 ? "GFLOP/s" : "");
+  for (int64_t k = 0; k < p->count; k++) {
+    double per = (double)p->ticks[k] / runs, share = total > 0 ? 100.0 * (double)p->ticks[k] / total : 0;
+    if (rate > 0) {
+      double s = per / rate;
+      fprintf(f, "%14.4f %6.2f%% %9.2f  %s\n", s * 1e3, share, s > 0 ? (double)p->flops[k] / s * 1e-9 : 0.0,
+              p->layers[k]);
+    } else {
+      fprintf(f, "%14.0f %6.2f%% %9s  %s\n", per, share, "-", p->layers[k]);
+    }
+  }
+  if (rate > 0)
+    fprintf(f, "# total %.4f ms per run, %.2f GFLOP/s\n", total / runs / rate * 1e3,
+            total > 0 ? (double)flops / (total / runs / rate) * 1e-9 : 0.0);
+  else
+    fprintf(f, "# total %.0f ticks per run\n", total / runs);
+  return ferror(f) ? -1 : 0;
+}
+
 #endif /* CNNRT_FREESTANDING */
+
+void cnnrt_profile_reset(const cnnrt_profile *p) {
+  for (int64_t k = 0; p && p->ticks && k < p->count; k++)
+    p->ticks[k] = 0;
+}
 
 size_t cnnrt_argmax(const float *v, size_t n) {
   size_t best = 0;

@@ -98,6 +98,40 @@ int cnnrt_write_f32(const char *path, const float *src, size_t count);
 size_t cnnrt_argmax(const float *v, size_t n);
 
 /*
+ * Per-layer profile of a model compiled with `cnnc --profile`: every run
+ * adds the ticks of the counter --profile reads (x86-64: the time-stamp
+ * counter; AArch64: CNTVCT_EL0; Cortex-M: DWT CYCCNT) spent in each
+ * kernel call to ticks[k]; the object defines `<name>_profile` pointing at
+ * its tables.
+ */
+typedef struct cnnrt_profile {
+  const char *model;         /* the model's name */
+  int64_t count;             /* kernel calls profiled (a layer each) */
+  const char *const *layers; /* their layers' names */
+  const int64_t *flops;      /* floating-point operations per run of each */
+  int64_t *ticks;            /* ticks summed over the runs (not thread-safe) */
+} cnnrt_profile;
+
+/* Zeroes the ticks, e.g. after a warm-up run. */
+void cnnrt_profile_reset(const cnnrt_profile *p);
+
+#if !defined(__STDC_HOSTED__) || __STDC_HOSTED__
+#include <stdio.h>
+/* The counter's ticks per second on this machine: AArch64's CNTFRQ_EL0,
+ * or on x86-64 the time-stamp counter measured against CLOCK_MONOTONIC
+ * (for about 20 ms at each call); 0 where unknown. */
+double cnnrt_profile_rate(void);
+/* Prints the table of `runs` runs to f: per layer, milliseconds per run,
+ * share of the total, GFLOP/s, then the name; lines that are not a layer
+ * start with '#' (cnnc --profile-data reads the table back for
+ * --emit-dot).  ticks_per_second: the counter's rate (on a Cortex-M the
+ * core clock), or 0 for cnnrt_profile_rate(); where that is 0 too, ticks
+ * are printed instead of milliseconds and GFLOP/s.  Returns 0, or -1 on a
+ * write error or a bad argument (NULL, runs < 1). */
+int cnnrt_profile_print(const cnnrt_profile *p, int runs, double ticks_per_second, FILE *f);
+#endif
+
+/*
  * Thread pools.  A compiled layer splits into `ntasks` tasks; task i owns
  * a fixed part of the output and scratch slot i, so tasks never talk to
  * each other and the result does not depend on which thread runs which.
