@@ -91,9 +91,11 @@ static int64_t stored_param_bytes(Graph *g, bool *overflow) {
   return total;
 }
 
-bool budget_plan(Graph *g) {
+bool budget_plan(Graph *g, BudgetUse *use) {
   bool overflow = false;
   int64_t stored = stored_param_bytes(g, &overflow), held = 0, buffers = 0;
+  /* the variants of one object (--cpu lists) count together: the object, and LLVM, hold them all */
+  if (!overflow && !ck_add(stored, use->stored, &stored)) overflow = true;
   if (overflow || stored > cnnc_limits.param_bytes) {
     error_at((Loc){g->file, 0, 0}, "the parameters as stored in the object (packed for the target's "
                                    "kernels) pass %s, the limit set by --max-param-bytes",
@@ -114,11 +116,13 @@ bool budget_plan(Graph *g) {
   }
   int64_t est = held, lx;
   if (!ck_mul(stored, 3, &lx) || !ck_add(est, lx, &est) || !ck_add(est, (int64_t)g->nnodes * NODE_BYTES, &est) ||
-      est > cnnc_limits.memory) {
+      !ck_add(est, use->held, &est) || est > cnnc_limits.memory) {
     error_at((Loc){g->file, 0, 0}, "compiling this model needs about %s of memory (%s of parameters), more "
                                    "than the %s allowed by --max-memory",
              overflow ? "more than 2^63 bytes" : mib(g, est), mib(g, stored), mib(g, cnnc_limits.memory));
     return false;
   }
+  use->stored = stored;
+  use->held += held + (int64_t)g->nnodes * NODE_BYTES;
   return true;
 }

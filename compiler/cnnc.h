@@ -727,7 +727,10 @@ void memplan(Graph *g);      /* memplan.c: needs: schedule; gives: offsets, work
  * parameter is allocated; budget_plan: needs the memory plan, before
  * codegen.  Both report and return false when a limit would be passed. */
 bool budget_params(Graph *g);
-bool budget_plan(Graph *g);
+typedef struct {
+  int64_t stored, held; /* the parameters stored and the memory held by the variants planned so far */
+} BudgetUse;
+bool budget_plan(Graph *g, BudgetUse *use); /* use: {0} for the first variant of an object */
 
 /* ===================================================================== */
 /* codegen.c / cg_*.c / emit.c                                            */
@@ -793,6 +796,7 @@ typedef struct TargetInfo {
   const char *isa;/* = arch->name, for --stats and dumps */
   int winograd;   /* from --winograd: -1 auto (per layer), 0 never, 1 wherever eligible */
   bool fuse_dw;   /* from --fuse-dw: depthwise convs into the 1x1 convs after them (fuse_dw.c) */
+  int level;      /* x86-64: the psABI level (2-4) the run checks (the CPU's, raised by --features), 0: none */
 } TargetInfo;
 
 /* Resolves the target from the options (the host by default, else the

@@ -209,7 +209,8 @@ bool emit_module(CodeGen *cg) {
   tag_functions(cg);
   if (!optimise(cg)) return false;
   lower_memmove(cg);
-  if (cg->opt->emit_llvm) {
+  if (cg->opt->emit_llvm) { /* the IR, and with --emit-asm the assembly code generation makes of it */
+    if (cg->opt->emit_asm && !emit_file(cg, LLVMAssemblyFile, cg->opt->asm_out)) return false;
     char *text = LLVMPrintModuleToString(cg->mod);
     bool ok = out_write(cg->opt->obj_out, text, strlen(text));
     LLVMDisposeMessage(text);

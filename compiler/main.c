@@ -290,6 +290,8 @@ static int parse_args(int argc, char **argv, Cli *c) {
                 : c->stats ? "--stats" : "--emit-dot");
   if (c->profile_data && !c->dot && !diag_error_count())
     error_plain("--profile-data shades the --emit-dot graph: give --emit-dot FILE too");
+  if (c->profile_data && c->input && !strcmp(c->profile_data, "-") && !strcmp(c->input, "-"))
+    error_plain("the model and --profile-data cannot both come from standard input");
   if (c->check && (c->o.output || c->o.header || c->o.emit_llvm || c->o.emit_asm || c->emit_yaml || c->depfile))
     error_plain("--check writes no object: it cannot take %s", c->o.output ? "-o" : c->o.header ? "--header"
                 : c->o.emit_llvm ? "--emit-llvm" : c->o.emit_asm ? "--emit-asm"
@@ -485,7 +487,7 @@ static void print_footprint(const Graph *g, const TargetInfo *t, const char *cpu
 }
 
 /* The target-dependent passes, layout to memory planning, on one variant. */
-static bool back_end(Cli *c, Graph *g, const TargetInfo *t) {
+static bool back_end(Cli *c, Graph *g, const TargetInfo *t, BudgetUse *use) {
   g->cpu_level = target_cpu_level(t);
   fold_bn(g);
   fuse(g);
@@ -495,7 +497,7 @@ static bool back_end(Cli *c, Graph *g, const TargetInfo *t) {
   schedule(g, t);
   if (!pack(g)) return false;
   dump(c, 'l', g, "layout, depthwise fusion and scheduling");
-  if (!budget_plan(g)) return false;
+  if (!budget_plan(g, use)) return false;
   memplan(g);
   dump(c, 'm', g, "memory planning");
   return true;
@@ -510,21 +512,23 @@ enum { MAX_CPUS = 8 };
  * count, 0 after reporting every problem. */
 static int resolve_cpus(Arena *arena, Cli *c, TargetInfo *ts, int *levels) {
   const char *list = c->o.cpu;
-  int n = 0;
+  int n = 0, entries = 1;
   bool ok = true;
+  for (const char *p = list; *p; p++) entries += *p == ',';
+  if (entries > MAX_CPUS) { /* one per level is at most 4 */
+    error_plain("--cpu lists %d CPUs, more than %d", entries, MAX_CPUS);
+    return 0;
+  }
+  if (strstr(list, ",,") || list[0] == ',' || list[strlen(list) - 1] == ',') {
+    error_plain("--cpu '%.200s': an empty CPU name in the list", list);
+    return 0;
+  }
   for (const char *p = list;; p++) {
     const char *e = strchr(p, ',');
     size_t len = e ? (size_t)(e - p) : strlen(p);
-    if (n == MAX_CPUS) {
-      error_plain("--cpu lists more than %d CPUs", MAX_CPUS);
-      return 0;
-    }
     Options o = c->o;
     o.cpu = arena_printf(arena, "%.*s", (int)len, p);
-    if (!len) {
-      error_plain("--cpu '%s': an empty CPU name in the list", list);
-      ok = false;
-    } else if (!target_info(&o, arena, &ts[n])) {
+    if (!target_info(&o, arena, &ts[n])) {
       ok = false;
     } else {
       levels[n] = target_cpu_level(&ts[n]) > 1 ? target_cpu_level(&ts[n]) : 1;
@@ -578,9 +582,9 @@ static Graph *merged(Arena *arena, Variant *vs, int nv) {
     if (g->workspace_bound > top->workspace_bound) top->workspace_bound = g->workspace_bound;
   }
   top->cpu_level = vs[nv - 1].level > 1 ? vs[nv - 1].level : 0;
-  for (int v = 0; v < nv; v++) {
+  for (int v = 0; v < nv; v++) { /* one without further threads' scratch keeps none (codegen.c usable_threads) */
     vs[v].g->workspace_size = top->workspace_size;
-    vs[v].g->thread_scratch = top->thread_scratch;
+    if (vs[v].g->thread_scratch > 0) vs[v].g->thread_scratch = top->thread_scratch;
   }
   return top;
 }
@@ -604,11 +608,12 @@ static int compile(Arena *arena, Cli *c) {
   if (c->dep_out >= 0 && !write_depfile(arena, c)) return 1;
   if (c->o.obj_out < 0 && !c->check) return out_commit() ? 0 : 1; /* a conversion: nothing to compile */
   Variant vs[MAX_CPUS];
+  BudgetUse use = {0};
   char *cpus = "";
   for (int v = 0; v < nv; v++) {
     /* each variant from its own parse (of the same bytes, files.c): the passes change the graph */
     Graph *gv = v == 0 ? g : front_end(arena, c);
-    if (!gv || !back_end(c, gv, &ts[v])) return 1;
+    if (!gv || !back_end(c, gv, &ts[v], &use)) return 1;
     vs[v] = (Variant){gv, &ts[v], levels[v]};
     cpus = arena_printf(arena, "%s%s%s", cpus, v ? "," : "", ts[v].cpu);
     if (c->stats) {

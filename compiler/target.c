@@ -109,34 +109,41 @@ static const CpuInfo cpu_table[] = {
 };
 
 /* The 64-bit x86 CPUs LLVM 19 knows, with their widest vector width in
- * floats (from `llc -march=x86-64 -mcpu=help` and each CPU's features). */
+ * floats (from `llc -march=x86-64 -mcpu=help` and each CPU's features)
+ * and the x86-64 psABI level that covers the instructions code for them
+ * may use (SSE3 to AVX-512, FMA, F16C, BMI, LZCNT; cg_cpu.c checks it at
+ * the first call): 1 the baseline, 2-4 x86-64-v2..v4.  Negative: no
+ * level covers it (AVX without AVX2; AMD's SSE4A, FMA4, XOP, TBM and
+ * LZCNT without SSSE3; Xeon Phi's AVX-512 ER/PF without BW/DQ/VL), so no
+ * run-time check could keep its code from dying of SIGILL: refused, with
+ * x86-64-v(-level) suggested (-1: x86-64). */
 typedef struct {
   const char *name;
-  int vec; /* 16, 8, 4 */
+  int vec;   /* 16, 8, 4 */
+  int level; /* 1-4, or minus the level to suggest */
 } CpuWidth;
 
 static const CpuWidth x86_table[] = {
-    {"cannonlake", 16}, {"cascadelake", 16}, {"cooperlake", 16}, {"emeraldrapids", 16},
-    {"graniterapids", 16}, {"graniterapids-d", 16}, {"graniterapids_d", 16}, {"icelake-client", 16},
-    {"icelake-server", 16}, {"icelake_client", 16}, {"icelake_server", 16}, {"knl", 16},
-    {"knm", 16}, {"mic_avx512", 16}, {"rocketlake", 16}, {"sapphirerapids", 16}, {"skx", 16},
-    {"skylake-avx512", 16}, {"skylake_avx512", 16}, {"tigerlake", 16}, {"x86-64-v4", 16},
-    {"znver4", 16}, {"znver5", 16},
-    {"alderlake", 8}, {"arrowlake", 8}, {"arrowlake-s", 8}, {"arrowlake_s", 8}, {"bdver4", 8},
-    {"broadwell", 8}, {"clearwaterforest", 8}, {"core-avx2", 8}, {"core_4th_gen_avx", 8},
-    {"core_4th_gen_avx_tsx", 8}, {"core_5th_gen_avx", 8}, {"core_5th_gen_avx_tsx", 8},
-    {"gracemont", 8}, {"grandridge", 8}, {"haswell", 8}, {"lunarlake", 8}, {"meteorlake", 8},
-    {"pantherlake", 8}, {"raptorlake", 8}, {"sierraforest", 8}, {"skylake", 8}, {"x86-64-v3", 8},
-    {"znver1", 8}, {"znver2", 8}, {"znver3", 8},
-    {"amdfam10", 4}, {"athlon-fx", 4}, {"athlon64", 4}, {"athlon64-sse3", 4}, {"atom", 4},
-    {"atom_sse4_2", 4}, {"atom_sse4_2_movbe", 4}, {"barcelona", 4}, {"bdver1", 4}, {"bdver2", 4},
-    {"bdver3", 4}, {"bonnell", 4}, {"btver1", 4}, {"btver2", 4}, {"core-avx-i", 4}, {"core2", 4},
-    {"core_2_duo_sse4_1", 4}, {"core_2_duo_ssse3", 4}, {"core_2nd_gen_avx", 4},
-    {"core_3rd_gen_avx", 4}, {"core_aes_pclmulqdq", 4}, {"core_i7_sse4_2", 4}, {"corei7", 4},
-    {"corei7-avx", 4}, {"generic", 4}, {"goldmont", 4}, {"goldmont-plus", 4}, {"goldmont_plus", 4},
-    {"ivybridge", 4}, {"k8", 4}, {"k8-sse3", 4}, {"nehalem", 4}, {"nocona", 4}, {"opteron", 4},
-    {"opteron-sse3", 4}, {"penryn", 4}, {"sandybridge", 4}, {"silvermont", 4}, {"slm", 4},
-    {"tremont", 4}, {"westmere", 4}, {"x86-64", 4}, {"x86-64-v2", 4},
+    {"cannonlake", 16, 4}, {"cascadelake", 16, 4}, {"cooperlake", 16, 4}, {"emeraldrapids", 16, 4},
+    {"graniterapids", 16, 4}, {"graniterapids-d", 16, 4}, {"graniterapids_d", 16, 4}, {"icelake-client", 16, 4},
+    {"icelake-server", 16, 4}, {"icelake_client", 16, 4}, {"icelake_server", 16, 4}, {"knl", 16, -3},
+    {"knm", 16, -3}, {"mic_avx512", 16, -3}, {"rocketlake", 16, 4}, {"sapphirerapids", 16, 4}, {"skx", 16, 4},
+    {"skylake-avx512", 16, 4}, {"skylake_avx512", 16, 4}, {"tigerlake", 16, 4}, {"x86-64-v4", 16, 4},
+    {"znver4", 16, 4}, {"znver5", 16, 4}, {"alderlake", 8, 3}, {"arrowlake", 8, 3}, {"arrowlake-s", 8, 3},
+    {"arrowlake_s", 8, 3}, {"bdver4", 8, -3}, {"broadwell", 8, 3}, {"clearwaterforest", 8, 3}, {"core-avx2", 8, 3},
+    {"core_4th_gen_avx", 8, 3}, {"core_4th_gen_avx_tsx", 8, 3}, {"core_5th_gen_avx", 8, 3},
+    {"core_5th_gen_avx_tsx", 8, 3}, {"gracemont", 8, 3}, {"grandridge", 8, 3}, {"haswell", 8, 3},
+    {"lunarlake", 8, 3}, {"meteorlake", 8, 3}, {"pantherlake", 8, 3}, {"raptorlake", 8, 3}, {"sierraforest", 8, 3},
+    {"skylake", 8, 3}, {"x86-64-v3", 8, 3}, {"znver1", 8, 3}, {"znver2", 8, 3}, {"znver3", 8, 3},
+    {"amdfam10", 4, -1}, {"athlon-fx", 4, 1}, {"athlon64", 4, 1}, {"athlon64-sse3", 4, 2}, {"atom", 4, 2},
+    {"atom_sse4_2", 4, 2}, {"atom_sse4_2_movbe", 4, 2}, {"barcelona", 4, -1}, {"bdver1", 4, -2}, {"bdver2", 4, -2},
+    {"bdver3", 4, -2}, {"bonnell", 4, 2}, {"btver1", 4, -1}, {"btver2", 4, -2}, {"core-avx-i", 4, -2},
+    {"core2", 4, 2}, {"core_2_duo_sse4_1", 4, 2}, {"core_2_duo_ssse3", 4, 2}, {"core_2nd_gen_avx", 4, -2},
+    {"core_3rd_gen_avx", 4, -2}, {"core_aes_pclmulqdq", 4, 2}, {"core_i7_sse4_2", 4, 2}, {"corei7", 4, 2},
+    {"corei7-avx", 4, -2}, {"generic", 4, 1}, {"goldmont", 4, 2}, {"goldmont-plus", 4, 2}, {"goldmont_plus", 4, 2},
+    {"ivybridge", 4, -2}, {"k8", 4, 1}, {"k8-sse3", 4, 2}, {"nehalem", 4, 2}, {"nocona", 4, 2}, {"opteron", 4, 1},
+    {"opteron-sse3", 4, 2}, {"penryn", 4, 2}, {"sandybridge", 4, -2}, {"silvermont", 4, 2}, {"slm", 4, 2},
+    {"tremont", 4, 2}, {"westmere", 4, 2}, {"x86-64", 4, 1}, {"x86-64-v2", 4, 2},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof *(a))
@@ -245,13 +252,23 @@ static bool check_triple(Arena *a, TargetInfo *t, const char *arch) {
 /* The CPU: one of the table's for the triple's architecture. */
 static bool resolve_cpu(Arena *a, TargetInfo *t, const char *arch, const char *cpu) {
   if (!strcmp(arch, "x86_64")) {
-    int w = target_x86_cpu_width(cpu);
-    if (!w) {
-      error_plain("unknown CPU '%s' for %s (e.g. x86-64, x86-64-v2, x86-64-v3, x86-64-v4, haswell, znver4, "
+    const CpuWidth *c = NULL;
+    for (size_t i = 0; i < COUNT(x86_table) && !c; i++)
+      if (!strcmp(cpu, x86_table[i].name)) c = &x86_table[i];
+    if (!c) {
+      error_plain("unknown CPU '%.200s' for %s (e.g. x86-64, x86-64-v2, x86-64-v3, x86-64-v4, haswell, znver4, "
                   "skylake-avx512)", cpu, t->triple);
       return false;
     }
-    t->arch = &arch_table[x86_arch(w)];
+    if (c->level < 0) {
+      error_plain("--cpu=%s: its instruction set matches no x86-64 psABI level (AVX without AVX2, or AMD's "
+                  "SSE4A, FMA4 or XOP, or Xeon Phi's AVX-512), so an object for it could not check the CPU at "
+                  "run time; use --cpu=%s, which such a CPU runs", cpu, -c->level > 1 ? (const char *[]){"", "",
+                  "x86-64-v2", "x86-64-v3"}[-c->level] : "x86-64");
+      return false;
+    }
+    t->arch = &arch_table[x86_arch(c->vec)];
+    t->level = c->level > 1 ? c->level : 0;
     return true;
   }
   for (size_t i = 0; i < COUNT(cpu_table); i++)
@@ -259,7 +276,7 @@ static bool resolve_cpu(Arena *a, TargetInfo *t, const char *arch, const char *c
       t->arch = &arch_table[cpu_table[i].a];
       return true;
     }
-  error_plain("unknown CPU '%s' for %s (cnnc knows: %s)", cpu, t->triple, list_cpus(a, arch));
+  error_plain("unknown CPU '%.200s' for %s (cnnc knows: %s)", cpu, t->triple, list_cpus(a, arch));
   return false;
 }
 
@@ -283,8 +300,32 @@ static bool check_features(const TargetInfo *t, const char *features) {
   return ok;
 }
 
-/* x86 --features that change the vector width or FMA. */
-static void x86_features(TargetInfo *t, const char *f) {
+/* The psABI level a +feature needs (check_features allows only these). */
+static int feature_level(const char *p, size_t n) {
+  static const char *const v3[] = {"avx", "avx2", "fma", "f16c", "avxvnni"}, *const v4[] = {"avx512f", "avx512vnni"};
+  for (size_t i = 0; i < COUNT(v4); i++)
+    if (strlen(v4[i]) == n && !strncmp(p, v4[i], n)) return 4;
+  for (size_t i = 0; i < COUNT(v3); i++)
+    if (strlen(v3[i]) == n && !strncmp(p, v3[i], n)) return 3;
+  return 2; /* sse3 .. sse4.2 */
+}
+
+/* x86 --features that change the vector width, FMA or the level checked
+ * (a feature switched on raises it; one switched off leaves the CPU's:
+ * the rest of that level may still be used).  AVX-512 kernels need F, BW,
+ * DQ and VL (LLVM cannot select some of their masked operations with F
+ * alone), so +avx512f brings the others. */
+static void x86_features(Arena *a, TargetInfo *t, const char *f) {
+  for (const char *p = f; *p;) {
+    const char *e = strchr(p, ',');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    if (p[0] == '+') {
+      int l = feature_level(p + 1, n - 1);
+      if (l > t->level) t->level = l;
+    }
+    p = e ? e + 1 : p + n;
+  }
+  if (has_feature(f, "avx512f") > 0) t->features = arena_printf(a, "%s,+avx512vl,+avx512bw,+avx512dq,+avx512cd", f);
   int vec = t->arch->vec;
   bool fma = t->arch->fma;
   if (has_feature(f, "avx512f") > 0) vec = 16;
@@ -304,6 +345,17 @@ static void host(Arena *a, TargetInfo *t, const char *arch) {
   if (!strcmp(arch, "x86_64")) {
     int vec = has_feature(feat, "avx512f") > 0 ? 16 : has_feature(feat, "avx2") > 0 ? 8 : 4;
     t->arch = &arch_table[x86_arch(vec)];
+    /* the highest level this CPU has all of (its code may use more: docs/targets.md) */
+    static const char *const v2[] = {"sse3", "ssse3", "sse4.1", "sse4.2", "popcnt", "cx16", "sahf"},
+                             *const v3[] = {"avx", "avx2", "fma", "f16c", "bmi", "bmi2", "lzcnt", "movbe"},
+                             *const v4[] = {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"};
+    bool ok = true;
+    for (size_t i = 0; i < COUNT(v2); i++) ok &= has_feature(feat, v2[i]) > 0;
+    t->level = ok ? 2 : 0;
+    for (size_t i = 0; i < COUNT(v3); i++) ok &= has_feature(feat, v3[i]) > 0;
+    if (ok) t->level = 3;
+    for (size_t i = 0; i < COUNT(v4); i++) ok &= has_feature(feat, v4[i]) > 0;
+    if (ok) t->level = 4;
   } else {
     t->arch = &arch_table[A_NEON]; /* a native AArch64 build */
   }
@@ -344,7 +396,7 @@ bool target_info(const Options *o, Arena *a, TargetInfo *t) {
   if (o->features) {
     if (!check_features(t, o->features)) return false;
     t->features = o->features;
-    if (!strcmp(arch, "x86_64")) x86_features(t, o->features);
+    if (!strcmp(arch, "x86_64")) x86_features(a, t, o->features);
   }
   t->vec = t->arch->vec;
   t->nregs = t->arch->nregs;
@@ -365,13 +417,9 @@ bool target_info(const Options *o, Arena *a, TargetInfo *t) {
 }
 
 /* The x86-64 psABI level an object's run checks at its first call
- * (cg_cpu.c): 4 for AVX-512 kernels, 3 for AVX2, 2 for --cpu=x86-64-v2;
- * 0 (no check) for the x86-64 baseline, where every x86-64 CPU runs the
- * code, and for Arm targets (AArch64's NEON is part of the base
- * architecture; a Cortex-M object is built for one core). */
-int target_cpu_level(const TargetInfo *t) {
-  if (t->arch == &arch_table[A_AVX512]) return 4;
-  if (t->arch == &arch_table[A_AVX2]) return 3;
-  if (t->arch == &arch_table[A_SSE2] && !strcmp(t->cpu, "x86-64-v2")) return 2;
-  return 0;
-}
+ * (cg_cpu.c): the CPU's from the table (the host's: the highest it has
+ * all of), raised by --features that switch on a higher level's
+ * instructions; 0 (no check) for the x86-64 baseline, where every x86-64
+ * CPU runs the code, and for Arm targets (AArch64's NEON is part of the
+ * base architecture; a Cortex-M object is built for one core). */
+int target_cpu_level(const TargetInfo *t) { return t->level; }

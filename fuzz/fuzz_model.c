@@ -77,7 +77,8 @@ static void back_end(Graph *g, uint64_t h) {
   fuse_dw(g, &t);
   schedule(g, &t);
   if (!pack(g)) return;
-  if (!budget_plan(g)) return;
+  BudgetUse use = {0};
+  if (!budget_plan(g, &use)) return;
   memplan(g);
   size_t len;
   header_text(g, o.profile, NULL, &len);

@@ -30,6 +30,20 @@ for level in 2 3 4; do
       "$CNNRT_LIB" -lpthread ${CNNC_TEST_CFLAGS:-} -o "$d/v$level" || { status=1; continue; }
   "$d/v$level" || status=1
 done
+# A named CPU is checked at the lowest level covering its instructions
+# (nehalem: SSE4.2, so x86-64-v2); one that no level covers is refused.
+"$CNNC" "$d/cpu.yaml" --random-weights 1 --cpu=nehalem -o "$d/nehalem.o" || status=1
+grep -q 'CPU_LEVEL "x86-64-v2"' "$d/nehalem.h" || { echo "FAIL: --cpu=nehalem is not checked as x86-64-v2"; status=1; }
+# shellcheck disable=SC2086
+$CC -std=c11 -O1 -DLEVEL=2 -I "$CNNRT_INCLUDE" "$CNNC_SOURCE_DIR/tests/cpu_check.c" "$d/nehalem.o" \
+    "$CNNRT_LIB" -lpthread ${CNNC_TEST_CFLAGS:-} -o "$d/nehalem" || status=1
+"$d/nehalem" || status=1
+if "$CNNC" "$d/cpu.yaml" --random-weights 1 --cpu=sandybridge -o "$d/sb.o" 2>"$d/sb.err" ||
+   ! grep -q "matches no x86-64 psABI level" "$d/sb.err" || [ -e "$d/sb.o" ]; then
+  echo "FAIL: --cpu=sandybridge (AVX without AVX2) was not refused"; status=1
+fi
+"$CNNC" "$d/cpu.yaml" --random-weights 1 --cpu=x86-64-v2 --features=+avx2,+fma -o "$d/f.o" || status=1
+grep -q 'CPU_LEVEL "x86-64-v3"' "$d/f.h" || { echo "FAIL: x86-64-v2 with +avx2 is not checked as x86-64-v3"; status=1; }
 "$CNNC" "$d/cpu.yaml" --random-weights 1 --cpu=x86-64 -o "$d/v1.o" || status=1
 grep -q 'CPU_LEVEL ""' "$d/v1.h" || { echo "FAIL: the x86-64 baseline object should need no check"; status=1; }
 
@@ -57,7 +71,7 @@ if [ -n "${CNNC_TEST_CFLAGS:-}" ]; then
 elif command -v qemu-x86_64 >/dev/null 2>&1; then
   for cpu in qemu64 Nehalem Haswell; do
     echo "-- qemu-x86_64 -cpu $cpu"
-    for p in v2 v3 v4 multi; do
+    for p in v2 v3 v4 nehalem multi; do
       qemu-x86_64 -cpu "$cpu" "$d/$p" 2>"$d/qemu.err" || { echo "FAIL: $p as $cpu"; status=1; }
       grep -v "TCG doesn't support requested feature" "$d/qemu.err" # QEMU's notes on the model's other features
     done

@@ -67,7 +67,29 @@ deb)
     [ -e "$tmp/root/$f" ] || fail "the package lacks /$f"
   done
   build_cmake "$tmp/root/usr" "$tmp/cmake"
-  echo "install_package.sh deb: $(basename "$deb"), Depends: $deps; examples/cmake built and ran against its files"
+  # apt resolves its dependencies (a simulation: installs nothing)
+  apt-get install -s "$deb" >"$tmp/apt.log" 2>&1 && grep -q '^Inst cnnc ' "$tmp/apt.log" ||
+    { cat "$tmp/apt.log"; fail "apt-get install -s $deb does not resolve"; }
+  echo "install_package.sh deb: $(basename "$deb"), Depends: $deps; examples/cmake built and ran against its files; apt resolves it"
+  # CI (.ci/run, as root on a throwaway machine) installs it for real, as
+  # a user would, builds examples/cmake against the system's /usr, and
+  # removes it again; never over a cnnc package that is installed already.
+  if [ "${CNNC_TEST_DEB_INSTALL:-0}" = 1 ]; then
+    [ "$(id -u)" = 0 ] || fail "CNNC_TEST_DEB_INSTALL=1 needs root"
+    if dpkg -s cnnc >/dev/null 2>&1; then
+      echo "install_package.sh deb: a cnnc package is installed already; not replacing it"
+    else
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$deb" >"$tmp/install.log" 2>&1 ||
+        { cat "$tmp/install.log"; fail "apt-get install $deb failed"; }
+      st=0
+      (build_cmake /usr "$tmp/system") || st=1
+      [ "$(command -v cnnc)" = /usr/bin/cnnc ] || st=1
+      DEBIAN_FRONTEND=noninteractive apt-get remove -y -q cnnc >"$tmp/remove.log" 2>&1 ||
+        { cat "$tmp/remove.log"; fail "apt-get remove cnnc failed"; }
+      [ $st = 0 ] || fail "examples/cmake against the installed package failed"
+      echo "install_package.sh deb: apt-get install ./$(basename "$deb"), examples/cmake built against /usr and ran, package removed"
+    fi
+  fi
   ;;
 *) fail "unknown mode" ;;
 esac

@@ -33,7 +33,15 @@ grep "conv2" "$d/g.dot" | grep -qF "$want" || fail "conv2's box lacks '$want'"
 { sed -n 1,2p "$d/table.txt"; echo "  0.0100  5.00%  1.00  no_such_layer"; echo "  0.01 abc 1  conv1"; } > "$d/bad.txt"
 "$CNNC" "$m" --check --emit-dot "$d/bad.dot" --profile-data "$d/bad.txt" 2> "$d/err.txt" && fail "a bad table was taken"
 grep -q "bad.txt:3:[0-9]*: error: no layer 'no_such_layer'" "$d/err.txt" || { cat "$d/err.txt"; fail "no error at line 3"; }
-grep -q "bad.txt:4:3: error: not a row" "$d/err.txt" || { cat "$d/err.txt"; fail "no error at line 4"; }
+grep -q "bad.txt:4:8: error: expected the layer's share" "$d/err.txt" || { cat "$d/err.txt"; fail "no error at line 4"; }
+[ ! -e "$d/bad.dot" ] || fail "a refused run wrote the graph"
+# a row for the input (no code of its own), and a table with no rows
+sed 's/  conv1$/  image/' "$d/table.txt" > "$d/input.txt"
+"$CNNC" "$m" --check --emit-dot "$d/bad.dot" --profile-data "$d/input.txt" 2> "$d/err.txt" && fail "a row for the input was taken"
+grep -q "error: layer 'image' has no code of its own" "$d/err.txt" || { cat "$d/err.txt"; fail "no error for the input's row"; }
+grep '^#' "$d/table.txt" > "$d/empty.txt"
+"$CNNC" "$m" --check --emit-dot "$d/bad.dot" --profile-data "$d/empty.txt" 2> "$d/err.txt" && fail "a table without rows was taken"
+grep -q "error: no rows" "$d/err.txt" || { cat "$d/err.txt"; fail "no error for a table without rows"; }
 [ ! -e "$d/bad.dot" ] || fail "a refused run wrote the graph"
 "$CNNC" "$m" --check --profile-data "$d/table.txt" 2> "$d/err.txt" && fail "--profile-data without --emit-dot"
 "$CNNC" "$m" --check --emit-dot "$d/table.txt" --profile-data "$d/table.txt" 2> "$d/err.txt" &&
