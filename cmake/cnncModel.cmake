@@ -19,11 +19,54 @@
 #
 # The compiler is CNNC_EXECUTABLE when set, else cnnc::cnnc.  In a cross
 # build (CMAKE_CROSSCOMPILING) cnnc must run on the build machine: the
-# installed cnnc::cnnc, CNNC_EXECUTABLE, or a `cnnc` found on the PATH
-# (an in-tree cnnc would be built for the target); cnnc is given the
-# toolchain's triple (CNNC_TARGET, default CMAKE_C_COMPILER_TARGET or what
-# `${CMAKE_C_COMPILER} -dumpmachine` prints) and CPU (CNNC_CPU, if set).
+# installed cnnc::cnnc, CNNC_EXECUTABLE, or a `cnnc` found on the PATH (a
+# cross build that includes cnnc's source tree builds no compiler); cnnc
+# is given the toolchain's triple (CNNC_TARGET, default
+# CMAKE_C_COMPILER_TARGET or what `${CMAKE_C_COMPILER} -dumpmachine`
+# prints) and CPU (CNNC_CPU, if set).  The runtime is the target's: built
+# from cnnc's source tree when it is included, and against the installed
+# package (whose libcnnrt.a is the build machine's) compiled from the
+# runtime sources it installs (share/cnnc/runtime) as the target
+# cnnc_cnnrt_target.
+#
+#   cnnc_target_runtime(<target> <runtime source dir>) makes that static
+#   library: the pthreads pool on an OS, freestanding on bare metal
+#   (CMAKE_SYSTEM_NAME Generic: -DCNNRT_FREESTANDING, the Cortex-M cycle
+#   counter, no pthreads).
 include_guard(GLOBAL)
+
+function(cnnc_target_runtime target src)
+  if(CMAKE_SYSTEM_NAME STREQUAL "Generic")
+    add_library(${target} STATIC ${src}/cnnrt.c ${src}/cnnrt_pool.c ${src}/cnnrt_cycles.c)
+    target_compile_definitions(${target} PRIVATE CNNRT_FREESTANDING)
+    target_compile_options(${target} PRIVATE -ffreestanding)
+  else()
+    find_package(Threads REQUIRED)
+    add_library(${target} STATIC ${src}/cnnrt.c ${src}/cnnrt_pool.c ${src}/cnnrt_pool_pthread.c)
+    target_link_libraries(${target} PUBLIC Threads::Threads)
+  endif()
+  target_include_directories(${target} PUBLIC ${src})
+endfunction()
+
+# The runtime a model library links: cnnc::cnnrt, or in a cross build
+# against the installed package the target's own (see above).
+function(_cnnc_runtime out)
+  set(rt cnnc::cnnrt)
+  if(CMAKE_CROSSCOMPILING AND TARGET cnnc::cnnrt)
+    get_target_property(imported cnnc::cnnrt IMPORTED)
+    if(imported)
+      if(NOT TARGET cnnc_cnnrt_target)
+        if(NOT EXISTS "${_CNNC_RUNTIME_SOURCES}/cnnrt.c")
+          message(FATAL_ERROR "cnnc_add_model: a cross build needs the runtime's sources, which this cnnc "
+                  "package does not have (${_CNNC_RUNTIME_SOURCES})")
+        endif()
+        cnnc_target_runtime(cnnc_cnnrt_target "${_CNNC_RUNTIME_SOURCES}")
+      endif()
+      set(rt cnnc_cnnrt_target)
+    endif()
+  endif()
+  set(${out} ${rt} PARENT_SCOPE)
+endfunction()
 
 function(_cnnc_compiler out_exe out_dep)
   if(CNNC_EXECUTABLE)
@@ -108,5 +151,6 @@ function(cnnc_add_model target)
   add_library(${target} STATIC "${obj}" "${hdr}")
   set_target_properties(${target} PROPERTIES LINKER_LANGUAGE C)
   target_include_directories(${target} INTERFACE "${dir}")
-  target_link_libraries(${target} INTERFACE cnnc::cnnrt)
+  _cnnc_runtime(runtime)
+  target_link_libraries(${target} INTERFACE ${runtime})
 endfunction()

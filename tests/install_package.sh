@@ -4,7 +4,10 @@
 #   prefix  cmake --install this build into a temporary prefix, then build
 #           and run examples/cmake (find_package(cnnc), cnnc_add_model) and
 #           examples/make (pkg-config, cnnc from the PATH) against it; then
-#           edit the model and check that the CMake project rebuilds it.
+#           edit the model and check that the CMake project rebuilds it;
+#           then cross-build examples/cmake for AArch64 against the prefix
+#           and, with add_subdirectory of this source tree, with the
+#           prefix's cnnc, and run both under qemu-aarch64.
 #   deb     cpack -G DEB in this build, check the package's dependencies
 #           and files, unpack it into a temporary root (dpkg-deb -x) and
 #           build examples/cmake against that root's /usr.
@@ -30,6 +33,26 @@ build_cmake() {
   [ "$out" = "scores: 6.25 3.75" ] || fail "the CMake example printed '$out'"
 }
 
+# cross_cmake DIR CMAKE-ARGS...: examples/cmake's app for AArch64 Linux
+# (cmake/aarch64-linux-gnu.cmake), configured in DIR with the arguments,
+# built and run under qemu-aarch64; a no-op (with a note) without the
+# cross toolchain and QEMU (tools/test.sh installs them unless --no-cross).
+cross_cmake() {
+  d=$1
+  shift
+  if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null; then
+    echo "install_package.sh $mode: no aarch64-linux-gnu-gcc or qemu-aarch64: cross build not tried"
+    return 0
+  fi
+  cmake -S "$d/src" -B "$d/build" -DCMAKE_TOOLCHAIN_FILE="$src/cmake/aarch64-linux-gnu.cmake" "$@" \
+        >"$d/configure.log" 2>&1 || { cat "$d/configure.log"; fail "cross configure failed"; }
+  cmake --build "$d/build" >"$d/build.log" 2>&1 || { cat "$d/build.log"; fail "cross build failed"; }
+  file "$d/build/app" | grep -q aarch64 || fail "the cross-built app is not an AArch64 program"
+  out=$(qemu-aarch64 -L /usr/aarch64-linux-gnu "$d/build/app") || fail "the cross-built app failed: $out"
+  [ "$out" = "scores: 6.25 3.75" ] || fail "the cross-built app printed '$out'"
+  echo "install_package.sh $mode: $(basename "$d"): the app cross-built for AArch64 ran under qemu-aarch64: $out"
+}
+
 case $mode in
 prefix)
   cmake --install "$build" --prefix "$tmp/prefix" >"$tmp/install.log" || { cat "$tmp/install.log"; fail "install failed"; }
@@ -38,6 +61,18 @@ prefix)
     [ -e "$tmp/prefix/$f" ] || [ -e "$(ls -d "$tmp"/prefix/lib/*/"${f#lib/}" 2>/dev/null | head -1)" ] || fail "not installed: $f"
   done
   build_cmake "$tmp/prefix" "$tmp/cmake"
+  # a cross build against the installed package: its cnnc runs here, the
+  # runtime is compiled for the target from the sources it installs
+  mkdir -p "$tmp/cross" && cp -r "$src/examples/cmake" "$tmp/cross/src"
+  cfg=$(ls "$tmp"/prefix/lib/cmake/cnnc/cnncConfig.cmake "$tmp"/prefix/lib/*/cmake/cnnc/cnncConfig.cmake 2>/dev/null | head -1)
+  cross_cmake "$tmp/cross" -Dcnnc_DIR="$(dirname "$cfg")"
+  # and one that includes cnnc's source tree (add_subdirectory, as
+  # FetchContent does): the target's runtime from the tree, a host cnnc
+  mkdir -p "$tmp/sub/src" && cp "$src/examples/cmake/app.c" "$src/examples/cmake/tiny.yaml" "$tmp/sub/src/"
+  printf '%s\n' "cmake_minimum_required(VERSION 3.16)" "project(sub C)" "add_subdirectory(\"$src\" cnnc)" \
+    "cnnc_add_model(tiny MODEL tiny.yaml)" "add_executable(app app.c)" "target_link_libraries(app PRIVATE tiny)" \
+    > "$tmp/sub/src/CMakeLists.txt"
+  cross_cmake "$tmp/sub" -DCNNC_EXECUTABLE="$tmp/prefix/bin/cnnc"
   # editing the model rebuilds the library: a bias of 20 gives 13.75
   sed -i 's/bias: \[0, 10\]/bias: [0, 20]/' "$tmp/cmake/src/tiny.yaml"
   cmake --build "$tmp/cmake/build" >"$tmp/rebuild.log" 2>&1 || { cat "$tmp/rebuild.log"; fail "rebuild failed"; }
