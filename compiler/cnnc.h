@@ -778,6 +778,8 @@ typedef struct TargetArch {
   ProfileClock clock;   /* what --profile reads */
   int64_t l1, l2;       /* data cache (or fast memory) bytes the tiling assumes off the host */
   bool dot_i8;          /* int8 dot-product instructions (for int8 kernels later; unused) */
+  bool base_isa;        /* a named CPU tunes the code (LLVM's tune-cpu) but adds no instructions
+                           beyond the architecture's base, so objects need no run-time check (AArch64) */
   const char *features; /* the features --features may switch (comma list, without +/-) */
 } TargetArch;
 

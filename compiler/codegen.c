@@ -1023,7 +1023,9 @@ static void emit_cpu_name(CodeGen *cg, LLVMValueRef level_fn, const Variant *vs,
 static void tag_variant(CodeGen *cg, const TargetInfo *t) {
   for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
     if (LLVMIsDeclaration(f) || LLVMGetStringAttributeAtIndex(f, LLVMAttributeFunctionIndex, "target-cpu", 10)) continue;
-    LLVMAddTargetDependentFunctionAttr(f, "target-cpu", t->cpu);
+    /* AArch64 (base_isa): the base architecture's instructions, tuned for the named CPU */
+    LLVMAddTargetDependentFunctionAttr(f, "target-cpu", t->arch->base_isa ? "generic" : t->cpu);
+    if (t->arch->base_isa) LLVMAddTargetDependentFunctionAttr(f, "tune-cpu", t->cpu);
     if (t->features && *t->features) LLVMAddTargetDependentFunctionAttr(f, "target-features", t->features);
   }
 }

@@ -53,8 +53,9 @@ bool emit_target_machine(CodeGen *cg) {
                                                LLVMCodeGenLevelDefault, LLVMCodeGenLevelAggressive};
   /* bare metal links statically at fixed addresses: no GOT */
   LLVMRelocMode reloc = t->arch->bare_metal ? LLVMRelocStatic : LLVMRelocPIC;
-  cg->tm = LLVMCreateTargetMachine(target, t->triple, t->cpu, t->features, levels[cg->opt->opt_level], reloc,
-                                   LLVMCodeModelDefault);
+  /* AArch64: the base architecture's instructions, the named CPU's tuning (tag_functions) */
+  cg->tm = LLVMCreateTargetMachine(target, t->triple, t->arch->base_isa ? "generic" : t->cpu, t->features,
+                                   levels[cg->opt->opt_level], reloc, LLVMCodeModelDefault);
   if (!cg->tm) {
     error_plain("cannot create a target machine for '%s' (cpu '%s')", t->triple, t->cpu);
     return false;
@@ -84,6 +85,7 @@ static void tag_functions(CodeGen *cg) {
       continue;
     LLVMAddTargetDependentFunctionAttr(f, "target-cpu", cpu);
     if (*feat) LLVMAddTargetDependentFunctionAttr(f, "target-features", feat);
+    if (cg->opt->target->arch->base_isa) LLVMAddTargetDependentFunctionAttr(f, "tune-cpu", cg->opt->target->cpu);
   }
   LLVMDisposeMessage(cpu);
   LLVMDisposeMessage(feat);

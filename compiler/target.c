@@ -49,7 +49,8 @@ static const TargetArch arch_table[] = {
      * (CNTVCT_EL0) is what user code may read (codegen.c reads it with an
      * inline-asm mrs: LLVM 19 lowers llvm.readsteadycounter to 0 there) */
     [A_NEON] = {.name = "neon", .vec = 4, .nregs = 32, .acc = 24, .fma = true, .fpu = true, .index_bits = 64,
-                .clock = CLOCK_STEADY, .l1 = 32 << 10, .l2 = 512 << 10, .features = "dotprod,i8mm,fullfp16"},
+                .clock = CLOCK_STEADY, .l1 = 32 << 10, .l2 = 512 << 10, .features = "dotprod,i8mm,fullfp16",
+                .base_isa = true},
     /* Armv7E-M with FPv4-SP/FPv5 (M4, M7): scalar VFMA.F32 over 32 single
      * registers (s0-s31); 32-bit core; no cache on the M4, up to 64 KiB on
      * the M7: the tiling assumes a small fast memory */
@@ -357,7 +358,8 @@ static void host(Arena *a, TargetInfo *t, const char *arch) {
     for (size_t i = 0; i < COUNT(v4); i++) ok &= has_feature(feat, v4[i]) > 0;
     if (ok) t->level = 4;
   } else {
-    t->arch = &arch_table[A_NEON]; /* a native AArch64 build */
+    t->arch = &arch_table[A_NEON]; /* a native AArch64 build: tuned for this CPU, Armv8.0 instructions */
+    t->features = "";
   }
   t->fma = has_feature(feat, "fma") > 0 || strcmp(arch, "x86_64");
   t->l1 = cache_size(0, t->arch->l1);
