@@ -95,6 +95,7 @@ int diag_error_count(void);
 void error_at(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void verror_at(Loc loc, const char *fmt, va_list ap);
 void note_at(Loc loc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void diag_notes(bool on); /* off: notes are dropped (a --cpu list's second parse of the same model) */
 void error_plain(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* "cnnc: error: ..." */
 
 /* Internal bugs: never user-facing errors. */

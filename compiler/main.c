@@ -103,6 +103,7 @@ typedef struct {
   const char *depfile;   /* --depfile FILE */
   const char *dot;       /* --emit-dot FILE */
   const char *profile_data; /* --profile-data TABLE (profile_data.c) */
+  bool dump_front;       /* --dump's p and s: for the first parse only */
   int dot_out;           /* its files.c handle (-2: not written) */
   int dep_out;           /* its files.c handle (-2: not written) */
   const char *emit_yaml; /* --emit-yaml FILE */
@@ -393,10 +394,10 @@ static Graph *front_end(Arena *arena, Cli *c) {
   if (c->name) g->name = c->name;
   g->random_weights = c->random_weights;
   g->random_seed = c->seed;
-  dump(c, 'p', g, "parse");
+  if (c->dump_front) dump(c, 'p', g, "parse");
   bool names_ok = names_assign(g);
   if (!shape_infer(g) || !names_ok) return NULL;
-  dump(c, 's', g, "shape inference");
+  if (c->dump_front) dump(c, 's', g, "shape inference");
   if (!budget_params(g) || !weights_bind(g) || !verify(g)) return NULL;
   return g;
 }
@@ -612,7 +613,12 @@ static int compile(Arena *arena, Cli *c) {
   char *cpus = "";
   for (int v = 0; v < nv; v++) {
     /* each variant from its own parse (of the same bytes, files.c): the passes change the graph */
+    if (v == 1) { /* the same parse again: its notes and dumps were shown */
+      diag_notes(false);
+      c->dump_front = false;
+    }
     Graph *gv = v == 0 ? g : front_end(arena, c);
+    if (nv > 1 && c->dump) fprintf(stderr, "; variant %d of %d: --cpu %s\n", v + 1, nv, ts[v].cpu);
     if (!gv || !back_end(c, gv, &ts[v], &use)) return 1;
     vs[v] = (Variant){gv, &ts[v], levels[v]};
     cpus = arena_printf(arena, "%s%s%s", cpus, v ? "," : "", ts[v].cpu);
@@ -640,7 +646,7 @@ static int compile(Arena *arena, Cli *c) {
 
 int main(int argc, char **argv) {
   limits_default(&cnnc_limits);
-  Cli c = {0};
+  Cli c = {.dump_front = true};
   int r = parse_args(argc, argv, &c);
   if (r) return r - 1;
   files_catch_signals();

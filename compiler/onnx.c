@@ -473,14 +473,17 @@ static void index_model(T *t) {
     }
 }
 
-/* "dir/resnet18.onnx" -> "resnet18", made a C identifier (names.c's rule). */
+/* "dir/resnet18.onnx" -> "resnet18", made a C identifier (names.c's rule)
+ * that starts with a letter (symbols such as __run are reserved in C);
+ * standard input ("-") -> "model". */
 static const char *model_name(T *t) {
+  if (!strcmp(t->path, "-")) return "model";
   const char *base = strrchr(t->path, '/');
   base = base ? base + 1 : t->path;
   const char *dot = strrchr(base, '.');
   size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
   char *s = arena_alloc(t->a, n + 2), *o = s;
-  if (n == 0 || (*base >= '0' && *base <= '9')) *o++ = 'm';
+  if (n == 0 || (*base >= '0' && *base <= '9') || *base == '_' || !((*base >= 'a' && *base <= 'z') || (*base >= 'A' && *base <= 'Z'))) *o++ = 'm';
   for (size_t i = 0; i < n; i++) {
     char c = base[i];
     *o++ = (c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) ? c : '_';

@@ -354,7 +354,11 @@ void error_at(Loc loc, const char *fmt, ...) {
   va_end(ap);
 }
 
+static bool notes_off;
+void diag_notes(bool on) { notes_off = !on; }
+
 void note_at(Loc loc, const char *fmt, ...) {
+  if (notes_off) return;
   va_list ap;
   va_start(ap, fmt);
   vdiag(loc, "note", fmt, ap);
