@@ -103,22 +103,39 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef plane = cg_muladd(cg, k->nn, ICB, lc.iv);
   LLVMValueRef corner = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->H, ih0), k->W, iw0), cg_i64(cg, k->V));
   LLVMValueRef v[6];
+  /* On 32-bit cores the tile's rows inside the input as [rlo, rhi): two
+   * values kept across the column loop instead of six row indices, which
+   * left the M4 reloading core registers there.  (On x86-64 the six
+   * compares spill nothing, and the two bounds made LLVM reload a
+   * register in the output transform of fuse_wino_resblock on AVX-512.) */
+  LLVMValueRef rlo = NULL, rhi = NULL;
+  if (cg->index32) {
+    rlo = cg_smax(cg, cg_i64(cg, 0), LLVMBuildNeg(cg->b, ih0, ""));
+    rhi = cg_smin(cg, cg_i64(cg, 6), LLVMBuildSub(cg->b, cg_i64(cg, k->H), ih0, ""));
+  }
   Loop lj = cg_for(cg, "wcol", 6); /* tmp[.][j] = B^T d[.][j] */
   LLVMValueRef colok = LLVMBuildAnd(cg->b, live, cg_in_range(cg, cg_add(cg, iw0, lj.iv), k->W), "colok");
   LLVMValueRef col = cg_muladd(cg, lj.iv, k->V, corner);
   for (int i = 0; i < 6; i++) {
-    LLVMValueRef ok = LLVMBuildAnd(cg->b, colok, cg_in_range(cg, cg_add(cg, ih0, cg_i64(cg, i)), k->H), "ok");
+    LLVMValueRef rowok = rlo ? LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLE, rlo, cg_i64(cg, i), ""),
+                                            LLVMBuildICmp(cg->b, LLVMIntSGT, rhi, cg_i64(cg, i), ""), "")
+                             : cg_in_range(cg, cg_add(cg, ih0, cg_i64(cg, i)), k->H);
+    LLVMValueRef ok = LLVMBuildAnd(cg->b, colok, rowok, "ok");
     LLVMValueRef idx = LLVMBuildSelect(cg->b, ok, cg_add(cg, col, cg_i64(cg, i * k->W * k->V)), cg_i64(cg, 0), "");
     v[i] = LLVMBuildSelect(cg->b, ok, cg_vload(cg, k->vt, k->in, idx), LLVMConstNull(k->vt), "d");
   }
-  for (int i = 0; i < 6; i++) cg_vstore(cg, lin(cg, k, BT[i], v, 6, 1), k->X, xslot(cg, k, cg_muladd(cg, cg_i64(cg, i), 6, lj.iv)));
+  /* one base per pass and constant offsets from it: the addresses fold into the loads and stores */
+  LLVMValueRef xcol = cg_gep(cg, k->X, xslot(cg, k, lj.iv), "xcol");
+  for (int i = 0; i < 6; i++) cg_vstore(cg, lin(cg, k, BT[i], v, 6, 1), xcol, cg_i64(cg, (int64_t)i * 6 * k->V));
   cg_loop_end_rolled(cg, &lj);
   Loop li = cg_for(cg, "wrow", 6); /* r[i][.] = tmp[i][.] B */
   LLVMValueRef row = cg_mul(cg, li.iv, cg_i64(cg, 6));
-  for (int j = 0; j < 6; j++) v[j] = cg_vload(cg, k->vt, k->X, xslot(cg, k, cg_add(cg, row, cg_i64(cg, j))));
+  LLVMValueRef xrow = cg_gep(cg, k->X, xslot(cg, k, row), "xrow");
+  LLVMValueRef tirow = cg_gep(cg, k->TI, slot(cg, k, t, row, k->ICp, lc.iv), "tirow");
+  for (int j = 0; j < 6; j++) v[j] = cg_vload(cg, k->vt, xrow, cg_i64(cg, (int64_t)j * k->V));
   LLVMValueRef r[6];
   for (int j = 0; j < 6; j++) r[j] = lin(cg, k, BT[j], v, 6, 1);
-  for (int j = 0; j < 6; j++) cg_vstore(cg, r[j], k->TI, slot(cg, k, t, cg_add(cg, row, cg_i64(cg, j)), k->ICp, lc.iv));
+  for (int j = 0; j < 6; j++) cg_vstore(cg, r[j], tirow, cg_i64(cg, (int64_t)j * k->T * k->ICp));
   cg_loop_end_rolled(cg, &li);
   cg_loop_end(cg, &lc);
 }
@@ -172,35 +189,34 @@ static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   Loop lo = cg_loop_begin(cg, "ob", cg_mul(cg, k->g_lo, cg_i64(cg, k->ocb)), cg_mul(cg, k->g_hi, cg_i64(cg, k->ocb)), 1);
   LLVMValueRef v[6];
   Loop lj = cg_for(cg, "wcol", 6); /* tmp[.][j] = A^T m[.][j] */
-  for (int i = 0; i < 6; i++) v[i] = cg_vload(cg, k->vt, k->M, slot(cg, k, t, cg_muladd(cg, cg_i64(cg, i), 6, lj.iv), k->OCp, lo.iv));
+  LLVMValueRef mcol = cg_gep(cg, k->M, slot(cg, k, t, lj.iv, k->OCp, lo.iv), "mcol");
+  LLVMValueRef xcol = cg_gep(cg, k->X, xslot(cg, k, lj.iv), "xcol");
+  for (int i = 0; i < 6; i++) v[i] = cg_vload(cg, k->vt, mcol, cg_i64(cg, (int64_t)i * 6 * k->T * k->OCp));
   LLVMValueRef c[4];
   for (int i = 0; i < 4; i++) c[i] = lin(cg, k, AT[i], v, 6, 1);
-  for (int i = 0; i < 4; i++) cg_vstore(cg, c[i], k->X, xslot(cg, k, cg_muladd(cg, cg_i64(cg, i), 6, lj.iv)));
+  for (int i = 0; i < 4; i++) cg_vstore(cg, c[i], xcol, cg_i64(cg, (int64_t)i * 6 * k->V));
   cg_loop_end_rolled(cg, &lj);
   LLVMValueRef bias = k->bias ? cg_vload(cg, k->vt, k->bias, cg_mul(cg, lo.iv, cg_i64(cg, k->V))) : NULL;
   LLVMValueRef plane = cg_muladd(cg, k->nn, k->OCB, lo.iv);
-  Loop li = cg_for(cg, "wrow", 4); /* y[i][.] = tmp[i][.] A */
+  /* y[i][.] = tmp[i][.] A for the rows inside the output: all 4, or OH % 4 in the last tile row */
+  LLVMValueRef rows = k->OH % 4 ? LLVMBuildSelect(cg->b, last_row, cg_i64(cg, k->OH % 4), cg_i64(cg, 4), "rows")
+                                : cg_i64(cg, 4);
+  Loop li = cg_loop_begin(cg, "wrow", cg_i64(cg, 0), rows, 1);
   LLVMValueRef row = cg_mul(cg, li.iv, cg_i64(cg, 6));
-  for (int j = 0; j < 6; j++) v[j] = cg_vload(cg, k->vt, k->X, xslot(cg, k, cg_add(cg, row, cg_i64(cg, j))));
+  LLVMValueRef xrow = cg_gep(cg, k->X, xslot(cg, k, row), "xrow");
+  for (int j = 0; j < 6; j++) v[j] = cg_vload(cg, k->vt, xrow, cg_i64(cg, (int64_t)j * k->V));
   LLVMValueRef oh = cg_add(cg, oh0, li.iv);
-  /* rows and columns past the output's edge, in the last tile row and column */
-  LLVMValueRef row_in = k->OH % 4 ? LLVMBuildOr(cg->b, LLVMBuildNot(cg->b, last_row, ""),
-                                                LLVMBuildICmp(cg->b, LLVMIntSLT, li.iv, cg_i64(cg, k->OH % 4), ""), "")
-                                  : NULL;
   /* the row's first output; its columns follow V floats apart */
   LLVMValueRef idx0 = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->OH, oh), k->OW, ow0), cg_i64(cg, k->V));
+  LLVMValueRef outrow = cg_gep(cg, k->out, idx0, "outrow"), resrow = k->res ? cg_gep(cg, k->res, idx0, "resrow") : NULL;
   for (int j = 0; j < 4; j++) {
     LLVMValueRef y = lin(cg, k, AT[j], v, 6, 1);
-    LLVMValueRef in = row_in;
-    if (k->OW % 4 && j >= k->OW % 4) {
-      LLVMValueRef c_ok = LLVMBuildNot(cg->b, last_col, "");
-      in = in ? LLVMBuildAnd(cg->b, in, c_ok, "") : c_ok;
-    }
-    LLVMBasicBlockRef join = in ? cg_if_begin(cg, in, "in") : NULL;
-    LLVMValueRef idx = cg_add(cg, idx0, cg_i64(cg, (int64_t)j * k->V));
+    /* columns past the output's edge, in the last tile column */
+    LLVMBasicBlockRef join = k->OW % 4 && j >= k->OW % 4 ? cg_if_begin(cg, LLVMBuildNot(cg->b, last_col, ""), "in") : NULL;
+    LLVMValueRef off = cg_i64(cg, (int64_t)j * k->V);
     if (bias) y = LLVMBuildFAdd(cg->b, y, bias, "");
-    if (k->res) y = LLVMBuildFAdd(cg->b, y, cg_vload(cg, k->vt, k->res, idx), "res");
-    cg_vstore(cg, cg_act(cg, &k->n->act, y), k->out, idx);
+    if (k->res) y = LLVMBuildFAdd(cg->b, y, cg_vload(cg, k->vt, resrow, off), "res");
+    cg_vstore(cg, cg_act(cg, &k->n->act, y), outrow, off);
     if (join) cg_if_end(cg, join);
   }
   cg_loop_end_rolled(cg, &li);
