@@ -721,6 +721,7 @@ typedef struct {
   int rows;
 } ProfileData;
 ProfileData *profile_data_read(Graph *g, const char *path); /* NULL after reporting */
+ProfileData *profile_data_parse(Arena *a, const Graph *g, const char *path, const char *text, size_t len);
 /* dot.c: --emit-dot, the graph for Graphviz; pd: --profile-data or NULL */
 char *dot_text(const Graph *g, const ProfileData *pd, size_t *len);
 void memplan(Graph *g);      /* memplan.c: needs: schedule; gives: offsets, workspace size */

@@ -14,7 +14,9 @@
  * decimals, finite, a share within 0-100%), a NUL byte, a layer the
  * compiled graph lacks or that has no code of its own (an input, a view),
  * a layer listed twice, and a table without rows.  Then it returns NULL.
- * The table is read with file_read (regular files, --max-file-bytes).
+ * The table is read with file_read (regular files, --max-file-bytes);
+ * profile_data_parse takes its bytes (fuzz/fuzz_profile.c), exactly len
+ * of them, not NUL-terminated.
  */
 #include "cnnc.h"
 
@@ -63,10 +65,13 @@ static bool timed(const Graph *g, int i) {
 ProfileData *profile_data_read(Graph *g, const char *path) {
   size_t len;
   const char *text = file_read(g->arena, path, "profile table", (Loc){path, 0, 0}, &len);
-  if (!text) return NULL;
-  ProfileData *pd = arena_alloc(g->arena, sizeof *pd);
-  pd->ms = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof *pd->ms);
-  pd->share = arena_array(g->arena, (size_t)g->nnodes + 1, sizeof *pd->share);
+  return text ? profile_data_parse(g->arena, g, path, text, len) : NULL;
+}
+
+ProfileData *profile_data_parse(Arena *a, const Graph *g, const char *path, const char *text, size_t len) {
+  ProfileData *pd = arena_alloc(a, sizeof *pd);
+  pd->ms = arena_array(a, (size_t)g->nnodes + 1, sizeof *pd->ms);
+  pd->share = arena_array(a, (size_t)g->nnodes + 1, sizeof *pd->share);
   for (int i = 0; i < g->nnodes; i++) pd->share[i] = -1;
   int errors = 0, line = 1;
 #define ROW_ERROR(col, ...)                                              \

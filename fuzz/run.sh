@@ -2,7 +2,7 @@
 # fuzz/run.sh: runs one libFuzzer target for a while (docs/fuzz.md, "Coverage-guided fuzzing").
 #
 #   fuzz/run.sh TARGET SECONDS [libFuzzer options...]
-#     TARGET: spec, codegen, safetensors, onnx, onnx_graph
+#     TARGET: spec, codegen, safetensors, onnx, onnx_graph, profile
 #   fuzz/run.sh --build-all
 #     builds every target and exits (then CNNC_FUZZ_PREBUILT=1 skips the
 #     build step, so that targets can run side by side: tools/test.sh)
@@ -27,7 +27,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
   CC=$cc cmake "${gen[@]}" -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNC_FUZZ=ON -DCNNC_TESTS=OFF >/dev/null
 fi
 if [ "$target" = --build-all ]; then
-  cmake --build "$build" -j"$(nproc)" --target fuzz_spec fuzz_codegen fuzz_safetensors fuzz_onnx fuzz_onnx_graph >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target fuzz_spec fuzz_codegen fuzz_safetensors fuzz_onnx fuzz_onnx_graph fuzz_profile >/dev/null
   exit 0
 fi
 secs=${2:?usage: fuzz/run.sh TARGET SECONDS [libFuzzer options] | --build-all}
@@ -64,6 +64,12 @@ case $target in
       done
     fi
     dict=(-dict=fuzz/onnx.dict) ;;
+  profile)
+    # tables as cnnrt_profile_print writes them, for the target's graph
+    printf '%s\n' "# cnnrt profile of prof: 3 runs, milliseconds per run" "#           ms   share   GFLOP/s  layer" \
+      "        0.0100  40.00%     22.49  conv1" "        0.0050  20.00%      1.70  pw" "        0.0025  10.00%      1.70  pool" \
+      "        0.0075  30.00%     17.77  fc" "# total 0.0250 ms per run, 55.69 GFLOP/s" > "$seeds/table.txt"
+    printf '%s\n' "# ticks" "          1000  50.00%         -  conv1" "          1000  50.00%         -  fc" > "$seeds/ticks.txt" ;;
   *) echo "fuzz/run.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 

@@ -20,7 +20,7 @@ CNNC_TEST_DEPS=(clang-19 libclang-rt-19-dev)
 # (tools/test.sh, unless --no-cross)
 CNNC_CROSS_DEPS=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
                  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
-CNNC_FUZZ_TARGETS="spec codegen safetensors onnx onnx_graph"
+CNNC_FUZZ_TARGETS="spec codegen safetensors onnx onnx_graph profile"
 CNNC_TORCH_DEPS=(python3-torch python3-numpy)
 
 is_installed() {
