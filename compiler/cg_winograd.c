@@ -68,6 +68,18 @@ static LLVMValueRef lin(CodeGen *cg, Wino *k, const double *c, LLVMValueRef *v, 
   return s ? s : LLVMConstNull(k->vt);
 }
 
+/* lin over vectors in memory, base[off[i]]: without an FPU every float
+ * operation is a libgcc call, and values kept across the calls need
+ * callee-saved registers that a pass's six inputs would take; there each
+ * term is loaded where it is used.  Elsewhere v (loaded once) is used. */
+static LLVMValueRef lin_mem(CodeGen *cg, Wino *k, const double *c, LLVMValueRef *v, LLVMValueRef base,
+                            const int64_t *off) {
+  if (!cg->soft_float) return lin(cg, k, c, v, 6, 1);
+  LLVMValueRef w[6];
+  for (int i = 0; i < 6; i++) w[i] = c[i] != 0 ? cg_vload(cg, k->vt, base, cg_i64(cg, off[i])) : NULL;
+  return lin(cg, k, c, w, 6, 1);
+}
+
 /* Tile index -> top-left input coordinates and whether all 36 taps are inside. */
 static void tile_origin(CodeGen *cg, Wino *k, LLVMValueRef tile, LLVMValueRef *ih0, LLVMValueRef *iw0) {
   LLVMValueRef th = LLVMBuildUDiv(cg->b, tile, cg_i64(cg, k->TW), "th");
@@ -132,10 +144,11 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef row = cg_mul(cg, li.iv, cg_i64(cg, 6));
   LLVMValueRef xrow = cg_gep(cg, k->X, xslot(cg, k, row), "xrow");
   LLVMValueRef tirow = cg_gep(cg, k->TI, slot(cg, k, t, row, k->ICp, lc.iv), "tirow");
-  for (int j = 0; j < 6; j++) v[j] = cg_vload(cg, k->vt, xrow, cg_i64(cg, (int64_t)j * k->V));
-  LLVMValueRef r[6];
-  for (int j = 0; j < 6; j++) r[j] = lin(cg, k, BT[j], v, 6, 1);
-  for (int j = 0; j < 6; j++) cg_vstore(cg, r[j], tirow, cg_i64(cg, (int64_t)j * k->T * k->ICp));
+  int64_t xoff[6];
+  for (int j = 0; j < 6; j++) xoff[j] = (int64_t)j * k->V;
+  for (int j = 0; j < 6; j++) v[j] = cg->soft_float ? NULL : cg_vload(cg, k->vt, xrow, cg_i64(cg, xoff[j]));
+  for (int j = 0; j < 6; j++)
+    cg_vstore(cg, lin_mem(cg, k, BT[j], v, xrow, xoff), tirow, cg_i64(cg, (int64_t)j * k->T * k->ICp));
   cg_loop_end_rolled(cg, &li);
   cg_loop_end(cg, &lc);
 }
@@ -191,10 +204,10 @@ static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   Loop lj = cg_for(cg, "wcol", 6); /* tmp[.][j] = A^T m[.][j] */
   LLVMValueRef mcol = cg_gep(cg, k->M, slot(cg, k, t, lj.iv, k->OCp, lo.iv), "mcol");
   LLVMValueRef xcol = cg_gep(cg, k->X, xslot(cg, k, lj.iv), "xcol");
-  for (int i = 0; i < 6; i++) v[i] = cg_vload(cg, k->vt, mcol, cg_i64(cg, (int64_t)i * 6 * k->T * k->OCp));
-  LLVMValueRef c[4];
-  for (int i = 0; i < 4; i++) c[i] = lin(cg, k, AT[i], v, 6, 1);
-  for (int i = 0; i < 4; i++) cg_vstore(cg, c[i], xcol, cg_i64(cg, (int64_t)i * 6 * k->V));
+  int64_t moff[6];
+  for (int i = 0; i < 6; i++) moff[i] = (int64_t)i * 6 * k->T * k->OCp;
+  for (int i = 0; i < 6; i++) v[i] = cg->soft_float ? NULL : cg_vload(cg, k->vt, mcol, cg_i64(cg, moff[i]));
+  for (int i = 0; i < 4; i++) cg_vstore(cg, lin_mem(cg, k, AT[i], v, mcol, moff), xcol, cg_i64(cg, (int64_t)i * 6 * k->V));
   cg_loop_end_rolled(cg, &lj);
   LLVMValueRef bias = k->bias ? cg_vload(cg, k->vt, k->bias, cg_mul(cg, lo.iv, cg_i64(cg, k->V))) : NULL;
   LLVMValueRef plane = cg_muladd(cg, k->nn, k->OCB, lo.iv);
@@ -204,13 +217,15 @@ static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   Loop li = cg_loop_begin(cg, "wrow", cg_i64(cg, 0), rows, 1);
   LLVMValueRef row = cg_mul(cg, li.iv, cg_i64(cg, 6));
   LLVMValueRef xrow = cg_gep(cg, k->X, xslot(cg, k, row), "xrow");
-  for (int j = 0; j < 6; j++) v[j] = cg_vload(cg, k->vt, xrow, cg_i64(cg, (int64_t)j * k->V));
+  int64_t xoff[6];
+  for (int j = 0; j < 6; j++) xoff[j] = (int64_t)j * k->V;
+  for (int j = 0; j < 6; j++) v[j] = cg->soft_float ? NULL : cg_vload(cg, k->vt, xrow, cg_i64(cg, xoff[j]));
   LLVMValueRef oh = cg_add(cg, oh0, li.iv);
   /* the row's first output; its columns follow V floats apart */
   LLVMValueRef idx0 = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->OH, oh), k->OW, ow0), cg_i64(cg, k->V));
   LLVMValueRef outrow = cg_gep(cg, k->out, idx0, "outrow"), resrow = k->res ? cg_gep(cg, k->res, idx0, "resrow") : NULL;
   for (int j = 0; j < 4; j++) {
-    LLVMValueRef y = lin(cg, k, AT[j], v, 6, 1);
+    LLVMValueRef y = lin_mem(cg, k, AT[j], v, xrow, xoff);
     /* columns past the output's edge, in the last tile column */
     LLVMBasicBlockRef join = k->OW % 4 && j >= k->OW % 4 ? cg_if_begin(cg, LLVMBuildNot(cg->b, last_col, ""), "in") : NULL;
     LLVMValueRef off = cg_i64(cg, (int64_t)j * k->V);
