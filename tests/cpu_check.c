@@ -10,20 +10,11 @@
 #include <string.h>
 
 #include "cnnrt.h"
+#include "cpu_level.h"
 
 extern const cnnrt_model cpu_model;
 
-static int has_level(int level) {
-  __builtin_cpu_init();
-  int v2 = __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("popcnt") &&
-           __builtin_cpu_supports("ssse3");
-  int v3 = v2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("avx");
-  int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512cd");
-  return level == 2 ? v2 : level == 3 ? v3 : v4;
-}
+static int has_level(int level) { return cpu_level() >= level; }
 
 int main(void) {
   const cnnrt_model *m = &cpu_model;

@@ -14,21 +14,11 @@
 #include <string.h>
 
 #include "cnnrt.h"
+#include "cpu_level.h"
 
 extern const cnnrt_model multi_model, single_v2_model, single_v3_model, single_v4_model;
 const char *multi_cpu(void);
 
-static int level(void) {
-  __builtin_cpu_init();
-  int v2 = __builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("popcnt") &&
-           __builtin_cpu_supports("ssse3");
-  int v3 = v2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("avx");
-  int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512cd");
-  return v4 ? 4 : v3 ? 3 : v2 ? 2 : 1;
-}
 
 static float *outputs(const cnnrt_model *m, float fill) {
   float *o = malloc((size_t)m->outputs[0].numel * sizeof *o);
@@ -49,7 +39,7 @@ static int run(const cnnrt_model *m, const float *in, float *out) {
 int main(void) {
   const cnnrt_model *m = &multi_model, *single[5] = {NULL, NULL, &single_v2_model, &single_v3_model, &single_v4_model};
   static const char *const names[5] = {NULL, NULL, "x86-64-v2", "x86-64-v3", "x86-64-v4"};
-  int lv = level();
+  int lv = cpu_level();
   float *in = malloc((size_t)m->inputs[0].numel * sizeof *in), *out = outputs(m, 12345.0f);
   if (!in || !out) return 2;
   for (int64_t i = 0; i < m->inputs[0].numel; i++) in[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
