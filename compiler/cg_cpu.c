@@ -151,7 +151,4 @@ void cg_baseline_attrs(CodeGen *cg, LLVMValueRef fn) {
   LLVMAddTargetDependentFunctionAttr(fn, "target-features", "+64bit,+cx8,+fxsr,+mmx,+sse,+sse2");
 }
 
-const char *cg_cpu_level_name(int level) {
-  static const char *const names[] = {"", "", "x86-64-v2", "x86-64-v3", "x86-64-v4"};
-  return level >= 2 && level <= 4 ? names[level] : "";
-}
+

@@ -809,14 +809,14 @@ typedef struct TargetInfo {
 bool target_info(const Options *o, Arena *a, TargetInfo *t);
 int target_x86_cpu_width(const char *cpu); /* 16, 8, 4; 0: not a known x86-64 CPU */
 int target_cpu_level(const TargetInfo *t);  /* x86-64-vN the run checks (cg_cpu.c), 0: none */
+const char *target_level_name(int level);   /* "x86-64-v2".."x86-64-v4"; "x86-64" below 2 */
 
-/* One variant of the model in an object: its graph after the back end,
- * compiled for its target; level is the x86-64 psABI level its run needs
- * (target_cpu_level; 0 or 1: none to check). */
+/* One variant of the model in an object: its graph after the back end
+ * (whose cpu_level is the x86-64 psABI level its run needs; 0: none to
+ * check), compiled for its target. */
 typedef struct {
   Graph *g;
   const TargetInfo *t;
-  int level;
 } Variant;
 
 /* Generates the module and writes the object (or .ll): the variants

@@ -962,6 +962,13 @@ static bool verify_module(CodeGen *cg) {
   return true;
 }
 
+/* Whether the machine's level (cg_cpu.c's probe, or NULL: no probe) runs
+ * variant v: always for one without a level to check. */
+static LLVMValueRef variant_fits(CodeGen *cg, LLVMValueRef level, const Variant *v) {
+  if (!level || v->g->cpu_level <= 1) return LLVMConstInt(cg->i1, 1, 0);
+  return LLVMBuildICmp(cg->b, LLVMIntSGE, level, LLVMConstInt(cg->i32, (unsigned)v->g->cpu_level, 0), "fits");
+}
+
 /* <name>_run or <name>_run_pool of a CPU-checked object: the machine's
  * level (cg_cpu.c), then the first variant (highest level first) it has,
  * called with the same arguments, or CNNRT_ERR_CPU.  Compiled for the
@@ -978,11 +985,10 @@ static LLVMValueRef emit_dispatch(CodeGen *cg, LLVMValueRef level_fn, const Vari
   LLVMValueRef level = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(level_fn), level_fn, NULL, 0, "level");
   for (int v = 0; v < nv; v++) {
     LLVMBasicBlockRef next = NULL;
-    if (vs[v].level > 1) {
+    if (vs[v].g->cpu_level > 1) {
       LLVMBasicBlockRef run = block(cg, "variant", "run");
       next = block(cg, "variant", "next");
-      LLVMValueRef fits = LLVMBuildICmp(cg->b, LLVMIntSGE, level, LLVMConstInt(cg->i32, (unsigned)vs[v].level, 0), "");
-      LLVMBuildCondBr(cg->b, fits, run, next);
+      LLVMBuildCondBr(cg->b, variant_fits(cg, level, &vs[v]), run, next);
       LLVMPositionBuilderAtEnd(cg->b, run);
     }
     LLVMValueRef r = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(runs[v]), runs[v], args, (unsigned)nargs, "");
@@ -1009,25 +1015,9 @@ static void emit_cpu_name(CodeGen *cg, LLVMValueRef level_fn, const Variant *vs,
   LLVMValueRef r = LLVMConstNull(cg->ptr);
   for (int v = nv - 1; v >= 0; v--) { /* the first variant that fits wins */
     LLVMValueRef name = cstring(cg, vs[v].t->cpu, arena_printf(cg->arena, "%s.cpu.%d", g->name, v));
-    LLVMValueRef fits = level && vs[v].level > 1
-                            ? LLVMBuildICmp(cg->b, LLVMIntSGE, level, LLVMConstInt(cg->i32, (unsigned)vs[v].level, 0), "")
-                            : LLVMConstInt(cg->i1, 1, 0);
-    r = LLVMBuildSelect(cg->b, fits, name, r, "");
+    r = LLVMBuildSelect(cg->b, variant_fits(cg, level, &vs[v]), name, r, "");
   }
   LLVMBuildRet(cg->b, r);
-}
-
-/* Gives the functions made so far that have no target of their own the
- * variant's CPU and features (emit.c tags the rest with the target
- * machine's). */
-static void tag_variant(CodeGen *cg, const TargetInfo *t) {
-  for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
-    if (LLVMIsDeclaration(f) || LLVMGetStringAttributeAtIndex(f, LLVMAttributeFunctionIndex, "target-cpu", 10)) continue;
-    /* AArch64 (base_isa): the base architecture's instructions, tuned for the named CPU */
-    LLVMAddTargetDependentFunctionAttr(f, "target-cpu", t->arch->base_isa ? "generic" : t->cpu);
-    if (t->arch->base_isa) LLVMAddTargetDependentFunctionAttr(f, "tune-cpu", t->cpu);
-    if (t->features && *t->features) LLVMAddTargetDependentFunctionAttr(f, "target-features", t->features);
-  }
 }
 
 /* One variant's kernels and run functions: `<name>_run` and
@@ -1056,7 +1046,7 @@ static void emit_variant(CodeGen *cg, const Variant *v, bool dispatch, LLVMValue
     add_attr(cg, *run, LLVMAttributeFunctionIndex, "noinline");
     add_attr(cg, *run_pool, LLVMAttributeFunctionIndex, "noinline");
   }
-  tag_variant(cg, v->t);
+  emit_tag_functions(cg, v->t);
 }
 
 bool codegen_emit(Graph *top, const Variant *vs, int nv, const Options *o) {
@@ -1068,7 +1058,7 @@ bool codegen_emit(Graph *top, const Variant *vs, int nv, const Options *o) {
   cg_init_types(&cg);
   if (!emit_target_machine(&cg)) goto cleanup;
   /* an x86-64 object above the baseline checks the CPU first */
-  bool dispatch = nv > 1 || vs[0].level > 1;
+  bool dispatch = nv > 1 || vs[0].g->cpu_level > 1;
   LLVMValueRef *runs = arena_array(top->arena, (size_t)nv, sizeof *runs);
   LLVMValueRef *pools = arena_array(top->arena, (size_t)nv, sizeof *pools);
   for (int v = 0; v < nv; v++) {

@@ -182,10 +182,9 @@ LLVMValueRef cg_reorder(CodeGen *cg, const Node *n);     /* cg_blocked.c */
 /* cg_cpu.c: the x86-64 CPU probe: `<name>.cpu_level()` returns the
  * machine's psABI level, 1-4 (cached after the first call).
  * cg_baseline_attrs: a function compiled for the x86-64 baseline whatever
- * the target CPU.  cg_cpu_level_name: "x86-64-v3", "" for none. */
+ * the target CPU. */
 LLVMValueRef cg_cpu_level_fn(CodeGen *cg);
 void cg_baseline_attrs(CodeGen *cg, LLVMValueRef fn);
-const char *cg_cpu_level_name(int level);
 void cg_vector_attrs(CodeGen *cg, LLVMValueRef fn, int V);
 /* cg_pool.c: the blocked sum of a window: rows row0 + [r0, r1) (at most
  * maxr), columns col0 + [c0, c1) (at most maxc) of a plane of rows of W
@@ -202,6 +201,9 @@ LLVMValueRef cg_pool_count(CodeGen *cg, LLVMValueRef o, int stride, int pad, int
 bool emit_target_machine(CodeGen *cg);
 /* Optimises and writes the module to o->output (object or .ll). */
 bool emit_module(CodeGen *cg);
+/* emit.c: t's target-cpu (and tune-cpu, target-features) on every defined
+ * function that has none yet (per variant, then the target machine's). */
+void emit_tag_functions(CodeGen *cg, const struct TargetInfo *t);
 
 /* ---- lower_memmove.c ---- */
 /* Replaces the optimiser's llvm.memmove calls with an internal copy loop. */

@@ -53,7 +53,7 @@ bool emit_target_machine(CodeGen *cg) {
                                                LLVMCodeGenLevelDefault, LLVMCodeGenLevelAggressive};
   /* bare metal links statically at fixed addresses: no GOT */
   LLVMRelocMode reloc = t->arch->bare_metal ? LLVMRelocStatic : LLVMRelocPIC;
-  /* AArch64: the base architecture's instructions, the named CPU's tuning (tag_functions) */
+  /* AArch64: the base architecture's instructions, the named CPU's tuning (emit_tag_functions) */
   cg->tm = LLVMCreateTargetMachine(target, t->triple, t->arch->base_isa ? "generic" : t->cpu, t->features,
                                    levels[cg->opt->opt_level], reloc, LLVMCodeModelDefault);
   if (!cg->tm) {
@@ -73,22 +73,20 @@ bool emit_target_machine(CodeGen *cg) {
   return true;
 }
 
-/* Every function without a CPU of its own (cg_cpu.c's probe and the
- * dispatch are the baseline's, a variant's functions its CPU's) gets the
- * target's CPU and features, so that the optimiser's vectorisers see the
- * real vector width. */
-static void tag_functions(CodeGen *cg) {
-  char *cpu = LLVMGetTargetMachineCPU(cg->tm);
-  char *feat = LLVMGetTargetMachineFeatureString(cg->tm);
+/* Every function made so far without a CPU of its own (cg_cpu.c's probe
+ * and the dispatch are the baseline's, each variant's functions tagged
+ * with its CPU when it is made) gets t's CPU and features, so that the
+ * optimiser's vectorisers see the real vector width.  AArch64
+ * (base_isa): the base architecture's instructions, tuned for the named
+ * CPU. */
+void emit_tag_functions(CodeGen *cg, const TargetInfo *t) {
   for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f)) {
     if (LLVMIsDeclaration(f) || LLVMGetStringAttributeAtIndex(f, LLVMAttributeFunctionIndex, "target-cpu", 10))
       continue;
-    LLVMAddTargetDependentFunctionAttr(f, "target-cpu", cpu);
-    if (*feat) LLVMAddTargetDependentFunctionAttr(f, "target-features", feat);
-    if (cg->opt->target->arch->base_isa) LLVMAddTargetDependentFunctionAttr(f, "tune-cpu", cg->opt->target->cpu);
+    LLVMAddTargetDependentFunctionAttr(f, "target-cpu", t->arch->base_isa ? "generic" : t->cpu);
+    if (t->arch->base_isa) LLVMAddTargetDependentFunctionAttr(f, "tune-cpu", t->cpu);
+    if (t->features && *t->features) LLVMAddTargetDependentFunctionAttr(f, "target-features", t->features);
   }
-  LLVMDisposeMessage(cpu);
-  LLVMDisposeMessage(feat);
 }
 
 static bool optimise(CodeGen *cg) {
@@ -208,7 +206,7 @@ static bool emit_file(CodeGen *cg, LLVMCodeGenFileType type, int handle) {
 }
 
 bool emit_module(CodeGen *cg) {
-  tag_functions(cg);
+  emit_tag_functions(cg, cg->opt->target);
   if (!optimise(cg)) return false;
   lower_memmove(cg);
   if (cg->opt->emit_llvm) { /* the IR, and with --emit-asm the assembly code generation makes of it */

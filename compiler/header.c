@@ -102,11 +102,10 @@ const char *header_text(const Graph *g, bool profile, const char *cpus, size_t *
   else
     put(&o, "#define %s_WORKSPACE_SIZE_THREADS(n) \\\n  ((size_t)%lldu + (size_t)%lldu * (size_t)((n) <= 1 ? 0 : (n) < %d ? (n) - 1 : %d))\n\n",
         M, (long long)g->workspace_size, (long long)g->thread_scratch, g->scratch_threads, g->scratch_threads - 1);
-  static const char *const levels[] = {"", "", "x86-64-v2", "x86-64-v3", "x86-64-v4"};
   if (g->cpu_level >= 2 && g->cpu_level <= 4)
     put(&o, "/* The x86-64 instruction-set level the object needs; the run checks it at its\n"
             " * first call and returns CNNRT_ERR_CPU on a CPU that lacks it. */\n"
-            "#define %s_CPU_LEVEL \"%s\"\n\n", M, levels[g->cpu_level]);
+            "#define %s_CPU_LEVEL \"%s\"\n\n", M, target_level_name(g->cpu_level));
   else
     put(&o, "/* No CPU check: the object needs only its target's base instruction set. */\n"
             "#define %s_CPU_LEVEL \"\"\n\n", M);

@@ -553,7 +553,7 @@ static int resolve_cpus(Arena *arena, Cli *c, TargetInfo *ts, int *levels) {
       if (levels[i] == levels[j]) {
         error_plain("--cpu '%s': %s and %s need the same instruction-set level (%s): the object would "
                     "never run the second; list one",
-                    list, ts[i].cpu, ts[j].cpu, (const char *[]){"x86-64", "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"}[levels[i]]);
+                    list, ts[i].cpu, ts[j].cpu, target_level_name(levels[i]));
         ok = false;
       }
   if (!ok) return 0;
@@ -582,7 +582,7 @@ static Graph *merged(Arena *arena, Variant *vs, int nv) {
     if (g->scratch_threads > top->scratch_threads) top->scratch_threads = g->scratch_threads;
     if (g->workspace_bound > top->workspace_bound) top->workspace_bound = g->workspace_bound;
   }
-  top->cpu_level = vs[nv - 1].level > 1 ? vs[nv - 1].level : 0;
+  top->cpu_level = vs[nv - 1].g->cpu_level; /* the lowest variant's */
   for (int v = 0; v < nv; v++) { /* one without further threads' scratch keeps none (codegen.c usable_threads) */
     vs[v].g->workspace_size = top->workspace_size;
     if (vs[v].g->thread_scratch > 0) vs[v].g->thread_scratch = top->thread_scratch;
@@ -597,7 +597,6 @@ static int compile(Arena *arena, Cli *c) {
     if (!(nv = resolve_cpus(arena, c, ts, levels))) return 1;
   } else {
     if (!target_info(&c->o, arena, &ts[0])) return 1; /* before LLVM can print anything about it */
-    levels[0] = target_cpu_level(&ts[0]);
   }
   c->o.target = &ts[nv - 1]; /* the target machine's: the lowest level */
   Graph *g = front_end(arena, c);
@@ -620,7 +619,7 @@ static int compile(Arena *arena, Cli *c) {
     Graph *gv = v == 0 ? g : front_end(arena, c);
     if (nv > 1 && c->dump) fprintf(stderr, "; variant %d of %d: --cpu %s\n", v + 1, nv, ts[v].cpu);
     if (!gv || !back_end(c, gv, &ts[v], &use)) return 1;
-    vs[v] = (Variant){gv, &ts[v], levels[v]};
+    vs[v] = (Variant){gv, &ts[v]};
     cpus = arena_printf(arena, "%s%s%s", cpus, v ? "," : "", ts[v].cpu);
     if (c->stats) {
       if (nv > 1) printf("variant %d of %d: --cpu %s\n", v + 1, nv, ts[v].cpu);

@@ -264,8 +264,7 @@ static bool resolve_cpu(Arena *a, TargetInfo *t, const char *arch, const char *c
     if (c->level < 0) {
       error_plain("--cpu=%s: its instruction set matches no x86-64 psABI level (AVX without AVX2, or AMD's "
                   "SSE4A, FMA4 or XOP, or Xeon Phi's AVX-512), so an object for it could not check the CPU at "
-                  "run time; use --cpu=%s, which such a CPU runs", cpu, -c->level > 1 ? (const char *[]){"", "",
-                  "x86-64-v2", "x86-64-v3"}[-c->level] : "x86-64");
+                  "run time; use --cpu=%s, which such a CPU runs", cpu, target_level_name(-c->level));
       return false;
     }
     t->arch = &arch_table[x86_arch(c->vec)];
@@ -425,3 +424,8 @@ bool target_info(const Options *o, Arena *a, TargetInfo *t) {
  * CPU runs the code, and for Arm targets (AArch64's NEON is part of the
  * base architecture; a Cortex-M object is built for one core). */
 int target_cpu_level(const TargetInfo *t) { return t->level; }
+
+const char *target_level_name(int level) {
+  static const char *const names[] = {"x86-64", "x86-64", "x86-64-v2", "x86-64-v3", "x86-64-v4"};
+  return level >= 0 && level <= 4 ? names[level] : "x86-64";
+}

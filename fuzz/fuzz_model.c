@@ -87,7 +87,7 @@ static void back_end(Graph *g, uint64_t h) {
   fclose(null);
 #if FUZZ_CODEGEN
   o.obj_out = out_plan("/dev/null", "object file");
-  Variant v = {g, &t, g->cpu_level};
+  Variant v = {g, &t};
   codegen_emit(g, &v, 1, &o);
   files_reset();
 #endif
