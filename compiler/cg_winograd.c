@@ -47,12 +47,34 @@ typedef struct {
   int V, ocb, owb, T;
   int64_t C, H, W, OC, OH, OW, ICp, OCp, OCB, TW, ntiles;
   int pt, pl;
+  bool at_use;   /* terms loaded where they are used (lin_mem) */
+  bool coef_gpr; /* coefficients in core registers (coef) */
   LLVMTypeRef vt;
   LLVMValueRef in, res, out, U, bias, TI, M, X; /* X: 36 vectors between a transform's passes */
   LLVMValueRef acc[MAXACC];
   LLVMValueRef nn, t0;
   LLVMValueRef g_lo, g_hi; /* channel groups (of ocb blocks) this call computes */
 } Wino;
+
+/* The vector of coefficient a (> 0).  With MVE's 8 Q registers, LLVM
+ * hoisted the coefficients' vectors out of the transform loops, 4 of them,
+ * and the passes spilled (cortex-m55: 90 stack accesses in those loops).
+ * There each use is an i32 made in a core register by an empty inline asm
+ * with side effects, which nothing hoists or folds back into a vector
+ * constant, so that the product is `mov.w r, #imm; vmul.f32 q, q, r`. */
+static LLVMValueRef coef(CodeGen *cg, Wino *k, double a) {
+  if (!k->coef_gpr) return cg_splat(cg, k->vt, cg_f32(cg, a));
+  static const char cons[] = "=r,0";
+  LLVMTypeRef i32 = cg->i32, fty = LLVMFunctionType(i32, &i32, 1, 0);
+  LLVMValueRef id = LLVMGetInlineAsm(fty, "", 0, cons, sizeof cons - 1, 1, 0, LLVMInlineAsmDialectATT, 0);
+  union {
+    float f;
+    uint32_t u;
+  } bits = {.f = (float)a};
+  LLVMValueRef arg = LLVMConstInt(i32, bits.u, 0);
+  LLVMValueRef r = LLVMBuildCall2(cg->b, fty, id, &arg, 1, "coef");
+  return cg_splat(cg, k->vt, LLVMBuildBitCast(cg->b, r, cg->f32, ""));
+}
 
 /* sum_i c[i] * v[i * stride] with the constant coefficients folded in. */
 static LLVMValueRef lin(CodeGen *cg, Wino *k, const double *c, LLVMValueRef *v, int n, int stride) {
@@ -61,22 +83,29 @@ static LLVMValueRef lin(CodeGen *cg, Wino *k, const double *c, LLVMValueRef *v, 
     if (c[i] == 0) continue;
     LLVMValueRef x = v[i * stride];
     double a = c[i] < 0 ? -c[i] : c[i];
-    if (a != 1) x = LLVMBuildFMul(cg->b, x, cg_splat(cg, k->vt, cg_f32(cg, a)), "");
+    if (a != 1) x = LLVMBuildFMul(cg->b, x, coef(cg, k, a), "");
     if (!s) s = c[i] < 0 ? LLVMBuildFNeg(cg->b, x, "") : x;
     else s = c[i] < 0 ? LLVMBuildFSub(cg->b, s, x, "") : LLVMBuildFAdd(cg->b, s, x, "");
   }
   return s ? s : LLVMConstNull(k->vt);
 }
 
-/* lin over vectors in memory, base[off[i]]: without an FPU every float
- * operation is a libgcc call, and values kept across the calls need
- * callee-saved registers that a pass's six inputs would take; there each
- * term is loaded where it is used.  Elsewhere v (loaded once) is used. */
+/* lin over vectors in memory, base[off[i]], for the passes that read the
+ * scratch (k->at_use): without an FPU every float operation is a libgcc
+ * call, and values kept across the calls need callee-saved registers that
+ * a pass's six inputs would take; with MVE's 8 Q registers the six inputs
+ * and the products do not fit either.  There each term is loaded where it
+ * is used, by a volatile load, which LLVM neither merges with the other
+ * loads of the same vector nor moves (merged, they were six values kept
+ * again).  Elsewhere v (loaded once) is used. */
 static LLVMValueRef lin_mem(CodeGen *cg, Wino *k, const double *c, LLVMValueRef *v, LLVMValueRef base,
                             const int64_t *off) {
-  if (!cg->soft_float) return lin(cg, k, c, v, 6, 1);
+  if (!k->at_use) return lin(cg, k, c, v, 6, 1);
   LLVMValueRef w[6];
-  for (int i = 0; i < 6; i++) w[i] = c[i] != 0 ? cg_vload(cg, k->vt, base, cg_i64(cg, off[i])) : NULL;
+  for (int i = 0; i < 6; i++) {
+    w[i] = c[i] != 0 ? cg_vload(cg, k->vt, base, cg_i64(cg, off[i])) : NULL;
+    if (w[i]) LLVMSetVolatile(w[i], 1);
+  }
   return lin(cg, k, c, w, 6, 1);
 }
 
@@ -115,24 +144,21 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef plane = cg_muladd(cg, k->nn, ICB, lc.iv);
   LLVMValueRef corner = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->H, ih0), k->W, iw0), cg_i64(cg, k->V));
   LLVMValueRef v[6];
-  /* On 32-bit cores the tile's rows inside the input as [rlo, rhi): two
-   * values kept across the column loop instead of six row indices, which
-   * left the M4 reloading core registers there.  (On x86-64 the six
-   * compares spill nothing, and the two bounds made LLVM reload a
-   * register in the output transform of fuse_wino_resblock on AVX-512.) */
-  LLVMValueRef rlo = NULL, rhi = NULL;
-  if (cg->index32) {
-    rlo = cg_smax(cg, cg_i64(cg, 0), LLVMBuildNeg(cg->b, ih0, ""));
-    rhi = cg_smin(cg, cg_i64(cg, 6), LLVMBuildSub(cg->b, cg_i64(cg, k->H), ih0, ""));
+  /* The rows of the tile inside the input as a 6-bit mask, one value kept
+   * across the column loop (six row indices spilled there on x86-64, and
+   * two bounds still reloaded one on every target but AArch64). */
+  LLVMValueRef rows = cg_i64(cg, 0);
+  for (int i = 0; i < 6; i++) {
+    LLVMValueRef in = LLVMBuildZExt(cg->b, cg_in_range(cg, cg_add(cg, ih0, cg_i64(cg, i)), k->H), cg->i64, "");
+    rows = LLVMBuildOr(cg->b, rows, LLVMBuildShl(cg->b, in, cg_i64(cg, i), ""), "rows");
   }
   Loop lj = cg_for(cg, "wcol", 6); /* tmp[.][j] = B^T d[.][j] */
   LLVMValueRef colok = LLVMBuildAnd(cg->b, live, cg_in_range(cg, cg_add(cg, iw0, lj.iv), k->W), "colok");
+  LLVMValueRef mask = LLVMBuildSelect(cg->b, colok, rows, cg_i64(cg, 0), "mask");
   LLVMValueRef col = cg_muladd(cg, lj.iv, k->V, corner);
   for (int i = 0; i < 6; i++) {
-    LLVMValueRef rowok = rlo ? LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLE, rlo, cg_i64(cg, i), ""),
-                                            LLVMBuildICmp(cg->b, LLVMIntSGT, rhi, cg_i64(cg, i), ""), "")
-                             : cg_in_range(cg, cg_add(cg, ih0, cg_i64(cg, i)), k->H);
-    LLVMValueRef ok = LLVMBuildAnd(cg->b, colok, rowok, "ok");
+    LLVMValueRef bit = LLVMBuildAnd(cg->b, mask, cg_i64(cg, 1 << i), "");
+    LLVMValueRef ok = LLVMBuildICmp(cg->b, LLVMIntNE, bit, cg_i64(cg, 0), "ok");
     LLVMValueRef idx = LLVMBuildSelect(cg->b, ok, cg_add(cg, col, cg_i64(cg, i * k->W * k->V)), cg_i64(cg, 0), "");
     v[i] = LLVMBuildSelect(cg->b, ok, cg_vload(cg, k->vt, k->in, idx), LLVMConstNull(k->vt), "d");
   }
@@ -146,7 +172,7 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef tirow = cg_gep(cg, k->TI, slot(cg, k, t, row, k->ICp, lc.iv), "tirow");
   int64_t xoff[6];
   for (int j = 0; j < 6; j++) xoff[j] = (int64_t)j * k->V;
-  for (int j = 0; j < 6; j++) v[j] = cg->soft_float ? NULL : cg_vload(cg, k->vt, xrow, cg_i64(cg, xoff[j]));
+  for (int j = 0; j < 6; j++) v[j] = k->at_use ? NULL : cg_vload(cg, k->vt, xrow, cg_i64(cg, xoff[j]));
   for (int j = 0; j < 6; j++)
     cg_vstore(cg, lin_mem(cg, k, BT[j], v, xrow, xoff), tirow, cg_i64(cg, (int64_t)j * k->T * k->ICp));
   cg_loop_end_rolled(cg, &li);
@@ -206,7 +232,7 @@ static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef xcol = cg_gep(cg, k->X, xslot(cg, k, lj.iv), "xcol");
   int64_t moff[6];
   for (int i = 0; i < 6; i++) moff[i] = (int64_t)i * 6 * k->T * k->OCp;
-  for (int i = 0; i < 6; i++) v[i] = cg->soft_float ? NULL : cg_vload(cg, k->vt, mcol, cg_i64(cg, moff[i]));
+  for (int i = 0; i < 6; i++) v[i] = k->at_use ? NULL : cg_vload(cg, k->vt, mcol, cg_i64(cg, moff[i]));
   for (int i = 0; i < 4; i++) cg_vstore(cg, lin_mem(cg, k, AT[i], v, mcol, moff), xcol, cg_i64(cg, (int64_t)i * 6 * k->V));
   cg_loop_end_rolled(cg, &lj);
   LLVMValueRef bias = k->bias ? cg_vload(cg, k->vt, k->bias, cg_mul(cg, lo.iv, cg_i64(cg, k->V))) : NULL;
@@ -219,15 +245,15 @@ static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef xrow = cg_gep(cg, k->X, xslot(cg, k, row), "xrow");
   int64_t xoff[6];
   for (int j = 0; j < 6; j++) xoff[j] = (int64_t)j * k->V;
-  for (int j = 0; j < 6; j++) v[j] = cg->soft_float ? NULL : cg_vload(cg, k->vt, xrow, cg_i64(cg, xoff[j]));
+  for (int j = 0; j < 6; j++) v[j] = k->at_use ? NULL : cg_vload(cg, k->vt, xrow, cg_i64(cg, xoff[j]));
   LLVMValueRef oh = cg_add(cg, oh0, li.iv);
   /* the row's first output; its columns follow V floats apart */
   LLVMValueRef idx0 = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->OH, oh), k->OW, ow0), cg_i64(cg, k->V));
   LLVMValueRef outrow = cg_gep(cg, k->out, idx0, "outrow"), resrow = k->res ? cg_gep(cg, k->res, idx0, "resrow") : NULL;
   for (int j = 0; j < 4; j++) {
-    LLVMValueRef y = lin_mem(cg, k, AT[j], v, xrow, xoff);
     /* columns past the output's edge, in the last tile column */
     LLVMBasicBlockRef join = k->OW % 4 && j >= k->OW % 4 ? cg_if_begin(cg, LLVMBuildNot(cg->b, last_col, ""), "in") : NULL;
+    LLVMValueRef y = lin_mem(cg, k, AT[j], v, xrow, xoff);
     LLVMValueRef off = cg_i64(cg, (int64_t)j * k->V);
     if (bias) y = LLVMBuildFAdd(cg->b, y, bias, "");
     if (k->res) y = LLVMBuildFAdd(cg->b, y, cg_vload(cg, k->vt, resrow, off), "res");
@@ -246,6 +272,9 @@ LLVMValueRef cg_winograd(CodeGen *cg, const Node *n) {
             .C = x->shape.dim[1], .H = x->shape.dim[2], .W = x->shape.dim[3], .OC = n->shape.dim[1],
             .OH = n->shape.dim[2], .OW = n->shape.dim[3], .pt = n->a.conv.pad[0], .pl = n->a.conv.pad[1]};
   k.ICp = (k.C + k.V - 1) / k.V * k.V;
+  const TargetInfo *tg = cg->opt->target;
+  k.at_use = cg->soft_float || tg->nregs < 16;
+  k.coef_gpr = !cg->soft_float && tg->vec > 1 && tg->nregs < 16;
   k.OCp = (k.OC + k.V - 1) / k.V * k.V;
   k.OCB = k.OCp / k.V;
   k.TW = (k.OW + 3) / 4;
