@@ -47,18 +47,21 @@ static LLVMValueRef chan_taps(CodeGen *cg, Chan *k, LLVMValueRef lic, LLVMValueR
   Loop lkh = cg_for(cg, "kh", c->kernel[0]);
   LLVMValueRef ih = in_coord(cg, k->oh, c->stride[0], c->pad[0], lkh.iv, c->dilation[0]);
   LLVMBasicBlockRef hjoin = cg_if_begin(cg, cg_in_range(cg, ih, k->H), "hin");
+  /* x[n][ch][ih][iw] * w[oc][ic][kh][kw], from the rows' pointers (without
+   * an FPU, indices from the bases kept both across the calls: M0+) */
+  LLVMValueRef xi = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, k->n, k->C, ch), k->H, ih), cg_i64(cg, k->W));
+  LLVMValueRef wi = cg_muladd(cg, cg_muladd(cg, k->oc, k->icg, lic), c->kernel[0], lkh.iv);
+  LLVMValueRef xrow = cg_gep(cg, k->in, xi, "xrow"), wrow = cg_gep(cg, k->w, cg_mul(cg, wi, cg_i64(cg, c->kernel[1])), "wrow");
   Loop lkw = cg_for(cg, "kw", c->kernel[1]);
   LLVMValueRef iw = in_coord(cg, k->ow, c->stride[1], c->pad[1], lkw.iv, c->dilation[1]);
   LLVMBasicBlockRef wjoin = cg_if_begin(cg, cg_in_range(cg, iw, k->W), "win");
-  /* x[n][ch][ih][iw] * w[oc][ic][kh][kw] */
-  LLVMValueRef xi = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, k->n, k->C, ch), k->H, ih), k->W, iw);
-  LLVMValueRef wi = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, k->oc, k->icg, lic), c->kernel[0], lkh.iv),
-                              c->kernel[1], lkw.iv);
-  LLVMValueRef sum = cg_fma(cg, cg_load(cg, k->in, xi, "x"), cg_load(cg, k->w, wi, "w"),
+  LLVMValueRef sum = cg_fma(cg, cg_load(cg, xrow, iw, "x"), cg_load(cg, wrow, lkw.iv, "w"),
                             LLVMBuildLoad2(cg->b, cg->f32, acc, "acc"));
   LLVMBuildStore(cg->b, sum, acc);
   cg_if_end(cg, wjoin);
-  cg_loop_end(cg, &lkw);
+  /* without an FPU the taps stay a loop too (see the columns in cg_conv) */
+  if (cg->soft_float) cg_loop_end_rolled(cg, &lkw);
+  else cg_loop_end(cg, &lkw);
   cg_if_end(cg, hjoin);
   cg_loop_end_rolled(cg, &lkh); /* unrolled with the taps, it spilled the row pointers on Thumb */
   return LLVMBuildLoad2(cg->b, cg->f32, acc, "taps");
@@ -101,7 +104,13 @@ LLVMValueRef cg_conv(CodeGen *cg, const Node *n) {
   LLVMValueRef r = LLVMBuildLoad2(cg->b, cg->f32, acc, "acc");
   if (res) r = LLVMBuildFAdd(cg->b, r, cg_load(cg, LLVMGetParam(fn, 1), oi, "res"), "");
   cg_store(cg, out, oi, cg_act(cg, &n->act, r));
-  cg_loop_end(cg, &low);
+  /* Without an FPU the columns stay a loop: a multiply-add is two libgcc
+   * calls, which unrolling does not make cheaper, and unrolled, each
+   * column's taps had input pointers of their own, hoisted out of the row
+   * loop, which the M3 and M0+ reloaded there (conv_depthwise's grouped
+   * dw2).  (Rolled on the M4, M7 and M55, that loop spilled instead.) */
+  if (cg->soft_float) cg_loop_end_rolled(cg, &low);
+  else cg_loop_end(cg, &low);
   cg_loop_end(cg, &loh);
   cg_loop_end(cg, &loc);
   cg_loop_end(cg, &ln);

@@ -127,8 +127,9 @@ static bool col_inside(const Conv *k, int64_t ow0, int j, int kw) {
  * column j of tap kw+1 at stride 1), and LLVM kept the shared inputs live
  * across taps, beyond the registers.  In a border block (static_ow0 >= 0)
  * column j's taps outside the input, [lo, hi) at compile time, read a zero
- * instead.  Direct: ocn weight vectors and a broadcast input per column;
- * depthwise: one weight vector and an input vector per column. */
+ * instead (without an FPU they are skipped).  Direct: ocn weight vectors
+ * and a broadcast input per column; depthwise: one weight vector and an
+ * input vector per column. */
 static void taps_rolled(CodeGen *cg, Conv *k, LLVMValueRef rowx, LLVMValueRef wrow, int64_t static_ow0, int width) {
   int64_t G = k->dw ? k->V : (int64_t)k->ocb * k->V, xstride = k->in_blocked ? k->V : 1;
   int nw = k->dw ? 1 : k->ocn;
@@ -151,11 +152,16 @@ static void taps_rolled(CodeGen *cg, Conv *k, LLVMValueRef rowx, LLVMValueRef wr
       LLVMValueRef below = LLVMBuildICmp(cg->b, LLVMIntSLT, lkw.iv, cg_i64(cg, hi), "");
       ok = ok ? LLVMBuildAnd(cg->b, ok, below, "") : below;
     }
-    if (ok) idx = LLVMBuildSelect(cg->b, ok, idx, cg_i64(cg, 0), "");
+    /* Without an FPU a tap outside is skipped, as the unrolled taps are:
+     * its multiply-add is two calls, and the selects kept the input's base
+     * across them.  Elsewhere it reads index 0 and multiplies a zero. */
+    LLVMBasicBlockRef join = ok && cg->soft_float ? cg_if_begin(cg, ok, "tapin") : NULL;
+    if (ok && !join) idx = LLVMBuildSelect(cg->b, ok, idx, cg_i64(cg, 0), "");
     LLVMValueRef x = k->dw ? cg_vload(cg, k->vt, k->in, idx) : cg_load(cg, k->in, idx, "x");
-    if (ok) x = LLVMBuildSelect(cg->b, ok, x, k->dw ? LLVMConstNull(k->vt) : cg_f32(cg, 0), "");
+    if (ok && !join) x = LLVMBuildSelect(cg->b, ok, x, k->dw ? LLVMConstNull(k->vt) : cg_f32(cg, 0), "");
     if (!k->dw) x = cg_splat(cg, k->vt, x);
     for (int o = 0; o < nw; o++) acc_fma(cg, k, o, j, wv[o], x);
+    if (join) cg_if_end(cg, join);
   }
   cg_loop_end_rolled(cg, &lkw);
 }

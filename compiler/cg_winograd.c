@@ -15,9 +15,10 @@
  * 36 multiply-adds per 16 outputs instead of 144: 4x fewer in the GEMM,
  * which dominates.  TI and M live in the kernel's scratch (Node.scratch,
  * placed by memplan), sized so that a chunk stays in L2, followed by X,
- * the 36 vectors a transform keeps between its passes.  Tiles that
- * stick out of the input read zeros; tiles past the last are computed on
- * zeros and not stored.  Input channels are looped over only up to the
+ * the 36 vectors a transform keeps between its passes, and on targets
+ * with few registers (Schedule.at_use) D, 36 more, the tile a transform
+ * reads (see lin).  Tiles that stick out of the input read zeros; tiles
+ * past the last are computed on zeros and not stored.  Input channels are looped over only up to the
  * real count, so the don't-care tail lanes of the blocked input never
  * reach a result.
  *
@@ -47,10 +48,11 @@ typedef struct {
   int V, ocb, owb, T;
   int64_t C, H, W, OC, OH, OW, ICp, OCp, OCB, TW, ntiles;
   int pt, pl;
-  bool at_use;   /* terms loaded where they are used (lin_mem) */
+  bool at_use;   /* terms of the passes that read the scratch loaded where they are used (lin) */
   bool coef_gpr; /* coefficients in core registers (coef) */
   LLVMTypeRef vt;
   LLVMValueRef in, res, out, U, bias, TI, M, X; /* X: 36 vectors between a transform's passes */
+  LLVMValueRef D; /* with at_use, 36 more: the input tile with its zeros (input_transform) */
   LLVMValueRef acc[MAXACC];
   LLVMValueRef nn, t0;
   LLVMValueRef g_lo, g_hi; /* channel groups (of ocb blocks) this call computes */
@@ -76,37 +78,61 @@ static LLVMValueRef coef(CodeGen *cg, Wino *k, double a) {
   return cg_splat(cg, k->vt, LLVMBuildBitCast(cg->b, r, cg->f32, ""));
 }
 
-/* sum_i c[i] * v[i * stride] with the constant coefficients folded in. */
-static LLVMValueRef lin(CodeGen *cg, Wino *k, const double *c, LLVMValueRef *v, int n, int stride) {
-  LLVMValueRef s = NULL;
-  for (int i = 0; i < n; i++) {
+/* Where lin finds term i: a vector already loaded (v) or one in memory
+ * (base[off[i]]). */
+typedef struct {
+  LLVMValueRef *v;
+  LLVMValueRef base;
+  const int64_t *off;
+} Terms;
+
+/* Row i of the input column at col: zero where bit i of mask is clear (the
+ * row or the column lies outside the input, or the tile is past the
+ * last), and then read from index 0 instead. */
+static LLVMValueRef input_row(CodeGen *cg, Wino *k, LLVMValueRef mask, LLVMValueRef col, int i) {
+  LLVMValueRef bit = LLVMBuildAnd(cg->b, mask, cg_i64(cg, 1 << i), "");
+  LLVMValueRef ok = LLVMBuildICmp(cg->b, LLVMIntNE, bit, cg_i64(cg, 0), "ok");
+  LLVMValueRef idx = LLVMBuildSelect(cg->b, ok, cg_add(cg, col, cg_i64(cg, i * k->W * k->V)), cg_i64(cg, 0), "");
+  return LLVMBuildSelect(cg->b, ok, cg_vload(cg, k->vt, k->in, idx), LLVMConstNull(k->vt), "d");
+}
+
+static LLVMValueRef term(CodeGen *cg, Wino *k, const Terms *t, int i) {
+  if (t->v) return t->v[i];
+  LLVMValueRef x = cg_vload(cg, k->vt, t->base, cg_i64(cg, t->off[i]));
+  LLVMSetVolatile(x, 1);
+  return x;
+}
+
+/* sum_i c[i] * term i, i < 6, with the constant coefficients folded in.
+ *
+ * Without an FPU every float operation is a libgcc call (an explicit one,
+ * cg_soft_call), and values kept across the calls need callee-saved
+ * registers that a pass's six inputs would take; with MVE's 8 Q registers
+ * the six inputs and the products do not fit either.  There (k->at_use)
+ * each term is loaded just before its product, by a volatile load, which
+ * LLVM neither merges with the other loads of the same vector nor moves
+ * across the calls (merged, they were six values kept again).  Elsewhere
+ * the six inputs are loaded once (Terms.v). */
+static LLVMValueRef lin(CodeGen *cg, Wino *k, const double *c, const Terms *t) {
+  LLVMValueRef s = NULL, w[6];
+  /* with an FPU, this output's terms are loaded first: the loads' latency hides behind one another */
+  for (int i = 0; i < 6; i++) w[i] = c[i] != 0 && (t->v || !cg->soft_float) ? term(cg, k, t, i) : NULL;
+  for (int i = 0; i < 6; i++) {
     if (c[i] == 0) continue;
-    LLVMValueRef x = v[i * stride];
+    LLVMValueRef x = w[i] ? w[i] : term(cg, k, t, i);
     double a = c[i] < 0 ? -c[i] : c[i];
-    if (a != 1) x = LLVMBuildFMul(cg->b, x, coef(cg, k, a), "");
+    if (a != 1) x = cg_fmul(cg, x, coef(cg, k, a));
     if (!s) s = c[i] < 0 ? LLVMBuildFNeg(cg->b, x, "") : x;
-    else s = c[i] < 0 ? LLVMBuildFSub(cg->b, s, x, "") : LLVMBuildFAdd(cg->b, s, x, "");
+    else s = c[i] < 0 ? cg_fsub(cg, s, x) : cg_fadd(cg, s, x);
   }
   return s ? s : LLVMConstNull(k->vt);
 }
 
-/* lin over vectors in memory, base[off[i]], for the passes that read the
- * scratch (k->at_use): without an FPU every float operation is a libgcc
- * call, and values kept across the calls need callee-saved registers that
- * a pass's six inputs would take; with MVE's 8 Q registers the six inputs
- * and the products do not fit either.  There each term is loaded where it
- * is used, by a volatile load, which LLVM neither merges with the other
- * loads of the same vector nor moves (merged, they were six values kept
- * again).  Elsewhere v (loaded once) is used. */
-static LLVMValueRef lin_mem(CodeGen *cg, Wino *k, const double *c, LLVMValueRef *v, LLVMValueRef base,
-                            const int64_t *off) {
-  if (!k->at_use) return lin(cg, k, c, v, 6, 1);
-  LLVMValueRef w[6];
-  for (int i = 0; i < 6; i++) {
-    w[i] = c[i] != 0 ? cg_vload(cg, k->vt, base, cg_i64(cg, off[i])) : NULL;
-    if (w[i]) LLVMSetVolatile(w[i], 1);
-  }
-  return lin(cg, k, c, w, 6, 1);
+/* The terms base[off[i]]: loaded here once, or at each use (k->at_use). */
+static Terms mem_terms(CodeGen *cg, Wino *k, LLVMValueRef *v, LLVMValueRef base, const int64_t *off) {
+  if (k->at_use) return (Terms){.base = base, .off = off};
+  for (int i = 0; i < 6; i++) v[i] = cg_vload(cg, k->vt, base, cg_i64(cg, off[i]));
+  return (Terms){.v = v};
 }
 
 /* Tile index -> top-left input coordinates and whether all 36 taps are inside. */
@@ -156,15 +182,23 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef colok = LLVMBuildAnd(cg->b, live, cg_in_range(cg, cg_add(cg, iw0, lj.iv), k->W), "colok");
   LLVMValueRef mask = LLVMBuildSelect(cg->b, colok, rows, cg_i64(cg, 0), "mask");
   LLVMValueRef col = cg_muladd(cg, lj.iv, k->V, corner);
-  for (int i = 0; i < 6; i++) {
-    LLVMValueRef bit = LLVMBuildAnd(cg->b, mask, cg_i64(cg, 1 << i), "");
-    LLVMValueRef ok = LLVMBuildICmp(cg->b, LLVMIntNE, bit, cg_i64(cg, 0), "ok");
-    LLVMValueRef idx = LLVMBuildSelect(cg->b, ok, cg_add(cg, col, cg_i64(cg, i * k->W * k->V)), cg_i64(cg, 0), "");
-    v[i] = LLVMBuildSelect(cg->b, ok, cg_vload(cg, k->vt, k->in, idx), LLVMConstNull(k->vt), "d");
-  }
   /* one base per pass and constant offsets from it: the addresses fold into the loads and stores */
+  int64_t doff[6];
+  for (int i = 0; i < 6; i++) doff[i] = (int64_t)i * 6 * k->V;
+  Terms d = {.v = v};
+  if (k->D) {
+    /* few registers: the tile, zeros included, into D first, in a loop of
+     * its own, then the column pass reads its terms from there (lin) */
+    LLVMValueRef dcol = cg_gep(cg, k->D, xslot(cg, k, lj.iv), "dcol");
+    for (int i = 0; i < 6; i++) cg_vstore(cg, input_row(cg, k, mask, col, i), dcol, cg_i64(cg, doff[i]));
+    cg_loop_end_rolled(cg, &lj);
+    lj = cg_for(cg, "wcol", 6);
+    d = mem_terms(cg, k, v, cg_gep(cg, k->D, xslot(cg, k, lj.iv), "dcol"), doff);
+  } else {
+    for (int i = 0; i < 6; i++) v[i] = input_row(cg, k, mask, col, i);
+  }
   LLVMValueRef xcol = cg_gep(cg, k->X, xslot(cg, k, lj.iv), "xcol");
-  for (int i = 0; i < 6; i++) cg_vstore(cg, lin(cg, k, BT[i], v, 6, 1), xcol, cg_i64(cg, (int64_t)i * 6 * k->V));
+  for (int i = 0; i < 6; i++) cg_vstore(cg, lin(cg, k, BT[i], &d), xcol, cg_i64(cg, doff[i]));
   cg_loop_end_rolled(cg, &lj);
   Loop li = cg_for(cg, "wrow", 6); /* r[i][.] = tmp[i][.] B */
   LLVMValueRef row = cg_mul(cg, li.iv, cg_i64(cg, 6));
@@ -172,9 +206,8 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef tirow = cg_gep(cg, k->TI, slot(cg, k, t, row, k->ICp, lc.iv), "tirow");
   int64_t xoff[6];
   for (int j = 0; j < 6; j++) xoff[j] = (int64_t)j * k->V;
-  for (int j = 0; j < 6; j++) v[j] = k->at_use ? NULL : cg_vload(cg, k->vt, xrow, cg_i64(cg, xoff[j]));
-  for (int j = 0; j < 6; j++)
-    cg_vstore(cg, lin_mem(cg, k, BT[j], v, xrow, xoff), tirow, cg_i64(cg, (int64_t)j * k->T * k->ICp));
+  Terms x = mem_terms(cg, k, v, xrow, xoff);
+  for (int j = 0; j < 6; j++) cg_vstore(cg, lin(cg, k, BT[j], &x), tirow, cg_i64(cg, (int64_t)j * k->T * k->ICp));
   cg_loop_end_rolled(cg, &li);
   cg_loop_end(cg, &lc);
 }
@@ -217,51 +250,111 @@ static void gemm(CodeGen *cg, Wino *k) {
 /* 3. output transform of tile t0 + t, all output channel blocks: A^T m A
  * in two rolled passes like the input transform's, columns (A^T m, from
  * the M slots into X) then rows (. A from X, then bias, residual,
- * activation and the store). */
-static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
-  LLVMValueRef tile = cg_add(cg, k->t0, t);
-  LLVMBasicBlockRef skip = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, tile, cg_i64(cg, k->ntiles), ""), "live");
-  LLVMValueRef th = LLVMBuildUDiv(cg->b, tile, cg_i64(cg, k->TW), ""), tw = LLVMBuildURem(cg->b, tile, cg_i64(cg, k->TW), "");
-  LLVMValueRef oh0 = cg_mul(cg, th, cg_i64(cg, 4)), ow0 = cg_mul(cg, tw, cg_i64(cg, 4));
-  LLVMValueRef last_row = LLVMBuildICmp(cg->b, LLVMIntEQ, th, cg_i64(cg, (k->OH + 3) / 4 - 1), "lastrow");
-  LLVMValueRef last_col = LLVMBuildICmp(cg->b, LLVMIntEQ, tw, cg_i64(cg, k->TW - 1), "lastcol");
-  Loop lo = cg_loop_begin(cg, "ob", cg_mul(cg, k->g_lo, cg_i64(cg, k->ocb)), cg_mul(cg, k->g_hi, cg_i64(cg, k->ocb)), 1);
-  LLVMValueRef v[6];
-  Loop lj = cg_for(cg, "wcol", 6); /* tmp[.][j] = A^T m[.][j] */
-  LLVMValueRef mcol = cg_gep(cg, k->M, slot(cg, k, t, lj.iv, k->OCp, lo.iv), "mcol");
-  LLVMValueRef xcol = cg_gep(cg, k->X, xslot(cg, k, lj.iv), "xcol");
-  int64_t moff[6];
-  for (int i = 0; i < 6; i++) moff[i] = (int64_t)i * 6 * k->T * k->OCp;
-  for (int i = 0; i < 6; i++) v[i] = k->at_use ? NULL : cg_vload(cg, k->vt, mcol, cg_i64(cg, moff[i]));
-  for (int i = 0; i < 4; i++) cg_vstore(cg, lin_mem(cg, k, AT[i], v, mcol, moff), xcol, cg_i64(cg, (int64_t)i * 6 * k->V));
-  cg_loop_end_rolled(cg, &lj);
-  LLVMValueRef bias = k->bias ? cg_vload(cg, k->vt, k->bias, cg_mul(cg, lo.iv, cg_i64(cg, k->V))) : NULL;
-  LLVMValueRef plane = cg_muladd(cg, k->nn, k->OCB, lo.iv);
-  /* y[i][.] = tmp[i][.] A for the rows inside the output: all 4, or OH % 4 in the last tile row */
-  LLVMValueRef rows = k->OH % 4 ? LLVMBuildSelect(cg->b, last_row, cg_i64(cg, k->OH % 4), cg_i64(cg, 4), "rows")
-                                : cg_i64(cg, 4);
-  Loop li = cg_loop_begin(cg, "wrow", cg_i64(cg, 0), rows, 1);
+ * activation and the store).
+ *
+ * The row pass (out_rows). */
+typedef struct {
+  LLVMValueRef rows;       /* rows inside the output */
+  LLVMValueRef bias;       /* the channel block's bias vector, or NULL */
+  LLVMValueRef out0, res0; /* the tile's first output (and residual) */
+  LLVMValueRef last_col;   /* whether the tile is in the last tile column */
+  int cols;                /* the columns inside the output when known, or 0: 4, those past
+                              OW % 4 computed unless last_col */
+  LLVMValueRef *v;         /* room for 6 vectors */
+} OutRows;
+
+/* y[i][.] = tmp[i][.] A, from X, then bias, residual, activation and the
+ * store, for rows [0, r->rows). */
+static void out_rows(CodeGen *cg, Wino *k, const OutRows *r) {
+  Loop li = cg_loop_begin(cg, "wrow", cg_i64(cg, 0), r->rows, 1);
   LLVMValueRef row = cg_mul(cg, li.iv, cg_i64(cg, 6));
   LLVMValueRef xrow = cg_gep(cg, k->X, xslot(cg, k, row), "xrow");
   int64_t xoff[6];
   for (int j = 0; j < 6; j++) xoff[j] = (int64_t)j * k->V;
-  for (int j = 0; j < 6; j++) v[j] = k->at_use ? NULL : cg_vload(cg, k->vt, xrow, cg_i64(cg, xoff[j]));
-  LLVMValueRef oh = cg_add(cg, oh0, li.iv);
-  /* the row's first output; its columns follow V floats apart */
-  LLVMValueRef idx0 = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->OH, oh), k->OW, ow0), cg_i64(cg, k->V));
-  LLVMValueRef outrow = cg_gep(cg, k->out, idx0, "outrow"), resrow = k->res ? cg_gep(cg, k->res, idx0, "resrow") : NULL;
-  for (int j = 0; j < 4; j++) {
+  Terms x = mem_terms(cg, k, r->v, xrow, xoff);
+  LLVMValueRef rowoff = cg_mul(cg, li.iv, cg_i64(cg, k->OW * k->V));
+  LLVMValueRef outrow = cg_gep(cg, r->out0, rowoff, "outrow");
+  LLVMValueRef resrow = r->res0 ? cg_gep(cg, r->res0, rowoff, "resrow") : NULL;
+  for (int j = 0; j < (r->cols ? r->cols : 4); j++) {
     /* columns past the output's edge, in the last tile column */
-    LLVMBasicBlockRef join = k->OW % 4 && j >= k->OW % 4 ? cg_if_begin(cg, LLVMBuildNot(cg->b, last_col, ""), "in") : NULL;
-    LLVMValueRef y = lin_mem(cg, k, AT[j], v, xrow, xoff);
+    bool check = !r->cols && k->OW % 4 && j >= k->OW % 4;
+    LLVMBasicBlockRef join = check ? cg_if_begin(cg, LLVMBuildNot(cg->b, r->last_col, ""), "in") : NULL;
+    LLVMValueRef y = lin(cg, k, AT[j], &x);
     LLVMValueRef off = cg_i64(cg, (int64_t)j * k->V);
-    if (bias) y = LLVMBuildFAdd(cg->b, y, bias, "");
-    if (k->res) y = LLVMBuildFAdd(cg->b, y, cg_vload(cg, k->vt, resrow, off), "res");
+    if (r->bias) y = cg_fadd(cg, y, r->bias);
+    if (k->res) y = cg_fadd(cg, y, cg_vload(cg, k->vt, resrow, off));
     cg_vstore(cg, cg_act(cg, &k->n->act, y), outrow, off);
     if (join) cg_if_end(cg, join);
   }
   cg_loop_end_rolled(cg, &li);
+}
+
+/* What the output transform of one tile needs (out_blocks). */
+typedef struct {
+  LLVMValueRef t, oh0, ow0, last_row, last_col;
+  int cols; /* 0, or the tile's columns inside the output when they are known (OutRows.cols) */
+} OutTile;
+
+/* The output channel blocks of one tile: columns, then rows. */
+static void out_blocks(CodeGen *cg, Wino *k, const OutTile *ot) {
+  LLVMValueRef t = ot->t;
+  Loop lo = cg_loop_begin(cg, "ob", cg_mul(cg, k->g_lo, cg_i64(cg, k->ocb)), cg_mul(cg, k->g_hi, cg_i64(cg, k->ocb)), 1);
+  LLVMValueRef v[6];
+  int64_t moff[6];
+  for (int i = 0; i < 6; i++) moff[i] = (int64_t)i * 6 * k->T * k->OCp;
+  if (k->D) {
+    /* few registers: the tile's 36 slots, T * OCp floats apart in M, into
+     * D first (their offsets took core registers in the column pass) */
+    Loop lq = cg_for(cg, "mcol", 6);
+    LLVMValueRef mcol = cg_gep(cg, k->M, slot(cg, k, t, lq.iv, k->OCp, lo.iv), "mcol");
+    LLVMValueRef dcol = cg_gep(cg, k->D, xslot(cg, k, lq.iv), "dcol");
+    for (int i = 0; i < 6; i++)
+      cg_vstore(cg, cg_vload(cg, k->vt, mcol, cg_i64(cg, moff[i])), dcol, cg_i64(cg, (int64_t)i * 6 * k->V));
+    cg_loop_end_rolled(cg, &lq);
+  }
+  Loop lj = cg_for(cg, "wcol", 6); /* tmp[.][j] = A^T m[.][j] */
+  LLVMValueRef xcol = cg_gep(cg, k->X, xslot(cg, k, lj.iv), "xcol");
+  int64_t doff[6];
+  for (int i = 0; i < 6; i++) doff[i] = (int64_t)i * 6 * k->V;
+  Terms m = k->D ? mem_terms(cg, k, v, cg_gep(cg, k->D, xslot(cg, k, lj.iv), "dcol"), doff)
+                 : mem_terms(cg, k, v, cg_gep(cg, k->M, slot(cg, k, t, lj.iv, k->OCp, lo.iv), "mcol"), moff);
+  for (int i = 0; i < 4; i++) cg_vstore(cg, lin(cg, k, AT[i], &m), xcol, cg_i64(cg, (int64_t)i * 6 * k->V));
+  cg_loop_end_rolled(cg, &lj);
+  LLVMValueRef bias = k->bias ? cg_vload(cg, k->vt, k->bias, cg_mul(cg, lo.iv, cg_i64(cg, k->V))) : NULL;
+  LLVMValueRef plane = cg_muladd(cg, k->nn, k->OCB, lo.iv);
+  /* the rows inside the output: all 4, or OH % 4 in the last tile row */
+  LLVMValueRef rows = k->OH % 4 ? LLVMBuildSelect(cg->b, ot->last_row, cg_i64(cg, k->OH % 4), cg_i64(cg, 4), "rows")
+                                : cg_i64(cg, 4);
+  /* the tile's first output; its columns follow V floats apart, its rows OW * V */
+  LLVMValueRef idx0 = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->OH, ot->oh0), k->OW, ot->ow0), cg_i64(cg, k->V));
+  LLVMValueRef out0 = cg_gep(cg, k->out, idx0, "out0"), res0 = k->res ? cg_gep(cg, k->res, idx0, "res0") : NULL;
+  OutRows r = {.rows = rows, .bias = bias, .out0 = out0, .res0 = res0, .last_col = ot->last_col, .cols = ot->cols, .v = v};
+  out_rows(cg, k, &r);
   cg_loop_end(cg, &lo);
+}
+
+static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
+  LLVMValueRef tile = cg_add(cg, k->t0, t);
+  LLVMBasicBlockRef skip = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, tile, cg_i64(cg, k->ntiles), ""), "live");
+  LLVMValueRef th = LLVMBuildUDiv(cg->b, tile, cg_i64(cg, k->TW), ""), tw = LLVMBuildURem(cg->b, tile, cg_i64(cg, k->TW), "");
+  OutTile ot = {.t = t, .oh0 = cg_mul(cg, th, cg_i64(cg, 4)), .ow0 = cg_mul(cg, tw, cg_i64(cg, 4)),
+                .last_row = LLVMBuildICmp(cg->b, LLVMIntEQ, th, cg_i64(cg, (k->OH + 3) / 4 - 1), "lastrow"),
+                .last_col = LLVMBuildICmp(cg->b, LLVMIntEQ, tw, cg_i64(cg, k->TW - 1), "lastcol")};
+  if (k->at_use && k->OW % 4) {
+    /* few registers: the channel blocks of a tile in the last tile column,
+     * and of the others, apart, with no flag kept across the calls (the M3
+     * reloaded it) */
+    LLVMBasicBlockRef join = cg_if_begin(cg, ot.last_col, "lastcol");
+    ot.cols = (int)(k->OW % 4);
+    out_blocks(cg, k, &ot);
+    cg_if_end(cg, join);
+    join = cg_if_begin(cg, LLVMBuildNot(cg->b, ot.last_col, ""), "cols");
+    ot.cols = 4;
+    out_blocks(cg, k, &ot);
+    cg_if_end(cg, join);
+  } else {
+    out_blocks(cg, k, &ot);
+  }
   cg_if_end(cg, skip);
 }
 
@@ -272,18 +365,17 @@ LLVMValueRef cg_winograd(CodeGen *cg, const Node *n) {
             .C = x->shape.dim[1], .H = x->shape.dim[2], .W = x->shape.dim[3], .OC = n->shape.dim[1],
             .OH = n->shape.dim[2], .OW = n->shape.dim[3], .pt = n->a.conv.pad[0], .pl = n->a.conv.pad[1]};
   k.ICp = (k.C + k.V - 1) / k.V * k.V;
-  const TargetInfo *tg = cg->opt->target;
-  k.at_use = cg->soft_float || tg->nregs < 16;
-  k.coef_gpr = !cg->soft_float && tg->vec > 1 && tg->nregs < 16;
+  k.at_use = n->sched.at_use;
+  k.coef_gpr = k.at_use && !cg->soft_float && k.V > 1;
   k.OCp = (k.OC + k.V - 1) / k.V * k.V;
   k.OCB = k.OCp / k.V;
   k.TW = (k.OW + 3) / 4;
   k.ntiles = (k.OH + 3) / 4 * k.TW;
   CNNC_ASSERT(k.ocb * k.owb <= MAXACC && k.T % k.owb == 0 && k.OCB % k.ocb == 0);
   bool has_res = n->nin == 2, is_new;
-  const char *key = arena_printf(cg->arena, "winograd in=%s out=%s p=%d,%d V=%d ocb=%d owb=%d T=%d b=%d res=%d act=%s",
+  const char *key = arena_printf(cg->arena, "winograd in=%s out=%s p=%d,%d V=%d ocb=%d owb=%d T=%d u=%d b=%d res=%d act=%s",
                                  shape_str(cg->arena, &x->shape), shape_str(cg->arena, &n->shape), k.pt, k.pl, k.V, k.ocb,
-                                 k.owb, k.T, n->bias != NULL, has_res, cg_act_key(cg, &n->act));
+                                 k.owb, k.T, k.at_use, n->bias != NULL, has_res, cg_act_key(cg, &n->act));
   LLVMValueRef fn = cg_kernel_begin(cg, key, arena_printf(cg->arena, "%s.winograd_%s", cg->g->name, n->name),
                                     4 + has_res + (n->bias != NULL), &is_new);
   if (!is_new) return fn;
@@ -299,6 +391,7 @@ LLVMValueRef cg_winograd(CodeGen *cg, const Node *n) {
   k.TI = scratch;
   k.M = cg_gep(cg, scratch, cg_i64(cg, 36 * k.T * k.ICp), "M");
   k.X = cg_gep(cg, scratch, cg_i64(cg, 36 * k.T * (k.ICp + k.OCp)), "X");
+  k.D = k.at_use ? cg_gep(cg, k.X, cg_i64(cg, 36 * k.V), "D") : NULL; /* schedule_winograd sized it */
   for (int i = 0; i < k.ocb * k.owb; i++) k.acc[i] = cg_alloca(cg, k.vt, "acc");
 
   /* a split layer runs tile chunks or channel groups [lo, hi) (schedule.c) */

@@ -106,7 +106,40 @@ LLVMValueRef cg_intrinsic(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValu
   return LLVMBuildCall2(cg->b, fty, fn, args, (unsigned)nargs, vname);
 }
 
+/* a OP b as an explicit call of the EABI routine __aeabi_f<op> (soft float). */
+LLVMValueRef cg_soft_call(CodeGen *cg, const char *op, LLVMValueRef a, LLVMValueRef b) {
+  char name[32];
+  snprintf(name, sizeof name, "__aeabi_f%s", op);
+  LLVMTypeRef t = LLVMTypeOf(a), params[2] = {cg->f32, cg->f32};
+  LLVMTypeRef fty = LLVMFunctionType(cg->f32, params, 2, 0);
+  LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
+  if (!fn) {
+    fn = LLVMAddFunction(cg->mod, name, fty);
+    unsigned kind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
+  }
+  bool vec = LLVMGetTypeKind(t) == LLVMVectorTypeKind;
+  LLVMValueRef args[2] = {a, b};
+  if (vec)
+    for (int i = 0; i < 2; i++) args[i] = LLVMBuildExtractElement(cg->b, args[i], LLVMConstInt(cg->i32, 0, 0), "");
+  LLVMValueRef r = LLVMBuildCall2(cg->b, fty, fn, args, 2, "");
+  return vec ? LLVMBuildInsertElement(cg->b, LLVMGetUndef(t), r, LLVMConstInt(cg->i32, 0, 0), "") : r;
+}
+
+LLVMValueRef cg_fadd(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
+  return cg->soft_float ? cg_soft_call(cg, "add", a, b) : LLVMBuildFAdd(cg->b, a, b, "");
+}
+
+LLVMValueRef cg_fsub(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
+  return cg->soft_float ? cg_soft_call(cg, "sub", a, b) : LLVMBuildFSub(cg->b, a, b, "");
+}
+
+LLVMValueRef cg_fmul(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
+  return cg->soft_float ? cg_soft_call(cg, "mul", a, b) : LLVMBuildFMul(cg->b, a, b, "");
+}
+
 LLVMValueRef cg_fma(CodeGen *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  if (cg->soft_float) return cg_fadd(cg, cg_fmul(cg, a, b), c);
   LLVMValueRef args[3] = {a, b, c};
   return cg_intrinsic(cg, "llvm.fmuladd", LLVMTypeOf(a), args, 3, "");
 }

@@ -116,6 +116,10 @@ LLVMValueRef cg_muladd(CodeGen *cg, LLVMValueRef a, int64_t k, LLVMValueRef c); 
 LLVMValueRef cg_intrinsic(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValueRef *args,
                           int nargs, const char *vname);
 LLVMValueRef cg_fma(CodeGen *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+LLVMValueRef cg_soft_call(CodeGen *cg, const char *op, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fadd(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fsub(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_fmul(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
 /* Unsigned i32 division x / d, d > 0: udiv, or where the core has no
  * divide instruction (CodeGen.no_div) a 32-step shift-and-subtract loop,
  * so that objects need no libgcc division routine. */

@@ -120,8 +120,11 @@ static void schedule_winograd(const Graph *g, Node *n, const TargetInfo *t) {
   int64_t mmax = ceil_div(ntiles, owb);
   m = m < 1 ? 1 : m > mmax ? mmax : m;
   int T = (int)(m * owb);
-  n->sched = (Schedule){.kernel = KERNEL_WINOGRAD, .vec = V, .tile_oc = ocb, .tile_ow = owb, .tile_oh = T};
-  n->scratch = per_tile * T + 36 * V * (int64_t)sizeof(float); /* TI, M, and X (cg_winograd.c) */
+  bool at_use = !t->arch->fpu || t->nregs < 16;
+  n->sched = (Schedule){.kernel = KERNEL_WINOGRAD, .vec = V, .tile_oc = ocb, .tile_ow = owb, .tile_oh = T,
+                        .at_use = at_use};
+  /* TI, M and X, and with at_use D, the input tile with its zeros (cg_winograd.c) */
+  n->scratch = per_tile * T + (at_use ? 2 : 1) * 36 * V * (int64_t)sizeof(float);
 }
 
 /* A 1x1 conv that computes a fused depthwise conv's output (fuse_dw.c) in

@@ -32,9 +32,12 @@ static const Node *node(const Graph *g, const char *name) {
   return &g->nodes[i];
 }
 
+static const TargetArch avx512_arch = {.name = "avx512", .vec = 16, .nregs = 32, .acc = 24, .fma = true, .fpu = true,
+                                       .index_bits = 64};
+
 static TargetInfo avx512(void) {
-  return (TargetInfo){.vec = 16, .nregs = 32, .acc = 24, .fma = true, .l1 = 32 << 10, .l2 = 1 << 20, .isa = "avx512",
-                      .winograd = -1};
+  return (TargetInfo){.arch = &avx512_arch, .vec = 16, .nregs = 32, .acc = 24, .fma = true, .l1 = 32 << 10,
+                      .l2 = 1 << 20, .isa = "avx512", .winograd = -1};
 }
 
 #define CONV_BN                                                                                   \
@@ -181,8 +184,29 @@ static void test_winograd_choice(void **state) {
   assert_int_equal(node(g, "a")->sched.kernel, KERNEL_DIRECT);   /* reads NCHW x, 1x1 */
   assert_int_equal(node(g, "b")->sched.kernel, KERNEL_WINOGRAD); /* 3x3 s1, 32 -> 32 */
   assert_true(node(g, "b")->scratch > 0);
+  assert_false(node(g, "b")->sched.at_use);
   assert_int_equal(node(g, "c_blocked")->sched.kernel, KERNEL_DIRECT); /* stride 2 */
   arena_free(&a);
+  /* 8 Q registers (cortex-m55) and no FPU (cortex-m3): the transforms load
+   * their terms at use, and the scratch holds 36 more vectors (D) */
+  const char *cpus[2][2] = {{"thumbv8.1m.main-none-eabihf", "cortex-m55"}, {"thumbv7m-none-eabi", "cortex-m3"}};
+  for (int i = 0; i < 2; i++) {
+    Arena b = {0};
+    Options o = {.triple = cpus[i][0], .cpu = cpus[i][1], .winograd = 1, .fuse_dw = true};
+    assert_true(target_info(&o, &b, &t));
+    g = spec_parse_string(&b, "t.yaml", spec, strlen(spec));
+    assert_non_null(g);
+    g->random_weights = true;
+    assert_true(shape_infer(g) && weights_bind(g) && verify(g));
+    layout(g, &t);
+    schedule(g, &t);
+    const Node *w = node(g, "b");
+    assert_int_equal(w->sched.kernel, KERNEL_WINOGRAD);
+    assert_true(w->sched.at_use);
+    int64_t V = w->sched.vec, T = w->sched.tile_oh, C = 32 / V * V;
+    assert_int_equal(w->scratch, 36 * (C + C) * 4 * T + 2 * 36 * V * 4);
+    arena_free(&b);
+  }
 }
 
 static void test_target_widths(void **state) {
