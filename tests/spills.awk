@@ -23,13 +23,14 @@
 function opcode(s) { sub(/^[ \t]+/, "", s); sub(/[ \t].*/, "", s); return s }
 # the local label that instruction s branches to, or ""
 function target(s, op,   t) {
-  if (op !~ /^(b|j|cb|tb|le|wls)/ || op ~ /^(bl|blx|bic|bics|bfi|bfc|bkpt)$/) return ""
+  if (op !~ /^(b|j|cb|tb|le|wls)/ || op ~ /^(blx|bic|bics|bfi|bfc|bkpt)$/) return ""
   if (!match(s, /[ \t,](\.?L[A-Za-z0-9_$.]*)[ \t]*$/)) return ""
   t = substr(s, RSTART + 1); gsub(/[ \t,]/, "", t)
   return t
 }
 function ends_flow(s, op) { # no fall-through: unconditional branch, return, indirect jump
   if (op ~ /^(jmp|jmpq|b|b\.w|ret|retq|br|bx)$/) return 1
+  if (op == "bl" && target(s, op) != "") return 1 # Thumb-1's far branch to a local label
   if (op ~ /^pop(\.w)?$/ && s ~ /pc/) return 1
   if (op ~ /^(ldm|ldmia)(\.w)?$/ && s ~ /pc/) return 1
   return 0
@@ -41,7 +42,7 @@ function intersect(a, b) {
   }
   return a
 }
-function flush(   i, b, s, t, nb, changed, p, np, u, h, x, k, sp, fma, ninstr, first, f, top, nst, inner) {
+function flush(   i, b, s, t, nb, changed, p, np, u, h, x, k, sp, fma, ninstr, first, f, top, nst, inner, lname) {
   if (n == 0 || !keep) { n = 0; delete labidx; delete labname; return }
   # blocks
   nb = 0
@@ -122,15 +123,15 @@ function flush(   i, b, s, t, nb, changed, p, np, u, h, x, k, sp, fma, ninstr, f
     if (!fma) continue
     loops++
     spills += sp
-    name = (bstart[h] in labname) ? labname[bstart[h]] : "entry"
+    lname = (bstart[h] in labname) ? labname[bstart[h]] : "entry"
     if (dump != "") {
-      f = dump "/" fn "." name ".s"
+      f = dump "/" fn "." lname ".s"
       for (b = 1; b <= nb; b++)
         if ((h, b) in inl) for (i = bstart[b]; i <= bend[b]; i++) print line[i] > f
       close(f)
     }
     gsub(/[ \t]+/, " ", first)
-    printf "%s %s %d %d%s\n", fn, name, ninstr, sp, first == "" ? "" : " |" first
+    printf "%s %s %d %d%s\n", fn, lname, ninstr, sp, first == "" ? "" : " |" first
   }
   n = 0
   delete labidx; delete labname; delete brk; delete br; delete noflow; delete line; delete blk

@@ -28,14 +28,18 @@ thumbv6m-none-eabi:cortex-m0plus"
 # across the calls.
 KNOWN=${SPILLS_KNOWN-"cortex-m0plus"}
 status=0
-# spills.awk on a function whose outer loop's latch (.LBB0_2) lies between
-# the outer header and the inner loop (.LBB0_3), as block placement puts
-# them: one kernel loop, the inner, with its one reload.
-printf '%s\n' 'm.conv_x:' '	movs	r0, #0' '.LBB0_1:' '	adds	r1, #1' '	b	.LBB0_3' '.LBB0_2:' \
-  '	ldr	r2, [sp, #4]' '	cmp	r1, r2' '	bne	.LBB0_1' '	bx	lr' '.LBB0_3:' '	bl	__aeabi_fmul' \
-  '	ldr	r3, [sp, #8]' '	subs	r3, #1' '	bne	.LBB0_3' '	b	.LBB0_2' >"$tmp/fixture.s"
-got=$(awk -f "$src/tests/spills.awk" "$tmp/fixture.s" | tr '\n' ';')
-want='m.conv_x .LBB0_3 4 1 | ldr r3, [sp, #8];loops 1 spills 1;'
+# spills.awk on two functions whose outer loop's latch (.LBBn_2) lies
+# between the outer header and the inner loop (.LBBn_3), as block
+# placement puts them: one kernel loop each, the inner, with its reload
+# (the second one's back edge a Thumb-1 far branch, bl).
+fixture() { # fixture FUNCTION N BACK-BRANCH
+  printf '%s\n' "m.$1:" '	movs	r0, #0' ".LBB$2_1:" '	adds	r1, #1' "	b	.LBB$2_3" ".LBB$2_2:" \
+    '	ldr	r2, [sp, #4]' '	cmp	r1, r2' "	bne	.LBB$2_1" '	bx	lr' ".LBB$2_3:" '	bl	__aeabi_fmul' \
+    '	ldr	r3, [sp, #8]' '	subs	r3, #1' '	beq	.LBB'$2'_4' "	$3	.LBB$2_3" ".LBB$2_4:" "	b	.LBB$2_2"
+}
+{ fixture conv_x 0 b; fixture pool_z 1 b; fixture conv_y 2 bl; } >"$tmp/fixture.s"
+got=$(awk -f "$src/tests/spills.awk" -v only=conv "$tmp/fixture.s" | tr '\n' ';')
+want='m.conv_x .LBB0_3 5 1 | ldr r3, [sp, #8];m.conv_y .LBB2_3 5 1 | ldr r3, [sp, #8];loops 2 spills 2;'
 [ "$got" = "$want" ] || { echo "FAIL spills.awk on the fixture: got '$got', want '$want'"; status=1; }
 for t in $targets; do
   triple=${t%%:*} cpu=${t#*:} loops=0 spills=0
@@ -45,6 +49,7 @@ for t in $targets; do
     "$CNNC" "$src/$m" --target="$triple" --cpu="$cpu" -o "$tmp/m.o" --emit-asm "$tmp/m.s" || { status=1; continue; }
     awk -f "$src/tests/spills.awk" -v only='conv|winograd' "$tmp/m.s" >"$tmp/r.txt"
     set -- $(tail -1 "$tmp/r.txt")
+    [ "$2" -gt 0 ] || { echo "FAIL $cpu $name: no conv loops found (spills.awk out of date?)"; status=1; }
     loops=$((loops + $2)) spills=$((spills + $4))
     [ "$4" -gt 0 ] && echo "  $cpu $name: $(awk '$4 > 0' "$tmp/r.txt" | head -1) (of $4)"
   done
