@@ -121,9 +121,7 @@ static LLVMValueRef avg_window(CodeGen *cg, const Node *n, Blk *b, LLVMValueRef 
   LLVMValueRef c1 = cg_smax(cg, cg_smin(cg, LLVMBuildSub(cg->b, cg_i64(cg, W), ws, ""), cg_i64(cg, p->kernel[1])), c0);
   LLVMValueRef sum = cg_window_sum(cg, b->vt, in, b->V, W, cg_add(cg, cg_mul(cg, nc, cg_i64(cg, H)), hs), r0, r1,
                                    p->kernel[0], ws, c0, c1, p->kernel[1]);
-  LLVMValueRef c = cg_mul(cg, cg_pool_count(cg, oh, p->stride[0], p->pad[0], p->kernel[0], H, p->count_include_pad),
-                          cg_pool_count(cg, ow, p->stride[1], p->pad[1], p->kernel[1], W, p->count_include_pad));
-  return LLVMBuildFDiv(cg->b, sum, cg_splat(cg, b->vt, LLVMBuildSIToFP(cg->b, c, cg->f32, "")), "avg");
+  return LLVMBuildFDiv(cg->b, sum, cg_splat(cg, b->vt, cg_pool_divisor(cg, p, oh, ow, H, W)), "avg");
 }
 
 static LLVMValueRef pool(CodeGen *cg, const Node *n) {

@@ -42,6 +42,18 @@ LLVMValueRef cg_pool_count(CodeGen *cg, LLVMValueRef o, int stride, int pad, int
   return LLVMBuildSub(cg->b, end, start, "cnt");
 }
 
+/* What avgpool divides output (oh, ow)'s window sum by, as a float: the
+ * product of the two counts.  On 32-bit cores in i32 (a count is at most a
+ * kernel's size): in i64 the product and its conversion were libgcc's
+ * __aeabi_lmul and __aeabi_l2f on the Cortex-M0+. */
+LLVMValueRef cg_pool_divisor(CodeGen *cg, const PoolAttr *p, LLVMValueRef oh, LLVMValueRef ow, int64_t H, int64_t W) {
+  LLVMValueRef a = cg_pool_count(cg, oh, p->stride[0], p->pad[0], p->kernel[0], H, p->count_include_pad);
+  LLVMValueRef b = cg_pool_count(cg, ow, p->stride[1], p->pad[1], p->kernel[1], W, p->count_include_pad);
+  if (!cg->index32) return LLVMBuildSIToFP(cg->b, cg_mul(cg, a, b), cg->f32, "");
+  LLVMValueRef c = LLVMBuildMul(cg->b, LLVMBuildTrunc(cg->b, a, cg->i32, ""), LLVMBuildTrunc(cg->b, b, cg->i32, ""), "");
+  return LLVMBuildSIToFP(cg->b, c, cg->f32, "");
+}
+
 /* A window's taps along one axis that fall inside the input: [lo, hi) of
  * k = 0..K-1 with 0 <= o*stride - pad + k*dil < size (dil = 1 here). */
 static void tap_range(CodeGen *cg, LLVMValueRef o, int stride, int pad, int K, int64_t size, LLVMValueRef *lo,
@@ -64,7 +76,7 @@ typedef struct {
 static LLVMValueRef win_tap(CodeGen *cg, void *ctx, LLVMValueRef c) {
   Win *w = ctx;
   LLVMValueRef idx = cg_mul(cg, cg_add(cg, w->row, cg_add(cg, w->col0, c)), cg_i64(cg, w->lanes));
-  return w->lanes > 1 ? cg_vload(cg, w->t, w->in, idx) : cg_load(cg, w->in, idx, "x");
+  return cg_vload(cg, w->t, w->in, idx); /* f32, or <1 x float> for a blocked tensor of one lane */
 }
 
 static LLVMValueRef win_row(CodeGen *cg, void *ctx, LLVMValueRef r) {
@@ -91,9 +103,7 @@ static LLVMValueRef avg_window(CodeGen *cg, const Node *n, LLVMValueRef in, LLVM
   LLVMValueRef row0 = cg_add(cg, cg_mul(cg, nc, cg_i64(cg, H)), cg_muladd(cg, oh, p->stride[0], cg_i64(cg, -p->pad[0])));
   LLVMValueRef col0 = cg_muladd(cg, ow, p->stride[1], cg_i64(cg, -p->pad[1]));
   LLVMValueRef sum = cg_window_sum(cg, cg->f32, in, 1, W, row0, r0, r1, p->kernel[0], col0, c0, c1, p->kernel[1]);
-  LLVMValueRef cnt = cg_mul(cg, cg_pool_count(cg, oh, p->stride[0], p->pad[0], p->kernel[0], H, p->count_include_pad),
-                            cg_pool_count(cg, ow, p->stride[1], p->pad[1], p->kernel[1], W, p->count_include_pad));
-  return LLVMBuildFDiv(cg->b, sum, LLVMBuildSIToFP(cg->b, cnt, cg->f32, ""), "avg");
+  return LLVMBuildFDiv(cg->b, sum, cg_pool_divisor(cg, p, oh, ow, H, W), "avg");
 }
 
 /* Max pooling: every tap, skipping those outside the input (max is exact). */

@@ -52,7 +52,7 @@ typedef struct {
   bool coef_gpr; /* coefficients in core registers (coef) */
   LLVMTypeRef vt;
   LLVMValueRef in, res, out, U, bias, TI, M, X; /* X: 36 vectors between a transform's passes */
-  LLVMValueRef D; /* with at_use, 36 more: the input tile with its zeros (input_transform) */
+  LLVMValueRef D; /* with at_use, 36 more: the input tile with its zeros, or the tile's M slots */
   LLVMValueRef acc[MAXACC];
   LLVMValueRef nn, t0;
   LLVMValueRef g_lo, g_hi; /* channel groups (of ocb blocks) this call computes */
@@ -109,10 +109,11 @@ static LLVMValueRef term(CodeGen *cg, Wino *k, const Terms *t, int i) {
  * cg_soft_call), and values kept across the calls need callee-saved
  * registers that a pass's six inputs would take; with MVE's 8 Q registers
  * the six inputs and the products do not fit either.  There (k->at_use)
- * each term is loaded just before its product, by a volatile load, which
- * LLVM neither merges with the other loads of the same vector nor moves
- * across the calls (merged, they were six values kept again).  Elsewhere
- * the six inputs are loaded once (Terms.v). */
+ * each term is loaded by a volatile load, which LLVM neither merges with
+ * the other loads of the same vector nor moves across the calls (merged,
+ * they were six values kept again): without an FPU just before its
+ * product, on MVE with the other terms of the same output first.
+ * Elsewhere the six inputs are loaded once (Terms.v). */
 static LLVMValueRef lin(CodeGen *cg, Wino *k, const double *c, const Terms *t) {
   LLVMValueRef s = NULL, w[6];
   /* with an FPU, this output's terms are loaded first: the loads' latency hides behind one another */
@@ -135,10 +136,24 @@ static Terms mem_terms(CodeGen *cg, Wino *k, LLVMValueRef *v, LLVMValueRef base,
   return (Terms){.v = v};
 }
 
-/* Tile index -> top-left input coordinates and whether all 36 taps are inside. */
+/* Tile index -> tile row and column.  Without a divide instruction
+ * (Armv6-M) by cg_udiv32: LLVM's division by the constant TW needed a
+ * 32 x 32 -> 64-bit multiply there, libgcc's __aeabi_lmul, and the object
+ * must need no libgcc but its float routines. */
+static void tile_rc(CodeGen *cg, Wino *k, LLVMValueRef tile, LLVMValueRef *th, LLVMValueRef *tw) {
+  if (cg->no_div) {
+    LLVMValueRef q = cg_udiv32(cg, LLVMBuildTrunc(cg->b, tile, cg->i32, ""), LLVMConstInt(cg->i32, (unsigned)k->TW, 0));
+    *th = LLVMBuildZExt(cg->b, q, cg->i64, "th");
+  } else {
+    *th = LLVMBuildUDiv(cg->b, tile, cg_i64(cg, k->TW), "th");
+  }
+  *tw = LLVMBuildSub(cg->b, tile, cg_mul(cg, *th, cg_i64(cg, k->TW)), "tw");
+}
+
+/* Tile index -> top-left input coordinates. */
 static void tile_origin(CodeGen *cg, Wino *k, LLVMValueRef tile, LLVMValueRef *ih0, LLVMValueRef *iw0) {
-  LLVMValueRef th = LLVMBuildUDiv(cg->b, tile, cg_i64(cg, k->TW), "th");
-  LLVMValueRef tw = LLVMBuildURem(cg->b, tile, cg_i64(cg, k->TW), "tw");
+  LLVMValueRef th, tw;
+  tile_rc(cg, k, tile, &th, &tw);
   *ih0 = cg_muladd(cg, th, 4, cg_i64(cg, -k->pt));
   *iw0 = cg_muladd(cg, tw, 4, cg_i64(cg, -k->pl));
 }
@@ -160,7 +175,8 @@ static LLVMValueRef xslot(CodeGen *cg, Wino *k, LLVMValueRef xi) { return cg_mul
  * every target): the stack traffic the register allocator made is now
  * planned, through X, 36 contiguous vectors in L1.  (In place in TI, whose
  * slots lie T * ICp floats apart, often a multiple of 4 KiB, the same
- * loads and stores fell into one L1 set.) */
+ * loads and stores fell into one L1 set.)  With at_use a loop before them
+ * copies the tile into D, its zeros included. */
 static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef tile = cg_add(cg, k->t0, t), ih0, iw0;
   tile_origin(cg, k, tile, &ih0, &iw0);
@@ -336,7 +352,8 @@ static void out_blocks(CodeGen *cg, Wino *k, const OutTile *ot) {
 static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef tile = cg_add(cg, k->t0, t);
   LLVMBasicBlockRef skip = cg_if_begin(cg, LLVMBuildICmp(cg->b, LLVMIntSLT, tile, cg_i64(cg, k->ntiles), ""), "live");
-  LLVMValueRef th = LLVMBuildUDiv(cg->b, tile, cg_i64(cg, k->TW), ""), tw = LLVMBuildURem(cg->b, tile, cg_i64(cg, k->TW), "");
+  LLVMValueRef th, tw;
+  tile_rc(cg, k, tile, &th, &tw);
   OutTile ot = {.t = t, .oh0 = cg_mul(cg, th, cg_i64(cg, 4)), .ow0 = cg_mul(cg, tw, cg_i64(cg, 4)),
                 .last_row = LLVMBuildICmp(cg->b, LLVMIntEQ, th, cg_i64(cg, (k->OH + 3) / 4 - 1), "lastrow"),
                 .last_col = LLVMBuildICmp(cg->b, LLVMIntEQ, tw, cg_i64(cg, k->TW - 1), "lastcol")};

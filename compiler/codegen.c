@@ -106,8 +106,9 @@ LLVMValueRef cg_intrinsic(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValu
   return LLVMBuildCall2(cg->b, fty, fn, args, (unsigned)nargs, vname);
 }
 
-/* a OP b as an explicit call of the EABI routine __aeabi_f<op> (soft float). */
-LLVMValueRef cg_soft_call(CodeGen *cg, const char *op, LLVMValueRef a, LLVMValueRef b) {
+/* a OP b as an explicit call of the EABI routine __aeabi_f<op> (soft
+ * float: Arm cores without FPU, whose vectors have one lane). */
+static LLVMValueRef cg_soft_call(CodeGen *cg, const char *op, LLVMValueRef a, LLVMValueRef b) {
   char name[32];
   snprintf(name, sizeof name, "__aeabi_f%s", op);
   LLVMTypeRef t = LLVMTypeOf(a), params[2] = {cg->f32, cg->f32};
@@ -119,6 +120,7 @@ LLVMValueRef cg_soft_call(CodeGen *cg, const char *op, LLVMValueRef a, LLVMValue
     LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
   }
   bool vec = LLVMGetTypeKind(t) == LLVMVectorTypeKind;
+  CNNC_ASSERT(!vec || LLVMGetVectorSize(t) == 1);
   LLVMValueRef args[2] = {a, b};
   if (vec)
     for (int i = 0; i < 2; i++) args[i] = LLVMBuildExtractElement(cg->b, args[i], LLVMConstInt(cg->i32, 0, 0), "");
@@ -599,6 +601,9 @@ static LLVMValueRef task_form(CodeGen *cg, LLVMValueRef kfn, bool scratch) {
     LLVMValueRef tail = LLVMBuildLoad2(cg->b, cg->ptr, task_field(cg, ctx, TASK_TAIL), "tail");
     LLVMValueRef stride = LLVMBuildLoad2(cg->b, cg->i64, task_field(cg, ctx, TASK_STRIDE), "stride");
     LLVMValueRef off = cg_mul(cg, LLVMBuildSub(cg->b, t, cg_i64(cg, 1), ""), stride);
+    if (cg->index32) /* slots lie below 2^31 bytes: no __aeabi_lmul (Armv6-M has no 64-bit multiply) */
+      off = LLVMBuildMul(cg->b, LLVMBuildTrunc(cg->b, LLVMBuildSub(cg->b, t, cg_i64(cg, 1), ""), cg->i32, ""),
+                         LLVMBuildTrunc(cg->b, stride, cg->i32, ""), "off");
     LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, cg->i8, tail, &off, 1, "slot");
     LLVMValueRef first = LLVMBuildICmp(cg->b, LLVMIntEQ, t, cg_i64(cg, 0), "");
     args[nptr - 1] = LLVMBuildSelect(cg->b, first, args[nptr - 1], slot, "scratch");
@@ -818,7 +823,8 @@ static LLVMValueRef usable_threads(CodeGen *cg, LLVMValueRef size, LLVMValueRef 
   if (g->thread_scratch == 0) return t;
   /* room = 1 + (size - WORKSPACE_SIZE) / thread_scratch, at most scratch_threads */
   LLVMValueRef extra = LLVMBuildSub(cg->b, size, LLVMConstInt(cg->isize, (unsigned long long)g->workspace_size, 0), "");
-  LLVMValueRef room = LLVMBuildUDiv(cg->b, extra, LLVMConstInt(cg->isize, (unsigned long long)g->thread_scratch, 0), "");
+  LLVMValueRef per = LLVMConstInt(cg->isize, (unsigned long long)g->thread_scratch, 0);
+  LLVMValueRef room = cg->no_div ? cg_udiv32(cg, extra, per) : LLVMBuildUDiv(cg->b, extra, per, ""); /* no __aeabi_uidiv */
   LLVMValueRef most = LLVMConstInt(cg->isize, (unsigned long long)g->scratch_threads - 1, 0);
   room = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntULT, room, most, ""), room, most, "");
   room = LLVMBuildAdd(cg->b, LLVMBuildTrunc(cg->b, room, cg->i32, ""), LLVMConstInt(cg->i32, 1, 0), "room");

@@ -116,7 +116,6 @@ LLVMValueRef cg_muladd(CodeGen *cg, LLVMValueRef a, int64_t k, LLVMValueRef c); 
 LLVMValueRef cg_intrinsic(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValueRef *args,
                           int nargs, const char *vname);
 LLVMValueRef cg_fma(CodeGen *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
-LLVMValueRef cg_soft_call(CodeGen *cg, const char *op, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fadd(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fsub(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fmul(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
@@ -199,6 +198,8 @@ LLVMValueRef cg_window_sum(CodeGen *cg, LLVMTypeRef t, LLVMValueRef in, int64_t 
                            LLVMValueRef c1, int64_t maxc);
 /* cg_pool.c: taps avgpool divides by along one axis, as PyTorch counts them. */
 LLVMValueRef cg_pool_count(CodeGen *cg, LLVMValueRef o, int stride, int pad, int k, int64_t size, bool include_pad);
+/* cg_pool.c: the product of the two counts, as a float (avgpool's divisor). */
+LLVMValueRef cg_pool_divisor(CodeGen *cg, const PoolAttr *p, LLVMValueRef oh, LLVMValueRef ow, int64_t H, int64_t W);
 
 /* ---- emit.c ---- */
 /* Creates the target machine for the options (host by default). */
