@@ -4,7 +4,7 @@
  * KERNEL_REF is the reference direct convolution in logical NCHW order,
  * one output element at a time, with every shape, stride, padding and
  * dilation baked in as constants so that LLVM can unroll and vectorise the
- * inner loops.  Bias and the fused activation form the epilogue.  Taps
+ * inner loops (without an FPU the columns and taps stay loops: cg_conv).  Bias and the fused activation form the epilogue.  Taps
  * that fall into the padding are skipped (the padding value is 0), so no
  * padded copy of the input is ever made.
  *

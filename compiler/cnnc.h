@@ -333,8 +333,8 @@ typedef struct {
   int tile_oc, tile_ow, tile_oh, tile_ic; /* register / cache tiles (0 = untiled) */
   bool rows_outer;   /* direct conv: output rows outside the channel groups (schedule.c) */
   bool at_use;       /* Winograd with few registers (no FPU, or 8 vector registers): the input
-                        tile is copied into scratch, its zeros included, and the transforms load
-                        each term where they use it (cg_winograd.c) */
+                        tile (its zeros included) and the tile's M slots are copied into scratch
+                        first, and the transforms load each term where they use it (cg_winograd.c) */
   SplitDim split;    /* what tasks divide (schedule.c); SPLIT_NONE: no task form */
   int split_n;       /* units of that dimension; task i of k gets [i*n/k, (i+1)*n/k) */
   int max_tasks;     /* most tasks worth running (2 <= max_tasks <= split_n), 1 with SPLIT_NONE */

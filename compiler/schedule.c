@@ -123,7 +123,7 @@ static void schedule_winograd(const Graph *g, Node *n, const TargetInfo *t) {
   bool at_use = !t->arch->fpu || t->nregs < 16;
   n->sched = (Schedule){.kernel = KERNEL_WINOGRAD, .vec = V, .tile_oc = ocb, .tile_ow = owb, .tile_oh = T,
                         .at_use = at_use};
-  /* TI, M and X, and with at_use D, the input tile with its zeros (cg_winograd.c) */
+  /* TI, M and X, and with at_use D, the tile a transform reads (cg_winograd.c) */
   n->scratch = per_tile * T + (at_use ? 2 : 1) * 36 * V * (int64_t)sizeof(float);
 }
 
