@@ -317,7 +317,8 @@ static void out_blocks(CodeGen *cg, Wino *k, const OutTile *ot) {
   Loop lo = cg_loop_begin(cg, "ob", cg_mul(cg, k->g_lo, cg_i64(cg, k->ocb)), cg_mul(cg, k->g_hi, cg_i64(cg, k->ocb)), 1);
   LLVMValueRef v[6];
   int64_t moff[6];
-  for (int i = 0; i < 6; i++) moff[i] = (int64_t)i * 6 * k->T * k->OCp;
+  int64_t doff[6]; /* column j's rows in X and D */
+  for (int i = 0; i < 6; i++) moff[i] = (int64_t)i * 6 * k->T * k->OCp, doff[i] = (int64_t)i * 6 * k->V;
   if (k->D) {
     /* few registers: the tile's 36 slots, T * OCp floats apart in M, into
      * D first (their offsets took core registers in the column pass) */
@@ -325,16 +326,14 @@ static void out_blocks(CodeGen *cg, Wino *k, const OutTile *ot) {
     LLVMValueRef mcol = cg_gep(cg, k->M, slot(cg, k, t, lq.iv, k->OCp, lo.iv), "mcol");
     LLVMValueRef dcol = cg_gep(cg, k->D, xslot(cg, k, lq.iv), "dcol");
     for (int i = 0; i < 6; i++)
-      cg_vstore(cg, cg_vload(cg, k->vt, mcol, cg_i64(cg, moff[i])), dcol, cg_i64(cg, (int64_t)i * 6 * k->V));
+      cg_vstore(cg, cg_vload(cg, k->vt, mcol, cg_i64(cg, moff[i])), dcol, cg_i64(cg, doff[i]));
     cg_loop_end_rolled(cg, &lq);
   }
   Loop lj = cg_for(cg, "wcol", 6); /* tmp[.][j] = A^T m[.][j] */
   LLVMValueRef xcol = cg_gep(cg, k->X, xslot(cg, k, lj.iv), "xcol");
-  int64_t doff[6];
-  for (int i = 0; i < 6; i++) doff[i] = (int64_t)i * 6 * k->V;
   Terms m = k->D ? mem_terms(cg, k, v, cg_gep(cg, k->D, xslot(cg, k, lj.iv), "dcol"), doff)
                  : mem_terms(cg, k, v, cg_gep(cg, k->M, slot(cg, k, t, lj.iv, k->OCp, lo.iv), "mcol"), moff);
-  for (int i = 0; i < 4; i++) cg_vstore(cg, lin(cg, k, AT[i], &m), xcol, cg_i64(cg, (int64_t)i * 6 * k->V));
+  for (int i = 0; i < 4; i++) cg_vstore(cg, lin(cg, k, AT[i], &m), xcol, cg_i64(cg, doff[i]));
   cg_loop_end_rolled(cg, &lj);
   LLVMValueRef bias = k->bias ? cg_vload(cg, k->vt, k->bias, cg_mul(cg, lo.iv, cg_i64(cg, k->V))) : NULL;
   LLVMValueRef plane = cg_muladd(cg, k->nn, k->OCB, lo.iv);

@@ -106,6 +106,12 @@ LLVMValueRef cg_intrinsic(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValu
   return LLVMBuildCall2(cg->b, fty, fn, args, (unsigned)nargs, vname);
 }
 
+static void add_attr(CodeGen *cg, LLVMValueRef fn, unsigned idx, const char *name) {
+  unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+  CNNC_ASSERT(kind != 0);
+  LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
+}
+
 /* a OP b as an explicit call of the EABI routine __aeabi_f<op> (soft
  * float: Arm cores without FPU, whose vectors have one lane). */
 static LLVMValueRef cg_soft_call(CodeGen *cg, const char *op, LLVMValueRef a, LLVMValueRef b) {
@@ -116,8 +122,7 @@ static LLVMValueRef cg_soft_call(CodeGen *cg, const char *op, LLVMValueRef a, LL
   LLVMValueRef fn = LLVMGetNamedFunction(cg->mod, name);
   if (!fn) {
     fn = LLVMAddFunction(cg->mod, name, fty);
-    unsigned kind = LLVMGetEnumAttributeKindForName("nounwind", 8);
-    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
+    add_attr(cg, fn, LLVMAttributeFunctionIndex, "nounwind");
   }
   bool vec = LLVMGetTypeKind(t) == LLVMVectorTypeKind;
   CNNC_ASSERT(!vec || LLVMGetVectorSize(t) == 1);
@@ -275,11 +280,6 @@ LLVMValueRef cg_sum(CodeGen *cg, const char *name, LLVMTypeRef t, LLVMValueRef l
 
 /* ---- kernels ---- */
 
-static void add_attr(CodeGen *cg, LLVMValueRef fn, unsigned idx, const char *name) {
-  unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
-  CNNC_ASSERT(kind != 0);
-  LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
-}
 
 LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int nptr,
                              bool *is_new) {
@@ -600,10 +600,11 @@ static LLVMValueRef task_form(CodeGen *cg, LLVMValueRef kfn, bool scratch) {
   if (scratch) {
     LLVMValueRef tail = LLVMBuildLoad2(cg->b, cg->ptr, task_field(cg, ctx, TASK_TAIL), "tail");
     LLVMValueRef stride = LLVMBuildLoad2(cg->b, cg->i64, task_field(cg, ctx, TASK_STRIDE), "stride");
-    LLVMValueRef off = cg_mul(cg, LLVMBuildSub(cg->b, t, cg_i64(cg, 1), ""), stride);
+    LLVMValueRef before = LLVMBuildSub(cg->b, t, cg_i64(cg, 1), ""), off;
     if (cg->index32) /* slots lie below 2^31 bytes: no __aeabi_lmul (Armv6-M has no 64-bit multiply) */
-      off = LLVMBuildMul(cg->b, LLVMBuildTrunc(cg->b, LLVMBuildSub(cg->b, t, cg_i64(cg, 1), ""), cg->i32, ""),
-                         LLVMBuildTrunc(cg->b, stride, cg->i32, ""), "off");
+      off = LLVMBuildMul(cg->b, LLVMBuildTrunc(cg->b, before, cg->i32, ""), LLVMBuildTrunc(cg->b, stride, cg->i32, ""), "off");
+    else
+      off = cg_mul(cg, before, stride);
     LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, cg->i8, tail, &off, 1, "slot");
     LLVMValueRef first = LLVMBuildICmp(cg->b, LLVMIntEQ, t, cg_i64(cg, 0), "");
     args[nptr - 1] = LLVMBuildSelect(cg->b, first, args[nptr - 1], slot, "scratch");
