@@ -65,7 +65,7 @@ typedef struct {
  * with side effects, which nothing hoists or folds back into a vector
  * constant, so that the product is `mov.w r, #imm; vmul.f32 q, q, r`. */
 static LLVMValueRef coef(CodeGen *cg, Wino *k, double a) {
-  if (!k->coef_gpr) return cg_splat(cg, k->vt, cg_f32(cg, a));
+  if (!k->coef_gpr) return cg_splat(cg, k->vt, cg_f32_at_use(cg, a));
   static const char cons[] = "=r,0";
   LLVMTypeRef i32 = cg->i32, fty = LLVMFunctionType(i32, &i32, 1, 0);
   LLVMValueRef id = LLVMGetInlineAsm(fty, "", 0, cons, sizeof cons - 1, 1, 0, LLVMInlineAsmDialectATT, 0);
@@ -123,7 +123,7 @@ static LLVMValueRef lin(CodeGen *cg, Wino *k, const double *c, const Terms *t) {
     LLVMValueRef x = w[i] ? w[i] : term(cg, k, t, i);
     double a = c[i] < 0 ? -c[i] : c[i];
     if (a != 1) x = cg_fmul(cg, x, coef(cg, k, a));
-    if (!s) s = c[i] < 0 ? LLVMBuildFNeg(cg->b, x, "") : x;
+    if (!s) s = c[i] < 0 ? cg_fneg_at_use(cg, x) : x;
     else s = c[i] < 0 ? cg_fsub(cg, s, x) : cg_fadd(cg, s, x);
   }
   return s ? s : LLVMConstNull(k->vt);
@@ -209,7 +209,7 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
     for (int i = 0; i < 6; i++) cg_vstore(cg, input_row(cg, k, mask, col, i), dcol, cg_i64(cg, doff[i]));
     cg_loop_end_rolled(cg, &lj);
     lj = cg_for(cg, "wcol", 6);
-    d = mem_terms(cg, k, v, cg_gep(cg, k->D, xslot(cg, k, lj.iv), "dcol"), doff);
+    d = mem_terms(cg, k, v, cg_base_at_use(cg, cg_gep(cg, k->D, xslot(cg, k, lj.iv), "dcol")), doff);
   } else {
     for (int i = 0; i < 6; i++) v[i] = input_row(cg, k, mask, col, i);
   }
@@ -223,7 +223,10 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   int64_t xoff[6];
   for (int j = 0; j < 6; j++) xoff[j] = (int64_t)j * k->V;
   Terms x = mem_terms(cg, k, v, xrow, xoff);
-  for (int j = 0; j < 6; j++) cg_vstore(cg, lin(cg, k, BT[j], &x), tirow, cg_i64(cg, (int64_t)j * k->T * k->ICp));
+  for (int j = 0; j < 6; j++) {
+    LLVMValueRef y = lin(cg, k, BT[j], &x);
+    cg_vstore(cg, y, cg_gep_at_use(cg, tirow, (int64_t)j * k->T * k->ICp), cg_i64(cg, 0));
+  }
   cg_loop_end_rolled(cg, &li);
   cg_loop_end(cg, &lc);
 }
@@ -331,7 +334,7 @@ static void out_blocks(CodeGen *cg, Wino *k, const OutTile *ot) {
   }
   Loop lj = cg_for(cg, "wcol", 6); /* tmp[.][j] = A^T m[.][j] */
   LLVMValueRef xcol = cg_gep(cg, k->X, xslot(cg, k, lj.iv), "xcol");
-  Terms m = k->D ? mem_terms(cg, k, v, cg_gep(cg, k->D, xslot(cg, k, lj.iv), "dcol"), doff)
+  Terms m = k->D ? mem_terms(cg, k, v, cg_base_at_use(cg, cg_gep(cg, k->D, xslot(cg, k, lj.iv), "dcol")), doff)
                  : mem_terms(cg, k, v, cg_gep(cg, k->M, slot(cg, k, t, lj.iv, k->OCp, lo.iv), "mcol"), moff);
   for (int i = 0; i < 4; i++) cg_vstore(cg, lin(cg, k, AT[i], &m), xcol, cg_i64(cg, doff[i]));
   cg_loop_end_rolled(cg, &lj);

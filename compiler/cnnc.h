@@ -779,6 +779,7 @@ typedef struct TargetArch {
   int index_bits;       /* native integer width: 64, or 32 on 32-bit cores */
   bool no_div;          /* no integer divide instruction (Armv6-M): run-time divisions are inline
                            code (cg_udiv32), not libgcc's __aeabi_uidiv */
+  bool thumb1;          /* Thumb-1 only (Armv6-M): 8-bit immediates, most instructions reach r0-r7 */
   bool bare_metal;      /* no OS: static code (no GOT), objects for arm-none-eabi-gcc */
   ProfileClock clock;   /* what --profile reads */
   int64_t l1, l2;       /* data cache (or fast memory) bytes the tiling assumes off the host */

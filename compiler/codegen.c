@@ -145,6 +145,81 @@ LLVMValueRef cg_fmul(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
   return cg->soft_float ? cg_soft_call(cg, "mul", a, b) : LLVMBuildFMul(cg->b, a, b, "");
 }
 
+/* The i32 `bits` made where it is used.  On Thumb-1 (Armv6-M) a constant
+ * above 255 takes two or more instructions (movs, lsls, adds), and LLVM
+ * neither rematerialises such a sequence nor keeps it out of a loop's
+ * callee-saved registers r4-r7: it made each constant once per loop and
+ * kept it across the soft-float calls, on the stack.  Here each use is an
+ * inline asm with side effects that builds the value in a low register,
+ * which nothing merges, hoists or keeps; elsewhere a plain constant. */
+LLVMValueRef cg_const_at_use(CodeGen *cg, uint32_t bits) {
+  if (!cg->thumb1 || bits < 256) return LLVMConstInt(cg->i32, bits, 0);
+  char text[160];
+  int n = 0, len = 32;
+  while (len > 8 && !(bits >> (len - 1) & 1)) len--;
+  int pos = len > 8 ? len - 8 : 0; /* bits below the first byte still to add */
+  n += snprintf(text + n, sizeof text - (size_t)n, "movs $0, #%u", (unsigned)(bits >> pos) & 0xff);
+  while (pos > 0) {
+    int sh = pos >= 8 ? 8 : pos;
+    pos -= sh;
+    unsigned chunk = (unsigned)(bits >> pos) & ((1u << sh) - 1);
+    if (!(bits & ((1u << (pos + sh)) - 1))) { /* nothing below: one shift ends it */
+      n += snprintf(text + n, sizeof text - (size_t)n, "\n\tlsls $0, $0, #%d", sh + pos);
+      break;
+    }
+    n += snprintf(text + n, sizeof text - (size_t)n, "\n\tlsls $0, $0, #%d", sh);
+    if (chunk) n += snprintf(text + n, sizeof text - (size_t)n, "\n\tadds $0, #%u", chunk);
+  }
+  static const char cons[] = "=l,~{cpsr}";
+  LLVMTypeRef fty = LLVMFunctionType(cg->i32, NULL, 0, 0);
+  LLVMValueRef asm_ = LLVMGetInlineAsm(fty, text, (size_t)n, (char *)cons, sizeof cons - 1, 1, 0,
+                                      LLVMInlineAsmDialectATT, 0);
+  return LLVMBuildCall2(cg->b, fty, asm_, NULL, 0, "k");
+}
+
+/* p, on Thumb-1 through an empty inline asm that LLVM cannot see
+ * through: a base of its own, which loop strength reduction does not fold
+ * into another pointer of the same loop (with offsets beyond the 124
+ * bytes a Thumb-1 load reaches, kept in registers); elsewhere p. */
+LLVMValueRef cg_base_at_use(CodeGen *cg, LLVMValueRef p) {
+  if (!cg->thumb1) return p;
+  static const char cons[] = "=l,0";
+  LLVMTypeRef fty = LLVMFunctionType(cg->ptr, &cg->ptr, 1, 0);
+  LLVMValueRef asm_ = LLVMGetInlineAsm(fty, "", 0, (char *)cons, sizeof cons - 1, 0, 0, LLVMInlineAsmDialectATT, 0);
+  return LLVMBuildCall2(cg->b, fty, asm_, &p, 1, "base");
+}
+
+/* &base[floats], on Thumb-1 with an offset beyond a load's reach made
+ * where it is used (cg_const_at_use) instead of kept in a register. */
+LLVMValueRef cg_gep_at_use(CodeGen *cg, LLVMValueRef base, int64_t floats) {
+  if (!cg->thumb1 || floats * 4 < 128) return cg_gep(cg, base, cg_i64(cg, floats), "");
+  CNNC_ASSERT(floats >= 0 && floats * 4 <= UINT32_MAX);
+  LLVMValueRef off = cg_const_at_use(cg, (uint32_t)(floats * 4));
+  return LLVMBuildInBoundsGEP2(cg->b, cg->i8, base, &off, 1, "");
+}
+
+/* The f32 v made where it is used (cg_const_at_use). */
+LLVMValueRef cg_f32_at_use(CodeGen *cg, double v) {
+  if (!cg->thumb1) return cg_f32(cg, v);
+  union {
+    float f;
+    uint32_t u;
+  } bits = {.f = (float)v};
+  return LLVMBuildBitCast(cg->b, cg_const_at_use(cg, bits.u), cg->f32, "");
+}
+
+/* -x (a scalar or a one-lane vector); on Thumb-1 the sign bit it flips is
+ * made where it is used (cg_const_at_use). */
+LLVMValueRef cg_fneg_at_use(CodeGen *cg, LLVMValueRef x) {
+  if (!cg->thumb1) return LLVMBuildFNeg(cg->b, x, "");
+  LLVMTypeRef t = LLVMTypeOf(x);
+  bool vec = LLVMGetTypeKind(t) == LLVMVectorTypeKind;
+  LLVMValueRef s = vec ? LLVMBuildExtractElement(cg->b, x, LLVMConstInt(cg->i32, 0, 0), "") : x;
+  LLVMValueRef i = LLVMBuildXor(cg->b, LLVMBuildBitCast(cg->b, s, cg->i32, ""), cg_const_at_use(cg, 0x80000000u), "");
+  LLVMValueRef r = LLVMBuildBitCast(cg->b, i, cg->f32, "neg");
+  return vec ? LLVMBuildInsertElement(cg->b, LLVMGetUndef(t), r, LLVMConstInt(cg->i32, 0, 0), "") : r;
+}
+
 LLVMValueRef cg_fma(CodeGen *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
   if (cg->soft_float) return cg_fadd(cg, cg_fmul(cg, a, b), c);
   LLVMValueRef args[3] = {a, b, c};

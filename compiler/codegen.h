@@ -51,6 +51,7 @@ typedef struct {
   bool soft_float;         /* no FP hardware (target table): cg_math.c avoids what LLVM cannot soften */
   bool index32;            /* 32-bit core (target table): loop counters are i32 (cg_loop_begin) */
   bool no_div;             /* no divide instruction (target table): cg_udiv32 divides inline */
+  bool thumb1;             /* Thumb-1 only (target table): cg_const_at_use builds constants in place */
   LLVMTypeRef f32, i1, i8, i32, i64, ptr, void_t; /* cached types */
   LLVMTypeRef isize;       /* the target's size_t (emit_target_machine) */
   LLVMTypeRef task_t;      /* a split layer's task context (codegen.c, TASK_PTRS pointers) */
@@ -119,6 +120,11 @@ LLVMValueRef cg_fma(CodeGen *cg, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 LLVMValueRef cg_fadd(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fsub(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
 LLVMValueRef cg_fmul(CodeGen *cg, LLVMValueRef a, LLVMValueRef b);
+LLVMValueRef cg_const_at_use(CodeGen *cg, uint32_t bits);
+LLVMValueRef cg_f32_at_use(CodeGen *cg, double v);
+LLVMValueRef cg_fneg_at_use(CodeGen *cg, LLVMValueRef x);
+LLVMValueRef cg_base_at_use(CodeGen *cg, LLVMValueRef p);
+LLVMValueRef cg_gep_at_use(CodeGen *cg, LLVMValueRef base, int64_t floats);
 /* Unsigned i32 division x / d, d > 0: udiv, or where the core has no
  * divide instruction (CodeGen.no_div) a 32-step shift-and-subtract loop,
  * so that objects need no libgcc division routine. */

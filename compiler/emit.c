@@ -72,6 +72,7 @@ bool emit_target_machine(CodeGen *cg) {
   cg->soft_float = !t->arch->fpu;
   cg->index32 = t->arch->index_bits == 32;
   cg->no_div = t->arch->no_div;
+  cg->thumb1 = t->arch->thumb1;
   LLVMSetTarget(cg->mod, t->triple);
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
   char *layout = LLVMCopyStringRepOfTargetData(td);

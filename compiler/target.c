@@ -67,7 +67,7 @@ static const TargetArch arch_table[] = {
                .bare_metal = true, .clock = CLOCK_DWT, .l1 = 16 << 10, .l2 = 64 << 10, .features = ""},
     /* Armv6-M (M0, M0+): no DWT cycle counter either, and no divide instruction */
     [A_V6M] = {.name = "armv6-m", .vec = 1, .nregs = 4, .acc = 1, .fma = false, .fpu = false, .index_bits = 32,
-               .no_div = true, .bare_metal = true, .clock = CLOCK_NONE, .l1 = 8 << 10, .l2 = 32 << 10, .features = ""},
+               .no_div = true, .thumb1 = true, .bare_metal = true, .clock = CLOCK_NONE, .l1 = 8 << 10, .l2 = 32 << 10, .features = ""},
 };
 _Static_assert(sizeof arch_table / sizeof *arch_table == A_COUNT, "one row per architecture");
 

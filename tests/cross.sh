@@ -25,7 +25,7 @@
 # Environment from tests/CMakeLists.txt: CNNC, CNNC_SOURCE_DIR,
 # CNNC_BUILD_DIR.
 set -u
-mode=${1:?usage: cross.sh aarch64|mps2-an385|mps2-an500|mps3-an547}
+mode=${1:?usage: cross.sh aarch64|mps2-an385|mps2-an500|mps3-an547|m0plus}
 src=$CNNC_SOURCE_DIR
 dir=$CNNC_BUILD_DIR/cross-$mode
 host_example=$CNNC_BUILD_DIR/examples/fashion_mnist
@@ -145,8 +145,31 @@ board() {
   echo "Fashion-MNIST on $mode: the classes of the first 1000 test images equal the x86 build's"
 }
 
+# The Cortex-M0+ objects (Armv6-M, whose instructions the Armv7-M core
+# runs too) on the M3 board, mps2-an385 (QEMU has no M0+ board with the
+# RAM of these models): the golden cases that have a Winograd layer with
+# --winograd=on, the kernels that keep the most across the soft-float
+# calls (cg_winograd.c), and a few others.
+M0PLUS_CASES="conv_1x1_image;conv_depthwise;fam_densenet;fam_googlenet;fam_mobilenet_v2;fam_resnet_basic;fam_squeezenet;fam_vgg_bn;fashion_mnist;fashion_mnist_b8;fuse_thread_splits;fuse_wino_odd;fuse_wino_resblock;fuzz_wino_points;op_residual"
+m0plus() {
+  need arm-none-eabi-gcc gcc-arm-none-eabi
+  need qemu-system-arm qemu-system-arm
+  build examples/baremetal arm-none-eabi -DBOARD=mps2-an385 -DFASHION_MNIST_DIR=/nonexistent \
+    "-DCNNC_CASES=$M0PLUS_CASES" \
+    "-DCNNC_FLAGS=--target=thumbv6m-none-eabi;--cpu=cortex-m0plus;--weights-section=.cnnc_weights;--winograd=on"
+  ctest --test-dir "$dir" -j2 --output-on-failure >"$dir.ctest.log" 2>&1
+  st=$?
+  grep -E "tests passed|Failed|\*\*\*" "$dir.ctest.log"
+  [ $st -eq 0 ] || fail "Cortex-M0+ objects on mps2-an385 (see $dir.ctest.log)"
+  for o in "$dir"/*/*.o; do
+    arm-none-eabi-readelf -A "$o" | grep -q 'Tag_CPU_arch: v6S-M' || fail "$o is not an Armv6-M object"
+  done
+  echo "Cortex-M0+ objects (Armv6-M) of $(echo "$M0PLUS_CASES" | tr ';' '\n' | wc -l) golden cases match PyTorch on mps2-an385"
+}
+
 mkdir -p "$dir"
 case $mode in
+m0plus) m0plus ;;
 aarch64) aarch64 ;;
 mps2-an385 | mps2-an500 | mps3-an547) board ;;
 *) fail "unknown mode '$mode'" ;;
