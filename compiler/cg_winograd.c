@@ -66,15 +66,7 @@ typedef struct {
  * constant, so that the product is `mov.w r, #imm; vmul.f32 q, q, r`. */
 static LLVMValueRef coef(CodeGen *cg, Wino *k, double a) {
   if (!k->coef_gpr) return cg_splat(cg, k->vt, cg_f32_at_use(cg, a));
-  static const char cons[] = "=r,0";
-  LLVMTypeRef i32 = cg->i32, fty = LLVMFunctionType(i32, &i32, 1, 0);
-  LLVMValueRef id = LLVMGetInlineAsm(fty, "", 0, cons, sizeof cons - 1, 1, 0, LLVMInlineAsmDialectATT, 0);
-  union {
-    float f;
-    uint32_t u;
-  } bits = {.f = (float)a};
-  LLVMValueRef arg = LLVMConstInt(i32, bits.u, 0);
-  LLVMValueRef r = LLVMBuildCall2(cg->b, fty, id, &arg, 1, "coef");
+  LLVMValueRef r = cg_asm_identity(cg, LLVMConstInt(cg->i32, cg_f32_bits(a), 0), "=r,0", true);
   return cg_splat(cg, k->vt, LLVMBuildBitCast(cg->b, r, cg->f32, ""));
 }
 

@@ -177,17 +177,21 @@ LLVMValueRef cg_const_at_use(CodeGen *cg, uint32_t bits) {
   return LLVMBuildCall2(cg->b, fty, asm_, NULL, 0, "k");
 }
 
-/* p, on Thumb-1 through an empty inline asm that LLVM cannot see
- * through: a base of its own, which loop strength reduction does not fold
- * into another pointer of the same loop (with offsets beyond the 124
- * bytes a Thumb-1 load reaches, kept in registers); elsewhere p. */
-LLVMValueRef cg_base_at_use(CodeGen *cg, LLVMValueRef p) {
-  if (!cg->thumb1) return p;
-  static const char cons[] = "=l,0";
-  LLVMTypeRef fty = LLVMFunctionType(cg->ptr, &cg->ptr, 1, 0);
-  LLVMValueRef asm_ = LLVMGetInlineAsm(fty, "", 0, (char *)cons, sizeof cons - 1, 0, 0, LLVMInlineAsmDialectATT, 0);
-  return LLVMBuildCall2(cg->b, fty, asm_, &p, 1, "base");
+/* v through an empty inline asm of constraints `cons` ("=r,0": the same
+ * register out as in), which LLVM cannot see through; with side effects,
+ * never merged with another or moved. */
+LLVMValueRef cg_asm_identity(CodeGen *cg, LLVMValueRef v, const char *cons, bool side_effects) {
+  LLVMTypeRef t = LLVMTypeOf(v), fty = LLVMFunctionType(t, &t, 1, 0);
+  LLVMValueRef asm_ = LLVMGetInlineAsm(fty, "", 0, (char *)cons, strlen(cons), side_effects, 0,
+                                      LLVMInlineAsmDialectATT, 0);
+  return LLVMBuildCall2(cg->b, fty, asm_, &v, 1, "");
 }
+
+/* p, on Thumb-1 behind cg_asm_identity: a base of its own, which loop
+ * strength reduction does not fold into another pointer of the same loop
+ * (with offsets beyond the 124 bytes a Thumb-1 load reaches, kept in
+ * registers); elsewhere p. */
+LLVMValueRef cg_base_at_use(CodeGen *cg, LLVMValueRef p) { return cg->thumb1 ? cg_asm_identity(cg, p, "=l,0", false) : p; }
 
 /* &base[floats], on Thumb-1 with an offset beyond a load's reach made
  * where it is used (cg_const_at_use) instead of kept in a register. */
@@ -201,11 +205,15 @@ LLVMValueRef cg_gep_at_use(CodeGen *cg, LLVMValueRef base, int64_t floats) {
 /* The f32 v made where it is used (cg_const_at_use). */
 LLVMValueRef cg_f32_at_use(CodeGen *cg, double v) {
   if (!cg->thumb1) return cg_f32(cg, v);
+  return LLVMBuildBitCast(cg->b, cg_const_at_use(cg, cg_f32_bits(v)), cg->f32, "");
+}
+
+uint32_t cg_f32_bits(double v) {
   union {
     float f;
     uint32_t u;
   } bits = {.f = (float)v};
-  return LLVMBuildBitCast(cg->b, cg_const_at_use(cg, bits.u), cg->f32, "");
+  return bits.u;
 }
 
 /* -x (a scalar or a one-lane vector); on Thumb-1 the sign bit it flips is

@@ -124,6 +124,8 @@ LLVMValueRef cg_const_at_use(CodeGen *cg, uint32_t bits);
 LLVMValueRef cg_f32_at_use(CodeGen *cg, double v);
 LLVMValueRef cg_fneg_at_use(CodeGen *cg, LLVMValueRef x);
 LLVMValueRef cg_base_at_use(CodeGen *cg, LLVMValueRef p);
+LLVMValueRef cg_asm_identity(CodeGen *cg, LLVMValueRef v, const char *cons, bool side_effects);
+uint32_t cg_f32_bits(double v); /* the bits of (float)v */
 LLVMValueRef cg_gep_at_use(CodeGen *cg, LLVMValueRef base, int64_t floats);
 /* Unsigned i32 division x / d, d > 0: udiv, or where the core has no
  * divide instruction (CodeGen.no_div) a 32-step shift-and-subtract loop,
