@@ -15,6 +15,11 @@
  *   offsets cannot overflow, and the compiler's estimated peak memory
  *   within --max-memory, before LLVM is asked for any of it (LLVM aborts
  *   when it runs out of memory).
+ * budget_address needs: the memory plan and the target; gives: on a
+ *   target with 32-bit indices and pointers (the Cortex-M cores), every
+ *   caller buffer, the workspace and the stored parameters each below
+ *   2 GiB, the range the kernels' i32 offsets reach (docs/targets.md,
+ *   "Index width"); beyond it the offsets would wrap silently.
  *
  * The memory estimate is what this compiler holds (every parameter array
  * in the arena, original and packed) plus what LLVM holds at its peak:
@@ -125,4 +130,37 @@ bool budget_plan(Graph *g, BudgetUse *use) {
   use->stored = stored;
   use->held += held + (int64_t)g->nnodes * NODE_BYTES;
   return true;
+}
+
+enum { INDEX32_BYTES_LIMIT = 1u << 31 };
+
+static bool fits_index32(Graph *g, const TargetInfo *t, Loc loc, const char *what, int64_t bytes) {
+  if (bytes < INDEX32_BYTES_LIMIT) return true;
+  error_at(loc, "%s is %s, beyond the 2 GiB that 32-bit indices reach on %s (%s)", what, mib(g, bytes),
+           t->triple, t->arch->name);
+  return false;
+}
+
+bool budget_address(Graph *g, const TargetInfo *t) {
+  if (t->arch->index_bits != 32) return true;
+  bool ok = true, overflow = false;
+  for (int i = 0; i < g->nnodes; i++) {
+    const Node *n = &g->nodes[i];
+    if (n->op != OP_INPUT && n->output_index < 0) continue; /* in the workspace: checked with it */
+    const char *what = arena_printf(g->arena, "%s '%s' (%s)", n->op == OP_INPUT ? "input" : "output", n->name,
+                                    shape_str(g->arena, &n->shape));
+    ok &= fits_index32(g, t, n->loc, what, node_floats(n) * (int64_t)sizeof(float));
+  }
+  const Node *last = NULL; /* the buffer that ends last in the plan: where the error points */
+  for (int i = 0; i < g->nnodes; i++) {
+    const Node *n = &g->nodes[i];
+    if (n->offset >= 0 && (!last || n->offset + node_floats(n) > last->offset + node_floats(last))) last = n;
+  }
+  Loc file = {g->file, 0, 0};
+  const char *ws = last ? arena_printf(g->arena, "the workspace, with layer '%s''s output at its end,", last->name)
+                        : "the workspace";
+  ok &= fits_index32(g, t, last ? last->loc : file, ws, workspace_for_threads(g, g->scratch_threads));
+  int64_t stored = stored_param_bytes(g, &overflow);
+  ok &= fits_index32(g, t, file, "the stored parameters' total", overflow ? INT64_MAX : stored);
+  return ok;
 }

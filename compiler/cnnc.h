@@ -736,6 +736,7 @@ typedef struct {
   int64_t stored, held; /* the parameters stored and the memory held by the variants planned so far */
 } BudgetUse;
 bool budget_plan(Graph *g, BudgetUse *use); /* use: {0} for the first variant of an object */
+bool budget_address(Graph *g, const struct TargetInfo *t); /* after memplan: 32-bit targets' 2 GiB */
 
 /* ===================================================================== */
 /* codegen.c / cg_*.c / emit.c                                            */

@@ -500,6 +500,7 @@ static bool back_end(Cli *c, Graph *g, const TargetInfo *t, BudgetUse *use) {
   dump(c, 'l', g, "layout, depthwise fusion and scheduling");
   if (!budget_plan(g, use)) return false;
   memplan(g);
+  if (!budget_address(g, t)) return false;
   dump(c, 'm', g, "memory planning");
   return true;
 }
