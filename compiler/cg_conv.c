@@ -37,6 +37,31 @@ typedef struct {
   const ConvAttr *c;
 } Chan;
 
+/* Thumb-1: the taps of one kernel row inside the input, [lo, hi), found
+ * by comparisons before the loop (tap k is left of the input when
+ * iw0 + k*d < 0, right of it when iw0 + k*d >= W: a prefix and a suffix),
+ * and walked by a pointer into the row and one into the weights
+ * (cg_walk_begin).  With the range checked in the loop it kept the row's
+ * base, the tap's offset, its column and the sum across the soft-float
+ * calls: one more than r4-r7 (conv_depthwise's grouped dw2). */
+static void taps_walk(CodeGen *cg, Chan *k, LLVMValueRef xrow, LLVMValueRef wrow, LLVMValueRef acc) {
+  const ConvAttr *c = k->c;
+  LLVMValueRef iw0 = cg_muladd(cg, k->ow, c->stride[1], cg_i64(cg, -c->pad[1])), lo = cg_i64(cg, 0), hi = cg_i64(cg, c->kernel[1]);
+  for (int t = 0; t < c->kernel[1]; t++) {
+    LLVMValueRef iw = cg_add(cg, iw0, cg_i64(cg, (int64_t)t * c->dilation[1]));
+    LLVMValueRef left = LLVMBuildICmp(cg->b, LLVMIntSLT, iw, cg_i64(cg, 0), "");
+    LLVMValueRef right = LLVMBuildICmp(cg->b, LLVMIntSGE, iw, cg_i64(cg, k->W), "");
+    lo = cg_add(cg, lo, LLVMBuildZExt(cg->b, left, cg->i64, ""));
+    hi = LLVMBuildSub(cg->b, hi, LLVMBuildZExt(cg->b, right, cg->i64, ""), "");
+  }
+  LLVMValueRef start[2] = {cg_gep_wrap(cg, xrow, cg_muladd(cg, lo, c->dilation[1], iw0)), cg_gep_wrap(cg, wrow, lo)};
+  int64_t step[2] = {(int64_t)c->dilation[1] * 4, 4};
+  Walk wk = cg_walk_begin(cg, "kw", LLVMBuildSub(cg->b, hi, lo, ""), 2, start, step);
+  LLVMValueRef x = LLVMBuildLoad2(cg->b, cg->f32, wk.p[0], "x"), w = LLVMBuildLoad2(cg->b, cg->f32, wk.p[1], "w");
+  LLVMBuildStore(cg->b, cg_fma(cg, x, w, LLVMBuildLoad2(cg->b, cg->f32, acc, "acc")), acc);
+  cg_walk_end(cg, &wk);
+}
+
 /* acc + the taps of input channel ic0 + lic for output (n, oc, oh, ow);
  * taps in the padding are skipped. */
 static LLVMValueRef chan_taps(CodeGen *cg, Chan *k, LLVMValueRef lic, LLVMValueRef acc0) {
@@ -52,6 +77,12 @@ static LLVMValueRef chan_taps(CodeGen *cg, Chan *k, LLVMValueRef lic, LLVMValueR
   LLVMValueRef xi = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, k->n, k->C, ch), k->H, ih), cg_i64(cg, k->W));
   LLVMValueRef wi = cg_muladd(cg, cg_muladd(cg, k->oc, k->icg, lic), c->kernel[0], lkh.iv);
   LLVMValueRef xrow = cg_gep(cg, k->in, xi, "xrow"), wrow = cg_gep(cg, k->w, cg_mul(cg, wi, cg_i64(cg, c->kernel[1])), "wrow");
+  if (cg->thumb1) {
+    taps_walk(cg, k, xrow, wrow, acc);
+    cg_if_end(cg, hjoin);
+    cg_loop_end_rolled(cg, &lkh);
+    return LLVMBuildLoad2(cg->b, cg->f32, acc, "taps");
+  }
   Loop lkw = cg_for(cg, "kw", c->kernel[1]);
   LLVMValueRef iw = in_coord(cg, k->ow, c->stride[1], c->pad[1], lkw.iv, c->dilation[1]);
   LLVMBasicBlockRef wjoin = cg_if_begin(cg, cg_in_range(cg, iw, k->W), "win");

@@ -49,6 +49,9 @@ typedef struct {
   LLVMTypeRef vt;          /* <V x float> */
   LLVMValueRef in, res, out, w, bias; /* kernel arguments */
   LLVMValueRef acc[MAX_ACC];          /* allocas, [o * owb + j] */
+  /* Thumb-1, inside block_direct's channel walk: the current channel's
+     input plane and weights (NULL elsewhere: indices from k->in, k->w) */
+  LLVMValueRef cin, cw;
   /* per row, set in the row loop */
   LLVMValueRef nn, grp, oh, kh_lo, kh_hi;
   /* where results go: image onn, row ooh of OHo rows (normally nn, oh, OH) */
@@ -99,6 +102,16 @@ static LLVMValueRef in_index(CodeGen *cg, Conv *k, LLVMValueRef c, LLVMValueRef 
  * with the unrolled ones on one core, 2026-12-01).  Both kh loops
  * (channel_taps, block_depthwise) end with cg_loop_end_rolled. */
 
+/* A load of `base[idx]` (a vector of k->vt, or a float when !vec): on
+ * Thumb-1, where base may be a walk's pointer outside its buffer
+ * (cg_gep_wrap), without inbounds. */
+static LLVMValueRef xload(CodeGen *cg, const Conv *k, bool vec, LLVMValueRef base, LLVMValueRef idx) {
+  if (!cg->thumb1) return vec ? cg_vload(cg, k->vt, base, idx) : cg_load(cg, base, idx, "x");
+  LLVMValueRef l = LLVMBuildLoad2(cg->b, vec ? k->vt : cg->f32, cg_gep_wrap(cg, base, idx), "x");
+  LLVMSetAlignment(l, 4);
+  return l;
+}
+
 static void acc_init(CodeGen *cg, Conv *k, int width) {
   for (int o = 0; o < k->ocn; o++) {
     LLVMValueRef init = LLVMConstNull(k->vt);
@@ -130,14 +143,29 @@ static bool col_inside(const Conv *k, int64_t ow0, int j, int kw) {
  * instead (without an FPU they are skipped).  Direct: ocn weight vectors
  * and a broadcast input per column; depthwise: one weight vector and an
  * input vector per column. */
-static void taps_rolled(CodeGen *cg, Conv *k, LLVMValueRef rowx, LLVMValueRef wrow, int64_t static_ow0, int width) {
+static void taps_rolled(CodeGen *cg, Conv *k, LLVMValueRef xb, LLVMValueRef rowx, LLVMValueRef wb, LLVMValueRef wrow,
+                        int64_t static_ow0, int width) {
   int64_t G = k->dw ? k->V : (int64_t)k->ocb * k->V, xstride = k->in_blocked ? k->V : 1;
   int nw = k->dw ? 1 : k->ocn;
-  Loop lkw = cg_for(cg, "kw", k->KW);
+  /* Thumb-1: the taps walk a pointer into the row and one into the
+   * weights (cg_walk_begin), and the loop keeps those, its count and the
+   * accumulator: r4-r7, which the soft-float calls leave alone */
+  Walk wk = {0};
+  Loop lkw = {0};
+  LLVMValueRef iv, wtap, tapx = NULL;
+  if (cg->thumb1) {
+    LLVMValueRef start[2] = {cg_gep_wrap(cg, xb, rowx), cg_gep_wrap(cg, wb, wrow)};
+    int64_t step[2] = {k->dw_ * xstride * 4, G * 4};
+    wk = cg_walk_begin(cg, "kw", cg_i64(cg, k->KW), 2, start, step);
+    iv = wk.iv, xb = wk.p[0], wb = wk.p[1], wtap = tapx = cg_i64(cg, 0);
+  } else {
+    lkw = cg_for(cg, "kw", k->KW);
+    iv = lkw.iv;
+    wtap = cg_add(cg, wrow, cg_mul(cg, iv, cg_i64(cg, G)));
+  }
   LLVMValueRef wv[4];
-  LLVMValueRef wtap = cg_add(cg, wrow, cg_mul(cg, lkw.iv, cg_i64(cg, G)));
-  for (int o = 0; o < nw; o++) wv[o] = cg_vload(cg, k->vt, k->w, cg_add(cg, wtap, cg_i64(cg, o * k->V)));
-  LLVMValueRef tapx = cg_add(cg, rowx, cg_mul(cg, lkw.iv, cg_i64(cg, k->dw_ * xstride)));
+  for (int o = 0; o < nw; o++) wv[o] = xload(cg, k, true, wb, cg_add(cg, wtap, cg_i64(cg, o * k->V)));
+  if (!cg->thumb1) tapx = cg_add(cg, rowx, cg_mul(cg, iv, cg_i64(cg, k->dw_ * xstride)));
   for (int j = 0; j < width; j++) {
     int lo = 0, hi = k->KW;
     if (static_ow0 >= 0) {
@@ -147,9 +175,9 @@ static void taps_rolled(CodeGen *cg, Conv *k, LLVMValueRef rowx, LLVMValueRef wr
     }
     LLVMValueRef idx = cg_add(cg, tapx, cg_i64(cg, (int64_t)j * k->sw * xstride));
     LLVMValueRef ok = NULL;
-    if (lo > 0) ok = LLVMBuildICmp(cg->b, LLVMIntSGE, lkw.iv, cg_i64(cg, lo), "");
+    if (lo > 0) ok = LLVMBuildICmp(cg->b, LLVMIntSGE, iv, cg_i64(cg, lo), "");
     if (hi < k->KW) {
-      LLVMValueRef below = LLVMBuildICmp(cg->b, LLVMIntSLT, lkw.iv, cg_i64(cg, hi), "");
+      LLVMValueRef below = LLVMBuildICmp(cg->b, LLVMIntSLT, iv, cg_i64(cg, hi), "");
       ok = ok ? LLVMBuildAnd(cg->b, ok, below, "") : below;
     }
     /* Without an FPU a tap outside is skipped, as the unrolled taps are:
@@ -157,13 +185,14 @@ static void taps_rolled(CodeGen *cg, Conv *k, LLVMValueRef rowx, LLVMValueRef wr
      * across them.  Elsewhere it reads index 0 and multiplies a zero. */
     LLVMBasicBlockRef join = ok && cg->soft_float ? cg_if_begin(cg, ok, "tapin") : NULL;
     if (ok && !join) idx = LLVMBuildSelect(cg->b, ok, idx, cg_i64(cg, 0), "");
-    LLVMValueRef x = k->dw ? cg_vload(cg, k->vt, k->in, idx) : cg_load(cg, k->in, idx, "x");
+    LLVMValueRef x = xload(cg, k, k->dw, xb, idx);
     if (ok && !join) x = LLVMBuildSelect(cg->b, ok, x, k->dw ? LLVMConstNull(k->vt) : cg_f32(cg, 0), "");
     if (!k->dw) x = cg_splat(cg, k->vt, x);
     for (int o = 0; o < nw; o++) acc_fma(cg, k, o, j, wv[o], x);
     if (join) cg_if_end(cg, join);
   }
-  cg_loop_end_rolled(cg, &lkw);
+  if (cg->thumb1) cg_walk_end(cg, &wk);
+  else cg_loop_end_rolled(cg, &lkw);
 }
 
 /* The taps of input channel c (channel block cb, lane `lane` when the
@@ -171,12 +200,15 @@ static void taps_rolled(CodeGen *cg, Conv *k, LLVMValueRef rowx, LLVMValueRef wr
 static void channel_taps(CodeGen *cg, Conv *k, LLVMValueRef c, LLVMValueRef cb, LLVMValueRef lane, LLVMValueRef ow0,
                          int64_t static_ow0, int width) {
   int64_t G = (int64_t)k->ocb * k->V, taps = (int64_t)k->KH * k->KW;
-  LLVMValueRef wic = cg_mul(cg, cg_muladd(cg, k->grp, k->C, c), cg_i64(cg, taps * G));
+  LLVMValueRef xb = k->cin ? k->cin : k->in, wb = k->cw ? k->cw : k->w; /* what rowx and wrow index */
+  LLVMValueRef wic = k->cw ? cg_i64(cg, 0) : cg_mul(cg, cg_muladd(cg, k->grp, k->C, c), cg_i64(cg, taps * G));
   Loop lkh = cg_loop_begin(cg, "kh", k->kh_lo, k->kh_hi, 1);
   LLVMValueRef ih = cg_add(cg, cg_muladd(cg, k->oh, k->sh, cg_i64(cg, -k->pt)), cg_mul(cg, lkh.iv, cg_i64(cg, k->dh)));
   LLVMValueRef iw0 = cg_muladd(cg, ow0, k->sw, cg_i64(cg, -k->pl));
   LLVMValueRef rowx; /* index of column iw0 */
-  if (cb) {
+  if (k->cin) {
+    rowx = cg_mul(cg, lkh.iv, cg_i64(cg, k->dh * k->W)); /* from the walk's pixel (ih - kh dh, iw0) */
+  } else if (cb) {
     int64_t CB = (k->C + k->V - 1) / k->V;
     LLVMValueRef pix = cg_muladd(cg, cg_muladd(cg, cg_muladd(cg, k->nn, CB, cb), k->H, ih), k->W, iw0);
     rowx = cg_muladd(cg, pix, k->V, lane);
@@ -186,15 +218,15 @@ static void channel_taps(CodeGen *cg, Conv *k, LLVMValueRef c, LLVMValueRef cb, 
   int64_t xstride = k->in_blocked ? k->V : 1;
   LLVMValueRef wrow = cg_add(cg, wic, cg_mul(cg, lkh.iv, cg_i64(cg, k->KW * G)));
   if (k->roll_kw) {
-    taps_rolled(cg, k, rowx, wrow, static_ow0, width);
+    taps_rolled(cg, k, xb, rowx, wb, wrow, static_ow0, width);
   } else {
     for (int kw = 0; kw < k->KW; kw++) {
       LLVMValueRef wv[4];
-      for (int o = 0; o < k->ocn; o++) wv[o] = cg_vload(cg, k->vt, k->w, cg_add(cg, wrow, cg_i64(cg, kw * G + o * k->V)));
+      for (int o = 0; o < k->ocn; o++) wv[o] = xload(cg, k, true, wb, cg_add(cg, wrow, cg_i64(cg, kw * G + o * k->V)));
       for (int j = 0; j < width; j++) {
         if (static_ow0 >= 0 && !col_inside(k, static_ow0, j, kw)) continue;
         int64_t off = ((int64_t)j * k->sw + (int64_t)kw * k->dw_) * xstride;
-        LLVMValueRef x = cg_splat(cg, k->vt, cg_load(cg, k->in, cg_add(cg, rowx, cg_i64(cg, off)), "x"));
+        LLVMValueRef x = cg_splat(cg, k->vt, xload(cg, k, false, xb, cg_add(cg, rowx, cg_i64(cg, off))));
         for (int o = 0; o < k->ocn; o++) acc_fma(cg, k, o, j, wv[o], x);
       }
     }
@@ -219,6 +251,20 @@ static void channel_taps(CodeGen *cg, Conv *k, LLVMValueRef c, LLVMValueRef cb, 
  * block: chunk_channels). */
 static void block_direct(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t static_ow0, int width, LLVMValueRef ic_lo,
                          LLVMValueRef ic_hi) {
+  if (cg->thumb1) { /* one lane: walk the channels' planes and weights (cg_walk_begin) */
+    CNNC_ASSERT(k->V == 1);
+    int64_t taps = (int64_t)k->KH * k->KW;
+    LLVMValueRef ih0 = cg_muladd(cg, k->oh, k->sh, cg_i64(cg, -k->pt)), iw0 = cg_muladd(cg, ow0, k->sw, cg_i64(cg, -k->pl));
+    LLVMValueRef start[2] = {cg_gep_wrap(cg, k->in, in_index(cg, k, ic_lo, ih0, iw0)),
+                             cg_gep(cg, k->w, cg_mul(cg, cg_muladd(cg, k->grp, k->C, ic_lo), cg_i64(cg, taps * k->ocb)), "")};
+    int64_t step[2] = {k->H * k->W * 4, taps * k->ocb * 4};
+    Walk wc = cg_walk_begin(cg, "ic", LLVMBuildSub(cg->b, ic_hi, ic_lo, ""), 2, start, step);
+    k->cin = wc.p[0], k->cw = wc.p[1];
+    channel_taps(cg, k, NULL, NULL, NULL, ow0, static_ow0, width);
+    k->cin = k->cw = NULL;
+    cg_walk_end(cg, &wc);
+    return;
+  }
   if (!k->in_blocked || k->V == 1) {
     Loop lic = cg_loop_begin(cg, "ic", ic_lo, ic_hi, 1);
     channel_taps(cg, k, lic.iv, NULL, NULL, ow0, static_ow0, width);
@@ -245,7 +291,7 @@ static void block_depthwise(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t stat
   LLVMValueRef rowx = in_index(cg, k, c0, ih, iw0);
   LLVMValueRef wrow = cg_mul(cg, cg_muladd(cg, k->grp, taps, cg_mul(cg, lkh.iv, cg_i64(cg, k->KW))), cg_i64(cg, k->V));
   if (k->roll_kw) {
-    taps_rolled(cg, k, rowx, wrow, static_ow0, width);
+    taps_rolled(cg, k, k->in, rowx, k->w, wrow, static_ow0, width);
   } else {
     for (int kw = 0; kw < k->KW; kw++) {
       LLVMValueRef wv = cg_vload(cg, k->vt, k->w, cg_add(cg, wrow, cg_i64(cg, (int64_t)kw * k->V)));
@@ -340,7 +386,8 @@ static void segment(CodeGen *cg, Conv *k, int64_t start, int width, int64_t coun
   if (hi > lo) {
     Loop lb = cg_loop_begin(cg, "owb", cg_i64(cg, start + lo * width), cg_i64(cg, start + hi * width), width);
     block(cg, k, lb.iv, -1, width);
-    cg_loop_end(cg, &lb);
+    if (cg->thumb1) cg_loop_end_rolled(cg, &lb);
+    else cg_loop_end(cg, &lb);
   }
   for (int64_t b = hi; b < count; b++) block(cg, k, cg_i64(cg, start + b * width), start + b * width, width);
 }

@@ -290,6 +290,17 @@ static LLVMValueRef clamp(CodeGen *cg, LLVMValueRef x, double lo, double hi) {
 static LLVMValueRef relu(CodeGen *cg, LLVMValueRef x) {
   /* PyTorch's relu keeps NaN: x > 0 ? x : (x is NaN ? x : 0). */
   LLVMTypeRef t = LLVMTypeOf(x);
+  if (cg->soft_float) {
+    /* on the bits, without the two comparison calls (whose operands a
+     * loop kept across them): bits & ~(bits >> 31) is x or, with the sign
+     * set, +0, except that a NaN (bits << 1 above 0xff000000) stays */
+    LLVMTypeRef it = int_like(cg, t);
+    LLVMValueRef bits = LLVMBuildBitCast(cg->b, x, it, ""), k = cg_const_at_use(cg, 0xff000000u);
+    if (it != cg->i32) k = cg_splat(cg, it, k);
+    LLVMValueRef z = LLVMBuildAnd(cg->b, bits, LLVMBuildNot(cg->b, LLVMBuildAShr(cg->b, bits, ic(cg, t, 31), ""), ""), "");
+    LLVMValueRef nan = LLVMBuildICmp(cg->b, LLVMIntUGT, LLVMBuildShl(cg->b, bits, ic(cg, t, 1), ""), k, "");
+    return LLVMBuildBitCast(cg->b, sel(cg, nan, bits, z), t, "relu");
+  }
   return sel(cg, fcmp(cg, LLVMRealULE, x, fc(cg, t, 0.0)),
              sel(cg, fcmp(cg, LLVMRealUNO, x, x), x, fc(cg, t, 0.0)), x);
 }

@@ -90,9 +90,15 @@ static LLVMValueRef input_row(CodeGen *cg, Wino *k, LLVMValueRef mask, LLVMValue
 
 static LLVMValueRef term(CodeGen *cg, Wino *k, const Terms *t, int i) {
   if (t->v) return t->v[i];
-  LLVMValueRef x = cg_vload(cg, k->vt, t->base, cg_i64(cg, t->off[i]));
+  LLVMValueRef x = LLVMBuildLoad2(cg->b, k->vt, cg_gep_at_use(cg, t->base, t->off[i]), "");
+  LLVMSetAlignment(x, 4);
   LLVMSetVolatile(x, 1);
   return x;
+}
+
+/* v into base[floats] (the offset made at use on Thumb-1). */
+static void put(CodeGen *cg, LLVMValueRef v, LLVMValueRef base, int64_t floats) {
+  cg_vstore(cg, v, cg_gep_at_use(cg, base, floats), cg_i64(cg, 0));
 }
 
 /* sum_i c[i] * term i, i < 6, with the constant coefficients folded in.
@@ -110,7 +116,16 @@ static LLVMValueRef lin(CodeGen *cg, Wino *k, const double *c, const Terms *t) {
   LLVMValueRef s = NULL, w[6];
   /* with an FPU, this output's terms are loaded first: the loads' latency hides behind one another */
   for (int i = 0; i < 6; i++) w[i] = c[i] != 0 && (t->v || !cg->soft_float) ? term(cg, k, t, i) : NULL;
-  for (int i = 0; i < 6; i++) {
+  /* Thumb-1: a sum that starts with a positive term needs no negation,
+   * whose sign bit and term LLVM kept across the next product's calls */
+  int order[6], n = 0, first = -1;
+  for (int i = 0; i < 6 && cg->thumb1; i++)
+    if (c[i] > 0 && first < 0) first = i;
+  if (first >= 0) order[n++] = first;
+  for (int i = 0; i < 6; i++)
+    if (i != first) order[n++] = i;
+  for (int q = 0; q < 6; q++) {
+    int i = order[q];
     if (c[i] == 0) continue;
     LLVMValueRef x = w[i] ? w[i] : term(cg, k, t, i);
     double a = c[i] < 0 ? -c[i] : c[i];
@@ -126,6 +141,73 @@ static Terms mem_terms(CodeGen *cg, Wino *k, LLVMValueRef *v, LLVMValueRef base,
   if (k->at_use) return (Terms){.base = base, .off = off};
   for (int i = 0; i < 6; i++) v[i] = cg_vload(cg, k->vt, base, cg_i64(cg, off[i]));
   return (Terms){.v = v};
+}
+
+/* Thumb-1 (Armv6-M): r4-r7 are all a loop keeps across the soft-float
+ * calls, so each pass below is a walk (cg_walk_begin) of at most two
+ * pointers and its count, with the running sum the fourth; every offset
+ * from a pointer is made at use (put, term).  A column pass needs one
+ * pointer: D lies 36 vectors after X.  (With the loop's index, the
+ * pointers' bases and the bias and residual kept, the passes had 2 to 15
+ * stack accesses each.) */
+enum { XD = 36 }; /* D - X, in vectors */
+
+/* Column pass: X[i][j] = sum_r c[i][r] D[r][j], rows i < nout, j < 6. */
+static void col_pass_walk(CodeGen *cg, Wino *k, const double (*c)[6], int nout) {
+  int64_t step = (int64_t)k->V * 4, off[6];
+  for (int i = 0; i < 6; i++) off[i] = (XD + 6 * i) * (int64_t)k->V;
+  Walk w = cg_walk_begin(cg, "wcol", cg_i64(cg, 6), 1, &k->X, &step);
+  Terms d = {.base = w.p[0], .off = off};
+  for (int i = 0; i < nout; i++) put(cg, lin(cg, k, c[i], &d), w.p[0], (int64_t)i * 6 * k->V);
+  cg_walk_end(cg, &w);
+}
+
+/* Input transform, Thumb-1: after the copy into D, columns into X, then
+ * rows from X into the tile's TI slots (tirow, T * ICp floats apart). */
+static void input_passes_walk(CodeGen *cg, Wino *k, LLVMValueRef tirow) {
+  col_pass_walk(cg, k, BT, 6);
+  LLVMValueRef start[2] = {k->X, tirow};
+  int64_t step[2] = {6 * k->V * 4, 6 * k->T * k->ICp * 4}, xoff[6];
+  for (int j = 0; j < 6; j++) xoff[j] = (int64_t)j * k->V;
+  Walk w = cg_walk_begin(cg, "wrow", cg_i64(cg, 6), 2, start, step);
+  Terms x = {.base = w.p[0], .off = xoff};
+  for (int j = 0; j < 6; j++) put(cg, lin(cg, k, BT[j], &x), w.p[1], (int64_t)j * k->T * k->ICp);
+  cg_walk_end(cg, &w);
+}
+
+/* Output transform of one channel block, Thumb-1, after the copy of its
+ * M slots into D.  The bias goes into slot (1, 1): column 1 of A^T is all
+ * ones, so A^T m A adds it to every output, and no pass keeps it.  Rows
+ * [0, rows), columns [0, cols) are stored; with a residual the row pass
+ * writes D (4 x 4, its slots consumed by then), and a last walk adds the
+ * residual, applies the activation and stores. */
+static void out_passes_walk(CodeGen *cg, Wino *k, LLVMValueRef bias, LLVMValueRef rows, int cols, LLVMValueRef out0,
+                            LLVMValueRef res0) {
+  int64_t V = k->V, xoff[6], orow = k->OW * V * 4;
+  if (bias) {
+    LLVMValueRef d11 = cg_gep_at_use(cg, k->D, 7 * V);
+    cg_vstore(cg, cg_fadd(cg, cg_vload(cg, k->vt, d11, cg_i64(cg, 0)), bias), d11, cg_i64(cg, 0));
+  }
+  col_pass_walk(cg, k, AT, 4);
+  for (int j = 0; j < 6; j++) xoff[j] = (int64_t)j * V;
+  LLVMValueRef start[3] = {k->X, res0 ? k->D : out0};
+  int64_t step[3] = {6 * V * 4, res0 ? 4 * V * 4 : orow};
+  Walk w = cg_walk_begin(cg, "wrow", rows, 2, start, step);
+  Terms x = {.base = w.p[0], .off = xoff};
+  for (int j = 0; j < cols; j++) {
+    LLVMValueRef y = lin(cg, k, AT[j], &x);
+    put(cg, res0 ? y : cg_act(cg, &k->n->act, y), w.p[1], (int64_t)j * V);
+  }
+  cg_walk_end(cg, &w);
+  if (!res0) return;
+  start[0] = k->D, start[1] = out0, start[2] = res0;
+  step[0] = 4 * V * 4, step[1] = step[2] = orow;
+  w = cg_walk_begin(cg, "wres", rows, 3, start, step);
+  for (int j = 0; j < cols; j++) {
+    LLVMValueRef y = cg_fadd(cg, cg_vload(cg, k->vt, w.p[0], cg_i64(cg, j * V)), cg_vload(cg, k->vt, w.p[2], cg_i64(cg, j * V)));
+    put(cg, cg_act(cg, &k->n->act, y), w.p[1], j * V);
+  }
+  cg_walk_end(cg, &w);
 }
 
 /* Tile index -> tile row and column.  Without a divide instruction
@@ -200,6 +282,11 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
     LLVMValueRef dcol = cg_gep(cg, k->D, xslot(cg, k, lj.iv), "dcol");
     for (int i = 0; i < 6; i++) cg_vstore(cg, input_row(cg, k, mask, col, i), dcol, cg_i64(cg, doff[i]));
     cg_loop_end_rolled(cg, &lj);
+    if (cg->thumb1) {
+      input_passes_walk(cg, k, cg_gep(cg, k->TI, slot(cg, k, t, cg_i64(cg, 0), k->ICp, lc.iv), "tirow"));
+      cg_loop_end(cg, &lc);
+      return;
+    }
     lj = cg_for(cg, "wcol", 6);
     d = mem_terms(cg, k, v, cg_base_at_use(cg, cg_gep(cg, k->D, xslot(cg, k, lj.iv), "dcol")), doff);
   } else {
@@ -323,6 +410,18 @@ static void out_blocks(CodeGen *cg, Wino *k, const OutTile *ot) {
     for (int i = 0; i < 6; i++)
       cg_vstore(cg, cg_vload(cg, k->vt, mcol, cg_i64(cg, moff[i])), dcol, cg_i64(cg, doff[i]));
     cg_loop_end_rolled(cg, &lq);
+  }
+  if (cg->thumb1) {
+    CNNC_ASSERT(k->D);
+    LLVMValueRef bias = k->bias ? cg_vload(cg, k->vt, k->bias, cg_mul(cg, lo.iv, cg_i64(cg, k->V))) : NULL;
+    LLVMValueRef rows = k->OH % 4 ? LLVMBuildSelect(cg->b, ot->last_row, cg_i64(cg, k->OH % 4), cg_i64(cg, 4), "rows")
+                                  : cg_i64(cg, 4);
+    LLVMValueRef plane = cg_muladd(cg, k->nn, k->OCB, lo.iv);
+    LLVMValueRef idx0 = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->OH, ot->oh0), k->OW, ot->ow0), cg_i64(cg, k->V));
+    out_passes_walk(cg, k, bias, rows, ot->cols ? ot->cols : 4, cg_gep(cg, k->out, idx0, "out0"),
+                    k->res ? cg_gep(cg, k->res, idx0, "res0") : NULL);
+    cg_loop_end(cg, &lo);
+    return;
   }
   Loop lj = cg_for(cg, "wcol", 6); /* tmp[.][j] = A^T m[.][j] */
   LLVMValueRef xcol = cg_gep(cg, k->X, xslot(cg, k, lj.iv), "xcol");

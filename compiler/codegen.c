@@ -48,6 +48,10 @@ LLVMValueRef cg_gep(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, const char
   return LLVMBuildInBoundsGEP2(cg->b, cg->f32, base, &idx, 1, name);
 }
 
+LLVMValueRef cg_gep_wrap(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx) {
+  return LLVMBuildGEP2(cg->b, cg->f32, base, &idx, 1, "");
+}
+
 LLVMValueRef cg_load(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, const char *name) {
   return LLVMBuildLoad2(cg->b, cg->f32, cg_gep(cg, base, idx, ""), name);
 }
@@ -152,8 +156,15 @@ LLVMValueRef cg_fmul(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
  * kept it across the soft-float calls, on the stack.  Here each use is an
  * inline asm with side effects that builds the value in a low register,
  * which nothing merges, hoists or keeps; elsewhere a plain constant. */
+static LLVMValueRef const_asm(CodeGen *cg, uint32_t bits);
+
 LLVMValueRef cg_const_at_use(CodeGen *cg, uint32_t bits) {
   if (!cg->thumb1 || bits < 256) return LLVMConstInt(cg->i32, bits, 0);
+  return const_asm(cg, bits);
+}
+
+/* The asm of cg_const_at_use, for any bits (one movs below 256). */
+static LLVMValueRef const_asm(CodeGen *cg, uint32_t bits) {
   char text[160];
   int n = 0, len = 32;
   while (len > 8 && !(bits >> (len - 1) & 1)) len--;
@@ -198,7 +209,7 @@ LLVMValueRef cg_base_at_use(CodeGen *cg, LLVMValueRef p) { return cg->thumb1 ? c
 LLVMValueRef cg_gep_at_use(CodeGen *cg, LLVMValueRef base, int64_t floats) {
   if (!cg->thumb1 || floats * 4 < 128) return cg_gep(cg, base, cg_i64(cg, floats), "");
   CNNC_ASSERT(floats >= 0 && floats * 4 <= UINT32_MAX);
-  LLVMValueRef off = cg_const_at_use(cg, (uint32_t)(floats * 4));
+  LLVMValueRef off = const_asm(cg, (uint32_t)(floats * 4)); /* below 256 too: LLVM hoisted those movs */
   return LLVMBuildInBoundsGEP2(cg->b, cg->i8, base, &off, 1, "");
 }
 
@@ -285,9 +296,7 @@ Loop cg_for(CodeGen *cg, const char *name, int64_t n) {
 
 /* The latch branch gets !llvm.loop !{self, !{!"llvm.loop.unroll.disable"}}
  * (a loop id names itself, hence the temporary node). */
-void cg_loop_end_rolled(CodeGen *cg, Loop *l) {
-  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
-  cg_loop_end(cg, l);
+static void mark_rolled(CodeGen *cg, LLVMBasicBlockRef latch) {
   static const char opt[] = "llvm.loop.unroll.disable";
   LLVMMetadataRef tmp = LLVMTemporaryMDNode(cg->ctx, NULL, 0);
   LLVMMetadataRef prop = LLVMMDStringInContext2(cg->ctx, opt, sizeof opt - 1);
@@ -296,6 +305,58 @@ void cg_loop_end_rolled(CodeGen *cg, Loop *l) {
   LLVMMetadataReplaceAllUsesWith(tmp, id);
   LLVMSetMetadata(LLVMGetBasicBlockTerminator(latch), LLVMGetMDKindIDInContext(cg->ctx, "llvm.loop", 9),
                   LLVMMetadataAsValue(cg->ctx, id));
+}
+
+void cg_loop_end_rolled(CodeGen *cg, Loop *l) {
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
+  cg_loop_end(cg, l);
+  mark_rolled(cg, latch);
+}
+
+Walk cg_walk_begin(CodeGen *cg, const char *name, LLVMValueRef count, int np, const LLVMValueRef *start,
+                   const int64_t *step) {
+  CNNC_ASSERT(np >= 1 && np <= CG_WALK_MAX);
+  LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->b);
+  Walk w = {.header = block(cg, name, "head"), .np = np};
+  LLVMBasicBlockRef body = block(cg, name, "body");
+  w.exit = block(cg, name, "exit");
+  LLVMTypeRef it = cg->index32 ? cg->i32 : cg->i64;
+  if (cg->index32) count = LLVMBuildTrunc(cg->b, count, it, "");
+  w.count = count;
+  LLVMBuildBr(cg->b, w.header);
+  LLVMPositionBuilderAtEnd(cg->b, w.header);
+  w.left = LLVMBuildPhi(cg->b, it, name);
+  LLVMAddIncoming(w.left, &count, &pre, 1);
+  for (int i = 0; i < np; i++) {
+    w.step[i] = step[i];
+    w.p[i] = LLVMBuildPhi(cg->b, cg->ptr, name);
+    LLVMValueRef s = start[i];
+    LLVMAddIncoming(w.p[i], &s, &pre, 1);
+  }
+  LLVMValueRef done = LLVMBuildSub(cg->b, count, w.left, "");
+  w.iv = cg->index32 ? LLVMBuildSExt(cg->b, done, cg->i64, name) : done;
+  LLVMValueRef more = LLVMBuildICmp(cg->b, LLVMIntSGT, w.left, LLVMConstInt(it, 0, 0), "more");
+  LLVMBuildCondBr(cg->b, more, body, w.exit);
+  LLVMPositionBuilderAtEnd(cg->b, body);
+  return w;
+}
+
+void cg_walk_end(CodeGen *cg, Walk *w) {
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cg->b);
+  LLVMValueRef next = LLVMBuildNSWSub(cg->b, w->left, LLVMConstInt(LLVMTypeOf(w->left), 1, 0), "");
+  LLVMAddIncoming(w->left, &next, &latch, 1);
+  for (int i = 0; i < w->np; i++) {
+    LLVMValueRef p = cg->thumb1 ? cg_asm_identity(cg, w->p[i], "=l,0", false) : w->p[i], off;
+    if (cg->thumb1 && w->step[i] >= 0 && w->step[i] <= UINT32_MAX)
+      off = cg_const_at_use(cg, (uint32_t)w->step[i]);
+    else
+      off = LLVMConstInt(cg->isize, (unsigned long long)w->step[i], 1);
+    LLVMValueRef q = LLVMBuildGEP2(cg->b, cg->i8, p, &off, 1, "");
+    LLVMAddIncoming(w->p[i], &q, &latch, 1);
+  }
+  LLVMBuildBr(cg->b, w->header);
+  mark_rolled(cg, latch);
+  LLVMPositionBuilderAtEnd(cg->b, w->exit);
 }
 
 LLVMValueRef cg_udiv32(CodeGen *cg, LLVMValueRef x, LLVMValueRef d) {

@@ -97,11 +97,34 @@ Loop cg_for(CodeGen *cg, const char *name, int64_t n); /* 0..n-1 */
 /* cg_loop_end for a loop that must stay a loop (never unrolled), such as
  * a pass of a transform done through memory to bound register pressure. */
 void cg_loop_end_rolled(CodeGen *cg, Loop *l);
+/* A rolled loop of `count` iterations (i64, >= 0, may be dynamic) that
+ * walks up to CG_WALK_MAX pointers, each by its constant byte step, and
+ * counts down to zero: the loop keeps the pointers and the count and
+ * nothing else.  On Thumb-1 each pointer passes an empty asm before its
+ * step (made at use, cg_const_at_use), so that loop strength reduction
+ * cannot rewrite it as a base and an offset, two registers where one
+ * does (Armv6-M has r4-r7 across the soft-float calls). */
+enum { CG_WALK_MAX = 4 };
+typedef struct {
+  LLVMValueRef p[CG_WALK_MAX]; /* the pointers in this iteration */
+  LLVMValueRef iv;             /* iterations done so far (i64) */
+  LLVMValueRef left, count;    /* iterations left (the phi) and in all */
+  int64_t step[CG_WALK_MAX];
+  int np;
+  LLVMBasicBlockRef header, exit;
+} Walk;
+Walk cg_walk_begin(CodeGen *cg, const char *name, LLVMValueRef count, int np, const LLVMValueRef *start,
+                   const int64_t *step);
+void cg_walk_end(CodeGen *cg, Walk *w);
 /* if (cond) { ... } : returns the join block; call cg_if_end to close. */
 LLVMBasicBlockRef cg_if_begin(CodeGen *cg, LLVMValueRef cond, const char *name);
 void cg_if_end(CodeGen *cg, LLVMBasicBlockRef join);
 LLVMValueRef cg_alloca(CodeGen *cg, LLVMTypeRef t, const char *name);
 LLVMValueRef cg_gep(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, const char *name);
+/* &base[idx] without inbounds: for a pointer that may lie outside its
+ * buffer (a walk's start at a padded row or column) though every load
+ * from it is inside. */
+LLVMValueRef cg_gep_wrap(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx);
 LLVMValueRef cg_load(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, const char *name);
 void cg_store(CodeGen *cg, LLVMValueRef base, LLVMValueRef idx, LLVMValueRef v);
 /* Vector load/store of type vt at base[idx] (float index; alignment 4). */

@@ -21,12 +21,14 @@ targets="x86_64-linux-gnu:x86-64 x86_64-linux-gnu:x86-64-v3 x86_64-linux-gnu:x86
 aarch64-linux-gnu:generic aarch64-linux-gnu:neoverse-n1 thumbv7em-none-eabihf:cortex-m4
 thumbv7em-none-eabihf:cortex-m7 thumbv8.1m.main-none-eabihf:cortex-m55 thumbv7m-none-eabi:cortex-m3
 thumbv6m-none-eabi:cortex-m0plus"
-# Measured on these five models (docs/targets.md, "Spills"): every target
-# but the M0+ has none.  On the M0+ (Armv6-M, soft float) every float
+# Measured on these five models (docs/targets.md, "Spills"): no target
+# has any.  (The tightest is the M0+, Armv6-M with soft float: every float
 # operation is a libgcc call that clobbers r0-r3 and r12, and most Thumb-1
 # instructions reach only r0-r7, so a loop has r4-r7 for what it keeps
-# across the calls.
-KNOWN=${SPILLS_KNOWN-"cortex-m0plus"}
+# across the calls; its kernels walk pointers, cg_walk_begin.)  KNOWN
+# stays for a target added later whose spills are measured but not yet
+# removed.
+KNOWN=${SPILLS_KNOWN-""}
 status=0
 # spills.awk on two functions whose outer loop's latch (.LBBn_2) lies
 # between the outer header and the inner loop (.LBBn_3), as block
