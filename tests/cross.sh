@@ -149,7 +149,9 @@ board() {
 # runs too) on the M3 board, mps2-an385 (QEMU has no M0+ board with the
 # RAM of these models): the golden cases that have a Winograd layer with
 # --winograd=on, the kernels that keep the most across the soft-float
-# calls (cg_winograd.c), and a few others.
+# calls (cg_winograd.c), the direct and reference convs' walks (cg_walk_begin:
+# 1x1, strided, padded, dilated, grouped, batched), relu on the bits, and
+# a few families.
 M0PLUS_CASES="conv_basic;conv_dilation;conv_groups;conv_asym_pad;conv_asym_pad_stride;conv_odd;conv_same_dilated;conv_stride_gt_kernel;conv_valid;conv_batch2;relu_layer;dense_relu;op_act_new_specials;fuse_pad_conv;fuse_tail_groups;conv_same_even;conv_1x1_image;conv_depthwise;fam_densenet;fam_googlenet;fam_mobilenet_v2;fam_resnet_basic;fam_squeezenet;fam_vgg_bn;fashion_mnist;fashion_mnist_b8;fuse_thread_splits;fuse_wino_odd;fuse_wino_resblock;fuzz_wino_points;op_residual"
 m0plus() {
   need arm-none-eabi-gcc gcc-arm-none-eabi
