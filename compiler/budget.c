@@ -134,10 +134,14 @@ bool budget_plan(Graph *g, BudgetUse *use) {
 
 enum { INDEX32_BYTES_LIMIT = 1u << 31 };
 
-static bool fits_index32(Graph *g, const TargetInfo *t, Loc loc, const char *what, int64_t bytes) {
-  if (bytes < INDEX32_BYTES_LIMIT) return true;
+static void index32_error(Graph *g, const TargetInfo *t, Loc loc, const char *what, int64_t bytes) {
   error_at(loc, "%s is %s, beyond the 2 GiB that 32-bit indices reach on %s (%s)", what, mib(g, bytes),
            t->triple, t->arch->name);
+}
+
+static bool fits_index32(Graph *g, const TargetInfo *t, Loc loc, const char *what, int64_t bytes) {
+  if (bytes < INDEX32_BYTES_LIMIT) return true;
+  index32_error(g, t, loc, what, bytes);
   return false;
 }
 
@@ -146,10 +150,11 @@ bool budget_address(Graph *g, const TargetInfo *t) {
   bool ok = true, overflow = false;
   for (int i = 0; i < g->nnodes; i++) {
     const Node *n = &g->nodes[i];
-    if (n->op != OP_INPUT && n->output_index < 0) continue; /* in the workspace: checked with it */
-    const char *what = arena_printf(g->arena, "%s '%s' (%s)", n->op == OP_INPUT ? "input" : "output", n->name,
-                                    shape_str(g->arena, &n->shape));
-    ok &= fits_index32(g, t, n->loc, what, node_floats(n) * (int64_t)sizeof(float));
+    int64_t bytes = node_floats(n) * (int64_t)sizeof(float);
+    if ((n->op != OP_INPUT && n->output_index < 0) || bytes < INDEX32_BYTES_LIMIT) continue; /* workspace: below */
+    index32_error(g, t, n->loc, arena_printf(g->arena, "%s '%s' (%s)", n->op == OP_INPUT ? "input" : "output",
+                                             n->name, shape_str(g->arena, &n->shape)), bytes);
+    ok = false;
   }
   const Node *last = NULL; /* the buffer that ends last in the plan: where the error points */
   for (int i = 0; i < g->nnodes; i++) {

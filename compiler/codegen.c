@@ -149,21 +149,7 @@ LLVMValueRef cg_fmul(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
   return cg->soft_float ? cg_soft_call(cg, "mul", a, b) : LLVMBuildFMul(cg->b, a, b, "");
 }
 
-/* The i32 `bits` made where it is used.  On Thumb-1 (Armv6-M) a constant
- * above 255 takes two or more instructions (movs, lsls, adds), and LLVM
- * neither rematerialises such a sequence nor keeps it out of a loop's
- * callee-saved registers r4-r7: it made each constant once per loop and
- * kept it across the soft-float calls, on the stack.  Here each use is an
- * inline asm with side effects that builds the value in a low register,
- * which nothing merges, hoists or keeps; elsewhere a plain constant. */
-static LLVMValueRef const_asm(CodeGen *cg, uint32_t bits);
-
-LLVMValueRef cg_const_at_use(CodeGen *cg, uint32_t bits) {
-  if (!cg->thumb1 || bits < 256) return LLVMConstInt(cg->i32, bits, 0);
-  return const_asm(cg, bits);
-}
-
-/* The asm of cg_const_at_use, for any bits (one movs below 256). */
+/* The asm of cg_const_at_use (below), for any bits: one movs below 256. */
 static LLVMValueRef const_asm(CodeGen *cg, uint32_t bits) {
   char text[160];
   int n = 0, len = 32;
@@ -187,6 +173,19 @@ static LLVMValueRef const_asm(CodeGen *cg, uint32_t bits) {
                                       LLVMInlineAsmDialectATT, 0);
   return LLVMBuildCall2(cg->b, fty, asm_, NULL, 0, "k");
 }
+
+/* The i32 `bits` made where it is used.  On Thumb-1 (Armv6-M) a constant
+ * above 255 takes two or more instructions (movs, lsls, adds), and LLVM
+ * neither rematerialises such a sequence nor keeps it out of a loop's
+ * callee-saved registers r4-r7: it made each constant once per loop and
+ * kept it across the soft-float calls, on the stack.  Here each use is an
+ * inline asm with side effects that builds the value in a low register,
+ * which nothing merges, hoists or keeps; elsewhere a plain constant. */
+LLVMValueRef cg_const_at_use(CodeGen *cg, uint32_t bits) {
+  if (!cg->thumb1 || bits < 256) return LLVMConstInt(cg->i32, bits, 0);
+  return const_asm(cg, bits);
+}
+
 
 /* v through an empty inline asm of constraints `cons` ("=r,0": the same
  * register out as in), which LLVM cannot see through; with side effects,
@@ -322,7 +321,6 @@ Walk cg_walk_begin(CodeGen *cg, const char *name, LLVMValueRef count, int np, co
   w.exit = block(cg, name, "exit");
   LLVMTypeRef it = cg->index32 ? cg->i32 : cg->i64;
   if (cg->index32) count = LLVMBuildTrunc(cg->b, count, it, "");
-  w.count = count;
   LLVMBuildBr(cg->b, w.header);
   LLVMPositionBuilderAtEnd(cg->b, w.header);
   w.left = LLVMBuildPhi(cg->b, it, name);

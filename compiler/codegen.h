@@ -108,7 +108,7 @@ enum { CG_WALK_MAX = 4 };
 typedef struct {
   LLVMValueRef p[CG_WALK_MAX]; /* the pointers in this iteration */
   LLVMValueRef iv;             /* iterations done so far (i64) */
-  LLVMValueRef left, count;    /* iterations left (the phi) and in all */
+  LLVMValueRef left;           /* iterations left (the phi) */
   int64_t step[CG_WALK_MAX];
   int np;
   LLVMBasicBlockRef header, exit;

@@ -80,6 +80,7 @@ static void back_end(Graph *g, uint64_t h) {
   BudgetUse use = {0};
   if (!budget_plan(g, &use)) return;
   memplan(g);
+  if (!budget_address(g, &t)) return; /* as main.c's back_end */
   size_t len;
   header_text(g, o.profile, NULL, &len);
   FILE *null = fopen("/dev/null", "w");
