@@ -138,61 +138,101 @@ static bool col_inside(const Conv *k, int64_t ow0, int j, int kw) {
  * of tap kw reads input column iw0 + j*sw + kw*dw, a different address in
  * every iteration, where unrolled taps share them (column j+1 of tap kw is
  * column j of tap kw+1 at stride 1), and LLVM kept the shared inputs live
- * across taps, beyond the registers.  In a border block (static_ow0 >= 0)
- * column j's taps outside the input, [lo, hi) at compile time, read a zero
- * instead (without an FPU they are skipped).  Direct: ocn weight vectors
- * and a broadcast input per column; depthwise: one weight vector and an
- * input vector per column. */
-static void taps_rolled(CodeGen *cg, Conv *k, LLVMValueRef xb, LLVMValueRef rowx, LLVMValueRef wb, LLVMValueRef wrow,
-                        int64_t static_ow0, int width) {
+ * across taps, beyond the registers.  Direct: ocn weight vectors and a
+ * broadcast input per column; depthwise: one weight vector and an input
+ * vector per column.
+ *
+ * A border block (static_ow0 >= 0) splits the taps into runs [a, b) over
+ * which the same columns read inside the input (every column's inside
+ * range is known at compile time), one rolled loop per run, each with the
+ * multiply-adds of its columns only: the taps outside are dropped, as the
+ * unrolled taps drop them.  Guarded in the loop instead (a select of zero,
+ * or a branch without an FPU), they cost what the step had no register
+ * for: the guard's zero and compare, the loads LLVM hoisted above the
+ * branch, the accumulator of a guarded column kept on the stack (measured
+ * on resnet18's 7x7 stem and 3x3 border blocks: 2 stack accesses per loop
+ * on SSE2, AVX2 and the M0+, 4 on the M3). */
+static void taps_run(CodeGen *cg, Conv *k, LLVMValueRef xb, LLVMValueRef rowx, LLVMValueRef wb, LLVMValueRef wrow,
+                     int a, int b, const bool *active, int width) {
   int64_t G = k->dw ? k->V : (int64_t)k->ocb * k->V, xstride = k->in_blocked ? k->V : 1;
+  int64_t xstep = k->dw_ * xstride;
   int nw = k->dw ? 1 : k->ocn;
-  /* Thumb-1: the taps walk a pointer into the row and one into the
+  rowx = cg_add(cg, rowx, cg_i64(cg, a * xstep));
+  wrow = cg_add(cg, wrow, cg_i64(cg, a * G));
+  /* Without an FPU the taps walk a pointer into the row and one into the
    * weights (cg_walk_begin), and the loop keeps those, its count and the
-   * accumulator: r4-r7, which the soft-float calls leave alone */
+   * accumulators in the registers the soft-float calls leave alone (r4-r7
+   * on Thumb-1; on the M3, counted by an index, LLVM gave each column a
+   * pointer of its own and kept an accumulator on the stack: 2 stack
+   * accesses per loop in Fashion-MNIST's conv2).
+   *
+   * A run of a border block walks on every target, its pointers hidden
+   * (Walk.hide) and its count too.  Knowing a count of one, LLVM
+   * dissolved the run's loop into the kernel-row loop, where the runs of a
+   * block together held more inputs than the registers (a 16-column
+   * depthwise block on NEON: 3 one-tap runs, 7 stack accesses); seeing the
+   * addresses, it kept the inputs a tap shares with the next one (column j
+   * + 1 of tap kw is column j of tap kw + 1) in registers across the back
+   * edge, a chain of copies one vector too long (mobilenet_v2's first
+   * depthwise layer on NEON, 2, and the M55, 1).  An index hidden instead
+   * cost the M7 the pointers LLVM made of it (2).
+   *
+   * An interior run of two taps counts to a hidden count: knowing it,
+   * LLVM made the counter a flag and the accumulators' phis copies, two
+   * vectors more than the step's registers (measured on AVX2, resnet18's
+   * stem and 3x3 layers on the NCHW input: 2 stack accesses per loop). */
+  bool border = b - a < k->KW, walk = cg->soft_float || border;
+  LLVMValueRef n = cg_i64(cg, b - a);
+  if (!cg->soft_float && (border || b - a == 2)) n = cg_asm_identity(cg, n, "=r,0", false);
   Walk wk = {0};
   Loop lkw = {0};
-  LLVMValueRef iv, wtap, tapx = NULL;
-  if (cg->thumb1) {
+  LLVMValueRef wtap, tapx;
+  if (walk) {
     LLVMValueRef start[2] = {cg_gep_wrap(cg, xb, rowx), cg_gep_wrap(cg, wb, wrow)};
-    int64_t step[2] = {k->dw_ * xstride * 4, G * 4};
-    wk = cg_walk_begin(cg, "kw", cg_i64(cg, k->KW), 2, start, step);
-    iv = wk.iv, xb = wk.p[0], wb = wk.p[1], wtap = tapx = cg_i64(cg, 0);
+    int64_t step[2] = {xstep * 4, G * 4};
+    wk = cg_walk_begin(cg, "kw", n, 2, start, step);
+    wk.hide |= !cg->soft_float;
+    xb = wk.p[0], wb = wk.p[1], wtap = tapx = cg_i64(cg, 0);
   } else {
-    lkw = cg_for(cg, "kw", k->KW);
-    iv = lkw.iv;
-    wtap = cg_add(cg, wrow, cg_mul(cg, iv, cg_i64(cg, G)));
+    lkw = cg_loop_begin(cg, "kw", cg_i64(cg, 0), n, 1);
+    wtap = cg_add(cg, wrow, cg_mul(cg, lkw.iv, cg_i64(cg, G)));
+    tapx = cg_add(cg, rowx, cg_mul(cg, lkw.iv, cg_i64(cg, xstep)));
   }
   LLVMValueRef wv[4];
   for (int o = 0; o < nw; o++) wv[o] = xload(cg, k, true, wb, cg_add(cg, wtap, cg_i64(cg, o * k->V)));
-  if (!cg->thumb1) tapx = cg_add(cg, rowx, cg_mul(cg, iv, cg_i64(cg, k->dw_ * xstride)));
   for (int j = 0; j < width; j++) {
-    int lo = 0, hi = k->KW;
-    if (static_ow0 >= 0) {
-      while (lo < hi && !col_inside(k, static_ow0, j, lo)) lo++;
-      while (hi > lo && !col_inside(k, static_ow0, j, hi - 1)) hi--;
-      if (lo == hi) continue; /* every tap of this column is padding */
-    }
-    LLVMValueRef idx = cg_add(cg, tapx, cg_i64(cg, (int64_t)j * k->sw * xstride));
-    LLVMValueRef ok = NULL;
-    if (lo > 0) ok = LLVMBuildICmp(cg->b, LLVMIntSGE, iv, cg_i64(cg, lo), "");
-    if (hi < k->KW) {
-      LLVMValueRef below = LLVMBuildICmp(cg->b, LLVMIntSLT, iv, cg_i64(cg, hi), "");
-      ok = ok ? LLVMBuildAnd(cg->b, ok, below, "") : below;
-    }
-    /* Without an FPU a tap outside is skipped, as the unrolled taps are:
-     * its multiply-add is two calls, and the selects kept the input's base
-     * across them.  Elsewhere it reads index 0 and multiplies a zero. */
-    LLVMBasicBlockRef join = ok && cg->soft_float ? cg_if_begin(cg, ok, "tapin") : NULL;
-    if (ok && !join) idx = LLVMBuildSelect(cg->b, ok, idx, cg_i64(cg, 0), "");
-    LLVMValueRef x = xload(cg, k, k->dw, xb, idx);
-    if (ok && !join) x = LLVMBuildSelect(cg->b, ok, x, k->dw ? LLVMConstNull(k->vt) : cg_f32(cg, 0), "");
+    if (!active[j]) continue;
+    LLVMValueRef x = xload(cg, k, k->dw, xb, cg_add(cg, tapx, cg_i64(cg, (int64_t)j * k->sw * xstride)));
     if (!k->dw) x = cg_splat(cg, k->vt, x);
     for (int o = 0; o < nw; o++) acc_fma(cg, k, o, j, wv[o], x);
-    if (join) cg_if_end(cg, join);
   }
-  if (cg->thumb1) cg_walk_end(cg, &wk);
+  if (walk) cg_walk_end(cg, &wk);
   else cg_loop_end_rolled(cg, &lkw);
+}
+
+static void taps_rolled(CodeGen *cg, Conv *k, LLVMValueRef xb, LLVMValueRef rowx, LLVMValueRef wb, LLVMValueRef wrow,
+                        int64_t static_ow0, int width) {
+  bool active[MAX_ACC];
+  if (static_ow0 < 0) { /* interior: every column reads inside at every tap */
+    for (int j = 0; j < width; j++) active[j] = true;
+    taps_run(cg, k, xb, rowx, wb, wrow, 0, k->KW, active, width);
+    return;
+  }
+  /* each column's taps inside the input are one range: iw grows with kw */
+  int a = 0;
+  while (a < k->KW) {
+    int b = k->KW;
+    bool any = false;
+    for (int j = 0; j < width; j++) {
+      active[j] = col_inside(k, static_ow0, j, a);
+      any |= active[j];
+      /* the run ends where some column enters or leaves the input */
+      for (int t = a + 1; t < b; t++)
+        if (col_inside(k, static_ow0, j, t) != active[j]) b = t;
+    }
+    if (any) taps_run(cg, k, xb, rowx, wb, wrow, a, b, active, width);
+    a = b;
+  }
 }
 
 /* The taps of input channel c (channel block cb, lane `lane` when the
@@ -251,8 +291,12 @@ static void channel_taps(CodeGen *cg, Conv *k, LLVMValueRef c, LLVMValueRef cb, 
  * block: chunk_channels). */
 static void block_direct(CodeGen *cg, Conv *k, LLVMValueRef ow0, int64_t static_ow0, int width, LLVMValueRef ic_lo,
                          LLVMValueRef ic_hi) {
-  if (cg->thumb1) { /* one lane: walk the channels' planes and weights (cg_walk_begin) */
-    CNNC_ASSERT(k->V == 1);
+  /* One lane on a 32-bit core: walk the channels' planes and weights
+   * (cg_walk_begin), a count and two pointers.  Counted by an index, the
+   * loop kept the index, the input's base, the weights' pointer and the
+   * bound, and the M4 reloaded the base once per channel (resnet18's
+   * layer3.0.downsample.0, a 1x1 conv with the residual add). */
+  if (k->V == 1 && cg->index32) {
     int64_t taps = (int64_t)k->KH * k->KW;
     LLVMValueRef ih0 = cg_muladd(cg, k->oh, k->sh, cg_i64(cg, -k->pt)), iw0 = cg_muladd(cg, ow0, k->sw, cg_i64(cg, -k->pl));
     LLVMValueRef start[2] = {cg_gep_wrap(cg, k->in, in_index(cg, k, ic_lo, ih0, iw0)),

@@ -82,8 +82,8 @@ typedef struct {
  * row or the column lies outside the input, or the tile is past the
  * last), and then read from index 0 instead. */
 static LLVMValueRef input_row(CodeGen *cg, Wino *k, LLVMValueRef mask, LLVMValueRef col, int i) {
-  LLVMValueRef bit = LLVMBuildAnd(cg->b, mask, cg_i64(cg, 1 << i), "");
-  LLVMValueRef ok = LLVMBuildICmp(cg->b, LLVMIntNE, bit, cg_i64(cg, 0), "ok");
+  LLVMValueRef bit = LLVMBuildAnd(cg->b, mask, LLVMConstInt(cg->i32, 1u << i, 0), "");
+  LLVMValueRef ok = LLVMBuildICmp(cg->b, LLVMIntNE, bit, LLVMConstInt(cg->i32, 0, 0), "ok");
   LLVMValueRef idx = LLVMBuildSelect(cg->b, ok, cg_add(cg, col, cg_i64(cg, i * k->W * k->V)), cg_i64(cg, 0), "");
   return LLVMBuildSelect(cg->b, ok, cg_vload(cg, k->vt, k->in, idx), LLVMConstNull(k->vt), "d");
 }
@@ -144,7 +144,8 @@ static Terms mem_terms(CodeGen *cg, Wino *k, LLVMValueRef *v, LLVMValueRef base,
 }
 
 /* Thumb-1 (Armv6-M): r4-r7 are all a loop keeps across the soft-float
- * calls, so each pass below is a walk (cg_walk_begin) of at most two
+ * calls (the M3 has a few more, and uses the same passes), so each pass
+ * below is a walk (cg_walk_begin) of at most two
  * pointers and its count, with the running sum the fourth; every offset
  * from a pointer is made at use (put, term).  A column pass needs one
  * pointer: D lies 36 vectors after X.  (With the loop's index, the
@@ -162,8 +163,11 @@ static void col_pass_walk(CodeGen *cg, Wino *k, const double (*c)[6], int nout) 
   cg_walk_end(cg, &w);
 }
 
-/* Input transform, Thumb-1: after the copy into D, columns into X, then
- * rows from X into the tile's TI slots (tirow, T * ICp floats apart). */
+/* Input transform without an FPU (Thumb-1, and the M3 too): after the
+ * copy into D, columns into X, then rows from X into the tile's TI slots
+ * (tirow, T * ICp floats apart).  (Counted by an index on the M3, the row
+ * pass kept a base on the stack, one reload per row in resnet18's
+ * layer1.0.conv1 and layer2.0.conv2.) */
 static void input_passes_walk(CodeGen *cg, Wino *k, LLVMValueRef tirow) {
   col_pass_walk(cg, k, BT, 6);
   LLVMValueRef start[2] = {k->X, tirow};
@@ -175,8 +179,9 @@ static void input_passes_walk(CodeGen *cg, Wino *k, LLVMValueRef tirow) {
   cg_walk_end(cg, &w);
 }
 
-/* Output transform of one channel block, Thumb-1, after the copy of its
- * M slots into D.  The bias goes into slot (1, 1): column 1 of A^T is all
+/* Output transform of one channel block without an FPU (Thumb-1 and the
+ * M3, whose row pass, counted by an index, reloaded its bound), after the
+ * copy of its M slots into D.  The bias goes into slot (1, 1): column 1 of A^T is all
  * ones, so A^T m A adds it to every output, and no pass keeps it.  Rows
  * [0, rows), columns [0, cols) are stored; with a residual the row pass
  * writes D (4 x 4, its slots consumed by then), and a last walk adds the
@@ -260,17 +265,21 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   LLVMValueRef plane = cg_muladd(cg, k->nn, ICB, lc.iv);
   LLVMValueRef corner = cg_mul(cg, cg_muladd(cg, cg_muladd(cg, plane, k->H, ih0), k->W, iw0), cg_i64(cg, k->V));
   LLVMValueRef v[6];
-  /* The rows of the tile inside the input as a 6-bit mask, one value kept
-   * across the column loop (six row indices spilled there on x86-64, and
-   * two bounds still reloaded one on every target but AArch64). */
-  LLVMValueRef rows = cg_i64(cg, 0);
+  /* The rows of the tile inside the input as a 6-bit mask, none past the
+   * last tile, one value kept across the column loop (six row indices
+   * spilled there on x86-64, and two bounds still reloaded one on every
+   * target but AArch64; the last-tile test in the loop kept the tile
+   * index, two registers on a 32-bit core, and the M7 reloaded iw0). */
+  LLVMValueRef zero = LLVMConstInt(cg->i32, 0, 0), rows = zero;
   for (int i = 0; i < 6; i++) {
-    LLVMValueRef in = LLVMBuildZExt(cg->b, cg_in_range(cg, cg_add(cg, ih0, cg_i64(cg, i)), k->H), cg->i64, "");
-    rows = LLVMBuildOr(cg->b, rows, LLVMBuildShl(cg->b, in, cg_i64(cg, i), ""), "rows");
+    LLVMValueRef in = LLVMBuildZExt(cg->b, cg_in_range(cg, cg_add(cg, ih0, cg_i64(cg, i)), k->H), cg->i32, "");
+    rows = LLVMBuildOr(cg->b, rows, LLVMBuildShl(cg->b, in, LLVMConstInt(cg->i32, (unsigned)i, 0), ""), "rows");
   }
+  /* behind an empty asm: else LLVM folds the test back into the loop */
+  rows = cg_asm_identity(cg, LLVMBuildSelect(cg->b, live, rows, zero, "rows"), "=r,0", false);
   Loop lj = cg_for(cg, "wcol", 6); /* tmp[.][j] = B^T d[.][j] */
-  LLVMValueRef colok = LLVMBuildAnd(cg->b, live, cg_in_range(cg, cg_add(cg, iw0, lj.iv), k->W), "colok");
-  LLVMValueRef mask = LLVMBuildSelect(cg->b, colok, rows, cg_i64(cg, 0), "mask");
+  LLVMValueRef colok = cg_in_range(cg, cg_add(cg, iw0, lj.iv), k->W);
+  LLVMValueRef mask = LLVMBuildSelect(cg->b, colok, rows, zero, "mask");
   LLVMValueRef col = cg_muladd(cg, lj.iv, k->V, corner);
   /* one base per pass and constant offsets from it: the addresses fold into the loads and stores */
   int64_t doff[6];
@@ -282,7 +291,7 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
     LLVMValueRef dcol = cg_gep(cg, k->D, xslot(cg, k, lj.iv), "dcol");
     for (int i = 0; i < 6; i++) cg_vstore(cg, input_row(cg, k, mask, col, i), dcol, cg_i64(cg, doff[i]));
     cg_loop_end_rolled(cg, &lj);
-    if (cg->thumb1) {
+    if (cg->soft_float) {
       input_passes_walk(cg, k, cg_gep(cg, k->TI, slot(cg, k, t, cg_i64(cg, 0), k->ICp, lc.iv), "tirow"));
       cg_loop_end(cg, &lc);
       return;
@@ -311,8 +320,21 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
 }
 
 /* 2. M[xi][t][oc] = sum_ic TI[xi][t][ic] * U[xi][ic][oc], for the channel
- * groups [g_lo, g_hi) */
-static void gemm(CodeGen *cg, Wino *k) {
+ * groups [g_lo, g_hi), in a function of its own (cg_part_begin): in the
+ * kernel's, the transforms' coefficient vectors, hoisted to its entry,
+ * stayed live across the GEMM's loop, and AVX-512's 4x6 step (29 of 32
+ * registers) kept an accumulator on the stack (resnet18's layer1.0.conv1:
+ * 2 stack accesses per multiply-add step). */
+static void gemm(CodeGen *cg, const Wino *kernel) {
+  Wino g = *kernel, *k = &g;
+  size_t len;
+  const char *name = LLVMGetValueName2(cg->fn, &len);
+  Part part;
+  LLVMValueRef fn = cg_part_begin(cg, &part, arena_printf(cg->arena, "%.*s.gemm", (int)len, name), k->V, 3, 2);
+  LLVMValueRef args[5] = {k->TI, k->U, k->M, k->g_lo, k->g_hi};
+  k->TI = LLVMGetParam(fn, 0), k->U = LLVMGetParam(fn, 1), k->M = LLVMGetParam(fn, 2);
+  k->g_lo = LLVMGetParam(fn, 3), k->g_hi = LLVMGetParam(fn, 4);
+  for (int i = 0; i < k->ocb * k->owb; i++) k->acc[i] = cg_alloca(cg, k->vt, "acc");
   int64_t G = (int64_t)k->ocb * k->V, ngroups = k->OCB / k->ocb;
   Loop lx = cg_for(cg, "xi", 36);
   Loop lg = cg_loop_begin(cg, "ocg", k->g_lo, k->g_hi, 1);
@@ -343,6 +365,7 @@ static void gemm(CodeGen *cg, Wino *k) {
   cg_loop_end(cg, &lt);
   cg_loop_end(cg, &lg);
   cg_loop_end(cg, &lx);
+  cg_part_end(cg, &part, args, 5);
 }
 
 /* 3. output transform of tile t0 + t, all output channel blocks: A^T m A
@@ -411,7 +434,7 @@ static void out_blocks(CodeGen *cg, Wino *k, const OutTile *ot) {
       cg_vstore(cg, cg_vload(cg, k->vt, mcol, cg_i64(cg, moff[i])), dcol, cg_i64(cg, doff[i]));
     cg_loop_end_rolled(cg, &lq);
   }
-  if (cg->thumb1) {
+  if (cg->soft_float) {
     CNNC_ASSERT(k->D);
     LLVMValueRef bias = k->bias ? cg_vload(cg, k->vt, k->bias, cg_mul(cg, lo.iv, cg_i64(cg, k->V))) : NULL;
     LLVMValueRef rows = k->OH % 4 ? LLVMBuildSelect(cg->b, ot->last_row, cg_i64(cg, k->OH % 4), cg_i64(cg, 4), "rows")
@@ -468,6 +491,42 @@ static void output_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   cg_if_end(cg, skip);
 }
 
+/* The input (1.) or the output (3.) transforms of a chunk's T tiles, in a
+ * function of their own (cg_part_begin) with only the pointers and
+ * counters they read: in the kernel's, the bases and counters of the
+ * loops around them and of the other passes stayed live across their
+ * loops, beyond the 14 core registers of an M4 (resnet18's layer1.0.conv2
+ * and layer2.1.conv2: the output column pass reloaded a base, 1 stack
+ * access per loop; walked, the input pass did, 3 and 4). */
+static void transforms(CodeGen *cg, const Wino *kernel, bool input) {
+  Wino g = *kernel, *k = &g;
+  LLVMValueRef *ptr[6], *ints[4] = {&k->nn, &k->t0, &k->g_lo, &k->g_hi}, args[10];
+  int np = 0, ni = input ? 2 : 4;
+  if (input) {
+    ptr[np++] = &k->in, ptr[np++] = &k->TI;
+  } else {
+    ptr[np++] = &k->out, ptr[np++] = &k->M;
+    if (k->res) ptr[np++] = &k->res;
+    if (k->bias) ptr[np++] = &k->bias;
+  }
+  ptr[np++] = &k->X;
+  for (int i = 0; i < np; i++) args[i] = *ptr[i];
+  for (int i = 0; i < ni; i++) args[np + i] = *ints[i];
+  size_t len;
+  const char *name = LLVMGetValueName2(cg->fn, &len);
+  Part part;
+  LLVMValueRef fn =
+      cg_part_begin(cg, &part, arena_printf(cg->arena, "%.*s.%s", (int)len, name, input ? "in" : "out"), k->V, np, ni);
+  for (int i = 0; i < np; i++) *ptr[i] = LLVMGetParam(fn, (unsigned)i);
+  for (int i = 0; i < ni; i++) *ints[i] = LLVMGetParam(fn, (unsigned)(np + i));
+  if (k->D) k->D = cg_gep(cg, k->X, cg_i64(cg, 36 * k->V), "D");
+  Loop lt = cg_for(cg, "t", k->T);
+  if (input) input_transform(cg, k, lt.iv);
+  else output_transform(cg, k, lt.iv);
+  cg_loop_end(cg, &lt);
+  cg_part_end(cg, &part, args, np + ni);
+}
+
 LLVMValueRef cg_winograd(CodeGen *cg, const Node *n) {
   const Node *x = &cg->g->nodes[n->in[0]];
   CNNC_ASSERT(x->layout == LAYOUT_NCHWC && n->layout == LAYOUT_NCHWC);
@@ -502,7 +561,6 @@ LLVMValueRef cg_winograd(CodeGen *cg, const Node *n) {
   k.M = cg_gep(cg, scratch, cg_i64(cg, 36 * k.T * k.ICp), "M");
   k.X = cg_gep(cg, scratch, cg_i64(cg, 36 * k.T * (k.ICp + k.OCp)), "X");
   k.D = k.at_use ? cg_gep(cg, k.X, cg_i64(cg, 36 * k.V), "D") : NULL; /* schedule_winograd sized it */
-  for (int i = 0; i < k.ocb * k.owb; i++) k.acc[i] = cg_alloca(cg, k.vt, "acc");
 
   /* a split layer runs tile chunks or channel groups [lo, hi) (schedule.c) */
   SplitDim split = n->sched.split;
@@ -519,13 +577,9 @@ LLVMValueRef cg_winograd(CodeGen *cg, const Node *n) {
   k.nn = ln.iv;
   Loop lc = cg_loop_begin(cg, "chunk", c_lo, c_hi, k.T);
   k.t0 = lc.iv;
-  Loop lt = cg_for(cg, "t", k.T);
-  input_transform(cg, &k, lt.iv);
-  cg_loop_end(cg, &lt);
+  transforms(cg, &k, true);
   gemm(cg, &k);
-  lt = cg_for(cg, "t", k.T);
-  output_transform(cg, &k, lt.iv);
-  cg_loop_end(cg, &lt);
+  transforms(cg, &k, false);
   cg_loop_end(cg, &lc);
   cg_loop_end(cg, &ln);
   cg_kernel_end(cg);

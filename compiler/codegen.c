@@ -316,7 +316,7 @@ Walk cg_walk_begin(CodeGen *cg, const char *name, LLVMValueRef count, int np, co
                    const int64_t *step) {
   CNNC_ASSERT(np >= 1 && np <= CG_WALK_MAX);
   LLVMBasicBlockRef pre = LLVMGetInsertBlock(cg->b);
-  Walk w = {.header = block(cg, name, "head"), .np = np};
+  Walk w = {.header = block(cg, name, "head"), .np = np, .hide = cg->thumb1};
   LLVMBasicBlockRef body = block(cg, name, "body");
   w.exit = block(cg, name, "exit");
   LLVMTypeRef it = cg->index32 ? cg->i32 : cg->i64;
@@ -344,7 +344,7 @@ void cg_walk_end(CodeGen *cg, Walk *w) {
   LLVMValueRef next = LLVMBuildNSWSub(cg->b, w->left, LLVMConstInt(LLVMTypeOf(w->left), 1, 0), "");
   LLVMAddIncoming(w->left, &next, &latch, 1);
   for (int i = 0; i < w->np; i++) {
-    LLVMValueRef p = cg->thumb1 ? cg_asm_identity(cg, w->p[i], "=l,0", false) : w->p[i], off;
+    LLVMValueRef p = w->hide ? cg_asm_identity(cg, w->p[i], cg->thumb1 ? "=l,0" : "=r,0", false) : w->p[i], off;
     if (cg->thumb1 && w->step[i] >= 0 && w->step[i] <= UINT32_MAX)
       off = cg_const_at_use(cg, (uint32_t)w->step[i]);
     else
@@ -465,6 +465,35 @@ LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int
 }
 
 void cg_kernel_end(CodeGen *cg) { LLVMBuildRetVoid(cg->b); }
+
+LLVMValueRef cg_part_begin(CodeGen *cg, Part *p, const char *name, int V, int nptr, int nint) {
+  *p = (Part){.fn = cg->fn, .entry = cg->entry, .at = LLVMGetInsertBlock(cg->b)};
+  LLVMTypeRef params[CG_PART_MAX];
+  CNNC_ASSERT(nptr >= 0 && nint >= 0 && nptr + nint <= CG_PART_MAX);
+  for (int i = 0; i < nptr + nint; i++) params[i] = i < nptr ? cg->ptr : cg->i64;
+  LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->void_t, params, (unsigned)(nptr + nint), 0));
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  /* 64-bit targets (x86-64, AArch64, which LLVM gives preserve_most): the
+   * caller keeps its pointers and counters in registers across the call */
+  if (cg->opt->target->arch->index_bits == 64) LLVMSetFunctionCallConv(fn, LLVMPreserveMostCallConv);
+  static const char *const fattrs[] = {"nounwind", "nofree", "nosync", "noinline"};
+  for (size_t i = 0; i < sizeof fattrs / sizeof *fattrs; i++) add_attr(cg, fn, LLVMAttributeFunctionIndex, fattrs[i]);
+  for (int i = 0; i < nptr; i++) add_attr(cg, fn, (unsigned)i + 1, "nocapture");
+  cg_vector_attrs(cg, fn, V);
+  cg->fn = fn;
+  cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
+  LLVMPositionBuilderAtEnd(cg->b, cg->entry);
+  return fn;
+}
+
+void cg_part_end(CodeGen *cg, Part *p, LLVMValueRef *args, int nargs) {
+  LLVMBuildRetVoid(cg->b);
+  LLVMValueRef fn = cg->fn;
+  cg->fn = p->fn, cg->entry = p->entry;
+  LLVMPositionBuilderAtEnd(cg->b, p->at);
+  LLVMValueRef call = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)nargs, "");
+  LLVMSetInstructionCallConv(call, LLVMGetFunctionCallConv(fn));
+}
 
 void cg_split_range(CodeGen *cg, int64_t n, LLVMValueRef *lo, LLVMValueRef *hi) {
   *lo = cg->split_lo ? cg->split_lo : cg_i64(cg, 0);

@@ -83,6 +83,20 @@ LLVMValueRef cg_f32(CodeGen *cg, double v);
 LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int nptr,
                              bool *is_new);
 void cg_kernel_end(CodeGen *cg);
+/* A part of the kernel being emitted as a function of its own (internal,
+ * noinline), for a loop nest that should not share registers with the
+ * code around it: values LLVM hoisted to the kernel's entry (the Winograd
+ * transforms' coefficient vectors) stay live across every loop of the
+ * kernel.  cg_part_begin makes the function, of nptr pointer and then
+ * nint i64 parameters, and moves the builder into it; cg_part_end returns
+ * from it and emits the call where the builder was. */
+enum { CG_PART_MAX = 10 }; /* parameters */
+typedef struct {
+  LLVMValueRef fn;
+  LLVMBasicBlockRef entry, at;
+} Part;
+LLVMValueRef cg_part_begin(CodeGen *cg, Part *p, const char *name, int V, int nptr, int nint);
+void cg_part_end(CodeGen *cg, Part *p, LLVMValueRef *args, int nargs);
 /* The units [lo, hi) of the layer's split dimension that the kernel being
  * emitted runs: its two range parameters when the layer is split (its
  * Schedule.split), else the whole [0, n).  Kernels loop over exactly this
@@ -103,7 +117,10 @@ void cg_loop_end_rolled(CodeGen *cg, Loop *l);
  * nothing else.  On Thumb-1 each pointer passes an empty asm before its
  * step (made at use, cg_const_at_use), so that loop strength reduction
  * cannot rewrite it as a base and an offset, two registers where one
- * does (Armv6-M has r4-r7 across the soft-float calls). */
+ * does (Armv6-M has r4-r7 across the soft-float calls).  Elsewhere they do
+ * when the caller sets `hide` after cg_walk_begin: then LLVM cannot tell
+ * that a load of this iteration reads what a load of the last one read
+ * either, and keep the value across the back edge (taps_run). */
 enum { CG_WALK_MAX = 4 };
 typedef struct {
   LLVMValueRef p[CG_WALK_MAX]; /* the pointers in this iteration */
@@ -111,6 +128,7 @@ typedef struct {
   LLVMValueRef left;           /* iterations left (the phi) */
   int64_t step[CG_WALK_MAX];
   int np;
+  bool hide; /* each pointer passes an empty asm before its step */
   LLVMBasicBlockRef header, exit;
 } Walk;
 Walk cg_walk_begin(CodeGen *cg, const char *name, LLVMValueRef count, int np, const LLVMValueRef *start,
