@@ -48,6 +48,45 @@ static LLVMValueRef fsub(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) { return L
 static LLVMValueRef fcmp(CodeGen *cg, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildFCmp(cg->b, p, a, b, "");
 }
+/* MVE (TargetArch.fp_bits): MVE's VCMP LT and LE are true for NaN
+ * operands (the inverses of GE and GT), and LLVM 19 lowers fcmp olt to
+ * VCMP LT all the same, and fcmp uno and llvm.maximum's NaN test into VPT
+ * blocks that miss NaN lanes; under QEMU its vector arithmetic also
+ * flushes subnormal inputs to zero.  exp, log and pow returned 0 for NaN
+ * and for negative x, max(NaN, 0) was 0 (op_act_pow_1_5,
+ * op_act_new_specials on mps3-an547).  There the NaN and sign tests that
+ * decide a special case are integer tests on the bits. */
+static LLVMValueRef bits_of(CodeGen *cg, LLVMValueRef x) {
+  return LLVMBuildBitCast(cg->b, x, int_like(cg, LLVMTypeOf(x)), "");
+}
+
+/* x is NaN: (bits << 1) > 0xff000000, unsigned. */
+static LLVMValueRef is_nan(CodeGen *cg, LLVMValueRef x) {
+  if (!cg->fp_bits) return fcmp(cg, LLVMRealUNO, x, x);
+  LLVMTypeRef t = LLVMTypeOf(x);
+  LLVMValueRef sh = LLVMBuildShl(cg->b, bits_of(cg, x), ic(cg, t, 1), "");
+  return LLVMBuildICmp(cg->b, LLVMIntUGT, sh, ic(cg, t, (int)0xff000000u), "nan");
+}
+
+/* x is +-0; on the bits, a subnormal is not, where MVE's compare sees the
+ * zero it flushes it to. */
+static LLVMValueRef is_zero(CodeGen *cg, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  if (!cg->fp_bits) return fcmp(cg, LLVMRealOEQ, x, LLVMConstNull(t));
+  return LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildShl(cg->b, bits_of(cg, x), ic(cg, t, 1), ""), ic(cg, t, 0), "zero");
+}
+
+/* x < 0 (NaN: false, except that a negative NaN is true on the bits; the
+ * callers return x for NaN); on the bits, a negative subnormal is below
+ * zero too, where MVE's compare sees the zero it flushes it to. */
+static LLVMValueRef is_neg(CodeGen *cg, LLVMValueRef x) {
+  LLVMTypeRef t = LLVMTypeOf(x);
+  if (!cg->fp_bits) return fcmp(cg, LLVMRealOLT, x, LLVMConstNull(t));
+  LLVMValueRef b = bits_of(cg, x), zero = ic(cg, t, 0);
+  LLVMValueRef nonzero = LLVMBuildICmp(cg->b, LLVMIntNE, LLVMBuildShl(cg->b, b, ic(cg, t, 1), ""), zero, "");
+  return LLVMBuildAnd(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, b, zero, ""), nonzero, "neg");
+}
+
 static LLVMValueRef sel(CodeGen *cg, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildSelect(cg->b, c, a, b, "");
 }
@@ -84,7 +123,7 @@ static LLVMValueRef exp_reduce(CodeGen *cg, LLVMValueRef x, double lo, LLVMValue
   LLVMTypeRef t = LLVMTypeOf(x);
   LLVMValueRef xc = sel(cg, fcmp(cg, LLVMRealOGT, x, fc(cg, t, 89.0)), fc(cg, t, 89.0), x);
   xc = sel(cg, fcmp(cg, LLVMRealOLT, xc, fc(cg, t, lo)), fc(cg, t, lo), xc);
-  xc = sel(cg, fcmp(cg, LLVMRealUNO, x, x), fc(cg, t, 0.0), xc);
+  xc = sel(cg, is_nan(cg, x), fc(cg, t, 0.0), xc);
   LLVMValueRef fn = round_small(cg, fmul(cg, xc, fc(cg, t, 1.44269504088896341)));
   LLVMValueRef r = cg_fma(cg, fn, fc(cg, t, -0.693359375), xc);
   r = cg_fma(cg, fn, fc(cg, t, 2.12194440e-4), r);
@@ -107,19 +146,29 @@ LLVMValueRef cg_exp(CodeGen *cg, LLVMValueRef x) {
   /* exp overflows above 88.73 and is 0 below -103.98. */
   LLVMValueRef em, n = exp_reduce(cg, x, -104.0, &em);
   LLVMValueRef y = scale2(cg, fadd(cg, em, fc(cg, LLVMTypeOf(x), 1.0)), n);
-  return sel(cg, fcmp(cg, LLVMRealUNO, x, x), x, y);
+  return sel(cg, is_nan(cg, x), x, y);
 }
 
 LLVMValueRef cg_log(CodeGen *cg, LLVMValueRef x) {
   LLVMTypeRef t = LLVMTypeOf(x);
   LLVMTypeRef it = int_like(cg, t);
-  /* Subnormals: scale into the normal range first. */
-  LLVMValueRef sub = fcmp(cg, LLVMRealOLT, x, fc(cg, t, 1.17549435e-38));
-  LLVMValueRef xs = sel(cg, sub, fmul(cg, x, fc(cg, t, 8388608.0)), x);
+  /* Subnormals: scale into the normal range first, by 2^23; with fp_bits
+   * (MVE, which flushes a subnormal operand of the multiply to zero) by
+   * 2^149: the bits as an integer, converted exactly (below 2^23). */
+  LLVMValueRef sub, xs;
+  int scale;
+  if (cg->fp_bits) {
+    LLVMValueRef xb = bits_of(cg, x);
+    sub = LLVMBuildICmp(cg->b, LLVMIntEQ, LLVMBuildAnd(cg->b, xb, ic(cg, t, 0x7f800000), ""), ic(cg, t, 0), "sub");
+    xs = sel(cg, sub, LLVMBuildSIToFP(cg->b, LLVMBuildAnd(cg->b, xb, ic(cg, t, 0x7fffff), ""), t, ""), x), scale = 149;
+  } else {
+    sub = fcmp(cg, LLVMRealOLT, x, fc(cg, t, 1.17549435e-38));
+    xs = sel(cg, sub, fmul(cg, x, fc(cg, t, 8388608.0)), x), scale = 23;
+  }
   LLVMValueRef bits = LLVMBuildBitCast(cg->b, xs, it, "");
   LLVMValueRef e = LLVMBuildSub(cg->b, LLVMBuildAnd(cg->b, LLVMBuildLShr(cg->b, bits, ic(cg, t, 23), ""), ic(cg, t, 0xff), ""),
                                 ic(cg, t, 126), "");
-  e = LLVMBuildSub(cg->b, e, sel(cg, sub, ic(cg, t, 23), ic(cg, t, 0)), "");
+  e = LLVMBuildSub(cg->b, e, sel(cg, sub, ic(cg, t, scale), ic(cg, t, 0)), "");
   LLVMValueRef mbits = LLVMBuildOr(cg->b, LLVMBuildAnd(cg->b, bits, ic(cg, t, 0x807fffff), ""), ic(cg, t, 0x3f000000), "");
   LLVMValueRef m = LLVMBuildBitCast(cg->b, mbits, t, ""); /* [0.5, 1) */
   LLVMValueRef small = fcmp(cg, LLVMRealOLT, m, fc(cg, t, 0.707106781186547524));
@@ -137,9 +186,9 @@ LLVMValueRef cg_log(CodeGen *cg, LLVMValueRef x) {
   r = cg_fma(cg, ef, fc(cg, t, 0.693359375), r);
   /* Special cases: log(+inf) = inf, log(0) = -inf, log(<0) = NaN, NaN. */
   r = sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, t, 1.0 / 0.0)), x, r);
-  r = sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, t, 0.0)), fc(cg, t, -1.0 / 0.0), r);
-  r = sel(cg, fcmp(cg, LLVMRealOLT, x, fc(cg, t, 0.0)), fc(cg, t, 0.0 / 0.0), r);
-  return sel(cg, fcmp(cg, LLVMRealUNO, x, x), x, r);
+  r = sel(cg, is_zero(cg, x), fc(cg, t, -1.0 / 0.0), r);
+  r = sel(cg, is_neg(cg, x), fc(cg, t, 0.0 / 0.0), r);
+  return sel(cg, is_nan(cg, x), x, r);
 }
 
 /* Whether the target has no FP hardware (cg->soft_float, from target.c's
@@ -178,16 +227,26 @@ LLVMValueRef cg_sqrt(CodeGen *cg, LLVMValueRef x) {
  * FP hardware: (a > b or a is NaN) ? a : b propagates NaN the same way;
  * only signed zeros can differ (max(-0, +0) is then b, whichever zero b
  * is). */
+/* With fp_bits (MVE): maxnum/minnum (VMAXNM, VMINNM: -0 below +0), and a
+ * NaN operand, found on its bits, passed through. */
+static LLVMValueRef minmax_bits(CodeGen *cg, LLVMValueRef a, LLVMValueRef b, const char *num) {
+  LLVMValueRef args[2] = {a, b};
+  LLVMValueRef r = cg_intrinsic(cg, num, LLVMTypeOf(a), args, 2, "mm");
+  return sel(cg, is_nan(cg, a), a, sel(cg, is_nan(cg, b), b, r));
+}
+
 LLVMValueRef cg_max(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
   if (soft_float(cg))
-    return sel(cg, LLVMBuildOr(cg->b, fcmp(cg, LLVMRealOGT, a, b), fcmp(cg, LLVMRealUNO, a, a), ""), a, b);
+    return sel(cg, LLVMBuildOr(cg->b, fcmp(cg, LLVMRealOGT, a, b), is_nan(cg, a), ""), a, b);
+  if (cg->fp_bits) return minmax_bits(cg, a, b, "llvm.maxnum");
   LLVMValueRef args[2] = {a, b};
   return cg_intrinsic(cg, "llvm.maximum", LLVMTypeOf(a), args, 2, "max");
 }
 
 LLVMValueRef cg_min(CodeGen *cg, LLVMValueRef a, LLVMValueRef b) {
   if (soft_float(cg))
-    return sel(cg, LLVMBuildOr(cg->b, fcmp(cg, LLVMRealOLT, a, b), fcmp(cg, LLVMRealUNO, a, a), ""), a, b);
+    return sel(cg, LLVMBuildOr(cg->b, fcmp(cg, LLVMRealOLT, a, b), is_nan(cg, a), ""), a, b);
+  if (cg->fp_bits) return minmax_bits(cg, a, b, "llvm.minnum");
   LLVMValueRef args[2] = {a, b};
   return cg_intrinsic(cg, "llvm.minimum", LLVMTypeOf(a), args, 2, "min");
 }
@@ -223,7 +282,7 @@ static LLVMValueRef copysign_(CodeGen *cg, LLVMValueRef mag, LLVMValueRef sgn) {
  * -30 the result rounds to -1, so x is clamped there. */
 LLVMValueRef cg_expm1(CodeGen *cg, LLVMValueRef x) {
   LLVMTypeRef t = LLVMTypeOf(x);
-  LLVMValueRef nan = fcmp(cg, LLVMRealUNO, x, x);
+  LLVMValueRef nan = is_nan(cg, x);
   LLVMValueRef em, n = exp_reduce(cg, x, -30.0, &em);
   LLVMValueRef s = pow2i(cg, t, n);
   LLVMValueRef small = cg_fma(cg, s, em, fsub(cg, s, fc(cg, t, 1.0)));
@@ -283,8 +342,9 @@ LLVMValueRef cg_erf(CodeGen *cg, LLVMValueRef x) {
 /* lo <= x <= hi, keeping NaN and the sign of zero, as torch.clamp. */
 static LLVMValueRef clamp(CodeGen *cg, LLVMValueRef x, double lo, double hi) {
   LLVMTypeRef t = LLVMTypeOf(x);
-  x = sel(cg, fcmp(cg, LLVMRealOLT, x, fc(cg, t, lo)), fc(cg, t, lo), x);
-  return sel(cg, fcmp(cg, LLVMRealOGT, x, fc(cg, t, hi)), fc(cg, t, hi), x);
+  LLVMValueRef y = sel(cg, fcmp(cg, LLVMRealOLT, x, fc(cg, t, lo)), fc(cg, t, lo), x);
+  y = sel(cg, fcmp(cg, LLVMRealOGT, y, fc(cg, t, hi)), fc(cg, t, hi), y);
+  return cg->fp_bits ? sel(cg, is_nan(cg, x), x, y) : y; /* MVE: the olt is true for NaN */
 }
 
 static LLVMValueRef relu(CodeGen *cg, LLVMValueRef x) {
@@ -302,7 +362,7 @@ static LLVMValueRef relu(CodeGen *cg, LLVMValueRef x) {
     return LLVMBuildBitCast(cg->b, sel(cg, nan, bits, z), t, "relu");
   }
   return sel(cg, fcmp(cg, LLVMRealULE, x, fc(cg, t, 0.0)),
-             sel(cg, fcmp(cg, LLVMRealUNO, x, x), x, fc(cg, t, 0.0)), x);
+             sel(cg, is_nan(cg, x), x, fc(cg, t, 0.0)), x);
 }
 
 /* x > 0 ? x : x * slope (leaky_relu, prelu; NaN stays NaN). */
@@ -360,7 +420,7 @@ static LLVMValueRef pow_const(CodeGen *cg, LLVMValueRef x, double p) {
   bool integral = p == floor(p), odd = integral && fmod(p, 2) != 0;
   LLVMValueRef y = cg_exp(cg, fmul(cg, fc(cg, t, p), cg_log(cg, integral ? fabs_(cg, x) : x)));
   y = sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, t, -1.0 / 0.0)), fc(cg, t, p > 0 ? 1.0 / 0.0 : 0.0), y); /* as pow */
-  y = sel(cg, fcmp(cg, LLVMRealOEQ, x, fc(cg, t, 0.0)), fc(cg, t, p > 0 ? 0.0 : 1.0 / 0.0), y);
+  y = sel(cg, is_zero(cg, x), fc(cg, t, p > 0 ? 0.0 : 1.0 / 0.0), y);
   return odd ? copysign_(cg, y, x) : y;
 }
 

@@ -781,6 +781,7 @@ typedef struct TargetArch {
   bool no_div;          /* no integer divide instruction (Armv6-M): run-time divisions are inline
                            code (cg_udiv32), not libgcc's __aeabi_uidiv */
   bool thumb1;          /* Thumb-1 only (Armv6-M): 8-bit immediates, most instructions reach r0-r7 */
+  bool fp_bits;         /* NaN and sign tests on a float's bits, not float compares (MVE: cg_math.c) */
   bool bare_metal;      /* no OS: static code (no GOT), objects for arm-none-eabi-gcc */
   ProfileClock clock;   /* what --profile reads */
   int64_t l1, l2;       /* data cache (or fast memory) bytes the tiling assumes off the host */

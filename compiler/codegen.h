@@ -52,6 +52,7 @@ typedef struct {
   bool index32;            /* 32-bit core (target table): loop counters are i32 (cg_loop_begin) */
   bool no_div;             /* no divide instruction (target table): cg_udiv32 divides inline */
   bool thumb1;             /* Thumb-1 only (target table): cg_const_at_use builds constants in place */
+  bool fp_bits;            /* NaN and sign tests on the bits (target table; cg_math.c) */
   LLVMTypeRef f32, i1, i8, i32, i64, ptr, void_t; /* cached types */
   LLVMTypeRef isize;       /* the target's size_t (emit_target_machine) */
   LLVMTypeRef task_t;      /* a split layer's task context (codegen.c, TASK_PTRS pointers) */

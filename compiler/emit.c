@@ -73,6 +73,7 @@ bool emit_target_machine(CodeGen *cg) {
   cg->index32 = t->arch->index_bits == 32;
   cg->no_div = t->arch->no_div;
   cg->thumb1 = t->arch->thumb1;
+  cg->fp_bits = t->arch->fp_bits;
   LLVMSetTarget(cg->mod, t->triple);
   LLVMTargetDataRef td = LLVMCreateTargetDataLayout(cg->tm);
   char *layout = LLVMCopyStringRepOfTargetData(td);

@@ -59,8 +59,8 @@ static const TargetArch arch_table[] = {
     /* Armv8.1-M with MVE-F (M55, M85): 8 Q registers of 4 floats, VFMA with
      * a scalar operand in a core register */
     [A_V81M_MVE] = {.name = "mve", .vec = 4, .nregs = 8, .acc = 6, .fma = true, .fpu = true, .index_bits = 32,
-                    .bare_metal = true, .clock = CLOCK_DWT, .l1 = 16 << 10, .l2 = 64 << 10, .dot_i8 = true,
-                    .features = ""},
+                    .fp_bits = true, .bare_metal = true, .clock = CLOCK_DWT, .l1 = 16 << 10, .l2 = 64 << 10,
+                    .dot_i8 = true, .features = ""},
     /* M-profile without FPU: every float operation is a libgcc call
      * (__aeabi_fadd, ...); 13 core registers, of which the kernels get few */
     [A_V7M] = {.name = "armv7-m", .vec = 1, .nregs = 8, .acc = 2, .fma = false, .fpu = false, .index_bits = 32,
