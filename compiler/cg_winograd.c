@@ -330,10 +330,10 @@ static void gemm(CodeGen *cg, const Wino *kernel) {
   size_t len;
   const char *name = LLVMGetValueName2(cg->fn, &len);
   Part part;
-  LLVMValueRef fn = cg_part_begin(cg, &part, arena_printf(cg->arena, "%.*s.gemm", (int)len, name), k->V, 3, 2);
+  cg_part_begin(cg, &part, arena_printf(cg->arena, "%.*s.gemm", (int)len, name), k->V, 3, 2);
   LLVMValueRef args[5] = {k->TI, k->U, k->M, k->g_lo, k->g_hi};
-  k->TI = LLVMGetParam(fn, 0), k->U = LLVMGetParam(fn, 1), k->M = LLVMGetParam(fn, 2);
-  k->g_lo = LLVMGetParam(fn, 3), k->g_hi = LLVMGetParam(fn, 4);
+  k->TI = part.param[0], k->U = part.param[1], k->M = part.param[2];
+  k->g_lo = part.param[3], k->g_hi = part.param[4];
   for (int i = 0; i < k->ocb * k->owb; i++) k->acc[i] = cg_alloca(cg, k->vt, "acc");
   int64_t G = (int64_t)k->ocb * k->V, ngroups = k->OCB / k->ocb;
   Loop lx = cg_for(cg, "xi", 36);
@@ -515,10 +515,8 @@ static void transforms(CodeGen *cg, const Wino *kernel, bool input) {
   size_t len;
   const char *name = LLVMGetValueName2(cg->fn, &len);
   Part part;
-  LLVMValueRef fn =
-      cg_part_begin(cg, &part, arena_printf(cg->arena, "%.*s.%s", (int)len, name, input ? "in" : "out"), k->V, np, ni);
-  for (int i = 0; i < np; i++) *ptr[i] = LLVMGetParam(fn, (unsigned)i);
-  for (int i = 0; i < ni; i++) *ints[i] = LLVMGetParam(fn, (unsigned)(np + i));
+  cg_part_begin(cg, &part, arena_printf(cg->arena, "%.*s.%s", (int)len, name, input ? "in" : "out"), k->V, np, ni);
+  for (int i = 0; i < np + ni; i++) *(i < np ? ptr[i] : ints[i - np]) = part.param[i];
   if (k->D) k->D = cg_gep(cg, k->X, cg_i64(cg, 36 * k->V), "D");
   Loop lt = cg_for(cg, "t", k->T);
   if (input) input_transform(cg, k, lt.iv);

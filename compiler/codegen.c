@@ -466,11 +466,11 @@ LLVMValueRef cg_kernel_begin(CodeGen *cg, const char *key, const char *name, int
 
 void cg_kernel_end(CodeGen *cg) { LLVMBuildRetVoid(cg->b); }
 
-LLVMValueRef cg_part_begin(CodeGen *cg, Part *p, const char *name, int V, int nptr, int nint) {
-  *p = (Part){.fn = cg->fn, .entry = cg->entry, .at = LLVMGetInsertBlock(cg->b)};
+void cg_part_begin(CodeGen *cg, Part *p, const char *name, int V, int nptr, int nint) {
+  *p = (Part){.fn = cg->fn, .entry = cg->entry, .at = LLVMGetInsertBlock(cg->b), .nptr = nptr};
   LLVMTypeRef params[CG_PART_MAX];
   CNNC_ASSERT(nptr >= 0 && nint >= 0 && nptr + nint <= CG_PART_MAX);
-  for (int i = 0; i < nptr + nint; i++) params[i] = i < nptr ? cg->ptr : cg->i64;
+  for (int i = 0; i < nptr + nint; i++) params[i] = i < nptr ? cg->ptr : cg->index32 ? cg->i32 : cg->i64;
   LLVMValueRef fn = LLVMAddFunction(cg->mod, name, LLVMFunctionType(cg->void_t, params, (unsigned)(nptr + nint), 0));
   LLVMSetLinkage(fn, LLVMInternalLinkage);
   /* 64-bit targets (x86-64, AArch64, which LLVM gives preserve_most): the
@@ -483,7 +483,10 @@ LLVMValueRef cg_part_begin(CodeGen *cg, Part *p, const char *name, int V, int np
   cg->fn = fn;
   cg->entry = LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry");
   LLVMPositionBuilderAtEnd(cg->b, cg->entry);
-  return fn;
+  for (int i = 0; i < nptr + nint; i++) {
+    LLVMValueRef v = LLVMGetParam(fn, (unsigned)i);
+    p->param[i] = i >= nptr && cg->index32 ? LLVMBuildSExt(cg->b, v, cg->i64, "") : v;
+  }
 }
 
 void cg_part_end(CodeGen *cg, Part *p, LLVMValueRef *args, int nargs) {
@@ -491,6 +494,10 @@ void cg_part_end(CodeGen *cg, Part *p, LLVMValueRef *args, int nargs) {
   LLVMValueRef fn = cg->fn;
   cg->fn = p->fn, cg->entry = p->entry;
   LLVMPositionBuilderAtEnd(cg->b, p->at);
+  CNNC_ASSERT(nargs <= CG_PART_MAX);
+  LLVMValueRef a[CG_PART_MAX];
+  for (int i = 0; i < nargs; i++) a[i] = i >= p->nptr && cg->index32 ? LLVMBuildTrunc(cg->b, args[i], cg->i32, "") : args[i];
+  args = a;
   LLVMValueRef call = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(fn), fn, args, (unsigned)nargs, "");
   LLVMSetInstructionCallConv(call, LLVMGetFunctionCallConv(fn));
 }

@@ -89,14 +89,20 @@ void cg_kernel_end(CodeGen *cg);
  * code around it: values LLVM hoisted to the kernel's entry (the Winograd
  * transforms' coefficient vectors) stay live across every loop of the
  * kernel.  cg_part_begin makes the function, of nptr pointer and then
- * nint i64 parameters, and moves the builder into it; cg_part_end returns
- * from it and emits the call where the builder was. */
+ * nint integer parameters, and moves the builder into it; Part.param are
+ * the parameters as the part uses them (the integers as i64); cg_part_end
+ * returns from it and emits the call where the builder was, with i64
+ * arguments for the integers.  On a 32-bit core the integers pass as i32,
+ * as its loop counters are: i64 parameters made the products of a tile
+ * index 64-bit multiplies, libgcc's __aeabi_lmul on the M0+. */
 enum { CG_PART_MAX = 10 }; /* parameters */
 typedef struct {
   LLVMValueRef fn;
+  LLVMValueRef param[CG_PART_MAX];
+  int nptr;
   LLVMBasicBlockRef entry, at;
 } Part;
-LLVMValueRef cg_part_begin(CodeGen *cg, Part *p, const char *name, int V, int nptr, int nint);
+void cg_part_begin(CodeGen *cg, Part *p, const char *name, int V, int nptr, int nint);
 void cg_part_end(CodeGen *cg, Part *p, LLVMValueRef *args, int nargs);
 /* The units [lo, hi) of the layer's split dimension that the kernel being
  * emitted runs: its two range parameters when the layer is split (its
