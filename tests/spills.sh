@@ -19,7 +19,7 @@ models="models/fashion_mnist.yaml tests/golden/conv_basic/model.yaml tests/golde
 tests/golden/fuse_wino_resblock/model.yaml tests/golden/fam_mobilenet_v2/model.yaml
 tests/spills/resnet18_layer1.yaml tests/spills/resnet18_layer2.yaml tests/spills/resnet18_layer3_down.yaml
 tests/spills/resnet18_layer4.yaml
-tests/spills/mobilenet_v2_dw1.yaml"
+tests/spills/mobilenet_v2_stem.yaml tests/spills/mobilenet_v2_dw1.yaml"
 targets="x86_64-linux-gnu:x86-64 x86_64-linux-gnu:x86-64-v3 x86_64-linux-gnu:x86-64-v4
 aarch64-linux-gnu:generic aarch64-linux-gnu:neoverse-n1 thumbv7em-none-eabihf:cortex-m4
 thumbv7em-none-eabihf:cortex-m7 thumbv8.1m.main-none-eabihf:cortex-m55 thumbv7m-none-eabi:cortex-m3
