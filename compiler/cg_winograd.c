@@ -319,6 +319,18 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
   cg_loop_end(cg, &lc);
 }
 
+/* Opens the part `<kernel>.<suffix>` (cg_part_begin) over the Wino
+ * fields ptr[0..np) and ints[0..ni) of k: their values in the kernel go
+ * to args (for cg_part_end), and the fields become the part's parameters. */
+static void part_begin(CodeGen *cg, Part *part, Wino *k, const char *suffix, LLVMValueRef **ptr, int np,
+                       LLVMValueRef **ints, int ni, LLVMValueRef *args) {
+  for (int i = 0; i < np + ni; i++) args[i] = *(i < np ? ptr[i] : ints[i - np]);
+  size_t len;
+  const char *name = LLVMGetValueName2(cg->fn, &len);
+  cg_part_begin(cg, part, arena_printf(cg->arena, "%.*s.%s", (int)len, name, suffix), k->V, np, ni);
+  for (int i = 0; i < np + ni; i++) *(i < np ? ptr[i] : ints[i - np]) = part->param[i];
+}
+
 /* 2. M[xi][t][oc] = sum_ic TI[xi][t][ic] * U[xi][ic][oc], for the channel
  * groups [g_lo, g_hi), in a function of its own (cg_part_begin): in the
  * kernel's, the transforms' coefficient vectors, hoisted to its entry,
@@ -327,13 +339,9 @@ static void input_transform(CodeGen *cg, Wino *k, LLVMValueRef t) {
  * 2 stack accesses per multiply-add step). */
 static void gemm(CodeGen *cg, const Wino *kernel) {
   Wino g = *kernel, *k = &g;
-  size_t len;
-  const char *name = LLVMGetValueName2(cg->fn, &len);
+  LLVMValueRef *ptr[3] = {&k->TI, &k->U, &k->M}, *ints[2] = {&k->g_lo, &k->g_hi}, args[5];
   Part part;
-  cg_part_begin(cg, &part, arena_printf(cg->arena, "%.*s.gemm", (int)len, name), k->V, 3, 2);
-  LLVMValueRef args[5] = {k->TI, k->U, k->M, k->g_lo, k->g_hi};
-  k->TI = part.param[0], k->U = part.param[1], k->M = part.param[2];
-  k->g_lo = part.param[3], k->g_hi = part.param[4];
+  part_begin(cg, &part, k, "gemm", ptr, 3, ints, 2, args);
   for (int i = 0; i < k->ocb * k->owb; i++) k->acc[i] = cg_alloca(cg, k->vt, "acc");
   int64_t G = (int64_t)k->ocb * k->V, ngroups = k->OCB / k->ocb;
   Loop lx = cg_for(cg, "xi", 36);
@@ -510,13 +518,8 @@ static void transforms(CodeGen *cg, const Wino *kernel, bool input) {
     if (k->bias) ptr[np++] = &k->bias;
   }
   ptr[np++] = &k->X;
-  for (int i = 0; i < np; i++) args[i] = *ptr[i];
-  for (int i = 0; i < ni; i++) args[np + i] = *ints[i];
-  size_t len;
-  const char *name = LLVMGetValueName2(cg->fn, &len);
   Part part;
-  cg_part_begin(cg, &part, arena_printf(cg->arena, "%.*s.%s", (int)len, name, input ? "in" : "out"), k->V, np, ni);
-  for (int i = 0; i < np + ni; i++) *(i < np ? ptr[i] : ints[i - np]) = part.param[i];
+  part_begin(cg, &part, k, input ? "in" : "out", ptr, np, ints, ni, args);
   if (k->D) k->D = cg_gep(cg, k->X, cg_i64(cg, 36 * k->V), "D");
   Loop lt = cg_for(cg, "t", k->T);
   if (input) input_transform(cg, k, lt.iv);
